@@ -1,0 +1,222 @@
+/* vkrun — deep-learning runtime on Vulkan compute shaders.
+ *
+ * Device layer: instance, device choice, capability probe, buffers, pipelines,
+ * command recording and timestamps.  Every function returns a vkr_status; on
+ * failure vkr_last_error() holds a readable, thread-local message.  The library
+ * never calls exit() or abort(). */
+#ifndef VKRUN_H
+#define VKRUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    VKR_OK = 0,
+    VKR_ERR_VULKAN,      /* a Vulkan call failed (message names the VkResult) */
+    VKR_ERR_NO_DEVICE,   /* no Vulkan device, or none matching the selection */
+    VKR_ERR_OUT_OF_MEMORY,
+    VKR_ERR_INVALID,     /* bad argument, wrong shape */
+    VKR_ERR_IO,          /* file could not be read or written */
+    VKR_ERR_FORMAT,      /* file content is malformed */
+    VKR_ERR_UNSUPPORTED, /* the device lacks something required */
+    VKR_ERR_VALIDATION,  /* the validation layer reported an error */
+    VKR_ERR_NOT_FOUND,   /* unknown shader, op or name */
+} vkr_status;
+
+const char *vkr_status_name(vkr_status s);
+/* Message of the last failure on this thread ("" if none). */
+const char *vkr_last_error(void);
+/* Sets the thread-local message; returns s so callers can `return vkr_fail(...)`. */
+vkr_status vkr_fail(vkr_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Name of a VkResult value (e.g. "VK_ERROR_OUT_OF_DEVICE_MEMORY"). */
+const char *vkr_vk_result_name(int vk_result);
+
+/* ---------------------------------------------------------------- devices */
+
+typedef enum {
+    VKR_DEVICE_OTHER = 0,
+    VKR_DEVICE_INTEGRATED = 1,
+    VKR_DEVICE_DISCRETE = 2,
+    VKR_DEVICE_VIRTUAL = 3,
+    VKR_DEVICE_CPU = 4,
+} vkr_device_type;
+
+#define VKR_MAX_HEAPS 16
+#define VKR_MAX_MEMTYPES 32
+
+typedef struct {
+    int index;
+    char name[256];
+    vkr_device_type type;
+    const char *type_name;
+    uint32_t vendor_id, device_id;
+    uint32_t api_version, driver_version;
+    char driver_name[256];
+    char driver_info[256];
+    /* limits */
+    uint64_t max_storage_buffer_range;
+    uint64_t max_memory_allocation_size;
+    uint64_t max_texel_buffer_elements;
+    uint64_t min_storage_buffer_offset_alignment;
+    uint64_t min_texel_buffer_offset_alignment;
+    uint32_t max_compute_shared_memory_size;
+    uint32_t max_workgroup_size[3];
+    uint32_t max_workgroup_invocations;
+    uint32_t max_workgroup_count[3];
+    uint32_t max_push_constants_size;
+    uint32_t subgroup_size;
+    int fp16_arithmetic;   /* shaderFloat16 */
+    int storage_16bit;     /* storageBuffer16BitAccess */
+    int timestamps;        /* compute queue supports timestamps */
+    float timestamp_period_ns;
+    uint32_t heap_count;
+    uint64_t heap_size[VKR_MAX_HEAPS];
+    int heap_device_local[VKR_MAX_HEAPS];
+    uint32_t memtype_count;
+    uint32_t memtype_flags[VKR_MAX_MEMTYPES]; /* VkMemoryPropertyFlags */
+    uint32_t memtype_heap[VKR_MAX_MEMTYPES];
+} vkr_device_info;
+
+/* Lists all Vulkan devices without creating a logical device.
+ * *infos is malloc'ed; free() it. */
+vkr_status vkr_enumerate_devices(vkr_device_info **infos, int *count);
+/* Picks a device: `selector` is an index ("0"), a case-insensitive name
+ * substring ("llvmpipe"), or NULL/"" for the default (env VKRUN_DEVICE, else
+ * discrete > integrated > virtual > CPU > other). */
+vkr_status vkr_select_device(const vkr_device_info *infos, int count, const char *selector, int *chosen);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct vkr_context vkr_context;
+
+typedef struct {
+    const char *device;     /* selector, see vkr_select_device */
+    int validation;         /* 1: enable VK_LAYER_KHRONOS_validation; -1: from env VKRUN_VALIDATION */
+    int quiet_validation;   /* 1: count validation messages but do not print them */
+    int no_pipeline_cache;  /* 1: do not read/write the on-disk VkPipelineCache */
+} vkr_context_opts;
+
+vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out);
+void vkr_context_destroy(vkr_context *ctx);
+const vkr_device_info *vkr_context_device(const vkr_context *ctx);
+/* Messages counted by the debug messenger since creation. */
+uint32_t vkr_validation_errors(const vkr_context *ctx);
+uint32_t vkr_validation_warnings(const vkr_context *ctx);
+int vkr_validation_enabled(const vkr_context *ctx);
+
+/* ---------------------------------------------------------------- buffers */
+
+typedef struct vkr_buffer vkr_buffer;
+
+/* A device-local storage buffer (also usable as a uniform texel buffer).
+ * Sub-allocated from memory blocks that respect maxMemoryAllocationSize. */
+vkr_status vkr_buffer_create(vkr_context *ctx, uint64_t size, vkr_buffer **out);
+void vkr_buffer_destroy(vkr_buffer *buf);
+uint64_t vkr_buffer_size(const vkr_buffer *buf);
+/* Host <-> device copies through a staging buffer (synchronous). */
+vkr_status vkr_buffer_upload(vkr_buffer *buf, uint64_t offset, const void *src, uint64_t size);
+vkr_status vkr_buffer_download(vkr_buffer *buf, uint64_t offset, void *dst, uint64_t size);
+vkr_status vkr_buffer_fill_zero(vkr_buffer *buf);
+/* Convenience: create and upload floats. */
+vkr_status vkr_buffer_from_floats(vkr_context *ctx, const float *data, size_t n, vkr_buffer **out);
+/* Bytes currently allocated from the device by this context. */
+uint64_t vkr_device_bytes_allocated(const vkr_context *ctx);
+
+/* ---------------------------------------------------------------- shaders */
+
+typedef struct {
+    const char *name;
+    const uint32_t *words;
+    size_t size_bytes;
+} vkr_spirv;
+
+/* The table of embedded SPIR-V modules generated at build time. */
+const vkr_spirv *vkr_shader_find(const char *name);
+size_t vkr_shader_count(void);
+const vkr_spirv *vkr_shader_at(size_t i);
+
+/* -------------------------------------------------------------- pipelines */
+
+/* Binding kinds, given as a string with one character per binding, in
+ * binding order: 's' storage buffer, 't' uniform texel buffer (RGBA32F),
+ * 'r' uniform texel buffer (R32F). */
+typedef struct vkr_pipeline vkr_pipeline;
+
+typedef struct {
+    const char *shader;          /* name in the embedded table */
+    const char *bindings;        /* e.g. "sss" */
+    uint32_t push_size;          /* bytes of push constants (multiple of 4, ≤ 128) */
+    uint32_t spec_count;         /* specialization constants ids 0..spec_count-1 */
+    const uint32_t *spec;        /* 32-bit values (ints or float bits) */
+} vkr_pipeline_desc;
+
+/* Returns a cached pipeline (created on first use; owned by ctx). */
+vkr_status vkr_pipeline_get(vkr_context *ctx, const vkr_pipeline_desc *desc, vkr_pipeline **out);
+/* Workgroup size the shader declares (local_size, possibly from spec ids). */
+void vkr_pipeline_local_size(const vkr_pipeline *p, uint32_t out[3]);
+
+/* --------------------------------------------------------------- commands */
+
+typedef struct vkr_cmd vkr_cmd;
+
+typedef struct {
+    vkr_buffer *buf;
+    uint64_t offset;  /* bytes; must respect the device's offset alignment */
+    uint64_t range;   /* bytes; 0 = to the end of the buffer */
+} vkr_binding;
+
+/* A command stream: many dispatches recorded into one command buffer and
+ * submitted once.  Barriers are inserted where a dispatch reads or writes a
+ * buffer that an earlier, unbarriered dispatch wrote (or writes one it read). */
+vkr_status vkr_cmd_begin(vkr_context *ctx, vkr_cmd **out);
+/* Enables per-dispatch GPU timestamps (if the device supports them). */
+vkr_status vkr_cmd_enable_timestamps(vkr_cmd *cmd, uint32_t max_dispatches);
+/* Records one dispatch.  `writes` is a bitmask over bindings that the shader
+ * writes (bit i = binding i); the rest are read-only. */
+vkr_status vkr_cmd_dispatch(vkr_cmd *cmd, vkr_pipeline *pipe, const vkr_binding *bindings, uint32_t nbind,
+                            uint32_t writes, const void *push, uint32_t gx, uint32_t gy, uint32_t gz);
+/* Label for the next dispatch's timing entry (copied). */
+void vkr_cmd_label(vkr_cmd *cmd, const char *label);
+/* Full barrier: everything before is visible to everything after. */
+void vkr_cmd_barrier(vkr_cmd *cmd);
+/* Copy between buffers inside the stream. */
+vkr_status vkr_cmd_copy(vkr_cmd *cmd, vkr_buffer *dst, uint64_t dst_off, vkr_buffer *src, uint64_t src_off, uint64_t size);
+vkr_status vkr_cmd_fill_zero(vkr_cmd *cmd, vkr_buffer *dst, uint64_t offset, uint64_t size);
+/* Ends, submits and waits on a fence. The stream can then be read (timings)
+ * and must be freed with vkr_cmd_free. */
+vkr_status vkr_cmd_submit(vkr_cmd *cmd);
+/* Split submit: vkr_cmd_submit_async then vkr_cmd_wait. */
+vkr_status vkr_cmd_submit_async(vkr_cmd *cmd);
+vkr_status vkr_cmd_wait(vkr_cmd *cmd);
+/* Resets a finished stream for re-recording (keeps its allocations). */
+vkr_status vkr_cmd_reset(vkr_cmd *cmd);
+void vkr_cmd_free(vkr_cmd *cmd);
+uint32_t vkr_cmd_dispatch_count(const vkr_cmd *cmd);
+uint32_t vkr_cmd_barrier_count(const vkr_cmd *cmd);
+/* After completion: GPU milliseconds of timed dispatch i and its label. */
+vkr_status vkr_cmd_timing(const vkr_cmd *cmd, uint32_t i, double *ms, const char **label);
+uint32_t vkr_cmd_timing_count(const vkr_cmd *cmd);
+
+/* Helper: number of workgroups to cover n items with groups of size g. */
+static inline uint32_t vkr_div_up(uint64_t n, uint32_t g) { return (uint32_t)((n + g - 1) / g); }
+/* Grid for n items in groups of `local` invocations, spread over x and y so
+ * that neither exceeds 65535 (shaders use vkr_flat_index() from common.glsl). */
+static inline void vkr_grid_1d(uint64_t n, uint32_t local, uint32_t *gx, uint32_t *gy) {
+    uint64_t groups = (n + local - 1) / local;
+    if (groups == 0) groups = 1;
+    *gy = (uint32_t)((groups + 65534) / 65535);
+    *gx = (uint32_t)((groups + *gy - 1) / *gy);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,168 @@
+/* vkrun ops: every layer as GLSL compute shaders, recorded into a vkr_cmd.
+ *
+ * Conventions (kept everywhere):
+ *  - tensors are fp32, NCHW, densely packed; a dense layer's activations are
+ *    [N, F] (= NCHW with H = W = 1);
+ *  - conv weights are OIHW [K][C][R][S]; dense weights are [OUT][IN] (torch);
+ *  - argument order follows llm.c: forward(out..., inp..., params...),
+ *    backward(dinp, dparams..., dout, saved inputs...);
+ *  - backward ops OVERWRITE their gradient outputs (no accumulation); a NULL
+ *    gradient output is not computed;
+ *  - every op validates buffer sizes against its shape and returns
+ *    VKR_ERR_INVALID naming the op and the buffer;
+ *  - each op has a plain-C reference in runtime/ref/ with the same arguments
+ *    (host float pointers instead of buffers, double accumulation), declared
+ *    in runtime/ref/ref.h.
+ */
+#ifndef VKRUN_OPS_H
+#define VKRUN_OPS_H
+
+#include "vkrun.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------- utilities */
+/* y = a*x + b*y over n floats. */
+vkr_status vkr_axpby(vkr_cmd *cmd, uint64_t n, float a, vkr_buffer *x, float b, vkr_buffer *y);
+
+/* --------------------------------------------------------------- conv2d */
+typedef struct {
+    int n, c, h, w;                 /* input */
+    int k;                          /* output channels */
+    int r, s;                       /* kernel height, width */
+    int stride_h, stride_w;
+    int pad_t, pad_b, pad_l, pad_r; /* explicit, may be asymmetric */
+} vkr_conv2d_shape;
+
+static inline int vkr_conv2d_out_h(const vkr_conv2d_shape *p) { return (p->h + p->pad_t + p->pad_b - p->r) / p->stride_h + 1; }
+static inline int vkr_conv2d_out_w(const vkr_conv2d_shape *p) { return (p->w + p->pad_l + p->pad_r - p->s) / p->stride_w + 1; }
+
+/* GEMM kernel variants behind conv2d / dense. AUTO picks per device. */
+typedef enum {
+    VKR_GEMM_AUTO = 0,
+    VKR_GEMM_TILED = 1, /* shared-memory tiles + register blocking (real GPUs) */
+    VKR_GEMM_TEXEL = 2, /* texel-buffer reads + register blocking, no shared memory (CPU devices) */
+    VKR_GEMM_VARIANT_COUNT
+} vkr_gemm_variant;
+const char *vkr_gemm_variant_name(vkr_gemm_variant v);
+/* Forces a variant for subsequent conv2d/dense calls on this thread (AUTO = device choice). */
+void vkr_gemm_force_variant(vkr_gemm_variant v);
+vkr_gemm_variant vkr_gemm_pick(const vkr_context *ctx);
+
+/* out[N,K,OH,OW] = conv(inp[N,C,H,W], weight[K,C,R,S]) + bias[K] (bias may be NULL) */
+vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                              vkr_buffer *weight, vkr_buffer *bias);
+vkr_status vkr_conv2d_backward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *dinp, vkr_buffer *dweight,
+                               vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *weight);
+
+/* ---------------------------------------------------------------- dense */
+/* out[B,OUT] = inp[B,IN] · weight[OUT,IN]^T + bias[OUT] (bias may be NULL); same GEMM path as conv2d */
+vkr_status vkr_dense_forward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *out, vkr_buffer *inp,
+                             vkr_buffer *weight, vkr_buffer *bias);
+vkr_status vkr_dense_backward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *dinp, vkr_buffer *dweight,
+                              vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *weight);
+
+/* ------------------------------------------------------------ batchnorm */
+typedef struct {
+    int n, c, h, w;
+    float eps;
+    /* running = momentum * running + (1 - momentum) * batch_stat.
+     * Keras: momentum 0.99; torch: momentum=0.1 there means 0.9 here. */
+    float momentum;
+    int unbiased_running_var; /* 1: running var uses n/(n-1) (torch), 0: biased */
+} vkr_bn_shape;
+
+/* Inference: y = gamma * (x - mean) / sqrt(var + eps) + beta with running stats. */
+vkr_status vkr_batchnorm_infer_forward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                                       vkr_buffer *gamma, vkr_buffer *beta, vkr_buffer *mean, vkr_buffer *var);
+vkr_status vkr_batchnorm_infer_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *dinp, vkr_buffer *dgamma,
+                                        vkr_buffer *dbeta, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *gamma,
+                                        vkr_buffer *mean, vkr_buffer *var);
+/* Training: batch statistics; saves mean[C] and invstd[C] for backward and
+ * updates running_mean / running_var in place. */
+vkr_status vkr_batchnorm_train_forward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *out, vkr_buffer *save_mean,
+                                       vkr_buffer *save_invstd, vkr_buffer *inp, vkr_buffer *gamma, vkr_buffer *beta,
+                                       vkr_buffer *running_mean, vkr_buffer *running_var);
+vkr_status vkr_batchnorm_train_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *dinp, vkr_buffer *dgamma,
+                                        vkr_buffer *dbeta, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *gamma,
+                                        vkr_buffer *save_mean, vkr_buffer *save_invstd);
+
+/* ----------------------------------------------------------- elementwise */
+vkr_status vkr_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *inp);
+/* dinp = dout * (out > 0); `out` is the forward output (in-place safe: dinp may be dout) */
+vkr_status vkr_relu_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *dinp, vkr_buffer *dout, vkr_buffer *out);
+vkr_status vkr_add_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b);
+/* da = dout, db = dout (either may be NULL) */
+vkr_status vkr_add_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *da, vkr_buffer *db, vkr_buffer *dout);
+
+/* --------------------------------------------------------- zero padding */
+typedef struct {
+    int n, c, h, w;
+    int pad_t, pad_b, pad_l, pad_r;
+} vkr_pad_shape;
+vkr_status vkr_zeropad_forward(vkr_cmd *cmd, const vkr_pad_shape *p, vkr_buffer *out, vkr_buffer *inp);
+vkr_status vkr_zeropad_backward(vkr_cmd *cmd, const vkr_pad_shape *p, vkr_buffer *dinp, vkr_buffer *dout);
+
+/* -------------------------------------------------------------- pooling */
+typedef struct {
+    int n, c, h, w;
+    int kh, kw;
+    int stride_h, stride_w;
+    int pad_t, pad_b, pad_l, pad_r;
+    int count_include_pad; /* avg pool: 1 = divide by kh*kw (torch default), 0 = by the valid count (Keras) */
+} vkr_pool_shape;
+static inline int vkr_pool_out_h(const vkr_pool_shape *p) { return (p->h + p->pad_t + p->pad_b - p->kh) / p->stride_h + 1; }
+static inline int vkr_pool_out_w(const vkr_pool_shape *p) { return (p->w + p->pad_l + p->pad_r - p->kw) / p->stride_w + 1; }
+
+/* argmax[N,C,OH,OW] (int32, flat index into the input image plane h*W+w) is saved for backward.
+ * Padding never wins (it is -inf, as in Keras and torch). */
+vkr_status vkr_maxpool_forward(vkr_cmd *cmd, const vkr_pool_shape *p, vkr_buffer *out, vkr_buffer *argmax, vkr_buffer *inp);
+vkr_status vkr_maxpool_backward(vkr_cmd *cmd, const vkr_pool_shape *p, vkr_buffer *dinp, vkr_buffer *dout, vkr_buffer *argmax);
+vkr_status vkr_avgpool_forward(vkr_cmd *cmd, const vkr_pool_shape *p, vkr_buffer *out, vkr_buffer *inp);
+vkr_status vkr_avgpool_backward(vkr_cmd *cmd, const vkr_pool_shape *p, vkr_buffer *dinp, vkr_buffer *dout);
+/* out[N,C] = mean over H*W of inp[N,C,H,W] */
+vkr_status vkr_gap_forward(vkr_cmd *cmd, int n, int c, int hw, vkr_buffer *out, vkr_buffer *inp);
+vkr_status vkr_gap_backward(vkr_cmd *cmd, int n, int c, int hw, vkr_buffer *dinp, vkr_buffer *dout);
+
+/* --------------------------------------------------------------- concat */
+/* out[N, ca+cb, HW] = [a[N,ca,HW], b[N,cb,HW]] along channels */
+vkr_status vkr_concat_forward(vkr_cmd *cmd, int n, int ca, int cb, int hw, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b);
+vkr_status vkr_concat_backward(vkr_cmd *cmd, int n, int ca, int cb, int hw, vkr_buffer *da, vkr_buffer *db, vkr_buffer *dout);
+
+/* -------------------------------------------------------- softmax / loss */
+/* out[B,K] = softmax over K of inp[B,K] (max-subtracted) */
+vkr_status vkr_softmax_forward(vkr_cmd *cmd, int batch, int classes, vkr_buffer *out, vkr_buffer *inp);
+/* Fused softmax + categorical cross-entropy with targets[B,K] (one-hot or soft).
+ * probs[B,K] = softmax(logits); result[0] = mean loss over the batch,
+ * result[1] = number of rows whose argmax(logits) == argmax(targets). */
+vkr_status vkr_softmax_ce_forward(vkr_cmd *cmd, int batch, int classes, vkr_buffer *result, vkr_buffer *probs,
+                                  vkr_buffer *logits, vkr_buffer *targets);
+/* dlogits = (probs - targets) / batch */
+vkr_status vkr_softmax_ce_backward(vkr_cmd *cmd, int batch, int classes, vkr_buffer *dlogits, vkr_buffer *probs,
+                                   vkr_buffer *targets);
+
+/* ----------------------------------------------------------- optimizers */
+typedef struct {
+    float lr;
+    float momentum;      /* SGD */
+    int nesterov;        /* SGD */
+    float beta1, beta2;  /* Adam (Keras: .9, .999) */
+    float eps;           /* Adam (Keras: 1e-7) */
+    float l2;            /* L2 penalty: grad += l2 * param (coupled) */
+    float weight_decay;  /* decoupled: param -= lr * weight_decay * param */
+    uint32_t step;       /* Adam: 1-based step number t of this update */
+} vkr_optim_params;
+/* Keras SGD: v = momentum*v - lr*g; p += v (nesterov: p += momentum*v - lr*g) */
+vkr_status vkr_sgd_step(vkr_cmd *cmd, uint64_t n, const vkr_optim_params *o, vkr_buffer *param, vkr_buffer *grad,
+                        vkr_buffer *velocity);
+/* Keras Adam: lr_t = lr*sqrt(1-b2^t)/(1-b1^t); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ * p -= lr_t * m / (sqrt(v) + eps) */
+vkr_status vkr_adam_step(vkr_cmd *cmd, uint64_t n, const vkr_optim_params *o, vkr_buffer *param, vkr_buffer *grad,
+                         vkr_buffer *m, vkr_buffer *v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

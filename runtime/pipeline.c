@@ -1,0 +1,208 @@
+/* Compute pipelines from the embedded SPIR-V, created once and cached; the
+ * VkPipelineCache is persisted under the user's cache directory. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void local_size_from_spirv(const vkr_spirv *m, uint32_t ls[3]) {
+    ls[0] = ls[1] = ls[2] = 1;
+    size_t n = m->size_bytes / 4;
+    const uint32_t *w = m->words;
+    for (size_t i = 5; i < n;) {
+        uint32_t op = w[i] & 0xffff, len = w[i] >> 16;
+        if (len == 0) break;
+        if (op == 16 /* OpExecutionMode */ && len >= 6 && w[i + 2] == 17 /* LocalSize */) {
+            ls[0] = w[i + 3];
+            ls[1] = w[i + 4];
+            ls[2] = w[i + 5];
+        }
+        i += len;
+    }
+}
+
+static VkDescriptorType desc_type(char c) {
+    return c == 's' ? VK_DESCRIPTOR_TYPE_STORAGE_BUFFER : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+}
+
+static void pipeline_free(vkr_context *ctx, vkr_pipeline *p) {
+    if (p->pipeline) vkDestroyPipeline(ctx->device, p->pipeline, NULL);
+    if (p->layout) vkDestroyPipelineLayout(ctx->device, p->layout, NULL);
+    if (p->set_layout) vkDestroyDescriptorSetLayout(ctx->device, p->set_layout, NULL);
+    free(p);
+}
+
+vkr_status vkr_pipeline_get(vkr_context *ctx, const vkr_pipeline_desc *d, vkr_pipeline **out) {
+    char key[256];
+    int k = snprintf(key, sizeof key, "%s|%s|%u", d->shader, d->bindings, d->push_size);
+    for (uint32_t i = 0; i < d->spec_count && k < (int)sizeof key; i++)
+        k += snprintf(key + k, sizeof key - k, "|%u", d->spec[i]);
+    if (k >= (int)sizeof key) return vkr_fail(VKR_ERR_INVALID, "pipeline key too long for shader %s", d->shader);
+    for (vkr_pipeline *p = ctx->pipelines; p; p = p->next)
+        if (strcmp(p->key, key) == 0) {
+            *out = p;
+            return VKR_OK;
+        }
+    const vkr_spirv *m = vkr_shader_find(d->shader);
+    if (!m) return vkr_fail(VKR_ERR_NOT_FOUND, "no embedded shader named \"%s\"", d->shader);
+    size_t nb = strlen(d->bindings);
+    if (nb == 0 || nb >= sizeof((vkr_pipeline *)0)->bindings)
+        return vkr_fail(VKR_ERR_INVALID, "shader %s: %zu bindings (1..31 supported)", d->shader, nb);
+    for (size_t i = 0; i < nb; i++)
+        if (!strchr("str", d->bindings[i]))
+            return vkr_fail(VKR_ERR_INVALID, "shader %s: binding kind '%c' unknown", d->shader, d->bindings[i]);
+    if (d->push_size % 4 || d->push_size > ctx->info.max_push_constants_size)
+        return vkr_fail(VKR_ERR_INVALID, "shader %s: push constant size %u invalid (device max %u)", d->shader,
+                        d->push_size, ctx->info.max_push_constants_size);
+    vkr_pipeline *p = calloc(1, sizeof *p);
+    if (!p) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    snprintf(p->key, sizeof p->key, "%s", key);
+    snprintf(p->bindings, sizeof p->bindings, "%s", d->bindings);
+    p->nbind = (uint32_t)nb;
+    p->push_size = d->push_size;
+    local_size_from_spirv(m, p->local_size);
+
+    VkDescriptorSetLayoutBinding lb[32];
+    for (uint32_t i = 0; i < p->nbind; i++)
+        lb[i] = (VkDescriptorSetLayoutBinding){.binding = i,
+                                               .descriptorType = desc_type(d->bindings[i]),
+                                               .descriptorCount = 1,
+                                               .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo dl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                          .bindingCount = p->nbind,
+                                          .pBindings = lb};
+    VkResult r = vkCreateDescriptorSetLayout(ctx->device, &dl, NULL, &p->set_layout);
+    VkPushConstantRange pr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = d->push_size};
+    if (r == VK_SUCCESS) {
+        VkPipelineLayoutCreateInfo pl = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                         .setLayoutCount = 1,
+                                         .pSetLayouts = &p->set_layout,
+                                         .pushConstantRangeCount = d->push_size ? 1 : 0,
+                                         .pPushConstantRanges = &pr};
+        r = vkCreatePipelineLayout(ctx->device, &pl, NULL, &p->layout);
+    }
+    VkShaderModule mod = VK_NULL_HANDLE;
+    if (r == VK_SUCCESS) {
+        VkShaderModuleCreateInfo sm = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                       .codeSize = m->size_bytes,
+                                       .pCode = m->words};
+        r = vkCreateShaderModule(ctx->device, &sm, NULL, &mod);
+    }
+    if (r == VK_SUCCESS) {
+        VkSpecializationMapEntry me[32];
+        uint32_t ns = d->spec_count < 32 ? d->spec_count : 32;
+        for (uint32_t i = 0; i < ns; i++) me[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
+        VkSpecializationInfo si = {.mapEntryCount = ns, .pMapEntries = me, .dataSize = 4 * ns, .pData = d->spec};
+        VkComputePipelineCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                          .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                                                    .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                                                    .module = mod,
+                                                    .pName = "main",
+                                                    .pSpecializationInfo = ns ? &si : NULL},
+                                          .layout = p->layout};
+        r = vkCreateComputePipelines(ctx->device, ctx->pcache, 1, &ci, NULL, &p->pipeline);
+        ctx->pcache_dirty = 1;
+    }
+    if (mod) vkDestroyShaderModule(ctx->device, mod, NULL);
+    if (r != VK_SUCCESS) {
+        pipeline_free(ctx, p);
+        return vkr_fail(VKR_ERR_VULKAN, "creating the pipeline for shader %s failed: %s", d->shader, vkr_vk_result_name(r));
+    }
+    p->next = ctx->pipelines;
+    ctx->pipelines = p;
+    *out = p;
+    return VKR_OK;
+}
+
+void vkr_pipeline_local_size(const vkr_pipeline *p, uint32_t out[3]) { memcpy(out, p->local_size, sizeof p->local_size); }
+
+void vkr__pipelines_destroy(vkr_context *ctx) {
+    while (ctx->pipelines) {
+        vkr_pipeline *p = ctx->pipelines;
+        ctx->pipelines = p->next;
+        pipeline_free(ctx, p);
+    }
+    if (ctx->pcache) vkDestroyPipelineCache(ctx->device, ctx->pcache, NULL);
+    ctx->pcache = VK_NULL_HANDLE;
+}
+
+static int cache_dir(char *buf, size_t n) {
+    const char *x = getenv("VKRUN_CACHE_DIR");
+    if (x && *x) return snprintf(buf, n, "%s", x) < (int)n;
+    x = getenv("XDG_CACHE_HOME");
+    if (x && *x) return snprintf(buf, n, "%s/vkrun", x) < (int)n;
+    x = getenv("HOME");
+    if (x && *x) return snprintf(buf, n, "%s/.cache/vkrun", x) < (int)n;
+    return 0;
+}
+
+static int mkdirs(const char *path) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+void vkr__pipeline_cache_load(vkr_context *ctx) {
+    char dir[900];
+    void *data = NULL;
+    size_t size = 0;
+    if (cache_dir(dir, sizeof dir)) {
+        snprintf(ctx->pcache_path, sizeof ctx->pcache_path, "%s/pipelines-%04x-%04x-%08x.bin", dir, ctx->info.vendor_id,
+                 ctx->info.device_id, ctx->info.driver_version);
+        FILE *f = fopen(ctx->pcache_path, "rb");
+        if (f) {
+            VkPhysicalDeviceProperties props;
+            vkGetPhysicalDeviceProperties(ctx->phys, &props);
+            if (fseek(f, 0, SEEK_END) == 0) {
+                long len = ftell(f);
+                if (len >= 32 && len < (256l << 20) && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)len)) &&
+                    fread(data, 1, (size_t)len, f) == (size_t)len) {
+                    /* header: length, version, vendor, device, uuid[16] */
+                    uint32_t h[4];
+                    memcpy(h, data, sizeof h);
+                    if (h[0] >= 32 && h[1] == VK_PIPELINE_CACHE_HEADER_VERSION_ONE && h[2] == props.vendorID &&
+                        h[3] == props.deviceID && memcmp((char *)data + 16, props.pipelineCacheUUID, 16) == 0)
+                        size = (size_t)len;
+                }
+            }
+            fclose(f);
+        }
+    }
+    VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                                    .initialDataSize = size,
+                                    .pInitialData = size ? data : NULL};
+    if (vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pcache) != VK_SUCCESS) ctx->pcache = VK_NULL_HANDLE;
+    free(data);
+}
+
+void vkr__pipeline_cache_save(vkr_context *ctx) {
+    if (!ctx->pcache || !ctx->pcache_dirty || !ctx->pcache_path[0]) return;
+    size_t size = 0;
+    if (vkGetPipelineCacheData(ctx->device, ctx->pcache, &size, NULL) != VK_SUCCESS || size == 0) return;
+    void *data = malloc(size);
+    if (!data) return;
+    if (vkGetPipelineCacheData(ctx->device, ctx->pcache, &size, data) == VK_SUCCESS) {
+        char dir[1024], tmp[1100];
+        snprintf(dir, sizeof dir, "%s", ctx->pcache_path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", ctx->pcache_path, (long)getpid());
+        FILE *f = NULL;
+        if (mkdirs(dir) == 0 && (f = fopen(tmp, "wb"))) { /* best effort: a cache, never an error */
+            int ok = fwrite(data, 1, size, f) == size;
+            ok = (fclose(f) == 0) && ok;
+            if (!ok || rename(tmp, ctx->pcache_path) != 0) remove(tmp);
+        }
+    }
+    free(data);
+}

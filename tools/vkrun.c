@@ -1,0 +1,49 @@
+/* vkrun: the command-line tool. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const vkr_cli_command k_commands[] = {
+    {"devices", cmd_devices, "list Vulkan devices with their limits", usage_devices},
+    {"selftest", cmd_selftest, "check every op on the device against its C reference", usage_selftest},
+    {"bench", cmd_bench, "measure op throughput (GFLOP/s)", usage_bench},
+};
+#define NCOMMANDS (sizeof k_commands / sizeof k_commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "vkrun: deep learning on Vulkan compute shaders\n\n"
+               "usage: vkrun <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    fprintf(f, "\n`vkrun <command> --help` describes a command and its flags.\n"
+               "environment: VKRUN_DEVICE (index or name substring), VKRUN_VALIDATION=1 (Khronos validation layer),\n"
+               "             VKRUN_CACHE_DIR (pipeline cache; default $XDG_CACHE_HOME/vkrun or ~/.cache/vkrun)\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        if (argc > 2)
+            for (size_t i = 0; i < NCOMMANDS; i++)
+                if (!strcmp(argv[2], k_commands[i].name)) {
+                    fputs(k_commands[i].usage, stdout);
+                    return 0;
+                }
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], k_commands[i].name)) {
+            if (cli_wants_help(argc - 1, argv + 1)) {
+                fputs(k_commands[i].usage, stdout);
+                return 0;
+            }
+            return k_commands[i].run(argc - 1, argv + 1);
+        }
+    fprintf(stderr, "vkrun: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
