@@ -207,8 +207,8 @@ vkr_status vkr_cmd_dispatch(vkr_cmd *c, vkr_pipeline *p, const vkr_binding *b, u
         if (p->bindings[i] == 's') {
             if (range > I->max_storage_buffer_range)
                 return vkr_fail(VKR_ERR_UNSUPPORTED,
-                                "pipeline %s: binding %u spans %.1f MiB, over the device's maxStorageBufferRange (%.1f MiB)",
-                                p->key, i, range / 1048576.0, I->max_storage_buffer_range / 1048576.0);
+                                "pipeline %s: binding %u spans %llu bytes, over the device's maxStorageBufferRange (%.1f MiB)",
+                                p->key, i, (unsigned long long)range, I->max_storage_buffer_range / 1048576.0);
             if (b[i].offset % I->min_storage_buffer_offset_alignment)
                 return vkr_fail(VKR_ERR_INVALID, "pipeline %s: binding %u offset %llu not aligned to %llu", p->key, i,
                                 (unsigned long long)b[i].offset, (unsigned long long)I->min_storage_buffer_offset_alignment);

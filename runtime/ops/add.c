@@ -1,0 +1,52 @@
+/* out = a + b and its backward (da = db = dout): shaders/add_forward.comp,
+ * shaders/add_backward.comp (+ variant add_backward2 writing both gradients).
+ * Element-wise, chunked so that no binding exceeds maxStorageBufferRange. */
+#include "elem_split.h"
+
+static vkr_status run(vkr_cmd *cmd, const char *shader, const char *kinds, uint32_t writes, uint64_t n,
+                      vkr_buffer **bufs) {
+    vkr_context *ctx = vkr__cmd_context(cmd);
+    vkr_pipeline *p;
+    vkr_pipeline_desc d = {.shader = shader, .bindings = kinds, .push_size = 4};
+    vkr_status s = vkr_pipeline_get(ctx, &d, &p);
+    if (s) return s;
+    uint32_t nbuf = 0;
+    while (kinds[nbuf]) nbuf++;
+    uint64_t chunk = vkr__elem_chunk_floats(ctx);
+    for (uint64_t first = 0; first < n; first += chunk) {
+        uint64_t cnt = n - first < chunk ? n - first : chunk;
+        uint32_t pc = (uint32_t)cnt;
+        vkr_binding bind[3];
+        for (uint32_t i = 0; i < nbuf; i++) bind[i] = vkr__range(bufs[i], first, cnt);
+        uint32_t gx, gy;
+        vkr_grid_1d(cnt, 256, &gx, &gy);
+        if ((s = vkr_cmd_dispatch(cmd, p, bind, nbuf, writes, &pc, gx, gy, 1))) return s;
+    }
+    return VKR_OK;
+}
+
+vkr_status vkr_add_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b) {
+    vkr_status s;
+    if (n == 0) return vkr_fail(VKR_ERR_INVALID, "add_forward: n must be positive");
+    if ((s = vkr__need("add_forward", "out", out, n)) || (s = vkr__need("add_forward", "a", a, n)) ||
+        (s = vkr__need("add_forward", "b", b, n)))
+        return s;
+    vkr_buffer *bufs[3] = {out, a, b};
+    return run(cmd, "add_forward", "sss", 0x1, n, bufs);
+}
+
+vkr_status vkr_add_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *da, vkr_buffer *db, vkr_buffer *dout) {
+    vkr_status s;
+    if (n == 0) return vkr_fail(VKR_ERR_INVALID, "add_backward: n must be positive");
+    if (!da && !db) return VKR_OK;
+    if ((da && (s = vkr__need("add_backward", "da", da, n))) || (db && (s = vkr__need("add_backward", "db", db, n))) ||
+        (s = vkr__need("add_backward", "dout", dout, n)))
+        return s;
+    if (da && db && da != db) {
+        vkr_buffer *bufs[3] = {da, db, dout};
+        return run(cmd, "add_backward2", "sss", 0x3, n, bufs);
+    }
+    vkr_buffer *bufs[2] = {da ? da : db, dout};
+    if (bufs[0] == dout) return VKR_OK; /* in place: the gradient already is dout */
+    return run(cmd, "add_backward", "ss", 0x1, n, bufs);
+}

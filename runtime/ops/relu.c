@@ -1,0 +1,45 @@
+/* ReLU forward / backward: shaders/relu_forward.comp, shaders/relu_backward.comp.
+ * Element-wise, chunked so that no binding exceeds maxStorageBufferRange. */
+#include "elem_split.h"
+
+/* Records `shader` over n floats of the given buffers (binding 0 written), chunk by chunk. */
+static vkr_status elementwise(vkr_cmd *cmd, const char *shader, uint64_t n, vkr_buffer **bufs, uint32_t nbuf) {
+    vkr_context *ctx = vkr__cmd_context(cmd);
+    vkr_pipeline *p;
+    const char *kinds = "sss";
+    char b[4] = {0};
+    for (uint32_t i = 0; i < nbuf; i++) b[i] = kinds[i];
+    vkr_pipeline_desc d = {.shader = shader, .bindings = b, .push_size = 4};
+    vkr_status s = vkr_pipeline_get(ctx, &d, &p);
+    if (s) return s;
+    uint64_t chunk = vkr__elem_chunk_floats(ctx);
+    for (uint64_t first = 0; first < n; first += chunk) {
+        uint64_t cnt = n - first < chunk ? n - first : chunk;
+        uint32_t pc = (uint32_t)cnt;
+        vkr_binding bind[3];
+        for (uint32_t i = 0; i < nbuf; i++) bind[i] = vkr__range(bufs[i], first, cnt);
+        uint32_t gx, gy;
+        vkr_grid_1d(cnt, 256, &gx, &gy);
+        if ((s = vkr_cmd_dispatch(cmd, p, bind, nbuf, 0x1, &pc, gx, gy, 1))) return s;
+    }
+    return VKR_OK;
+}
+
+vkr_status vkr_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *inp) {
+    vkr_status s;
+    if (n == 0) return vkr_fail(VKR_ERR_INVALID, "relu_forward: n must be positive");
+    if ((s = vkr__need("relu_forward", "out", out, n)) || (s = vkr__need("relu_forward", "inp", inp, n))) return s;
+    vkr_buffer *b[2] = {out, inp};
+    return elementwise(cmd, "relu_forward", n, b, 2);
+}
+
+vkr_status vkr_relu_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *dinp, vkr_buffer *dout, vkr_buffer *out) {
+    vkr_status s;
+    if (n == 0) return vkr_fail(VKR_ERR_INVALID, "relu_backward: n must be positive");
+    if (!dinp) return VKR_OK; /* nothing requested */
+    if ((s = vkr__need("relu_backward", "dinp", dinp, n)) || (s = vkr__need("relu_backward", "dout", dout, n)) ||
+        (s = vkr__need("relu_backward", "out", out, n)))
+        return s;
+    vkr_buffer *b[3] = {dinp, dout, out};
+    return elementwise(cmd, "relu_backward", n, b, 3);
+}

@@ -1,0 +1,16 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// dinp[i] = out[i] > 0 ? dout[i] : 0, with out the forward output
+// (in-place safe: dinp may alias dout, each invocation reads then writes index i)
+#include "common.glsl"
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) writeonly buffer DI { float dinp[]; };
+layout(std430, binding = 1) readonly buffer DO { float dout[]; };
+layout(std430, binding = 2) readonly buffer O { float o[]; };
+layout(push_constant) uniform P { uint n; } p;
+void main() {
+    uint i = vkr_flat_index();
+    if (i >= p.n) return;
+    float g = dout[i];
+    dinp[i] = o[i] > 0.0 ? g : 0.0;
+}
