@@ -210,9 +210,20 @@ static void test_limits(vkr_context *ctx) {
             vkr_status s = vkr_cmd_dispatch(cmd, p, bind, 2, 2, pc, 1, 1, 1);
             CHECK(s == VKR_ERR_UNSUPPORTED, "binding past maxStorageBufferRange refused: %s", vkr_last_error());
             /* the element-wise op splits instead */
-            CHECK_OK(vkr_axpby(cmd, big / 4, 1.0f, b, 0.0f, b), "axpby over %.0f MiB splits into chunks", big / 1048576.0);
+            /* the element-wise op splits instead (and its grid spans > 65535 groups in x) */
+            uint64_t n = big / 4;
+            float *h = malloc(big);
+            for (uint64_t i = 0; i < n; i++) h[i] = (float)(i % 4093);
+            vkr_buffer_upload(b, 0, h, big);
+            CHECK_OK(vkr_axpby(cmd, n, 3.0f, b, 0.0f, b), "axpby over %.0f MiB splits into chunks", big / 1048576.0);
             CHECK(vkr_cmd_dispatch_count(cmd) == 2, "two chunks dispatched (%u)", vkr_cmd_dispatch_count(cmd));
             CHECK_OK(vkr_cmd_submit(cmd), "submit chunked axpby");
+            vkr_buffer_download(b, 0, h, big);
+            uint64_t bad = 0;
+            for (uint64_t i = 0; i < n; i++) bad += h[i] != 3.0f * (float)(i % 4093);
+            CHECK(bad == 0, "every one of %llu floats right across chunks and 2-D grids (%llu wrong)",
+                  (unsigned long long)n, (unsigned long long)bad);
+            free(h);
             vkr_cmd_free(cmd);
         }
         vkr_buffer_destroy(b);
