@@ -1,8 +1,9 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // Backward of out = a + b: da[i] = dout[i] (and db[i] = dout[i] with -DDUAL=1).
-#include "common.glsl"
+// local size first: common.glsl reads gl_WorkGroupSize (glslang takes 1 before the declaration)
 layout(local_size_x = 256) in;
+#include "common.glsl"
 layout(std430, binding = 0) writeonly buffer DA { float da[]; };
 #if defined(DUAL) && DUAL
 layout(std430, binding = 1) writeonly buffer DB { float db[]; };

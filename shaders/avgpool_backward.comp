@@ -2,9 +2,10 @@
 #extension GL_GOOGLE_include_directive : require
 // Average pool backward by gathering: dinp[y,x] = sum over the windows covering
 // (y,x) of dout / divisor(window).  Deterministic, no atomics.
+// local size first: common.glsl reads gl_WorkGroupSize (glslang takes 1 before the declaration)
+layout(local_size_x = 256) in;
 #include "common.glsl"
 #include "pool.glsl"
-layout(local_size_x = 256) in;
 layout(std430, binding = 0) writeonly buffer DI { float dinp[]; };
 layout(std430, binding = 1) readonly buffer DO { float dout[]; };
 void main() {

@@ -2,9 +2,10 @@
 #extension GL_GOOGLE_include_directive : require
 // Average pool: one invocation per output.  Divisor KH*KW (include_pad = 1)
 // or the number of valid input positions in the window (include_pad = 0).
+// local size first: common.glsl reads gl_WorkGroupSize (glslang takes 1 before the declaration)
+layout(local_size_x = 256) in;
 #include "common.glsl"
 #include "pool.glsl"
-layout(local_size_x = 256) in;
 layout(std430, binding = 0) writeonly buffer O { float o[]; };
 layout(std430, binding = 1) readonly buffer I { float x[]; };
 void main() {

@@ -2,9 +2,10 @@
 #extension GL_GOOGLE_include_directive : require
 // Max pool: one invocation per output; argmax = y*W + x in the input plane.
 // Padding never wins; ties: the first maximum in row-major window order wins.
+// local size first: common.glsl reads gl_WorkGroupSize (glslang takes 1 before the declaration)
+layout(local_size_x = 256) in;
 #include "common.glsl"
 #include "pool.glsl"
-layout(local_size_x = 256) in;
 layout(std430, binding = 0) writeonly buffer O { float o[]; };
 layout(std430, binding = 1) writeonly buffer A { int am[]; };
 layout(std430, binding = 2) readonly buffer I { float x[]; };

@@ -1,8 +1,9 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // Backward of zero padding = crop: dinp[plane, y, x] = dout[plane, y + pad_t, x + pad_l].
-#include "common.glsl"
+// local size first: common.glsl reads gl_WorkGroupSize (glslang takes 1 before the declaration)
 layout(local_size_x = 256) in;
+#include "common.glsl"
 layout(std430, binding = 0) writeonly buffer DI { float dinp[]; };
 layout(std430, binding = 1) readonly buffer DO { float dout[]; };
 layout(push_constant) uniform P {

@@ -2,8 +2,9 @@
 #extension GL_GOOGLE_include_directive : require
 // out[plane, y, x] = inp[plane, y - pad_t, x - pad_l] inside, 0 in the padding.
 // One invocation per output element; planes are (n, c) pairs.
-#include "common.glsl"
+// local size first: common.glsl reads gl_WorkGroupSize (glslang takes 1 before the declaration)
 layout(local_size_x = 256) in;
+#include "common.glsl"
 layout(std430, binding = 0) writeonly buffer O { float o[]; };
 layout(std430, binding = 1) readonly buffer I { float x[]; };
 layout(push_constant) uniform P {

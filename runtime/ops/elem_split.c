@@ -21,18 +21,13 @@ uint64_t vkr__elem_chunk_floats(const vkr_context *ctx) {
     return chunk;
 }
 
-uint64_t vkr__planes_per_dispatch(const char *op, const vkr_context *ctx, const uint64_t *plane_floats, int ntensors) {
+uint64_t vkr__planes_per_dispatch(const vkr_context *ctx, const uint64_t *plane_floats, int ntensors) {
     uint64_t chunk = vkr__elem_chunk_floats(ctx);
     uint64_t room = chunk - (vkr__elem_align_floats(ctx) - 1); /* worst-case alignment slack */
     uint64_t best = UINT64_MAX;
     for (int k = 0; k < ntensors; k++) {
         uint64_t np = plane_floats[k] ? room / plane_floats[k] : best;
         if (np < best) best = np;
-    }
-    if (best == 0) {
-        vkr_fail(VKR_ERR_UNSUPPORTED, "%s: one plane of the tensor does not fit in one binding (%llu floats max)", op,
-                 (unsigned long long)room);
-        return 0;
     }
     return best;
 }
@@ -74,8 +69,9 @@ vkr_status vkr__pool_record(vkr_cmd *cmd, const char *op, const char *shader, co
                             uint64_t index_plane) {
     vkr_context *ctx = vkr__cmd_context(cmd);
     uint64_t planes = (uint64_t)p->n * p->c;
-    uint64_t per = vkr__planes_per_dispatch(op, ctx, plane_floats, (int)nbuf);
-    if (!per) return VKR_ERR_UNSUPPORTED;
+    uint64_t per = vkr__planes_per_dispatch(ctx, plane_floats, (int)nbuf);
+    if (!per)
+        return vkr_fail(VKR_ERR_UNSUPPORTED, "%s: one %dx%d image plane exceeds maxStorageBufferRange", op, p->h, p->w);
     vkr_pipeline *pipe;
     const char kinds[4] = {'s', 's', nbuf > 2 ? 's' : 0, 0};
     vkr_pipeline_desc d = {.shader = shader, .bindings = kinds, .push_size = sizeof(vkr__pool_push)};

@@ -18,9 +18,8 @@ uint64_t vkr__elem_align_floats(const vkr_context *ctx);
 /* Work split into independent "planes" (an image, or one channel plane):
  * tensor k holds plane_floats[k] floats per plane.  Returns the most planes
  * one dispatch may cover so that each tensor's binding (plus its alignment
- * slack) fits the chunk, or 0 (with an error set naming `op`) if even one
- * plane is too large. */
-uint64_t vkr__planes_per_dispatch(const char *op, const vkr_context *ctx, const uint64_t *plane_floats, int ntensors);
+ * slack) fits the chunk, or 0 if even one plane is too large. */
+uint64_t vkr__planes_per_dispatch(const vkr_context *ctx, const uint64_t *plane_floats, int ntensors);
 
 /* Binding of planes [p0, p0+np) of a tensor with `plane` floats per plane.
  * The binding starts at the aligned float offset at or below plane p0;

@@ -39,8 +39,10 @@ static vkr_status record(vkr_cmd *cmd, const vkr_pad_shape *p, vkr_buffer *dst, 
         (s = vkr__need(op, forward ? "inp" : "dout", src, planes * src_plane)))
         return s;
     uint64_t sizes[2] = {dst_plane, src_plane};
-    uint64_t per = vkr__planes_per_dispatch(op, ctx, sizes, 2);
-    if (!per) return VKR_ERR_UNSUPPORTED;
+    uint64_t per = vkr__planes_per_dispatch(ctx, sizes, 2);
+    if (!per)
+        return vkr_fail(VKR_ERR_UNSUPPORTED, "%s: one %llux%llu image plane exceeds maxStorageBufferRange", op,
+                        (unsigned long long)oh, (unsigned long long)ow);
     vkr_pipeline *pipe;
     vkr_pipeline_desc d = {.shader = op, .bindings = "ss", .push_size = sizeof(pad_push)};
     if ((s = vkr_pipeline_get(ctx, &d, &pipe))) return s;
