@@ -1,0 +1,429 @@
+#!/usr/bin/python3
+"""Converts pretrained weights to a vkrun model file (docs/model-format.md).
+
+  /usr/bin/python3 tools/convert.py SRC -o OUT.safetensors [--arch resnet50|squeezenet1_1] [--top]
+                                    [--classes FILE | --no-classes] [--trust-pickle]
+
+SRC is either
+  - a Keras HDF5 weights file (root attribute layer_names; also a full model file with a
+    model_weights group): Keras ResNet50 (keras-applications, with or without top) or SqueezeNet
+    v1.1 (keras-squeezenet, notop);
+  - a torch checkpoint (.pth/.pt/.th): a torchvision ResNet50 state_dict, raw or under
+    'state_dict', keys optionally prefixed 'module.'.
+The architecture is detected from the weight names; --arch only confirms it.
+
+Every expected weight must be present with the right shape; errors name the weight and the file
+and exit with status 1. The output is written to a temp file and renamed, so a failed run never
+leaves a partial OUT.
+"""
+
+import argparse
+import ast
+import collections
+import importlib.util
+import os
+import pickle
+import sys
+import types
+import zipfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vkrun_model as vm  # noqa: E402
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+KERAS_CONV = ("kernel", "bias")
+KERAS_BN = ("gamma", "beta", "moving_mean", "moving_variance")
+BN_PARAMS = dict(zip(KERAS_BN, vm.LAYER_PARAMS["batchnorm"]))
+# the ResNet50 classifier is 'probs' in keras_applications, 'predictions' in tf.keras,
+# 'fc1000' in the older keras_applications resnet50.py; the graph always calls it 'predictions'
+KERAS_TOP_NAMES = ("predictions", "probs", "fc1000")
+
+
+class ConvertError(Exception):
+    pass
+
+
+def warn(msg):
+    sys.stderr.write("convert.py: warning: %s\n" % msg)
+
+
+# --------------------------------------------------------------------------- class names
+
+def imagenet_classes():
+    """The 1000 ImageNet class names in the standard (synset-sorted) order shared by Keras and
+    torchvision, read from torchvision/models/_meta.py (Debian: python3-torchvision) without
+    importing torchvision. None when torchvision is not installed."""
+    try:
+        spec = importlib.util.find_spec("torchvision")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    path = os.path.join(os.path.dirname(spec.origin), "models", "_meta.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_IMAGENET_CATEGORIES" for t in node.targets):
+            names = ast.literal_eval(node.value)
+            if len(names) == 1000:
+                return list(names)
+    return None
+
+
+def load_classes(args, units, src):
+    if args.no_classes:
+        return None
+    if args.classes:
+        try:
+            with open(args.classes, encoding="utf-8") as f:
+                names = [l.strip() for l in f if l.strip()]
+        except OSError as e:
+            raise ConvertError("cannot read --classes %s: %s" % (args.classes, e.strerror or e))
+        if len(names) != units:
+            raise ConvertError("--classes %s has %d names, the classifier in %s has %d outputs"
+                               % (args.classes, len(names), src, units))
+        return names
+    if units != 1000:
+        warn("classifier has %d outputs (not ImageNet's 1000): no class names written (use --classes FILE)" % units)
+        return None
+    names = imagenet_classes()
+    if names is None:
+        raise ConvertError("the 1000 ImageNet class names come from python3-torchvision, which is not installed: "
+                           "install it (apt-get install -y python3-torchvision), or pass --classes FILE "
+                           "(one name per line) or --no-classes")
+    return names
+
+
+def _set_classes(graph, classes):
+    """Puts `classes` into the graph before "layers" (key order kept readable)."""
+    if classes is None:
+        return
+    layers = graph.pop("layers")
+    graph["classes"] = list(classes)
+    graph["layers"] = layers
+
+
+# --------------------------------------------------------------------------- Keras HDF5
+
+def _attr_list(group, name):
+    """Keras's load_attributes_from_hdf5_group: the attribute, or its chunks name0, name1, ..."""
+    if name in group.attrs:
+        vals = list(group.attrs[name])
+    else:
+        vals, i = [], 0
+        while "%s%d" % (name, i) in group.attrs:
+            vals.extend(group.attrs["%s%d" % (name, i)])
+            i += 1
+        if i == 0:
+            return None
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in vals]
+
+
+def read_keras_h5(path):
+    """Returns (layer_names, OrderedDict layer -> [(weight name, array), ...])."""
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            root = f
+            names = _attr_list(f, "layer_names")
+            if names is None and "model_weights" in f:
+                root = f["model_weights"]
+                names = _attr_list(root, "layer_names")
+            if names is None:
+                raise ConvertError("%s is an HDF5 file but not Keras weights (no layer_names attribute)" % path)
+            weights = collections.OrderedDict()
+            for ln in names:
+                if ln not in root:
+                    raise ConvertError("%s lists layer %r in layer_names but has no group for it" % (path, ln))
+                g = root[ln]
+                wn = _attr_list(g, "weight_names") or []
+                arrs = []
+                for w in wn:
+                    if w not in g:
+                        raise ConvertError("%s: layer %r lists weight %r but the dataset is missing" % (path, ln, w))
+                    arrs.append((w, np.asarray(g[w][()], dtype=np.float32)))
+                if arrs:
+                    weights[ln] = arrs
+            return names, weights
+    except ConvertError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as e:
+        raise ConvertError("cannot read Keras weights from %s (truncated or corrupt HDF5?): %s" % (path, e))
+
+
+def _keras_short(wname):
+    """'conv1_conv/kernel:0' -> 'kernel'; Keras 1 names like 'uniform1' -> None."""
+    base = wname.rsplit("/", 1)[-1].split(":", 1)[0]
+    return base if base in KERAS_CONV + KERAS_BN else None
+
+
+def _keras_layer_weights(path, lname, arrs, expected):
+    """Orders a Keras layer's weights as `expected` (Keras names); by name when the file uses
+    Keras 2 names ('kernel:0'), else by position as weight_names lists them (Keras 1)."""
+    shorts = [_keras_short(w) for w, _ in arrs]
+    if all(s is not None for s in shorts):
+        by = dict(zip(shorts, arrs))
+        missing = [e for e in expected if e not in by]
+        if missing:
+            raise ConvertError("%s: layer %r has no %s weight (it has %s)"
+                               % (path, lname, "/".join(missing), ", ".join(w for w, _ in arrs)))
+        extra = [w for s, (w, _) in zip(shorts, arrs) if s not in expected]
+        if extra:
+            raise ConvertError("%s: layer %r has unexpected weights %s" % (path, lname, ", ".join(extra)))
+        return [by[e] for e in expected]
+    if len(arrs) != len(expected):
+        raise ConvertError("%s: layer %r has %d weights (%s), expected %d (%s)"
+                           % (path, lname, len(arrs), ", ".join(w for w, _ in arrs), len(expected),
+                              ", ".join(expected)))
+    return list(arrs)
+
+
+def convert_keras(path, args):
+    names, weights = read_keras_h5(path)
+    arch = args.arch
+    detected = ("resnet50" if "conv1_conv" in weights else
+                "squeezenet1_1" if "fire2/squeeze1x1" in weights else None)
+    if detected is None:
+        raise ConvertError("%s: unknown Keras model (expected ResNet50 layers like conv1_conv or SqueezeNet "
+                           "layers like fire2/squeeze1x1)" % path)
+    if arch and arch != detected:
+        raise ConvertError("%s holds %s weights, not %s" % (path, detected, arch))
+    arch = detected
+    top_name = next((n for n in KERAS_TOP_NAMES if n in weights), None)
+    if arch == "squeezenet1_1":
+        if args.top:
+            raise ConvertError("--top: only notop SqueezeNet weights are supported")
+        graph = vm.squeezenet1_1(include_drop9="drop9" in names)
+        graph["source"] = "keras-squeezenet v1.1 notop (%s)" % os.path.basename(path)
+    else:
+        if args.top and top_name is None:
+            raise ConvertError("--top: %s has no classifier weights (layer %s); it is a notop file"
+                               % (path, " / ".join(KERAS_TOP_NAMES)))
+        units = 1000
+        if args.top:
+            dense = weights[top_name]
+            kern = [a for w, a in dense if a.ndim == 2]
+            if not kern:
+                raise ConvertError("%s: classifier layer %r has no 2-D kernel" % (path, top_name))
+            units = kern[0].shape[1]
+        elif top_name is not None:
+            warn("%s also holds the classifier %r; it is left out (pass --top to include it)" % (path, top_name))
+        graph = vm.keras_resnet50(args.top, units=units)
+        graph["source"] = "keras resnet50 %s (%s)" % ("with top" if args.top else "notop", os.path.basename(path))
+    shapes = vm.infer_shapes(graph)
+    exp = vm.expected_tensors(graph, shapes)
+    tensors = collections.OrderedDict()
+    used = set()
+    for layer in graph["layers"]:
+        t, ln = layer["type"], layer["name"]
+        if t not in vm.LAYER_PARAMS:
+            continue
+        src_name = top_name if (ln == "predictions" and arch == "resnet50") else ln
+        keras_names = KERAS_BN if t == "batchnorm" else KERAS_CONV[:2 if layer.get("use_bias", True) else 1]
+        if src_name not in weights:
+            raise ConvertError("%s has no weights for layer %r (expected %s)"
+                               % (path, src_name, ", ".join(keras_names)))
+        used.add(src_name)
+        arrs = _keras_layer_weights(path, src_name, weights[src_name], keras_names)
+        for kname, (wname, a) in zip(keras_names, arrs):
+            if t == "batchnorm":
+                tn = vm.tensor_name(ln, BN_PARAMS[kname])
+                want_src = exp[tn]
+            elif kname == "kernel":
+                tn = vm.tensor_name(ln, "weight")
+                o = exp[tn]
+                want_src = (o[2], o[3], o[1], o[0]) if t == "conv2d" else (o[1], o[0])  # HWIO / [IN,OUT]
+            else:
+                tn = vm.tensor_name(ln, "bias")
+                want_src = exp[tn]
+            if tuple(a.shape) != tuple(want_src):
+                raise ConvertError("%s: weight %s/%s has shape %s, expected %s"
+                                   % (path, src_name, wname, tuple(a.shape), tuple(want_src)))
+            if kname == "kernel":
+                a = a.transpose(3, 2, 0, 1) if t == "conv2d" else a.T  # HWIO -> OIHW, [IN,OUT] -> [OUT,IN]
+            if not np.all(np.isfinite(a)):
+                raise ConvertError("%s: weight %s/%s holds NaN or infinite values" % (path, src_name, wname))
+            tensors[tn] = np.ascontiguousarray(a, dtype=np.float32)
+    extra = [n for n in weights if n not in used and not (n == top_name and not args.top)]
+    if extra:
+        warn("%s: ignored weights of layers not in the %s graph: %s" % (path, arch, ", ".join(extra)))
+    if arch == "resnet50" and args.top:
+        _set_classes(graph, load_classes(args, units, path))  # after the weights were checked
+    return graph, tensors
+
+
+# --------------------------------------------------------------------------- torch checkpoints
+
+_ALLOWED_GLOBALS = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
+                    ("torch._utils", "_rebuild_tensor"), ("torch._utils", "_rebuild_parameter"),
+                    ("torch", "Size"), ("builtins", "set")}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED_GLOBALS or (module == "torch" and name.endswith("Storage")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError("refusing to load global %s.%s (not plain tensors)" % (module, name))
+
+
+def _restricted_load(path):
+    """Loads tensors/dicts/numbers only, also from legacy (non-zip) files, which torch 1.13's
+    weights_only loader rejects when they hold a float. Uses torch.serialization internals;
+    returns None when they are not there."""
+    import torch.serialization as ts
+    if not all(hasattr(ts, a) for a in ("_is_zipfile", "_open_zipfile_reader", "_load", "_legacy_load")):
+        return None
+    mod = types.ModuleType("vkrun_restricted_pickle")
+    mod.Unpickler = _RestrictedUnpickler
+    mod.load = lambda f, **kw: _RestrictedUnpickler(f, **kw).load()
+    with open(path, "rb") as f:
+        if ts._is_zipfile(f):
+            with ts._open_zipfile_reader(f) as z:
+                return ts._load(z, "cpu", mod, encoding="utf-8")
+        return ts._legacy_load(f, "cpu", mod, encoding="utf-8")
+
+
+def read_torch(path, trust_pickle=False):
+    import torch
+    errors = (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError,
+              AttributeError, ImportError, IndexError, zipfile.BadZipFile, OSError, UnicodeDecodeError)
+    try:
+        if trust_pickle:
+            obj = torch.load(path, map_location="cpu")
+        else:
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+            except TypeError:  # torch without weights_only
+                obj = _restricted_load(path)
+            except pickle.UnpicklingError as e:
+                obj = _restricted_load(path)
+                if obj is None:
+                    raise e
+    except errors as e:
+        msg = str(e).split("\n")[0][:300]
+        raise ConvertError("cannot read torch checkpoint %s (truncated, corrupt, or it holds objects other than "
+                           "tensors; pass --trust-pickle for a file you trust): %s: %s"
+                           % (path, type(e).__name__, msg))
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj:
+        raise ConvertError("%s does not hold a state_dict (a dict of tensors, raw or under 'state_dict')" % path)
+    sd = collections.OrderedDict()
+    for k, v in obj.items():
+        if not isinstance(k, str):
+            raise ConvertError("%s: state_dict key %r is not a string" % (path, k))
+        if k.startswith("module."):
+            k = k[len("module."):]
+        if not isinstance(v, torch.Tensor):
+            raise ConvertError("%s: state_dict entry %r is a %s, not a tensor" % (path, k, type(v).__name__))
+        sd[k] = v
+    return sd
+
+
+TORCH_BN = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean", "running_var": "running_var"}
+
+
+def convert_torch(path, args):
+    sd = read_torch(path, args.trust_pickle)
+    if args.arch not in (None, "resnet50"):
+        raise ConvertError("torch checkpoints: only --arch resnet50 (torchvision) is supported")
+    if "layer4.2.conv3.weight" not in sd or "fc.weight" not in sd:
+        raise ConvertError("%s is not a torchvision resnet50 state_dict (no layer4.2.conv3.weight / fc.weight)" % path)
+    fcw = sd["fc.weight"]
+    if fcw.dim() != 2:
+        raise ConvertError("%s: fc.weight has shape %s, expected [OUT, 2048]" % (path, tuple(fcw.shape)))
+    units = int(fcw.shape[0])
+    graph = vm.torchvision_resnet50(units=units)
+    graph["source"] = "torchvision resnet50 (%s)" % os.path.basename(path)
+    exp = vm.expected_tensors(graph)
+    tensors = collections.OrderedDict()
+    used = set()
+    for tn, shape in exp.items():
+        ln, p = tn.rsplit(".", 1)
+        key = "%s.%s" % (ln, TORCH_BN.get(p, p))
+        if key not in sd:
+            raise ConvertError("%s has no weight %r (expected shape %s)" % (path, key, shape))
+        v = sd[key]
+        if tuple(v.shape) != tuple(shape):
+            raise ConvertError("%s: weight %r has shape %s, expected %s" % (path, key, tuple(v.shape), tuple(shape)))
+        if not v.is_floating_point():
+            raise ConvertError("%s: weight %r has dtype %s, expected a float type" % (path, key, v.dtype))
+        a = v.detach().to("cpu").float().numpy()
+        if not np.all(np.isfinite(a)):
+            raise ConvertError("%s: weight %r holds NaN or infinite values" % (path, key))
+        tensors[tn] = np.ascontiguousarray(a)
+        used.add(key)
+    extra = [k for k in sd if k not in used and not k.endswith(".num_batches_tracked")]
+    if extra:
+        warn("%s: ignored %d entries not in torchvision resnet50: %s" % (path, len(extra), ", ".join(extra[:8])))
+    _set_classes(graph, load_classes(args, units, path))  # after the weights were checked
+    return graph, tensors
+
+
+# --------------------------------------------------------------------------- main
+
+def detect(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ConvertError("cannot read %s: %s" % (path, e.strerror or e))
+    if head == HDF5_MAGIC:
+        return "keras"
+    try:
+        import h5py
+        if h5py.is_hdf5(path):  # HDF5 with a user block
+            return "keras"
+    except ImportError:
+        pass
+    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
+        return "torch"
+    if path.endswith((".pth", ".pt", ".th")):
+        return "torch"
+    raise ConvertError("%s is neither a Keras HDF5 weights file nor a torch checkpoint" % path)
+
+
+def convert(path, args):
+    kind = detect(path)
+    return convert_keras(path, args) if kind == "keras" else convert_torch(path, args)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Convert Keras h5 / torchvision weights to a vkrun model file.")
+    ap.add_argument("src", help="Keras .h5 weights or torch .pth/.th checkpoint")
+    ap.add_argument("-o", "--output", required=True, help="output .safetensors")
+    ap.add_argument("--arch", choices=("resnet50", "squeezenet1_1"), help="expected architecture (detected otherwise)")
+    ap.add_argument("--top", action="store_true", help="Keras ResNet50: include avg_pool + predictions (1000, softmax)")
+    ap.add_argument("--classes", help="class names, one per line (default for 1000 outputs: ImageNet's, from torchvision)")
+    ap.add_argument("--no-classes", action="store_true", help="write no class names")
+    ap.add_argument("--trust-pickle", action="store_true",
+                    help="torch: allow arbitrary pickled objects (only for files you trust)")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        if os.path.exists(args.output) and os.path.samefile(args.src, args.output):
+            raise ConvertError("output %s is the input file" % args.output)
+        graph, tensors = convert(args.src, args)
+        total, non = vm.param_counts(graph)
+        vm.write_model(args.output, graph, tensors)
+    except (ConvertError, vm.ModelError) as e:
+        sys.stderr.write("convert.py: error: %s\n" % e)
+        return 1
+    except OSError as e:
+        sys.stderr.write("convert.py: error: %s: %s\n" % (getattr(e, "filename", None) or args.output,
+                                                          e.strerror or e))
+        return 1
+    if not args.quiet:
+        print("wrote %s: %s (%s), %d layers, %d params (%d non-trainable)%s"
+              % (args.output, graph["name"], graph["source"], len(graph["layers"]), total, non,
+                 ", %d classes" % len(graph["classes"]) if graph.get("classes") else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
