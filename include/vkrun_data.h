@@ -202,6 +202,9 @@ void vkr_loader_position(const vkr_loader *ld, int *epoch, int *step);
 int vkr_loader_num_dropped(const vkr_loader *ld);
 void vkr_loader_destroy(vkr_loader *ld);
 
+/* The image order of epoch `epoch` under VKR_LOAD_SHUFFLE: perm[k] = dataset
+ * index of the k-th image (the loader uses exactly this; feature caching too). */
+void vkr_epoch_permutation(int n, uint64_t seed, int epoch, int *perm);
 /* steps per epoch for n images: n / batch, or ceil(n / batch) with keep_remainder. */
 int vkr_steps_per_epoch(int n, int batch, int keep_remainder);
 /* Number of CPU cores (>= 1). */

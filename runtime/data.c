@@ -640,12 +640,18 @@ static int batch_count(const vkr_loader *ld, int64_t g) {
     return c < ld->o.batch ? c : ld->o.batch;
 }
 
+void vkr_epoch_permutation(int n, uint64_t seed, int epoch, int *perm) {
+    for (int i = 0; i < n; i++) perm[i] = i;
+    rng r = rng_make(seed, TAG_PERM, (uint64_t)(int64_t)epoch, 0);
+    shuffle_ints(perm, n, &r);
+}
+
 static void make_perm(const vkr_loader *ld, int epoch, int *perm) {
     int n = ld->ds->n;
-    for (int i = 0; i < n; i++) perm[i] = i;
     if (ld->o.flags & VKR_LOAD_SHUFFLE) {
-        rng r = rng_make(ld->o.seed, TAG_PERM, (uint64_t)(int64_t)epoch, 0);
-        shuffle_ints(perm, n, &r);
+        vkr_epoch_permutation(n, ld->o.seed, epoch, perm);
+    } else {
+        for (int i = 0; i < n; i++) perm[i] = i;
     }
 }
 

@@ -23,7 +23,14 @@ int cli_check_validation(vkr_context *ctx);
 int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_bench_model(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
-extern const char usage_devices[], usage_selftest[], usage_bench[];
+extern const char usage_devices[], usage_selftest[], usage_bench[], usage_summary[], usage_forward[], usage_train[],
+    usage_evaluate[], usage_predict[];
 
 #endif

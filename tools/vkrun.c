@@ -5,9 +5,14 @@
 #include <string.h>
 
 static const vkr_cli_command k_commands[] = {
+    {"train", cmd_train, "transfer learning on a folder of images (base + new head)", usage_train},
+    {"evaluate", cmd_evaluate, "loss, accuracy, confusion matrix of a trained model", usage_evaluate},
+    {"predict", cmd_predict, "class probabilities of images", usage_predict},
+    {"summary", cmd_summary, "layers, output shapes and parameter counts of a model", usage_summary},
+    {"forward", cmd_forward, "run a model on a .npy batch", usage_forward},
     {"devices", cmd_devices, "list Vulkan devices with their limits", usage_devices},
     {"selftest", cmd_selftest, "check every op on the device against its C reference", usage_selftest},
-    {"bench", cmd_bench, "measure op throughput (GFLOP/s)", usage_bench},
+    {"bench", cmd_bench, "GPU time per layer of a model, or GFLOP/s of an op", usage_bench},
 };
 #define NCOMMANDS (sizeof k_commands / sizeof k_commands[0])
 

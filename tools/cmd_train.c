@@ -1,0 +1,142 @@
+/* vkrun train: transfer learning on a folder of images (the Keras tutorial as
+ * one command): base -> global average pooling -> Dense+ReLU head -> softmax,
+ * frozen base, Adam, categorical cross-entropy; optional fine-tuning stage. */
+#include "cli.h"
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char usage_train[] =
+    "usage: vkrun train --model BASE --data DIR --out MODEL.safetensors [options]\n\n"
+    "Builds BASE (up to its last feature map) -> global average pooling -> Dense+ReLU head\n"
+    "-> Dense(classes, softmax), freezes the base, and trains with categorical\n"
+    "cross-entropy.  Classes are DIR's subfolders sorted by name.  Writes the model\n"
+    "(base + head, class names, preprocessing) atomically, history.json/.csv and\n"
+    "accuracy.png/loss.png next to it (or in --plots).\n\n"
+    "data:\n"
+    "  --data DIR              one subfolder per class (JPEG, PNG, BMP, GIF, TGA, PNM)\n"
+    "  --val DIR | --val-split F   validation folder, or a stratified fraction of DIR\n"
+    "  --batch B               batch size (default 32)\n"
+    "  --size HxW              input size (default: the model's)\n"
+    "  --interpolation bilinear|nearest|nearest-pil   resize (default bilinear)\n"
+    "  --augment flip,crop     random horizontal flips / shifted crops (disables caching)\n"
+    "  --keep-remainder        also train on the last partial batch (default: n // batch steps)\n"
+    "  --strict                a file that is not a decodable image is an error (default: skipped)\n"
+    "  --seed S                shuffling, split, head initialization (default 1)\n"
+    "model:\n"
+    "  --head 1024,1024,1024,512   Dense+ReLU units before the classifier (default: the tutorial's)\n"
+    "  --freeze N              freeze layers [0, N) by index (default: the whole base)\n"
+    "  --optimizer adam|sgd    (default adam: Keras defaults lr 1e-3, b1 .9, b2 .999, eps 1e-7)\n"
+    "  --lr LR  --momentum M   learning rate; SGD momentum (default 0.9)\n"
+    "  --epochs E              (default 5)\n"
+    "  --fine-tune-epochs E    then unfreeze the base and continue E epochs (default 0)\n"
+    "  --fine-tune-lr LR       (default 1e-5)\n"
+    "  --fine-tune-from N      unfreeze layers >= N only (default 0: everything)\n"
+    "  --bn-train              trainable BatchNorm uses batch statistics (default: inference mode)\n"
+    "caching:\n"
+    "  --cache DIR             keep the base's pooled features on disk in DIR (default: in memory)\n"
+    "  --no-cache              run the frozen base every step instead of caching its features\n"
+    "output:\n"
+    "  --out FILE              trained model (.safetensors)\n"
+    "  --plots DIR             where history and curves go (default: next to --out)\n"
+    "  --quiet                 no progress output\n"
+    "  --resume CHECKPOINT     continue an interrupted run (Ctrl-C writes OUT.checkpoint)\n"
+    "  --device D              device index or name substring\n";
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+static int parse_head(const char *s, int *units, int max) {
+    int n = 0;
+    if (!strcmp(s, "") || !strcmp(s, "none")) return 0;
+    while (*s && n < max) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v <= 0 || v > 1 << 20) return -1;
+        units[n++] = (int)v;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return -1;
+    }
+    return n;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a;
+    train_args_defaults(&a);
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG(name) (!strcmp(o, name) && v && (i++, 1))
+        if (ARG("--model")) a.model = v;
+        else if (ARG("--data")) a.data = v;
+        else if (ARG("--val")) a.val = v;
+        else if (ARG("--val-split")) a.val_split = atof(v);
+        else if (ARG("--out")) a.out = v;
+        else if (ARG("--plots")) a.plots = v;
+        else if (ARG("--batch")) a.batch = atoi(v);
+        else if (ARG("--epochs")) a.epochs = atoi(v);
+        else if (ARG("--size")) {
+            if (sscanf(v, "%dx%d", &a.height, &a.width) != 2 || a.height <= 0 || a.width <= 0) {
+                fprintf(stderr, "vkrun train: --size wants HxW, e.g. 224x224\n");
+                return 2;
+            }
+        } else if (ARG("--interpolation")) a.interp = v;
+        else if (ARG("--augment")) a.augment = v;
+        else if (ARG("--seed")) a.seed = strtoull(v, NULL, 10);
+        else if (ARG("--head")) {
+            a.nhead = parse_head(v, a.head, TRAIN_MAX_HEAD);
+            if (a.nhead < 0) {
+                fprintf(stderr, "vkrun train: --head wants comma-separated positive units, e.g. 1024,512\n");
+                return 2;
+            }
+        } else if (ARG("--freeze")) a.freeze = atoi(v);
+        else if (ARG("--optimizer")) a.optimizer = v;
+        else if (ARG("--lr")) a.lr = atof(v);
+        else if (ARG("--momentum")) a.momentum = atof(v);
+        else if (ARG("--fine-tune-epochs")) a.ft_epochs = atoi(v);
+        else if (ARG("--fine-tune-lr")) a.ft_lr = atof(v);
+        else if (ARG("--fine-tune-from")) a.ft_from = atoi(v);
+        else if (ARG("--cache")) a.cache_dir = v;
+        else if (ARG("--resume")) a.resume = v;
+        else if (ARG("--device")) a.device = v;
+        else if (!strcmp(o, "--no-cache")) a.no_cache = 1;
+        else if (!strcmp(o, "--bn-train")) a.bn_train = 1;
+        else if (!strcmp(o, "--keep-remainder")) a.keep_remainder = 1;
+        else if (!strcmp(o, "--strict")) a.strict = 1;
+        else if (!strcmp(o, "--quiet")) a.quiet = 1;
+        else {
+            fprintf(stderr, "vkrun train: unknown or incomplete option %s (see vkrun train --help)\n", o);
+            return 2;
+        }
+#undef ARG
+    }
+    if (!a.model || !a.data || !a.out) {
+        fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
+        return 2;
+    }
+    if (a.batch <= 0 || a.epochs < 0 || a.ft_epochs < 0 || !(a.lr > 0) || !(a.ft_lr > 0) || a.val_split < 0 ||
+        a.val_split >= 1 || (a.val && a.val_split > 0)) {
+        fprintf(stderr, "vkrun train: invalid option values (batch > 0, epochs >= 0, lr > 0, 0 <= val-split < 1, "
+                        "not both --val and --val-split)\n");
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    a.stop_flag = &g_stop;
+    int rc = train_run(&a);
+    signal(SIGINT, SIG_DFL);
+    return rc;
+}
