@@ -31,6 +31,6 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 
 extern const char usage_devices[], usage_selftest[], usage_bench[], usage_summary[], usage_forward[], usage_train[],
-    usage_evaluate[], usage_predict[];
+    usage_evaluate[], usage_predict[], usage_bench_model[];
 
 #endif

@@ -17,6 +17,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,13 @@ static vkr_status cached_features(run *r, vkr_graph *g, const char *dir, const v
     return vkr_npy_write(path, *feat, 2, shape);
 }
 
+/* Tests of Ctrl-C: VKRUN_TEST_SIGINT_AFTER=N raises a real SIGINT after N training steps. */
+static void test_interrupt_hook(void) {
+    static long steps;
+    const char *e = getenv("VKRUN_TEST_SIGINT_AFTER");
+    if (e && *e && ++steps == atol(e)) raise(SIGINT);
+}
+
 static vkr_status save_checkpoint(run *r, vkr_graph *g, vkr_model *trained_from);
 
 /* Trains `epochs` epochs of one stage on graph g (head-only when feat != NULL). */
@@ -509,6 +517,7 @@ static int train_stage(run *r, vkr_graph *g, int stage, int first_epoch, int epo
             step++;
             r->step = step;
             progress_step(&r->prog, what, step, steps, r->loss_sum / r->seen, r->correct_sum / r->seen, (int)images);
+            test_interrupt_hook();
             if (a->stop_flag && *a->stop_flag) break;
         }
         vkr_loader_destroy(b.ld);

@@ -1,0 +1,262 @@
+/* vkrun models: the model file (safetensors + graph JSON, docs/model-format.md),
+ * validation, shape inference, editing helpers, and the graph runtime that runs
+ * a model on a device for inference and training.
+ *
+ * A vkr_model is plain host data.  Its structs are public so that tools can read
+ * them (names, shapes, fields); change them only through the functions below,
+ * which keep the model consistent (every function that edits a model re-validates
+ * it).  All functions return a vkr_status and set vkr_last_error() on failure;
+ * problems with a file's content are VKR_ERR_FORMAT with a message that names the
+ * file and the tensor or layer at fault. */
+#ifndef VKRUN_MODEL_H
+#define VKRUN_MODEL_H
+
+#include "vkrun.h"
+#include "vkrun_ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VKR_MAX_DIMS 8
+
+typedef struct {
+    char *name;                      /* "<layer>.<param>" */
+    int ndim;
+    int64_t shape[VKR_MAX_DIMS];
+    uint64_t count;                  /* elements (product of shape) */
+    float *data;                     /* host copy, owned by the model */
+} vkr_tensor;
+
+typedef enum {
+    VKR_LAYER_INPUT = 0,
+    VKR_LAYER_CONV2D,
+    VKR_LAYER_BATCHNORM,
+    VKR_LAYER_RELU,
+    VKR_LAYER_ADD,
+    VKR_LAYER_ZEROPAD,
+    VKR_LAYER_MAXPOOL,
+    VKR_LAYER_AVGPOOL,
+    VKR_LAYER_GAP,
+    VKR_LAYER_DENSE,
+    VKR_LAYER_CONCAT,
+    VKR_LAYER_SOFTMAX,
+    VKR_LAYER_DROPOUT,
+    VKR_LAYER_TYPE_COUNT
+} vkr_layer_type;
+
+/* "conv2d", "batchnorm", ... (the graph JSON's "type" strings). */
+const char *vkr_layer_type_name(vkr_layer_type t);
+
+typedef enum { VKR_PAD_VALID = 0, VKR_PAD_SAME, VKR_PAD_EXPLICIT } vkr_pad_mode;
+typedef enum { VKR_ACT_LINEAR = 0, VKR_ACT_RELU, VKR_ACT_SOFTMAX } vkr_activation;
+
+/* Parameter slots of layer.param[]: conv2d/dense use WEIGHT and BIAS;
+ * batchnorm uses GAMMA, BETA, MEAN (running_mean) and VAR (running_var). */
+enum { VKR_PARAM_WEIGHT = 0, VKR_PARAM_BIAS = 1 };
+enum { VKR_PARAM_GAMMA = 0, VKR_PARAM_BETA = 1, VKR_PARAM_MEAN = 2, VKR_PARAM_VAR = 3 };
+#define VKR_MAX_PARAMS 4
+
+typedef struct {
+    char *name;
+    vkr_layer_type type;
+    int ninputs;
+    char **inputs;                   /* names of earlier layers */
+    int *input_idx;                  /* the same, as layer indices */
+    int trainable;                   /* the file's flag (default 1) */
+    /* type-specific fields (zero when not used by the type) */
+    int filters;                     /* conv2d filters, dense units */
+    int kernel[2];                   /* conv2d kernel, pool size [h, w] */
+    int strides[2];
+    vkr_pad_mode pad_mode;
+    int pad[4];                      /* explicit padding t, b, l, r (also zeropad) */
+    int use_bias;
+    vkr_activation activation;
+    double epsilon, momentum;        /* batchnorm (Keras momentum convention) */
+    int count_include_pad;           /* avgpool */
+    double rate;                     /* dropout */
+    int param[VKR_MAX_PARAMS];       /* tensor indices, -1 when absent */
+    int nparam;                      /* slots used by the type (2 or 4, else 0) */
+    /* filled by vkr_model_infer_shapes (done at load with the default size) */
+    int out_c, out_h, out_w;         /* output [N, C, H, W]; for rank 2, H = W = 1 */
+    int out_rank;                    /* 4, or 2 for [N, C] (gap, dense, ...) */
+    int in_c, in_h, in_w;            /* shape of the first input */
+    int rpad[4];                     /* resolved padding t, b, l, r (conv2d, pools) */
+} vkr_layer;
+
+typedef struct {
+    char *key, *value;
+} vkr_meta;
+
+typedef struct {
+    char *path;                      /* file it was loaded from ("" for a new model) */
+    char *name, *source;
+    char *input_name;
+    int in_c, in_h, in_w;            /* input channels and default height / width */
+    char *preprocess;                /* "caffe", "torch", "none" */
+    int nclasses;
+    char **classes;
+    int nlayers;
+    vkr_layer *layers;               /* layers[0] is the input layer */
+    int ntensors;
+    vkr_tensor *tensors;
+    int shape_h, shape_w;            /* input size of the last shape inference */
+    int nmeta;
+    vkr_meta *meta;                  /* other "__metadata__" entries, kept on save */
+} vkr_model;
+
+/* ------------------------------------------------------------ files */
+/* Loads and validates a model file (see docs/model-format.md), then infers
+ * shapes at the model's default input size. */
+vkr_status vkr_model_load(const char *path, vkr_model **out);
+/* Writes the model atomically: a temporary file in the same directory, fsync,
+ * rename.  On failure the previous file (if any) is untouched. */
+vkr_status vkr_model_save(const vkr_model *m, const char *path);
+void vkr_model_free(vkr_model *m);
+/* A new model holding only its input layer (name, channels, default height/width). */
+vkr_status vkr_model_new(const char *name, const char *input_name, int channels, int height, int width,
+                         const char *preprocess, vkr_model **out);
+/* Re-checks names, inputs, tensors and shapes (at m->shape_h x m->shape_w). */
+vkr_status vkr_model_validate(vkr_model *m);
+
+/* ------------------------------------------------------------ queries */
+int vkr_model_find_layer(const vkr_model *m, const char *name);   /* -1 if absent */
+int vkr_model_find_tensor(const vkr_model *m, const char *name);  /* -1 if absent */
+/* Parameter slot `slot` of layer i (NULL if absent). */
+vkr_tensor *vkr_model_param(const vkr_model *m, int layer, int slot);
+/* Name of parameter slot `slot` for a layer type ("weight", "running_mean", ...; NULL if none). */
+const char *vkr_param_slot_name(vkr_layer_type t, int slot);
+/* Whether a parameter slot is trained by gradient (conv/dense weight+bias, BN gamma+beta). */
+int vkr_param_slot_trainable(vkr_layer_type t, int slot);
+/* Parameters of layer i: total count; *trainable gets the part counted as trainable
+ * by Keras (BN running mean/var never are; nothing is when the layer's flag is false). */
+uint64_t vkr_model_layer_params(const vkr_model *m, int i, uint64_t *trainable);
+void vkr_model_param_totals(const vkr_model *m, uint64_t *total, uint64_t *trainable, uint64_t *non_trainable);
+/* Forward FLOPs of layer i for one image at the inferred size: conv2d/dense
+ * 2*MACs (+bias); other layers 0 (they are memory bound). */
+double vkr_model_layer_flops(const vkr_model *m, int i);
+/* Output floats per image of layer i at the inferred size. */
+uint64_t vkr_model_layer_out_floats(const vkr_model *m, int i);
+/* Formats a layer's output shape as "(N, C, H, W)" / "(N, C)". */
+void vkr_model_shape_str(const vkr_model *m, int i, char *buf, size_t n);
+
+/* Shape inference at input size height x width (Keras "same": out = ceil(in/s),
+ * total = max((out-1)*s + k - in, 0), before = total/2).  Fails naming the
+ * layer whose shape becomes invalid. */
+vkr_status vkr_model_infer_shapes(vkr_model *m, int height, int width);
+
+/* ------------------------------------------------------------ editing */
+/* Appends one layer given as a graph-JSON layer object (same fields as in a
+ * file; "inputs" defaults to the last layer).  New parameter tensors are
+ * initialized: weights Glorot-uniform from `seed`, biases/beta/running_mean 0,
+ * gamma/running_var 1. */
+vkr_status vkr_model_append_json(vkr_model *m, const char *layer_json, uint64_t seed);
+/* Helpers over append_json: */
+vkr_status vkr_model_append_gap(vkr_model *m, const char *name);
+vkr_status vkr_model_append_dense(vkr_model *m, const char *name, int units, vkr_activation act, uint64_t seed);
+vkr_status vkr_model_append_dropout(vkr_model *m, const char *name, float rate);
+/* Drops every layer after the named one (and their tensors); the named layer
+ * becomes the output.  Layers that no longer lead to the output stay in the
+ * file but are not run. */
+vkr_status vkr_model_truncate_after(vkr_model *m, const char *layer);
+vkr_status vkr_model_set_classes(vkr_model *m, int n, const char *const *names);
+/* Extra "__metadata__" strings kept in the file (e.g. a checkpoint's state).
+ * value NULL removes the key; "format" and "vkrun_graph" are reserved. */
+vkr_status vkr_model_set_meta(vkr_model *m, const char *key, const char *value);
+const char *vkr_model_get_meta(const vkr_model *m, const char *key); /* NULL if absent */
+/* Sets the trainable flag of layers [first, last) (clamped to the model). */
+void vkr_model_set_trainable(vkr_model *m, int first, int last, int trainable);
+
+/* ------------------------------------------------------------ graph runtime */
+typedef struct vkr_graph vkr_graph;
+
+typedef enum { VKR_OPTIM_SGD = 0, VKR_OPTIM_ADAM = 1 } vkr_optimizer;
+typedef enum {
+    VKR_LOSS_AUTO = 0,      /* softmax_ce when the output is a softmax (dense or layer), else DOT */
+    VKR_LOSS_SOFTMAX_CE,    /* categorical cross-entropy on the final softmax, targets one-hot [N, K] */
+    VKR_LOSS_DOT,           /* L = sum(output * targets), targets shaped like the output: the
+                               gradient seed for tests and benchmarks (loss value not computed) */
+} vkr_loss_kind;
+
+typedef struct {
+    int batch;              /* largest n per call (default 1) */
+    int height, width;      /* input size (0: the model's default) */
+    int training;           /* allocate gradients, optimizer state, keep activations */
+    int freeze;             /* layers [0, freeze) are frozen: no parameter gradients, BN in inference mode */
+    int bn_train;           /* trainable BatchNorm uses batch statistics (and updates running stats) */
+    vkr_optimizer optimizer;
+    vkr_optim_params optim; /* lr, momentum, ... (step is managed by the graph) */
+    vkr_loss_kind loss;
+    const char *output;     /* default output layer of forward (NULL: the last layer) */
+    int timing;             /* record GPU timestamps per layer */
+} vkr_graph_opts;
+
+typedef struct {
+    uint64_t weights;       /* parameters (+ BN running stats) */
+    uint64_t train_state;   /* gradients, optimizer moments, BN saves, loss buffers */
+    uint64_t activations;   /* planned activation/gradient buffers (after reuse) */
+    uint64_t naive;         /* the same without reuse (one buffer per value) */
+    uint64_t input;         /* input (+ targets) buffers */
+    uint64_t total;         /* weights + train_state + activations + input */
+} vkr_graph_memory;
+
+/* Plans the buffers of a graph without a device: bytes it would allocate. */
+vkr_status vkr_graph_plan(vkr_model *m, const vkr_graph_opts *opts, vkr_graph_memory *mem);
+/* Creates the graph: uploads the weights once, allocates the planned buffers.
+ * Fails with VKR_ERR_OUT_OF_MEMORY naming the bytes needed when the device
+ * heap is too small.  The model must outlive the graph; its shapes are
+ * re-inferred at the graph's size. */
+vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts *opts, vkr_graph **out);
+void vkr_graph_destroy(vkr_graph *g);
+vkr_status vkr_graph_memory_info(const vkr_graph *g, vkr_graph_memory *mem);
+
+/* Inference (BN with running stats): input [n, C, H, W] (NCHW, preprocessed),
+ * n <= batch; writes the output of `layer` (NULL: opts.output / last layer),
+ * n * vkr_graph_out_floats(g, layer) floats.  Asking for another layer than the
+ * previous call replans the inference buffers. */
+vkr_status vkr_graph_forward(vkr_graph *g, const float *input, int n, const char *layer, float *out);
+uint64_t vkr_graph_out_floats(const vkr_graph *g, const char *layer); /* per image; 0 if unknown */
+/* Training (graph created with training=1): forward, loss, backward, optimizer
+ * step in one submission.  targets: [n, K] one-hot (softmax_ce) or shaped like
+ * the output (DOT).  loss = mean loss, correct = rows whose argmax matches
+ * (either may be NULL; with DOT they are NaN / 0). */
+vkr_status vkr_graph_train_step(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
+                                int *correct);
+/* Forward in inference mode + loss, no update. */
+vkr_status vkr_graph_eval_batch(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
+                                int *correct);
+/* Like train_step without the optimizer update: gradients stay readable with
+ * vkr_graph_download_grad (for tests). */
+vkr_status vkr_graph_backward_only(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
+                                   int *correct);
+/* Copies device weights (and BN running stats) back into the model's tensors. */
+vkr_status vkr_graph_download_weights(vkr_graph *g);
+/* Re-uploads the model's tensors (after editing them on the host). */
+vkr_status vkr_graph_upload_weights(vkr_graph *g);
+/* Gradient of a trainable tensor from the last train step / backward_only. */
+vkr_status vkr_graph_download_grad(vkr_graph *g, const char *tensor, float *out);
+/* Optimizer state (step counter, SGD velocities / Adam moments of every trained
+ * tensor) to a safetensors file, written atomically, and back.  Loading checks
+ * that the optimizer and the trained tensors match this graph. */
+vkr_status vkr_graph_save_optimizer(vkr_graph *g, const char *path);
+vkr_status vkr_graph_load_optimizer(vkr_graph *g, const char *path);
+void vkr_graph_set_lr(vkr_graph *g, float lr);
+uint32_t vkr_graph_step(const vkr_graph *g);  /* optimizer steps taken */
+
+/* Per-layer GPU time of the last submission (opts.timing), in ms; 0 for layers
+ * not run.  Returns VKR_ERR_INVALID when timing is off. */
+vkr_status vkr_graph_layer_times(const vkr_graph *g, double *forward_ms, double *backward_ms);
+/* Time of the optimizer updates and of the loss in the last submission. */
+double vkr_graph_update_ms(const vkr_graph *g);
+/* FLOPs per image of layer j at the graph's size (conv2d/dense: 2*MACs); *backward
+ * gets those of its backward in the training plan (dinput and/or dweight; 0 if not run). */
+double vkr_graph_layer_flops(const vkr_graph *g, int j, double *backward);
+/* Shape of layer j's output at the graph's size (rank 4: [C, H, W]; rank 2: H = W = 1). */
+void vkr_graph_layer_shape(const vkr_graph *g, int j, int *c, int *h, int *w, int *rank);
+/* Dispatches and barriers of the last submission. */
+void vkr_graph_last_counts(const vkr_graph *g, uint32_t *dispatches, uint32_t *barriers);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

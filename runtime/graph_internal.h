@@ -1,0 +1,74 @@
+/* Internal structures of the graph runtime (runtime/graph*.c). */
+#ifndef VKRUN_GRAPH_INTERNAL_H
+#define VKRUN_GRAPH_INTERNAL_H
+
+#include "model_internal.h"
+
+/* A planned buffer: one value, gradient or scratch, alive over steps [start, end]. */
+typedef struct {
+    uint64_t floats;
+    int start, end;
+    int slot;
+} vkr__vbuf;
+
+/* Timeline: forward of layer j at step j, loss at L, backward of j at 2L - j,
+ * optimizer updates at 2L + 1 (L = number of layers). */
+typedef struct {
+    int built;
+    int target;          /* requested output layer */
+    int lg;              /* loss plans: layer whose value is the logits / seeded output */
+    int with_loss, with_backward;
+    int nvb, capvb;
+    vkr__vbuf *vb;
+    int nslots;
+    uint64_t *slot_floats;
+    vkr_buffer **slot_buf;
+    char *live, *runbw, *inplace;
+    int *vid;            /* value vbuf of each layer (-1: the graph input buffer) */
+    int *gid;            /* gradient vbuf (-1: none) */
+    int *argmax;         /* maxpool argmax vbuf */
+    int *logits;         /* inference dense+softmax: logits scratch vbuf */
+    int **scr;           /* [layer][input]: scratch for accumulated input gradients (-1: none) */
+    char **first;        /* [layer][input]: this backward writes the input gradient first */
+    uint64_t naive_floats, planned_floats;
+} vkr__plan;
+
+struct vkr_graph {
+    vkr_context *ctx;    /* NULL while only planning */
+    vkr_model *m;
+    vkr_graph_opts o;
+    int nl;
+    vkr_layer *L;        /* shallow copy of the model's layers, shapes at the graph's size */
+    int batch, h, w;
+    int target;          /* default output / loss layer */
+    vkr_loss_kind loss;
+    int classes;         /* K of softmax_ce */
+    uint64_t target_floats;
+    char *pt;            /* parameters trained */
+    char *bm;            /* BatchNorm in batch-statistics mode during training */
+    char *rg;            /* output depends on a trained parameter */
+    vkr_buffer *(*param)[VKR_MAX_PARAMS];
+    vkr_buffer *(*grad)[VKR_MAX_PARAMS];
+    vkr_buffer *(*st1)[VKR_MAX_PARAMS];
+    vkr_buffer *(*st2)[VKR_MAX_PARAMS];
+    vkr_buffer **save_mean, **save_invstd;
+    vkr_buffer *input, *targets, *probs, *result;
+    vkr__plan main, infer;   /* main: the training/loss plan (training graphs) or the inference plan */
+    vkr_cmd *cmd;
+    int cmd_fresh;
+    uint32_t step;
+    double *fwd_ms, *bwd_ms, upd_ms;
+    uint32_t *fq, *bq;   /* [2*layer]: first/last timing index */
+    uint32_t uq[2];
+    uint32_t last_dispatches, last_barriers;
+    vkr_graph_memory mem;
+};
+
+vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward);
+void vkr__plan_free(vkr__plan *P);
+vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P);
+/* mode: 0 inference, 1 inference + loss, 2 training forward + loss + backward, 3 = 2 + optimizer update */
+vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const float *targets, int n, int mode,
+                          float *loss, int *correct, float *out);
+
+#endif

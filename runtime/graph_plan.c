@@ -1,0 +1,280 @@
+/* Graph runtime: liveness-based buffer planning (values, gradients, scratch). */
+#include "graph_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void vkr__plan_free(vkr__plan *P) {
+    if (P->slot_buf)
+        for (int i = 0; i < P->nslots; i++) vkr_buffer_destroy(P->slot_buf[i]);
+    free(P->slot_buf);
+    free(P->slot_floats);
+    free(P->vb);
+    free(P->live);
+    free(P->runbw);
+    free(P->inplace);
+    free(P->vid);
+    free(P->gid);
+    free(P->argmax);
+    free(P->logits);
+    free(P->scr);   /* one block holds the pointers and the ints */
+    free(P->first);
+    memset(P, 0, sizeof *P);
+}
+
+static int new_vb(vkr__plan *P, uint64_t floats, int start, int end) {
+    if (P->nvb == P->capvb) {
+        int cap = P->capvb ? 2 * P->capvb : 64;
+        vkr__vbuf *v = realloc(P->vb, cap * sizeof *v);
+        if (!v) return -1;
+        P->vb = v;
+        P->capvb = cap;
+    }
+    vkr__vbuf *b = &P->vb[P->nvb];
+    b->floats = floats ? floats : 1;
+    b->start = start;
+    b->end = end;
+    b->slot = -1;
+    return P->nvb++;
+}
+
+static void extend(vkr__plan *P, int v, int step) {
+    if (v >= 0 && P->vb[v].end < step) P->vb[v].end = step;
+}
+
+static int is_pass_through(vkr_layer_type t) { return t == VKR_LAYER_ADD || t == VKR_LAYER_DROPOUT; }
+
+/* Assigns slots greedily in start order: a slot is free once its last vbuf ended
+ * before the new one starts; best fit among free slots, else grow the largest
+ * free one, else a new slot. */
+static vkr_status assign_slots(vkr__plan *P) {
+    int n = P->nvb;
+    int *order = malloc((n + 1) * sizeof *order);
+    int *slot_end = malloc((n + 1) * sizeof *slot_end);
+    P->slot_floats = calloc(n + 1, sizeof *P->slot_floats);
+    if (!order || !slot_end || !P->slot_floats) {
+        free(order);
+        free(slot_end);
+        return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    /* insertion sort by start (stable; n is a few hundred to a few thousand) */
+    for (int i = 1; i < n; i++) {
+        int x = order[i], j = i - 1;
+        while (j >= 0 && P->vb[order[j]].start > P->vb[x].start) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = x;
+    }
+    P->nslots = 0;
+    P->naive_floats = 0;
+    for (int k = 0; k < n; k++) {
+        vkr__vbuf *b = &P->vb[order[k]];
+        P->naive_floats += b->floats;
+        int best = -1, largest = -1;
+        for (int s = 0; s < P->nslots; s++) {
+            if (slot_end[s] >= b->start) continue;
+            if (P->slot_floats[s] >= b->floats && (best < 0 || P->slot_floats[s] < P->slot_floats[best])) best = s;
+            if (largest < 0 || P->slot_floats[s] > P->slot_floats[largest]) largest = s;
+        }
+        if (best < 0 && largest >= 0) {
+            best = largest;
+            P->slot_floats[best] = b->floats;
+        }
+        if (best < 0) {
+            best = P->nslots++;
+            P->slot_floats[best] = b->floats;
+        }
+        slot_end[best] = b->end;
+        b->slot = best;
+    }
+    P->planned_floats = 0;
+    for (int s = 0; s < P->nslots; s++) P->planned_floats += P->slot_floats[s];
+    free(order);
+    free(slot_end);
+    return VKR_OK;
+}
+
+static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->out_h * L->out_w; }
+
+/* The layer computing the logits fed to the loss for target T. */
+static int loss_layer(const vkr_graph *g, int T) {
+    const vkr_layer *L = &g->L[T];
+    if (g->loss == VKR_LOSS_SOFTMAX_CE && L->type == VKR_LAYER_SOFTMAX) return L->input_idx[0];
+    return T;
+}
+
+vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward) {
+    vkr__plan_free(P);
+    const int nl = g->nl, Lsteps = nl;
+    const vkr_layer *Ls = g->L;
+    const char *lab = vkr__model_label(g->m);
+    P->target = target;
+    P->with_loss = with_loss;
+    P->with_backward = with_backward;
+    P->lg = with_loss ? loss_layer(g, target) : target;
+    P->live = calloc(nl, 1);
+    P->runbw = calloc(nl, 1);
+    P->inplace = calloc(nl, 1);
+    P->vid = malloc(nl * sizeof(int));
+    P->gid = malloc(nl * sizeof(int));
+    P->argmax = malloc(nl * sizeof(int));
+    P->logits = malloc(nl * sizeof(int));
+    int tot_in = 0;
+    for (int j = 0; j < nl; j++) tot_in += Ls[j].ninputs;
+    /* one block each: nl pointers followed by the per-input entries */
+    P->scr = malloc(nl * sizeof(int *) + (tot_in + 1) * sizeof(int));
+    P->first = malloc(nl * sizeof(char *) + tot_in + 1);
+    int *ncons = calloc(nl, sizeof(int));
+    char *init = calloc(nl, 1);
+    if (!P->live || !P->runbw || !P->inplace || !P->vid || !P->gid || !P->argmax || !P->logits || !P->scr ||
+        !P->first || !ncons || !init) {
+        free(ncons);
+        free(init);
+        vkr__plan_free(P);
+        return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    {
+        int *ip = (int *)(P->scr + nl);
+        char *cp = (char *)(P->first + nl);
+        for (int j = 0; j < nl; j++) {
+            P->scr[j] = ip;
+            P->first[j] = cp;
+            for (int k = 0; k < Ls[j].ninputs; k++) ip[k] = -1, cp[k] = 0;
+            ip += Ls[j].ninputs;
+            cp += Ls[j].ninputs;
+        }
+    }
+    for (int j = 0; j < nl; j++) P->vid[j] = P->gid[j] = P->argmax[j] = P->logits[j] = -1;
+    /* live layers: ancestors of lg */
+    P->live[P->lg] = 1;
+    for (int j = P->lg; j >= 0; j--)
+        if (P->live[j])
+            for (int k = 0; k < Ls[j].ninputs; k++) P->live[Ls[j].input_idx[k]] = 1;
+    for (int j = 0; j < nl; j++)
+        if (P->live[j])
+            for (int k = 0; k < Ls[j].ninputs; k++) ncons[Ls[j].input_idx[k]]++;
+    if (with_backward)
+        for (int j = 0; j < nl; j++) P->runbw[j] = P->live[j] && g->rg[j];
+    vkr_status s = VKR_OK;
+    /* checks of what cannot be trained */
+    for (int j = 0; j < nl && !s; j++) {
+        if (!P->runbw[j]) continue;
+        const vkr_layer *L = &Ls[j];
+        int softmax_here = L->type == VKR_LAYER_SOFTMAX || (L->type == VKR_LAYER_DENSE && L->activation == VKR_ACT_SOFTMAX);
+        if (softmax_here && !(j == P->lg && g->loss == VKR_LOSS_SOFTMAX_CE))
+            s = vkr_fail(VKR_ERR_UNSUPPORTED,
+                         "%s: layer %d \"%s\": a softmax can only be trained as the last layer with the softmax_ce loss", lab,
+                         j, L->name);
+    }
+    /* forward values */
+    for (int j = 0; j < nl && !s; j++) {
+        if (!P->live[j]) continue;
+        const vkr_layer *L = &Ls[j];
+        int p = L->ninputs ? L->input_idx[0] : -1;
+        if (L->type == VKR_LAYER_INPUT) {
+            P->vid[j] = -1;
+            continue;
+        }
+        if (L->type == VKR_LAYER_DROPOUT) {
+            P->vid[j] = P->vid[p];
+            continue;
+        }
+        if (L->type == VKR_LAYER_RELU && p > 0 && P->vid[p] >= 0 && ncons[p] == 1 && p != P->lg &&
+            Ls[p].type != VKR_LAYER_DROPOUT && !P->inplace[p]) {
+            /* in place unless the producer's backward needs its own output */
+            const vkr_layer *X = &Ls[p];
+            int needs_out = P->runbw[p] && (X->type == VKR_LAYER_RELU || X->activation != VKR_ACT_LINEAR);
+            if (!needs_out) {
+                P->vid[j] = P->vid[p];
+                P->inplace[j] = 1;
+                continue;
+            }
+        }
+        int v = new_vb(P, (uint64_t)g->batch * out_floats(L), j, j);
+        if (v < 0) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+        P->vid[j] = v;
+        if (L->type == VKR_LAYER_MAXPOOL) {
+            if ((P->argmax[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), j, j)) < 0)
+                s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        int dense_softmax = L->type == VKR_LAYER_DENSE && L->activation == VKR_ACT_SOFTMAX;
+        if (dense_softmax && !(with_loss && j == P->lg && g->loss == VKR_LOSS_SOFTMAX_CE)) {
+            if ((P->logits[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), j, j)) < 0)
+                s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+    }
+    /* forward uses */
+    for (int j = 0; j < nl && !s; j++) {
+        if (!P->live[j]) continue;
+        for (int k = 0; k < Ls[j].ninputs; k++) extend(P, P->vid[Ls[j].input_idx[k]], j);
+    }
+    if (!s) extend(P, P->vid[P->lg], Lsteps);
+    /* backward uses of forward values */
+    for (int j = 0; j < nl && !s; j++) {
+        if (!P->runbw[j]) continue;
+        const vkr_layer *L = &Ls[j];
+        int bstep = 2 * Lsteps - j;
+        int in0 = L->ninputs ? L->input_idx[0] : -1;
+        if (L->type == VKR_LAYER_BATCHNORM) extend(P, P->vid[in0], bstep);
+        if ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) && g->pt[j]) extend(P, P->vid[in0], bstep);
+        if (L->type == VKR_LAYER_RELU || ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) &&
+                                          L->activation == VKR_ACT_RELU))
+            extend(P, P->vid[j], bstep);
+        if (L->type == VKR_LAYER_MAXPOOL) extend(P, P->argmax[j], bstep);
+    }
+    /* gradients, first writers and accumulation scratch, in backward order */
+    for (int j = nl - 1; j >= 0 && !s; j--) {
+        if (!P->runbw[j]) continue;
+        const vkr_layer *L = &Ls[j];
+        int bstep = 2 * Lsteps - j;
+        if (j == P->lg) {
+            if ((P->gid[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), Lsteps, bstep)) < 0)
+                s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+        } else if (P->gid[j] < 0) {
+            s = vkr_fail(VKR_ERR_INVALID, "%s: internal: layer \"%s\" has no gradient producer", lab, L->name);
+            break;
+        } else {
+            extend(P, P->gid[j], bstep);
+        }
+        for (int k = 0; k < L->ninputs && !s; k++) {
+            int p = L->input_idx[k];
+            if (!P->runbw[p]) continue;
+            if (!init[p]) {
+                init[p] = 1;
+                P->first[j][k] = 1;
+                if ((P->gid[p] = new_vb(P, (uint64_t)g->batch * out_floats(&Ls[p]), bstep, bstep)) < 0)
+                    s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+            } else {
+                extend(P, P->gid[p], bstep);
+                if (!is_pass_through(L->type) &&
+                    (P->scr[j][k] = new_vb(P, (uint64_t)g->batch * out_floats(&Ls[p]), bstep, bstep)) < 0)
+                    s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+            }
+        }
+    }
+    free(ncons);
+    free(init);
+    if (!s) s = assign_slots(P);
+    if (s) {
+        vkr__plan_free(P);
+        return s;
+    }
+    P->built = 1;
+    return VKR_OK;
+}
+
+vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P) {
+    P->slot_buf = calloc(P->nslots + 1, sizeof *P->slot_buf);
+    if (!P->slot_buf) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int i = 0; i < P->nslots; i++) {
+        vkr_status s = vkr_buffer_create(g->ctx, P->slot_floats[i] * 4, &P->slot_buf[i]);
+        if (s) {
+            uint64_t need = P->planned_floats * 4;
+            return vkr_fail(s, "%s: allocating activation buffers (%.1f MiB planned at batch %d, %dx%d) failed: %s",
+                            vkr__model_label(g->m), need / 1048576.0, g->batch, g->h, g->w, vkr_last_error());
+        }
+    }
+    return VKR_OK;
+}

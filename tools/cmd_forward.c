@@ -1,0 +1,208 @@
+/* vkrun forward: run a model on a batch stored as .npy, write the output as .npy. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vkrun_model.h"
+#include "vkrun_npy.h"
+
+const char usage_forward[] =
+    "usage: vkrun forward MODEL --input X.npy --output Y.npy [--layout nchw|nhwc] [--layer NAME]\n"
+    "                    [--batch B] [--device D]\n\n"
+    "Runs the model (inference: BatchNorm with running statistics, dropout off) on the images\n"
+    "of X and writes the output of the last layer, or of --layer NAME, to Y (written atomically).\n"
+    "X is a float32 .npy array already preprocessed as the model expects (see the model's\n"
+    "\"preprocess\"): [N, C, H, W] with --layout nchw (the default) or [N, H, W, C] with\n"
+    "--layout nhwc.  H and W may differ from the model's default size when the graph allows.\n"
+    "Y is [N, C] for vector outputs, else [N, C, H, W] (nchw) or [N, H, W, C] (nhwc).\n\n"
+    "  --layer NAME  output of this layer instead of the last one (e.g. features before the head)\n"
+    "  --batch B     images per submission (default: as many as fit in device memory, at most 64)\n"
+    "  --device D    device index or name substring (default: VKRUN_DEVICE, else the best device)\n";
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* [N, A, B, C] -> [N, C, A, B] (to_nchw) or [N, C, A, B] -> [N, A, B, C] */
+static void transpose(const float *src, float *dst, int64_t n, int64_t c, int64_t hw, int to_nchw) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t p = 0; p < hw; p++) {
+                if (to_nchw) dst[(i * c + k) * hw + p] = src[(i * hw + p) * c + k];
+                else dst[(i * hw + p) * c + k] = src[(i * c + k) * hw + p];
+            }
+}
+
+static uint64_t device_heap(vkr_context *ctx) {
+    const vkr_device_info *I = vkr_context_device(ctx);
+    uint64_t best = 0;
+    for (uint32_t i = 0; i < I->heap_count; i++)
+        if (I->heap_device_local[i] && I->heap_size[i] > best) best = I->heap_size[i];
+    return best;
+}
+
+int cmd_forward(int argc, char **argv) {
+    const char *path = NULL, *inpath = NULL, *outpath = NULL, *layer = NULL, *device = NULL, *layout = "nchw";
+    int batch = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--input") && has) inpath = argv[++i];
+        else if (!strcmp(a, "--output") && has) outpath = argv[++i];
+        else if (!strcmp(a, "--layer") && has) layer = argv[++i];
+        else if (!strcmp(a, "--device") && has) device = argv[++i];
+        else if (!strcmp(a, "--layout") && has) layout = argv[++i];
+        else if (!strcmp(a, "--batch") && has) {
+            batch = atoi(argv[++i]);
+            if (batch < 1) {
+                fprintf(stderr, "vkrun forward: --batch needs a positive integer\n");
+                return 2;
+            }
+        } else if (a[0] == '-') {
+            fprintf(stderr, "vkrun forward: unknown or incomplete option %s\n\n%s", a, usage_forward);
+            return 2;
+        } else if (!path) path = a;
+        else {
+            fprintf(stderr, "vkrun forward: one model file expected\n");
+            return 2;
+        }
+    }
+    if (!path || !inpath || !outpath) {
+        fputs(usage_forward, stderr);
+        return 2;
+    }
+    int nhwc = 0;
+    if (!strcmp(layout, "nhwc")) nhwc = 1;
+    else if (strcmp(layout, "nchw")) {
+        fprintf(stderr, "vkrun forward: --layout must be nchw or nhwc\n");
+        return 2;
+    }
+    vkr_model *m = NULL;
+    vkr_context *ctx = NULL;
+    vkr_graph *g = NULL;
+    vkr_npy x = {0};
+    float *xin = NULL, *y = NULL, *yt = NULL;
+    int rc = 1;
+    vkr_status s = vkr_model_load(path, &m);
+    if (s) return cli_error("forward", s);
+    if (layer && vkr_model_find_layer(m, layer) < 0) {
+        fprintf(stderr, "vkrun forward: %s has no layer named \"%s\"\n", path, layer);
+        goto done;
+    }
+    if ((s = vkr_npy_read(inpath, &x))) {
+        cli_error("forward", s);
+        goto done;
+    }
+    if (x.ndim != 4) {
+        fprintf(stderr, "vkrun forward: %s has %d dimensions; expected [N, %s] (4)\n", inpath, x.ndim,
+                nhwc ? "H, W, C" : "C, H, W");
+        goto done;
+    }
+    int64_t N = x.shape[0], C = nhwc ? x.shape[3] : x.shape[1], H = nhwc ? x.shape[1] : x.shape[2],
+            W = nhwc ? x.shape[2] : x.shape[3];
+    if (N < 1 || C != m->in_c || H < 1 || W < 1 || H > (1 << 20) || W > (1 << 20)) {
+        fprintf(stderr, "vkrun forward: %s is [%lld, %lld, %lld, %lld] (%s) but the model takes %d channels\n", inpath,
+                (long long)x.shape[0], (long long)x.shape[1], (long long)x.shape[2], (long long)x.shape[3], layout,
+                m->in_c);
+        goto done;
+    }
+    if (nhwc) {
+        xin = malloc(x.count * sizeof(float));
+        if (!xin) {
+            fprintf(stderr, "vkrun forward: out of host memory\n");
+            goto done;
+        }
+        transpose(x.data, xin, N, C, H * W, 1);
+    }
+    const float *xnchw = nhwc ? xin : x.data;
+    if ((s = vkr_model_infer_shapes(m, (int)H, (int)W))) {
+        cli_error("forward", s);
+        goto done;
+    }
+    if ((s = cli_context(device, &ctx))) {
+        cli_error("forward", s);
+        goto done;
+    }
+    vkr_graph_opts o = {.batch = 1, .height = (int)H, .width = (int)W, .output = layer};
+    if (batch) {
+        o.batch = batch > N ? (int)N : batch;
+    } else {
+        /* largest batch (<= 64, <= N) whose plan fits in 3/4 of the device heap */
+        uint64_t heap = device_heap(ctx);
+        int b = N < 64 ? (int)N : 64;
+        for (; b > 1; b = (b + 1) / 2) {
+            vkr_graph_memory mem;
+            o.batch = b;
+            if (vkr_graph_plan(m, &o, &mem) == VKR_OK && (!heap || mem.total <= heap / 4 * 3)) break;
+        }
+        o.batch = b;
+    }
+    if ((s = vkr_graph_create(ctx, m, &o, &g))) {
+        cli_error("forward", s);
+        goto done;
+    }
+    int tl = layer ? vkr_model_find_layer(m, layer) : m->nlayers - 1;
+    int oc, oh, ow, orank;
+    vkr_graph_layer_shape(g, tl, &oc, &oh, &ow, &orank);
+    uint64_t per = vkr_graph_out_floats(g, layer), in_per = (uint64_t)C * H * W;
+    y = malloc((size_t)N * per * sizeof(float));
+    if (!y) {
+        fprintf(stderr, "vkrun forward: out of host memory\n");
+        goto done;
+    }
+    double t0 = now_ms();
+    for (int64_t i = 0; i < N; i += o.batch) {
+        int n = (int)(N - i < o.batch ? N - i : o.batch);
+        if ((s = vkr_graph_forward(g, xnchw + i * in_per, n, layer, y + i * per))) {
+            cli_error("forward", s);
+            goto done;
+        }
+    }
+    double t1 = now_ms();
+    int64_t shape[4];
+    int ndim;
+    const float *yout = y;
+    if (orank == 2) {
+        ndim = 2;
+        shape[0] = N, shape[1] = oc;
+    } else if (nhwc) {
+        ndim = 4;
+        shape[0] = N, shape[1] = oh, shape[2] = ow, shape[3] = oc;
+        yt = malloc((size_t)N * per * sizeof(float));
+        if (!yt) {
+            fprintf(stderr, "vkrun forward: out of host memory\n");
+            goto done;
+        }
+        transpose(y, yt, N, oc, (int64_t)oh * ow, 0);
+        yout = yt;
+    } else {
+        ndim = 4;
+        shape[0] = N, shape[1] = oc, shape[2] = oh, shape[3] = ow;
+    }
+    if ((s = vkr_npy_write(outpath, yout, ndim, shape))) {
+        cli_error("forward", s);
+        goto done;
+    }
+    if (cli_check_validation(ctx)) goto done;
+    vkr_graph_memory mem;
+    vkr_graph_memory_info(g, &mem);
+    fprintf(stderr, "forward: %lld image(s) %lldx%lld, batch %d, output \"%s\" %s -> %s, %.1f ms (%.1f images/s), "
+                    "activations %.1f MiB planned (%.1f MiB without reuse)\n",
+            (long long)N, (long long)H, (long long)W, o.batch, m->layers[tl].name, orank == 2 ? "[N, C]" : layout,
+            outpath, t1 - t0, N / ((t1 - t0) / 1e3), mem.activations / 1048576.0, mem.naive / 1048576.0);
+    rc = 0;
+done:
+    vkr_graph_destroy(g);
+    if (ctx) vkr_context_destroy(ctx);
+    vkr_model_free(m);
+    vkr_npy_free(&x);
+    free(xin);
+    free(y);
+    free(yt);
+    return rc;
+}
