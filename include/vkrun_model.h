@@ -113,6 +113,12 @@ vkr_status vkr_model_load(const char *path, vkr_model **out);
  * rename.  On failure the previous file (if any) is untouched. */
 vkr_status vkr_model_save(const vkr_model *m, const char *path);
 void vkr_model_free(vkr_model *m);
+/* An architecture without weights: a graph JSON file (the "vkrun_graph" document
+ * of docs/model-format.md on its own) whose parameters are initialized from
+ * `seed` (Glorot-uniform weights, zero biases, BN gamma 1 / beta 0 / mean 0 / var 1). */
+vkr_status vkr_model_from_graph_file(const char *path, uint64_t seed, vkr_model **out);
+/* vkr_model_from_graph_file for "*.json", else vkr_model_load. */
+vkr_status vkr_model_open(const char *path, uint64_t seed, vkr_model **out);
 /* A new model holding only its input layer (name, channels, default height/width). */
 vkr_status vkr_model_new(const char *name, const char *input_name, int channels, int height, int width,
                          const char *preprocess, vkr_model **out);

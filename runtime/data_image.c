@@ -91,6 +91,28 @@ static int read_whole(const char *path, unsigned char **data, long *len, char *e
     return VKR__DECODE_OK;
 }
 
+/* Binary PNM (P5/P6): stb does not notice pixel data cut short and would return
+ * garbage, so check the size: returns 1 when the data is shorter than the header says. */
+static int pnm_truncated(const unsigned char *d, long len) {
+    if (len < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6')) return 0;
+    long v[3] = {0, 0, 0}, i = 2;
+    for (int k = 0; k < 3; k++) {
+        for (;;) { /* whitespace and comments */
+            while (i < len && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r')) i++;
+            if (i < len && d[i] == '#') {
+                while (i < len && d[i] != '\n') i++;
+            } else {
+                break;
+            }
+        }
+        if (i >= len || d[i] < '0' || d[i] > '9') return 0; /* let stb report a malformed header */
+        while (i < len && d[i] >= '0' && d[i] <= '9' && v[k] < 100000000) v[k] = v[k] * 10 + (d[i++] - '0');
+    }
+    i++; /* the single whitespace byte after maxval */
+    double need = (double)v[0] * (double)v[1] * (d[1] == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
+    return (double)(len - i) < need;
+}
+
 int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, char *err, size_t errsz) {
     if (rgb) *rgb = NULL;
     unsigned char *data;
@@ -108,6 +130,11 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
         (double)iw * (double)ih > VKR_IMAGE_MAX_PIXELS) {
         snprintf(err, errsz, "'%s': implausible dimensions %dx%d (limit %d per side, %.0f pixels)", path, iw,
                  ih, VKR_IMAGE_MAX_SIDE, VKR_IMAGE_MAX_PIXELS);
+        free(data);
+        return VKR__DECODE_FORMAT;
+    }
+    if (pnm_truncated(data, len)) {
+        snprintf(err, errsz, "'%s': cannot decode (PNM pixel data truncated)", path);
         free(data);
         return VKR__DECODE_FORMAT;
     }

@@ -61,7 +61,7 @@ int cmd_summary(int argc, char **argv) {
         return 2;
     }
     vkr_model *m;
-    vkr_status s = vkr_model_load(path, &m);
+    vkr_status s = vkr_model_open(path, 0, &m);
     if (s) return cli_error("summary", s);
     if (h || w) {
         if ((s = vkr_model_infer_shapes(m, h ? h : m->in_h, w ? w : m->in_w))) {

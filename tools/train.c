@@ -211,6 +211,7 @@ typedef struct {
     progress prog;
     /* position for checkpoints */
     int stage, epoch, step;
+    int stage1_frozen; /* stage 1 trains only the head (base frozen) */
     double loss_sum, correct_sum;
     long seen;
 } run;
@@ -499,7 +500,8 @@ static int train_stage(run *r, vkr_graph *g, int stage, int first_epoch, int epo
         double t0 = now_s();
         r->prog.t0 = r->prog.last = t0;
         char what[64];
-        snprintf(what, sizeof what, "%s epoch %d/%d", stage == 1 ? "head" : "fine-tune", e + 1, total_epochs);
+        snprintf(what, sizeof what, "%sepoch %d/%d", stage == 2 ? "fine-tune " : r->stage1_frozen ? "head " : "", e + 1,
+                 total_epochs);
         int n, step = 0;
         long images = 0;
         while (!(s = src_next(&b, x, t, &n)) && n > 0) {
@@ -725,7 +727,7 @@ int train_run(const train_args *a) {
         if (history_from_json(&r->hist, cJSON_GetObjectItem(resume, "history"))) goto out;
         vkr_model_set_meta(r->model, "vkrun_checkpoint", NULL);
     } else {
-        if ((s = vkr_model_load(a->model, &r->model))) {
+        if ((s = vkr_model_open(a->model, a->seed, &r->model))) {
             rc = fail("model", s);
             goto out;
         }
@@ -752,6 +754,7 @@ int train_run(const train_args *a) {
     int freeze = a->freeze >= 0 ? a->freeze : r->base_layers;
     if (freeze > r->model->nlayers) freeze = r->model->nlayers;
     int use_cache = !a->no_cache && !r->aug && freeze >= r->base_layers;
+    r->stage1_frozen = freeze >= r->base_layers;
 
     vkr_context_opts copt = {.device = a->device, .validation = -1};
     if ((s = vkr_context_create(&copt, &r->ctx))) {

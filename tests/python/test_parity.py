@@ -1,0 +1,380 @@
+#!/usr/bin/python3
+"""Parity of the C runtime with PyTorch on whole networks (forward and gradients).
+
+  /usr/bin/python3 tests/python/test_parity.py --vkrun BUILD/vkrun --grad-dump BUILD/tests/grad_dump
+                                               [--keep] [--perturb]
+
+1. torchvision ResNet50, random weights and non-identity BN statistics, converted from a
+   state_dict: `vkrun forward` logits vs torchvision.models.resnet50 (eval), 2x3x224x224.
+2. Keras-layout ResNet50 (torch_ref.KerasResNet50) saved as a Keras h5, converted: `vkrun forward`
+   vs the torch module in float64; `vkrun summary` layer count / parameter totals; layer names vs
+   <repo>/../shared/reference/keras_resnet50_layers.txt (SKIP when absent).
+3. Gradients: that ResNet50 + gap + dense softmax head, layers [0, index of conv5_block3_1_conv)
+   frozen, BN in inference mode: every trainable tensor's gradient of the categorical
+   cross-entropy from grad_dump vs torch autograd in float64, 2x3x64x64.
+4. The real SqueezeNet v1.1 weights (<repo>/../shared/weights, SKIP when absent) on two photos of
+   <repo>/../shared/data/cats_dogs/val (random input without PIL or the photos): `vkrun forward`
+   vs torch_ref in float64, 2x3x224x224.
+Bounds: forward max|diff|/max|ref| <= 1e-4, gradients per tensor <= 1e-3.  Every vkrun / grad_dump
+run must exit 0 (with VKRUN_VALIDATION=1, as ctest sets it, that includes zero validation messages).
+
+--perturb scales one weight tensor (by 1.01) of every model file handed to vkrun / grad_dump (and not the
+reference): every check except the summary/names ones must then FAIL (a manual check that the
+bounds bite; never in CI). --keep keeps the temp folder.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import PYTHON, TOOLS, Runner, Skip, need_shared, rel_err  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import convert as convert_mod  # noqa: E402
+import make_synthetic  # noqa: E402
+import torch_ref  # noqa: E402
+import vkrun_model as vm  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+FWD_BOUND = 1e-4
+GRAD_BOUND = 1e-3
+CAFFE_MEAN = np.array([103.939, 116.779, 123.68], np.float32)           # B, G, R
+TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)                # R, G, B
+TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
+SQUEEZE_H5 = ("weights", "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5")
+NAMES_ARGS = [] if convert_mod.imagenet_classes() else ["--no-classes"]
+
+A = None          # parsed arguments
+TMP = None
+
+
+class DetailRunner(Runner):
+    """Runner whose PASS line also carries what the check returned (the measured errors)."""
+
+    def check(self, name, fn):
+        t = time.time()
+        try:
+            detail = fn()
+        except Skip as e:
+            self.skipped += 1
+            print("SKIP %s: %s" % (name, e), flush=True)
+            return
+        except Exception as e:  # noqa: BLE001 -- any exception is a failed check
+            self.failed += 1
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+            if not isinstance(e, AssertionError):
+                import traceback
+                traceback.print_exc(file=sys.stdout)
+            return
+        self.passed += 1
+        print("PASS %s: %s (%.1fs)" % (name, detail or "ok", time.time() - t), flush=True)
+
+
+R = DetailRunner()
+
+
+def tmp(name):
+    return os.path.join(TMP, name)
+
+
+# ------------------------------------------------------------------ helpers
+
+def run(cmd, what):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError("%s failed (exit %d): %s %s" % (what, p.returncode, p.stderr.strip()[-2000:],
+                                                             p.stdout.strip()[-500:]))
+    return p
+
+
+def convert_ok(*args):
+    run([PYTHON, os.path.join(TOOLS, "convert.py")] + list(args), "convert.py " + " ".join(args))
+
+
+def perturbed(path, tensor):
+    """With --perturb: a copy of the model file with `tensor` scaled by 1.01 (what the
+    runtime is given); otherwise the file itself."""
+    if not A.perturb:
+        return path
+    g, t = vm.read_model(path)
+    t[tensor] = (t[tensor] * 1.01).astype(np.float32)
+    out = path.replace(".safetensors", ".perturbed.safetensors")
+    vm.write_model(out, g, t)
+    print("     --perturb: %s scaled by 1.01 in %s" % (tensor, os.path.basename(out)))
+    return out
+
+
+def vkrun_forward(model, x, layer=None):
+    np.save(tmp("fwd_x.npy"), np.ascontiguousarray(x, np.float32))
+    cmd = [A.vkrun, "forward", model, "--input", tmp("fwd_x.npy"), "--output", tmp("fwd_y.npy"),
+           "--batch", str(x.shape[0])]
+    if layer:
+        cmd += ["--layer", layer]
+    run(cmd, "vkrun forward")
+    y = np.load(tmp("fwd_y.npy"))
+    os.unlink(tmp("fwd_y.npy"))
+    return y
+
+
+def pixels(n, size, seed):
+    """Image-like RGB pixels in 0..255, [n, size, size, 3]: blocky colour regions plus noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (n, size // 16 + 1, size // 16 + 1, 3))
+    coarse = np.repeat(np.repeat(coarse, 16, axis=1), 16, axis=2)[:, :size, :size]
+    return np.clip(0.8 * coarse + rng.uniform(-40, 40, (n, size, size, 3)), 0, 255).astype(np.float32)
+
+
+def caffe(rgb):
+    """[n, H, W, 3] RGB 0..255 -> NCHW BGR minus the ImageNet means (Keras 'caffe')."""
+    return np.ascontiguousarray((rgb[..., ::-1] - CAFFE_MEAN).transpose(0, 3, 1, 2), np.float32)
+
+
+def torch_pre(rgb):
+    return np.ascontiguousarray(((rgb / 255.0 - TORCH_MEAN) / TORCH_STD).transpose(0, 3, 1, 2), np.float32)
+
+
+def bound(e, what, b=FWD_BOUND):
+    assert e <= b, "%s: max|diff|/max|ref| = %.2e > %.0e" % (what, e, b)
+
+
+# ------------------------------------------------------------------ 1. torchvision ResNet50
+
+def t_torchvision_resnet50():
+    sd = make_synthetic.torchvision_resnet50_pth(tmp("tv.pth"), seed=101)
+    convert_ok(tmp("tv.pth"), "-o", tmp("tv.safetensors"), *NAMES_ARGS)
+    g, _ = vm.read_model(tmp("tv.safetensors"))
+    last = g["layers"][-1]
+    x = torch_pre(pixels(2, 224, 102))
+    model = perturbed(tmp("tv.safetensors"), "layer2.1.conv2.weight")
+    # the converted torchvision model ends in fc (linear logits); if it ever ends in a softmax,
+    # compare the logits of fc (the softmax output hides errors)
+    layer = "fc" if (last["type"] == "softmax" or last.get("activation") == "softmax") else None
+    y = vkrun_forward(model, x, layer)
+    try:
+        import torchvision
+        net = torchvision.models.resnet50()
+        net.load_state_dict(sd, strict=True)
+        what = "torchvision.models.resnet50"
+    except ImportError:  # the reference is then the generic interpreter of the converted graph
+        net = torch_ref.VkrunNet(*vm.read_model(tmp("tv.safetensors")))
+        what = "torch_ref (python3-torchvision not installed)"
+    net = net.double().eval()
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x).double()).numpy()
+    assert y.shape == ref.shape == (2, 1000), (y.shape, ref.shape)
+    e = rel_err(y, ref)
+    bound(e, "fc logits vs " + what)
+    same = int((y.argmax(1) == ref.argmax(1)).sum())
+    return "fc logits vs %s (float64): max|diff|/max|ref| = %.2e (max|ref| %.3g, argmax agree %d/2)" % (
+        what, e, np.abs(ref).max(), same)
+
+
+# ------------------------------------------------------------------ 2. Keras-layout ResNet50
+
+KERAS = {}
+
+
+def keras_resnet50():
+    """The synthetic Keras ResNet50 h5 (notop) and its converted model, made once."""
+    if not KERAS:
+        net = make_synthetic.keras_resnet50_h5(tmp("k.h5"), top=False, seed=201)
+        convert_ok(tmp("k.h5"), "-o", tmp("k.safetensors"), "--arch", "resnet50")
+        KERAS["net"] = net.double().eval()
+    return KERAS["net"]
+
+
+def t_keras_resnet50_forward():
+    net = keras_resnet50()
+    x = caffe(pixels(2, 224, 202))
+    y = vkrun_forward(perturbed(tmp("k.safetensors"), "conv4_block2_2_conv.weight"), x)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x).double()).numpy()
+    assert y.shape == ref.shape == (2, 2048, 7, 7), (y.shape, ref.shape)
+    e = rel_err(y, ref)
+    bound(e, "conv5_block3_out vs torch_ref.KerasResNet50")
+    return "conv5_block3_out vs torch_ref.KerasResNet50 (float64): max|diff|/max|ref| = %.2e (max|ref| %.3g)" % (
+        e, np.abs(ref).max())
+
+
+SUMMARY_ROW = re.compile(r"^\s*(\d+)\s+(\S+) \((\w+)\)\s")
+
+
+def summary_layers():
+    keras_resnet50()
+    p = run([A.vkrun, "summary", tmp("k.safetensors")], "vkrun summary")
+    rows = [SUMMARY_ROW.match(l) for l in p.stdout.splitlines()]
+    return p.stdout, [(int(m.group(1)), m.group(2), m.group(3)) for m in rows if m]
+
+
+def t_keras_resnet50_summary():
+    out, rows = summary_layers()
+    assert len(rows) == 175, "vkrun summary lists %d layers, expected 175" % len(rows)
+    assert [i for i, _, _ in rows] == list(range(175)), "layer indices are not 0..174"
+    for want in ("Total params: 23,587,712", "Non-trainable params: 53,120"):
+        assert want in out, "vkrun summary does not print %r:\n%s" % (want, out[-600:])
+    return "175 layers, Total params 23,587,712, Non-trainable 53,120"
+
+
+KERAS_TYPES = {"InputLayer": "input", "ZeroPadding2D": "zeropad", "Conv2D": "conv2d",
+               "BatchNormalization": "batchnorm", "Activation": "relu", "MaxPooling2D": "maxpool", "Add": "add"}
+
+
+def t_keras_resnet50_layer_names():
+    path = need_shared("reference", "keras_resnet50_layers.txt")
+    ref = [l.split() for l in open(path) if l.strip()]
+    ref = [(int(i), n, KERAS_TYPES.get(t, t)) for i, n, t in ref]
+    _, rows = summary_layers()
+    g, _ = vm.read_model(tmp("k.safetensors"))
+    from_file = [(i, l["name"], l["type"]) for i, l in enumerate(g["layers"])]
+    for what, got in (("vkrun summary", rows), ("the converted file", from_file)):
+        assert len(got) == len(ref), "%s: %d layers, reference %d" % (what, len(got), len(ref))
+        diff = [(a, b) for a, b in zip(got, ref) if a != b]
+        assert not diff, "%s: first difference %s vs reference %s" % (what, diff[0][0], diff[0][1])
+    return "%d names, types and indices match %s" % (len(ref), os.path.basename(path))
+
+
+# ------------------------------------------------------------------ 3. gradients
+
+def t_keras_resnet50_gradients():
+    net = keras_resnet50()
+    g, t = vm.read_model(tmp("k.safetensors"))
+    g["layers"].append({"name": "avg_pool", "type": "gap", "inputs": ["conv5_block3_out"]})
+    g["layers"].append({"name": "head", "type": "dense", "inputs": ["avg_pool"], "units": 2, "use_bias": True,
+                        "activation": "softmax"})
+    x = caffe(pixels(2, 64, 302))
+    # Glorot-uniform head, rescaled so that the logits differ by about 2 (an unsaturated softmax:
+    # the loss and the head gradients stay informative whatever the scale of the features)
+    rng = np.random.default_rng(301)
+    lim = np.sqrt(6.0 / (2048 + 2))
+    w = rng.uniform(-lim, lim, (2, 2048))
+    with torch.no_grad():
+        feats = net(torch.from_numpy(x).double()).mean(dim=(2, 3)).numpy()
+    z = feats @ w.T
+    w *= 2.0 / max(float(np.abs(z[:, 0] - z[:, 1]).max()), 1e-12)
+    t["head.weight"] = w.astype(np.float32)
+    t["head.bias"] = (rng.standard_normal(2) * 0.1).astype(np.float32)
+    vm.write_model(tmp("head.safetensors"), g, t)
+    names = [l["name"] for l in g["layers"]]
+    freeze = next(i for i, n in enumerate(names) if n.startswith("conv5_block3_"))
+    assert names[freeze] == "conv5_block3_1_conv" and freeze == 165, (freeze, names[freeze])
+    tg = np.eye(2, dtype=np.float32)
+    np.save(tmp("g_x.npy"), x)
+    np.save(tmp("g_t.npy"), tg)
+    out = tmp("grads")
+    os.makedirs(out)
+    model = perturbed(tmp("head.safetensors"), "conv5_block3_2_conv.weight")
+    run([A.grad_dump, model, "--input", tmp("g_x.npy"), "--targets", tmp("g_t.npy"), "--out", out,
+         "--freeze", str(freeze)], "grad_dump")
+    got = {}
+    for line in open(os.path.join(out, "grads.tsv")):
+        f, name = line.rstrip("\n").split("\t")
+        got[name] = np.load(os.path.join(out, f))
+    loss = float(open(os.path.join(out, "loss.txt")).read().split()[0])
+
+    # reference: the hand-written module in float64, eval mode (BN with running statistics),
+    # only conv5_block3_* and the head trainable
+    ref_grads = {}
+    for p in net.parameters():
+        p.requires_grad_(False)
+    params = []
+    for ln, mod in net.m.items():
+        if not ln.startswith("conv5_block3_"):
+            continue
+        pn = ("gamma", "beta") if isinstance(mod, torch.nn.BatchNorm2d) else ("weight", "bias")
+        for p, n in zip((mod.weight, mod.bias), pn):
+            p.requires_grad_(True)
+            params.append(("%s.%s" % (ln, n), p))
+    hw = torch.from_numpy(t["head.weight"]).double().requires_grad_(True)
+    hb = torch.from_numpy(t["head.bias"]).double().requires_grad_(True)
+    params += [("head.weight", hw), ("head.bias", hb)]
+    net.zero_grad()
+    feats = net(torch.from_numpy(x).double()).mean(dim=(2, 3))
+    logits = F.linear(feats, hw, hb)
+    ref_loss = -(torch.from_numpy(tg).double() * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    ref_loss.backward()
+    for n, p in params:
+        ref_grads[n] = p.grad.numpy()
+    for p in net.parameters():
+        p.requires_grad_(False)
+        p.grad = None
+
+    assert sorted(got) == sorted(ref_grads), "grad_dump tensors %s differ from the trainable set %s" % (
+        sorted(set(got) ^ set(ref_grads)), len(ref_grads))
+    errs = sorted(((rel_err(got[n], ref_grads[n]), n) for n in ref_grads), reverse=True)
+    worst, wname = errs[0]
+    bad = [(e, n) for e, n in errs if not e <= GRAD_BOUND]
+    assert not bad, "%d of %d gradients above %.0e; worst %s: max|diff|/max|ref| = %.2e" % (
+        len(bad), len(errs), GRAD_BOUND, bad[0][1], bad[0][0])
+    le = abs(loss - float(ref_loss)) / max(1.0, abs(float(ref_loss)))
+    assert le <= 1e-4, "loss %.8g vs reference %.8g" % (loss, float(ref_loss))
+    return ("%d gradients (freeze %d, 2x3x64x64), worst %s: max|diff|/max|ref| = %.2e; median %.1e; "
+            "loss %.6f vs %.6f" % (len(errs), freeze, wname, worst, errs[len(errs) // 2][0], loss, float(ref_loss)))
+
+
+# ------------------------------------------------------------------ 4. SqueezeNet, real weights
+
+def cats_dogs(size):
+    """Two photos (a cat and a dog) of shared/data/cats_dogs/val as RGB [2, size, size, 3]."""
+    from PIL import Image
+    d = need_shared("data", "cats_dogs", "val")
+    out = []
+    for sub in ("cats", "dogs"):
+        fn = sorted(os.listdir(os.path.join(d, sub)))[0]
+        with Image.open(os.path.join(d, sub, fn)) as im:
+            out.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.float32))
+    return np.stack(out)
+
+
+def t_squeezenet_real():
+    src = need_shared(*SQUEEZE_H5)
+    convert_ok(src, "-o", tmp("sq.safetensors"), "--arch", "squeezenet1_1")
+    try:
+        x, what = caffe(cats_dogs(224)), "two cats_dogs/val photos"
+    except (ImportError, Skip) as e:
+        x, what = caffe(pixels(2, 224, 401)), "random pixels (%s)" % str(e).split("(")[0].strip()
+    y = vkrun_forward(perturbed(tmp("sq.safetensors"), "fire6/expand3x3.weight"), x)
+    g, t = vm.read_model(tmp("sq.safetensors"))
+    ref = torch_ref.run_model(g, t, x, double=True)
+    assert y.shape == ref.shape == (2, 512, 13, 13), (y.shape, ref.shape)
+    e = rel_err(y, ref)
+    bound(e, "drop9 vs torch_ref")
+    return "output vs torch_ref (float64) on %s: max|diff|/max|ref| = %.2e (max|ref| %.3g)" % (
+        what, e, np.abs(ref).max())
+
+
+def main():
+    global A, TMP
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vkrun", required=True)
+    ap.add_argument("--grad-dump", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--perturb", action="store_true", help="manual check: scale one weight tensor given to vkrun by 1.01")
+    A = ap.parse_args()
+    TMP = tempfile.mkdtemp(prefix="vkrun_test_parity_")
+    print("test_parity: temp dir %s%s" % (TMP, " (--perturb: the forward/gradient checks must FAIL)"
+                                          if A.perturb else ""))
+    try:
+        R.check("torchvision_resnet50_forward", t_torchvision_resnet50)
+        R.check("keras_resnet50_forward", t_keras_resnet50_forward)
+        R.check("keras_resnet50_summary", t_keras_resnet50_summary)
+        R.check("keras_resnet50_layer_names", t_keras_resnet50_layer_names)
+        R.check("keras_resnet50_gradients", t_keras_resnet50_gradients)
+        R.check("squeezenet_real_forward", t_squeezenet_real)
+    finally:
+        if not A.keep:
+            shutil.rmtree(TMP, ignore_errors=True)
+    return R.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

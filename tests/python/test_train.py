@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""End-to-end tests of `vkrun train / evaluate / predict` (the transfer-learning job).
+
+  /usr/bin/python3 tests/python/test_train.py --vkrun build/vkrun
+
+- SqueezeNet v1.1 (real ImageNet weights from <repo>/../shared) + head on the real cats-vs-dogs
+  photos, 5 epochs at 224x224: validation accuracy >= 0.88; evaluate agrees; predict returns
+  probabilities summing to 1 with the class names.  (SKIP when ../shared is absent.)
+- The same run without the feature cache: same final loss within 1e-4.
+- Ctrl-C (a real SIGINT after 8 steps) writes a checkpoint; --resume gives the same history as
+  the uninterrupted run.
+- Corrupt, truncated, zero-byte and non-image files in a data folder are reported and skipped;
+  --strict makes them an error; empty/single-class/missing folders are clear errors.
+- A ResNet50-structured model (synthetic weights of the official Keras layout) trains a head and
+  fine-tunes end to end at 64x64.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import PYTHON, ROOT, TOOLS, Runner, Skip, need_shared  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--vkrun", required=True)
+ap.add_argument("--only", help="run only the checks whose name contains this")
+args = ap.parse_args()
+VKRUN = os.path.abspath(args.vkrun)
+TMP = tempfile.mkdtemp(prefix="vkrun_test_train_")
+R = Runner()
+_check = R.check
+R.check = lambda name, fn: _check(name, fn) if not args.only or args.only in name else None
+
+
+def run(*argv, env=None, ok=True):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([VKRUN] + [str(a) for a in argv], capture_output=True, text=True, env=e)
+    if ok and p.returncode != 0:
+        raise AssertionError("vkrun %s failed (%d):\n%s\n%s" % (argv[0], p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+    return p
+
+
+def history(d):
+    with open(os.path.join(d, "history.json")) as f:
+        return json.load(f)["epochs"]
+
+
+SQ = {}
+
+
+def squeezenet():
+    if "model" not in SQ:
+        h5 = need_shared("weights", "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5")
+        out = os.path.join(TMP, "squeezenet.safetensors")
+        subprocess.run([PYTHON, os.path.join(TOOLS, "convert.py"), h5, "-o", out, "--arch", "squeezenet1_1"],
+                       check=True, capture_output=True)
+        SQ["model"] = out
+    return SQ["model"]
+
+
+def cats_dogs_run(name, *extra, env=None, ok=True):
+    train = need_shared("data", "cats_dogs", "train")
+    val = need_shared("data", "cats_dogs", "val")
+    d = os.path.join(TMP, name)
+    os.makedirs(d, exist_ok=True)
+    p = run("train", "--model", squeezenet(), "--data", train, "--val", val, "--out", os.path.join(d, "m.safetensors"),
+            "--size", "224x224", "--epochs", 5, "--seed", 1, *extra, env=env, ok=ok)
+    return d, p
+
+
+def t_squeezenet_cats_dogs():
+    d, p = cats_dogs_run("cached")
+    h = history(d)
+    assert len(h) == 5, h
+    acc = h[-1]["val_accuracy"]
+    print("  val_accuracy after 5 epochs: %.4f (val_loss %.4f); epoch seconds %s; feature cache %.1f s" %
+          (acc, h[-1]["val_loss"], ["%.2f" % e["seconds"] for e in h],
+           json.load(open(os.path.join(d, "history.json")))["feature_cache_seconds"]))
+    assert acc >= 0.88, "val accuracy %.4f < 0.88" % acc
+    for f in ("m.safetensors", "history.csv", "accuracy.png", "loss.png"):
+        assert os.path.getsize(os.path.join(d, f)) > 0, f
+    ev = json.loads(run("evaluate", os.path.join(d, "m.safetensors"), "--data", need_shared("data", "cats_dogs", "val"),
+                        "--json").stdout)
+    assert abs(ev["accuracy"] - acc) < 1e-9 and abs(ev["loss"] - h[-1]["val_loss"]) < 1e-3, (ev, h[-1])
+    assert [c["name"] for c in ev["classes"]] == ["cats", "dogs"]
+    assert sum(sum(r) for r in ev["confusion"]) == 50
+
+
+def t_predict():
+    d = os.path.join(TMP, "cached")
+    if not os.path.exists(os.path.join(d, "m.safetensors")):
+        raise Skip("needs the trained model of the previous check")
+    imgs = [need_shared("data", "cats_dogs", "val", "cats", "cat.4001.jpg"),
+            need_shared("data", "cats_dogs", "val", "dogs", "dog.4001.jpg")]
+    out = json.loads(run("predict", os.path.join(d, "m.safetensors"), *imgs, "--json").stdout)
+    txt = run("predict", os.path.join(d, "m.safetensors"), imgs[0]).stdout
+    print("  " + txt.strip().replace("\n", "\n  "))
+    assert len(out) == 2
+    for o in out:
+        p = o["probabilities"]
+        assert len(p) == 2 and abs(sum(p) - 1) < 1e-5 and min(p) >= 0, p
+        assert sorted(t["class"] for t in o["top"]) == ["cats", "dogs"], o["top"]
+
+
+def t_no_cache_same_loss():
+    a = history(os.path.join(TMP, "cached")) if os.path.exists(os.path.join(TMP, "cached", "history.json")) else None
+    if a is None:
+        raise Skip("needs the cached run")
+    d, _ = cats_dogs_run("uncached", "--no-cache")
+    b = history(d)
+    dl = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
+    dv = max(abs(x["val_loss"] - y["val_loss"]) for x, y in zip(a, b))
+    print("  max |loss difference| cached vs uncached: train %.2e, val %.2e; seconds per epoch %.2f vs %.2f" %
+          (dl, dv, np.mean([e["seconds"] for e in a]), np.mean([e["seconds"] for e in b])))
+    assert len(a) == len(b) == 5
+    assert abs(a[-1]["loss"] - b[-1]["loss"]) < 1e-4 and dv < 1e-4, (dl, dv)
+
+
+def t_interrupt_resume():
+    a = history(os.path.join(TMP, "cached")) if os.path.exists(os.path.join(TMP, "cached", "history.json")) else None
+    if a is None:
+        raise Skip("needs the cached run")
+    d, p = cats_dogs_run("interrupted", env={"VKRUN_TEST_SIGINT_AFTER": "8"}, ok=False)
+    assert p.returncode == 130, (p.returncode, p.stderr[-2000:])
+    ck = os.path.join(d, "m.safetensors.checkpoint")
+    assert os.path.exists(ck) and os.path.exists(ck + ".optimizer"), os.listdir(d)
+    assert "interrupted" in p.stderr and not os.path.exists(os.path.join(d, "m.safetensors"))
+    assert len(history(d)) == 1  # the history so far: epoch 1 finished, interrupted in epoch 2
+    _, p2 = cats_dogs_run("interrupted", "--resume", ck)
+    b = history(d)
+    diff = max(abs(x[k] - y[k]) for x, y in zip(a, b) for k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+    print("  resumed run vs uninterrupted: max |difference| over the history %.2e" % diff)
+    assert len(b) == 5 and diff < 1e-6, (a, b)
+    assert not os.path.exists(ck), "checkpoint removed after a complete run"
+
+
+def write_ppm(path, rng, w, h, tint):
+    img = (rng.integers(0, 255, (h, w, 3)) * 0.5 + np.array(tint) * 0.5).astype(np.uint8)
+    with open(path, "wb") as f:
+        f.write(b"P6\n%d %d\n255\n" % (w, h) + img.tobytes())
+
+
+def make_folder(name, classes, per_class, rng):
+    d = os.path.join(TMP, name)
+    for ci, c in enumerate(classes):
+        os.makedirs(os.path.join(d, c), exist_ok=True)
+        for i in range(per_class):
+            write_ppm(os.path.join(d, c, "img%03d.ppm" % i), rng, 40 + i % 7, 30 + i % 5,
+                      (255 * (ci == 0), 255 * (ci == 1), 128))
+    return d
+
+
+def t_bad_files():
+    rng = np.random.default_rng(3)
+    d = make_folder("bad", ["a", "b"], 6, rng)
+    good = os.path.join(d, "a", "img000.ppm")
+    open(os.path.join(d, "a", "zero.jpg"), "wb").close()
+    with open(good, "rb") as f:
+        data = f.read()
+    with open(os.path.join(d, "b", "truncated.ppm"), "wb") as f:
+        f.write(data[:len(data) // 3])
+    import struct
+    import zlib
+    raw = b"".join(b"\0" + bytes(rng.integers(0, 256, 3 * 32, dtype=np.uint8)) for _ in range(32))
+    chunk = lambda t, b: struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 32, 32, 8, 2, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    with open(os.path.join(d, "a", "good.png"), "wb") as f:
+        f.write(png)
+    with open(os.path.join(d, "b", "truncated.png"), "wb") as f:
+        f.write(png[:len(png) // 2])
+    with open(os.path.join(d, "b", "notes.png"), "w") as f:
+        f.write("this is not an image\n")
+    with open(os.path.join(d, "a", "noise.bmp"), "wb") as f:
+        f.write(bytes(rng.integers(0, 256, 5000, dtype=np.uint8)))
+    with open(os.path.join(d, "b", "corrupt.jpg"), "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0" + bytes(rng.integers(0, 256, 3000, dtype=np.uint8)))
+    arch = os.path.join(TMP, "tiny.json")
+    g = {"version": 1, "name": "tiny", "input": {"name": "in", "channels": 3, "height": 16, "width": 16,
+                                                 "preprocess": "torch"},
+         "layers": [{"name": "in", "type": "input"},
+                    {"name": "c1", "type": "conv2d", "inputs": ["in"], "filters": 8, "kernel": [3, 3], "strides": [2, 2],
+                     "padding": "same", "use_bias": True, "activation": "relu"}]}
+    with open(arch, "w") as f:
+        json.dump(g, f)
+    out = os.path.join(TMP, "bad_out", "m.safetensors")
+    p = run("train", "--model", arch, "--data", d, "--out", out, "--epochs", 1, "--batch", 4, "--head", "4")
+    for bad in ("zero.jpg", "truncated.ppm", "truncated.png", "notes.png", "noise.bmp", "corrupt.jpg"):
+        assert bad in p.stderr, "%s not reported:\n%s" % (bad, p.stderr)
+    assert "13 training images" in p.stdout and "good.png" not in p.stderr, p.stdout + p.stderr
+    assert os.path.exists(out)
+    p = run("train", "--model", arch, "--data", d, "--out", out + "2", "--epochs", 1, "--strict", ok=False)
+    assert p.returncode == 1 and d in p.stderr and "strict" not in p.stdout, p.stderr
+    os.makedirs(os.path.join(d, "c_empty"))
+    p = run("train", "--model", arch, "--data", d, "--out", out + "3", ok=False)
+    assert p.returncode == 1 and "c_empty" in p.stderr, p.stderr
+    os.rmdir(os.path.join(d, "c_empty"))
+    single = make_folder("single", ["only"], 3, rng)
+    p = run("train", "--model", arch, "--data", single, "--out", out + "4", ok=False)
+    assert p.returncode == 1 and "class" in p.stderr, p.stderr
+    p = run("train", "--model", arch, "--data", os.path.join(TMP, "missing"), "--out", out + "5", ok=False)
+    assert p.returncode == 1 and "missing" in p.stderr, p.stderr
+    p = run("train", "--model", os.path.join(TMP, "nope.safetensors"), "--data", d, "--out", out + "6", ok=False)
+    assert p.returncode == 1 and "nope.safetensors" in p.stderr, p.stderr
+    for k in range(2, 7):
+        assert not os.path.exists(out + str(k)), "no output after a failure"
+
+
+def t_resnet50_head_and_finetune():
+    h5 = os.path.join(TMP, "keras_resnet50_notop.h5")
+    model = os.path.join(TMP, "resnet50.safetensors")
+    subprocess.run([PYTHON, os.path.join(TOOLS, "make_synthetic.py"), "keras-resnet50", h5, "--seed", "5"], check=True,
+                   capture_output=True)
+    subprocess.run([PYTHON, os.path.join(TOOLS, "convert.py"), h5, "-o", model, "--arch", "resnet50"], check=True,
+                   capture_output=True)
+    rng = np.random.default_rng(4)
+    d = make_folder("r50data", ["cats", "dogs"], 8, rng)
+    out = os.path.join(TMP, "r50", "m.safetensors")
+    p = run("train", "--model", model, "--data", d, "--out", out, "--size", "64x64", "--batch", 4, "--epochs", 1,
+            "--fine-tune-epochs", 1, "--fine-tune-from", 143, "--head", "32")
+    h = history(os.path.dirname(out))
+    assert [e["stage"] for e in h] == ["head", "fine-tune"], h
+    assert all(np.isfinite(e["loss"]) for e in h), h
+    s = run("summary", out).stdout
+    lines = [l for l in s.splitlines() if l.strip()[:3].strip().isdigit()]
+    names = [l.split()[1] for l in lines]
+    assert names[175] == "global_average_pooling2d" and names[176] == "dense" and names[177] == "dense_1", names[170:]
+    print("  %d layers; head at 175..%d; epochs: %s" % (len(names), len(names) - 1,
+                                                        ["%s loss %.3f" % (e["stage"], e["loss"]) for e in h]))
+
+
+R.check("squeezenet + head on cats/dogs, 5 epochs, val accuracy >= 0.88", t_squeezenet_cats_dogs)
+R.check("predict: probabilities sum to 1 with the class names", t_predict)
+R.check("feature cache off gives the same losses (1e-4)", t_no_cache_same_loss)
+R.check("Ctrl-C writes a checkpoint; --resume continues identically", t_interrupt_resume)
+R.check("corrupt/truncated/zero-byte/non-image files skipped; --strict; folder errors", t_bad_files)
+R.check("ResNet50 layout (synthetic weights) trains a head and fine-tunes at 64x64", t_resnet50_head_and_finetune)
+shutil.rmtree(TMP, ignore_errors=True)
+sys.exit(R.finish())
