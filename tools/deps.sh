@@ -3,7 +3,7 @@
 #   vkr_deps build|test
 # Installs what is missing when run as root; otherwise prints the exact command.
 VKR_BUILD_PKGS="cmake make gcc libc6-dev libvulkan-dev glslang-tools libstb-dev libcjson-dev mesa-vulkan-drivers"
-VKR_TEST_PKGS="vulkan-validationlayers python3-numpy python3-h5py python3-torch python3-torchvision python3-pil"
+VKR_TEST_PKGS="vulkan-validationlayers python3-numpy python3-h5py python3-torch python3-torchvision python3-pil dataset-fashion-mnist"
 
 vkr_deps() {
     local want="$VKR_BUILD_PKGS"

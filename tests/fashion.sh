@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fashion-MNIST checks (Debian's dataset-fashion-mnist; SKIP, exit 77, when absent):
+#   tests/fashion.sh pretrain BUILD_DIR   the documented pretraining command on a small subset
+#   tests/fashion.sh demo BUILD_DIR       the offline demo, shortened (tools/demo_fashion.sh --quick)
+set -euo pipefail
+mode=$1
+build=$(cd "$2" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    echo "SKIP fashion $mode: dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)"
+    exit 77
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/vkrun_fashion_XXXXXX")
+trap 'rm -rf "$work"' EXIT
+case $mode in
+pretrain)
+    # weights/README.md's command, on 40 images per class for one epoch
+    "$build/export_fashion_mnist" --out "$work/source" --task source --train-per-class 40 --test-per-class 10
+    "$build/vkrun" train --model "$root/weights/fashion_resnet.json" --data "$work/source/train" \
+        --val "$work/source/test" --head '' --freeze 0 --bn-train --epochs 1 --seed 1 \
+        --out "$work/base.safetensors" --plots "$work/plots"
+    "$build/vkrun" summary "$work/base.safetensors" | grep -q "Total params: 202,533"
+    test -s "$work/plots/loss.png"
+    echo "PASS pretraining command runs on a subset"
+    ;;
+demo)
+    "$root/tools/demo_fashion.sh" "$build" "$work/demo" --quick
+    echo "PASS shortened demo: transfer beats from-scratch"
+    ;;
+*)
+    echo "usage: $0 pretrain|demo BUILD_DIR" >&2
+    exit 2
+    ;;
+esac
