@@ -71,6 +71,29 @@ static int parse_head(const char *s, int *units, int max) {
     return n;
 }
 
+/* Strict numbers: the whole argument must parse. */
+static int num_int(const char *opt, const char *v, int *out) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < -1000000000L || x > 1000000000L) {
+        fprintf(stderr, "vkrun train: %s wants an integer, got \"%s\"\n", opt, v);
+        return 0;
+    }
+    *out = (int)x;
+    return 1;
+}
+
+static int num_double(const char *opt, const char *v, double *out) {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || x != x) {
+        fprintf(stderr, "vkrun train: %s wants a number, got \"%s\"\n", opt, v);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
 int cmd_train(int argc, char **argv) {
     train_args a;
     train_args_defaults(&a);
@@ -81,11 +104,11 @@ int cmd_train(int argc, char **argv) {
         if (ARG("--model")) a.model = v;
         else if (ARG("--data")) a.data = v;
         else if (ARG("--val")) a.val = v;
-        else if (ARG("--val-split")) a.val_split = atof(v);
+        else if (ARG("--val-split")) { if (!num_double(o, v, &a.val_split)) return 2; }
         else if (ARG("--out")) a.out = v;
         else if (ARG("--plots")) a.plots = v;
-        else if (ARG("--batch")) a.batch = atoi(v);
-        else if (ARG("--epochs")) a.epochs = atoi(v);
+        else if (ARG("--batch")) { if (!num_int(o, v, &a.batch)) return 2; }
+        else if (ARG("--epochs")) { if (!num_int(o, v, &a.epochs)) return 2; }
         else if (ARG("--size")) {
             if (sscanf(v, "%dx%d", &a.height, &a.width) != 2 || a.height <= 0 || a.width <= 0) {
                 fprintf(stderr, "vkrun train: --size wants HxW, e.g. 224x224\n");
@@ -93,20 +116,24 @@ int cmd_train(int argc, char **argv) {
             }
         } else if (ARG("--interpolation")) a.interp = v;
         else if (ARG("--augment")) a.augment = v;
-        else if (ARG("--seed")) a.seed = strtoull(v, NULL, 10);
+        else if (ARG("--seed")) {
+            int sd;
+            if (!num_int(o, v, &sd) || sd < 0) return 2;
+            a.seed = (uint64_t)sd;
+        }
         else if (ARG("--head")) {
             a.nhead = parse_head(v, a.head, TRAIN_MAX_HEAD);
             if (a.nhead < 0) {
                 fprintf(stderr, "vkrun train: --head wants comma-separated positive units, e.g. 1024,512\n");
                 return 2;
             }
-        } else if (ARG("--freeze")) a.freeze = atoi(v);
+        } else if (ARG("--freeze")) { if (!num_int(o, v, &a.freeze)) return 2; }
         else if (ARG("--optimizer")) a.optimizer = v;
-        else if (ARG("--lr")) a.lr = atof(v);
-        else if (ARG("--momentum")) a.momentum = atof(v);
-        else if (ARG("--fine-tune-epochs")) a.ft_epochs = atoi(v);
-        else if (ARG("--fine-tune-lr")) a.ft_lr = atof(v);
-        else if (ARG("--fine-tune-from")) a.ft_from = atoi(v);
+        else if (ARG("--lr")) { if (!num_double(o, v, &a.lr)) return 2; }
+        else if (ARG("--momentum")) { if (!num_double(o, v, &a.momentum)) return 2; }
+        else if (ARG("--fine-tune-epochs")) { if (!num_int(o, v, &a.ft_epochs)) return 2; }
+        else if (ARG("--fine-tune-lr")) { if (!num_double(o, v, &a.ft_lr)) return 2; }
+        else if (ARG("--fine-tune-from")) { if (!num_int(o, v, &a.ft_from)) return 2; }
         else if (ARG("--cache")) a.cache_dir = v;
         else if (ARG("--resume")) a.resume = v;
         else if (ARG("--device")) a.device = v;
@@ -125,7 +152,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
         return 2;
     }
-    if (a.batch <= 0 || a.epochs < 0 || a.ft_epochs < 0 || !(a.lr > 0) || !(a.ft_lr > 0) || a.val_split < 0 ||
+    if (a.batch <= 0 || a.epochs < 0 || a.ft_epochs < 0 || a.ft_from < 0 || !(a.lr > 0) || !(a.ft_lr > 0) || a.val_split < 0 ||
         a.val_split >= 1 || (a.val && a.val_split > 0)) {
         fprintf(stderr, "vkrun train: invalid option values (batch > 0, epochs >= 0, lr > 0, 0 <= val-split < 1, "
                         "not both --val and --val-split)\n");

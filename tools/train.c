@@ -54,8 +54,9 @@ typedef struct {
     double loss, acc, val_loss, val_acc, seconds, images_per_s;
 } epoch_rec;
 
+#define MAX_EPOCHS 1024
 typedef struct {
-    epoch_rec e[1024];
+    epoch_rec e[MAX_EPOCHS];
     int n;
     double cache_seconds;
 } history;
@@ -87,7 +88,7 @@ static int history_from_json(history *h, const cJSON *root) {
     h->cache_seconds = cJSON_GetNumberValue(cJSON_GetObjectItem(root, "feature_cache_seconds"));
     if (isnan(h->cache_seconds)) h->cache_seconds = 0;
     cJSON_ArrayForEach(o, arr) {
-        if (h->n >= 1024) return -1;
+        if (h->n >= MAX_EPOCHS) return -1;
         epoch_rec *e = &h->e[h->n++];
         const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(o, "stage"));
         e->stage = st && !strcmp(st, "fine-tune") ? 2 : 1;
@@ -142,7 +143,7 @@ static int write_history(const history *h, const char *dir) {
     rc |= write_atomic(path, csv);
     free(csv);
     if (h->n == 0) return rc;
-    double y[4][1024];
+    static double y[4][MAX_EPOCHS];
     for (int i = 0; i < h->n; i++) {
         y[0][i] = h->e[i].acc;
         y[1][i] = h->e[i].val_acc;
@@ -244,9 +245,12 @@ static vkr_status build_model(run *r) {
     else snprintf(name, sizeof name, "dense_%d", k);
     int nc = vkr_dataset_num_classes(r->train);
     if ((s = vkr_model_append_dense(m, name, nc, VKR_ACT_SOFTMAX, a->seed * 1000003u + (uint64_t)k))) return s;
-    const char *names[4096];
-    for (int c = 0; c < nc && c < 4096; c++) names[c] = vkr_dataset_class_name(r->train, c);
-    return vkr_model_set_classes(m, nc, names);
+    const char **names = malloc(sizeof *names * (size_t)nc);
+    if (!names) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int c = 0; c < nc; c++) names[c] = vkr_dataset_class_name(r->train, c);
+    s = vkr_model_set_classes(m, nc, names);
+    free(names);
+    return s;
 }
 
 static void opts_for(const run *r, vkr_graph_opts *o, int training, int freeze, double lr) {
@@ -671,6 +675,10 @@ int train_run(const train_args *a) {
                 return 2;
             }
         }
+    }
+    if (a->epochs + a->ft_epochs > MAX_EPOCHS) {
+        fprintf(stderr, "vkrun train: at most %d epochs in all\n", MAX_EPOCHS);
+        return 2;
     }
     if (strcmp(a->optimizer, "adam") && strcmp(a->optimizer, "sgd")) {
         fprintf(stderr, "vkrun train: --optimizer is adam or sgd\n");
