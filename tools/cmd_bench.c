@@ -1,5 +1,252 @@
-/* TEMPORARY: replaced by the real benchmark. */
+/* vkrun bench --op conv2d|dense: GPU-timestamp timings of the GEMM-path ops. */
 #include "cli.h"
+#include "ops/gemm_conv.h"
+#include "vkrun_ops.h"
+
 #include <stdio.h>
-const char usage_bench[] = "usage: vkrun bench --op conv2d|dense\n";
-int cmd_bench(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "not implemented\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+const char usage_bench[] =
+    "usage: vkrun bench --op conv2d|dense [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
+    "                   [--iters N] [--tile I|all]\n"
+    "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
+    "                   [--freeze F] [--device D]\n\n"
+    "With --op: times one op on the device with GPU timestamps (the sum of the op's\n"
+    "dispatches), after a warm-up run, and prints per shape, batch, kernel variant and\n"
+    "direction (forward, backward-data, backward-weight) the median milliseconds and\n"
+    "GFLOP/s (2 x the multiply-adds of the forward convolution, for every direction).\n"
+    "Shapes: conv2d: ResNet50 3x3 256->256 at 14x14, 1x1 1024->256 at 14x14,\n"
+    "7x7/2 3->64 at 224x224 (pad 3), 1x1 64->256 at 56x56; dense: 2048->1024, 1024->1024.\n"
+    "On a CPU device (llvmpipe) other processes on the machine stretch GPU timestamps:\n"
+    "compare variants side by side in one run.\n\n"
+    "  --op OP         conv2d or dense\n"
+    "  --device D      device index or name substring (default: VKRUN_DEVICE, else best)\n"
+    "  --batch B       batch size (default: runs 1 and 32)\n"
+    "  --variant V     GEMM kernel variant: auto (the device's choice, default), tiled, texel, all\n"
+    "  --iters N       timed runs per direction (default 3)\n"
+    "  --tile I|all    texel block shape (tuning): index into the built-in table, or all of them\n\n"
+    "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
+    "step), images/s and GFLOP/s; --batch defaults to 8 there.\n";
+
+typedef struct {
+    const char *name;
+    vkr_conv2d_shape p; /* n is set per run */
+} bench_shape;
+
+static const bench_shape k_conv[] = {
+    {"3x3 256->256 14x14", {0, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"1x1 1024->256 14x14", {0, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0, 0, 0}},
+    {"7x7/2 3->64 224x224", {0, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3, 3, 3}},
+    {"1x1 64->256 56x56", {0, 64, 56, 56, 256, 1, 1, 1, 1, 0, 0, 0, 0}},
+};
+static const bench_shape k_dense[] = {
+    {"2048->1024", {0, 2048, 1, 1, 1024, 1, 1, 1, 1, 0, 0, 0, 0}},
+    {"1024->1024", {0, 1024, 1, 1, 1024, 1, 1, 1, 1, 0, 0, 0, 0}},
+};
+
+enum { D_FWD, D_BWD_DATA, D_BWD_WEIGHT, D_COUNT };
+static const char *k_dir_names[D_COUNT] = {"forward", "backward-data", "backward-weight"};
+
+typedef struct {
+    vkr_buffer *inp, *w, *b, *out, *dout, *dinp, *dw;
+} bench_bufs;
+
+static void bufs_free(bench_bufs *B) {
+    vkr_buffer_destroy(B->inp);
+    vkr_buffer_destroy(B->w);
+    vkr_buffer_destroy(B->b);
+    vkr_buffer_destroy(B->out);
+    vkr_buffer_destroy(B->dout);
+    vkr_buffer_destroy(B->dinp);
+    vkr_buffer_destroy(B->dw);
+}
+
+static vkr_status new_zero(vkr_context *ctx, uint64_t floats, vkr_buffer **b) {
+    vkr_status s = vkr_buffer_create(ctx, floats * 4, b);
+    return s ? s : vkr_buffer_fill_zero(*b);
+}
+
+static vkr_status record(vkr_cmd *cmd, int dense, int dir, const vkr_conv2d_shape *p, bench_bufs *B) {
+    if (dense) {
+        if (dir == D_FWD) return vkr_dense_forward(cmd, p->n, p->c, p->k, B->out, B->inp, B->w, B->b);
+        return vkr_dense_backward(cmd, p->n, p->c, p->k, dir == D_BWD_DATA ? B->dinp : NULL,
+                                  dir == D_BWD_WEIGHT ? B->dw : NULL, NULL, B->dout, B->inp, B->w);
+    }
+    if (dir == D_FWD) return vkr_conv2d_forward(cmd, p, B->out, B->inp, B->w, B->b);
+    return vkr_conv2d_backward(cmd, p, dir == D_BWD_DATA ? B->dinp : NULL, dir == D_BWD_WEIGHT ? B->dw : NULL, NULL,
+                               B->dout, B->inp, B->w);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median GPU milliseconds of one op run (the sum of its dispatches), after a warm-up run. */
+static vkr_status time_op(vkr_context *ctx, int dense, int dir, const vkr_conv2d_shape *p, bench_bufs *B, int iters,
+                          double *ms) {
+    vkr_cmd *cmd = NULL;
+    vkr_status s = vkr_cmd_begin(ctx, &cmd);
+    if (!s) s = record(cmd, dense, dir, p, B); /* warm-up: compiles the pipelines */
+    if (!s) s = vkr_cmd_submit(cmd);
+    uint32_t per = s ? 0 : vkr_cmd_dispatch_count(cmd);
+    vkr_cmd_free(cmd);
+    cmd = NULL;
+    double *t = calloc((size_t)iters, sizeof *t);
+    if (!s && !t) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!s) s = vkr_cmd_begin(ctx, &cmd);
+    if (!s) s = vkr_cmd_enable_timestamps(cmd, per * (uint32_t)iters + 1);
+    for (int i = 0; !s && i < iters; i++) s = record(cmd, dense, dir, p, B);
+    if (!s) s = vkr_cmd_submit(cmd);
+    for (uint32_t i = 0; !s && i < vkr_cmd_timing_count(cmd) && per; i++) {
+        double d;
+        if (!(s = vkr_cmd_timing(cmd, i, &d, NULL)) && i / per < (uint32_t)iters) t[i / per] += d;
+    }
+    vkr_cmd_free(cmd);
+    if (!s) {
+        qsort(t, (size_t)iters, sizeof *t, cmp_double);
+        *ms = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
+    }
+    free(t);
+    return s;
+}
+
+static int parse_int(const char *s, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end || v <= 0 || v > 1 << 20) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *device = NULL, *op = NULL, *variant = "auto", *tile = NULL;
+    int batch = 0, iters = 3;
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage_bench, stdout);
+        return 0;
+    }
+    int with_op = 0;
+    for (int i = 1; i < argc; i++) with_op |= !strcmp(argv[i], "--op");
+    if (!with_op) return cmd_bench_model(argc, argv); /* vkrun bench MODEL ... */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--device") && has) device = argv[++i];
+        else if (!strcmp(a, "--op") && has) op = argv[++i];
+        else if (!strcmp(a, "--variant") && has) variant = argv[++i];
+        else if (!strcmp(a, "--tile") && has) tile = argv[++i];
+        else if (!strcmp(a, "--batch") && has) {
+            if (!parse_int(argv[++i], &batch)) {
+                fprintf(stderr, "vkrun bench: --batch needs a positive integer, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--iters") && has) {
+            if (!parse_int(argv[++i], &iters)) {
+                fprintf(stderr, "vkrun bench: --iters needs a positive integer, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "vkrun bench: unknown or incomplete option %s\n%s", a, usage_bench);
+            return 2;
+        }
+    }
+    if (!op) return 2;
+    int dense = !strcmp(op, "dense");
+    if (!dense && strcmp(op, "conv2d")) {
+        fprintf(stderr, "vkrun bench: --op must be conv2d or dense, got \"%s\"\n", op);
+        return 2;
+    }
+    vkr_gemm_variant vlist[VKR_GEMM_VARIANT_COUNT];
+    int nv = 0;
+    if (!strcmp(variant, "all")) {
+        vlist[nv++] = VKR_GEMM_TILED;
+        vlist[nv++] = VKR_GEMM_TEXEL;
+    } else if (!strcmp(variant, "auto")) vlist[nv++] = VKR_GEMM_AUTO;
+    else if (!strcmp(variant, "tiled")) vlist[nv++] = VKR_GEMM_TILED;
+    else if (!strcmp(variant, "texel")) vlist[nv++] = VKR_GEMM_TEXEL;
+    else {
+        fprintf(stderr, "vkrun bench: --variant must be auto, tiled, texel or all, got \"%s\"\n", variant);
+        return 2;
+    }
+    int tiles[64], nt = 0;
+    if (!tile) tiles[nt++] = -1;
+    else if (!strcmp(tile, "all"))
+        for (int i = 0; i < vkr__texel_config_count() && nt < 64; i++) tiles[nt++] = i;
+    else {
+        char *end;
+        long t = strtol(tile, &end, 10);
+        if (*tile == 0 || *end || t < 0 || t >= vkr__texel_config_count()) {
+            fprintf(stderr, "vkrun bench: --tile must be all or 0..%d\n", vkr__texel_config_count() - 1);
+            return 2;
+        }
+        tiles[nt++] = (int)t;
+    }
+    int batches[2], nbatch = 0;
+    if (batch) batches[nbatch++] = batch;
+    else {
+        batches[nbatch++] = 1;
+        batches[nbatch++] = 32;
+    }
+
+    vkr_context *ctx;
+    vkr_status s = cli_context(device, &ctx);
+    if (s) return cli_error("bench", s);
+    const vkr_device_info *I = vkr_context_device(ctx);
+    if (!I->timestamps) {
+        fprintf(stderr, "vkrun bench: device \"%s\" has no timestamps on its compute queue\n", I->name);
+        vkr_context_destroy(ctx);
+        return 1;
+    }
+    printf("device: %s (%s), %d timed run%s after a warm-up\n", I->name, I->type_name, iters, iters == 1 ? "" : "s");
+    printf("%-7s %-22s %5s %-13s %-16s %10s %9s\n", "op", "shape", "batch", "variant", "direction", "ms", "GFLOP/s");
+    const bench_shape *shapes = dense ? k_dense : k_conv;
+    int nshapes = dense ? (int)(sizeof k_dense / sizeof k_dense[0]) : (int)(sizeof k_conv / sizeof k_conv[0]);
+    int failed = 0;
+    for (int si = 0; si < nshapes && !failed; si++)
+        for (int bi = 0; bi < nbatch && !failed; bi++) {
+            vkr_conv2d_shape p = shapes[si].p;
+            p.n = batches[bi];
+            uint64_t oh = vkr_conv2d_out_h(&p), ow = vkr_conv2d_out_w(&p);
+            uint64_t ni = (uint64_t)p.n * p.c * p.h * p.w, no = (uint64_t)p.n * p.k * oh * ow;
+            uint64_t nw = (uint64_t)p.k * p.c * p.r * p.s;
+            double flops = 2.0 * (double)no * p.c * p.r * p.s;
+            bench_bufs B = {0};
+            if ((s = new_zero(ctx, ni, &B.inp)) || (s = new_zero(ctx, nw, &B.w)) || (s = new_zero(ctx, p.k, &B.b)) ||
+                (s = new_zero(ctx, no, &B.out)) || (s = new_zero(ctx, no, &B.dout)) || (s = new_zero(ctx, ni, &B.dinp)) ||
+                (s = new_zero(ctx, nw, &B.dw))) {
+                failed = cli_error("bench: allocating the tensors", s);
+                bufs_free(&B);
+                break;
+            }
+            for (int vi = 0; vi < nv && !failed; vi++)
+                for (int ti = 0; ti < nt && !failed; ti++) {
+                    vkr_gemm_force_variant(vlist[vi]);
+                    vkr_gemm_variant used = vkr_gemm_pick(ctx);
+                    if (used != VKR_GEMM_TEXEL && ti > 0) continue; /* block shapes are a TEXEL matter */
+                    vkr__gemm_force_texel_config(tiles[ti]);
+                    char vname[32];
+                    const vkr__texel_config *tc = vkr__texel_config_at(tiles[ti]);
+                    if (used == VKR_GEMM_TEXEL && tc)
+                        snprintf(vname, sizeof vname, "texel%dx%d/%dx%d", tc->tm, tc->tn, tc->lx, tc->ly);
+                    else snprintf(vname, sizeof vname, "%s", vkr_gemm_variant_name(used));
+                    for (int d = 0; d < D_COUNT && !failed; d++) {
+                        double ms;
+                        if ((s = time_op(ctx, dense, d, &p, &B, iters, &ms))) {
+                            failed = cli_error("bench", s);
+                            break;
+                        }
+                        printf("%-7s %-22s %5d %-13s %-16s %10.3f %9.2f\n", op, shapes[si].name, p.n, vname,
+                               k_dir_names[d], ms, ms > 0 ? flops / (ms * 1e6) : 0.0);
+                        fflush(stdout);
+                    }
+                }
+            vkr_gemm_force_variant(VKR_GEMM_AUTO);
+            vkr__gemm_force_texel_config(-1);
+            bufs_free(&B);
+        }
+    if (!failed) failed = cli_check_validation(ctx);
+    vkr_context_destroy(ctx);
+    return failed;
+}

@@ -1,0 +1,31 @@
+/* conv2d forward / backward (NCHW, OIHW weights, explicit asymmetric padding), recorded as
+ * implicit GEMMs by the shared GEMM layer (gemm_conv.c; shaders gemm_tiled / gemm_texel /
+ * gemm_bias_grad). */
+#include "gemm_conv.h"
+
+vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                              vkr_buffer *weight, vkr_buffer *bias) {
+    const char *op = "conv2d_forward";
+    vkr_status s = vkr__conv_check_shape(op, p);
+    if (s) return s;
+    uint64_t n = p->n, oh = vkr_conv2d_out_h(p), ow = vkr_conv2d_out_w(p);
+    if ((s = vkr__need(op, "out", out, n * p->k * oh * ow)) || (s = vkr__need(op, "inp", inp, n * p->c * p->h * p->w)) ||
+        (s = vkr__need(op, "weight", weight, (uint64_t)p->k * p->c * p->r * p->s)) ||
+        (bias && (s = vkr__need(op, "bias", bias, (uint64_t)p->k))))
+        return s;
+    return vkr__conv_forward(cmd, "conv2d", p, out, inp, weight, bias);
+}
+
+vkr_status vkr_conv2d_backward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *dinp, vkr_buffer *dweight,
+                               vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *weight) {
+    const char *op = "conv2d_backward";
+    vkr_status s = vkr__conv_check_shape(op, p);
+    if (s) return s;
+    uint64_t n = p->n, oh = vkr_conv2d_out_h(p), ow = vkr_conv2d_out_w(p);
+    uint64_t ninp = n * p->c * p->h * p->w, nw = (uint64_t)p->k * p->c * p->r * p->s;
+    if ((s = vkr__need(op, "dout", dout, n * p->k * oh * ow))) return s;
+    if (dinp && ((s = vkr__need(op, "dinp", dinp, ninp)) || (s = vkr__need(op, "weight", weight, nw)))) return s;
+    if (dweight && ((s = vkr__need(op, "dweight", dweight, nw)) || (s = vkr__need(op, "inp", inp, ninp)))) return s;
+    if (dbias && (s = vkr__need(op, "dbias", dbias, (uint64_t)p->k))) return s;
+    return vkr__conv_backward(cmd, "conv2d", p, dinp, dweight, dbias, dout, inp, weight);
+}

@@ -1,0 +1,45 @@
+/* The GEMM layer behind conv2d and dense (internal).
+ *
+ * Every direction of a convolution is recorded as an implicit GEMM over the
+ * NCHW / OIHW tensors (shaders/gemm_conv.glsl describes the index maps):
+ *   forward          out    = W · im2col(inp)                (+ bias)
+ *   backward-data    dinp   = W^T · dout, one dispatch per stride phase
+ *   backward-weight  dW     = dout · im2col(inp)^T, reduced over batch and space
+ *   d-bias           dbias  = sum of dout over batch and space (workgroup reduction)
+ * with two kernel variants (VKR_GEMM_TILED, VKR_GEMM_TEXEL, see vkrun_ops.h).
+ * Tensors larger than maxStorageBufferRange are split by batch chunks bound as
+ * sub-ranges; the backward-weight / d-bias partials of later chunks are
+ * accumulated into the outputs (beta = 1), with the barriers the command
+ * stream inserts between writers of the same buffer.
+ * A dense layer is the 1x1 convolution over [B, IN, 1, 1]. */
+#ifndef VKRUN_GEMM_CONV_H
+#define VKRUN_GEMM_CONV_H
+
+#include "op_util.h"
+
+/* Validates a conv shape (positive sizes, output >= 1) for `op`. */
+vkr_status vkr__conv_check_shape(const char *op, const vkr_conv2d_shape *p);
+
+vkr_status vkr__conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
+                             vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias);
+vkr_status vkr__conv_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *dinp,
+                              vkr_buffer *dweight, vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp,
+                              vkr_buffer *weight);
+
+/* ---- test and tuning hooks (thread-local, for selftest and bench) ---- */
+/* Caps the bytes of one batch chunk's binding (0 = the device limit) so the
+ * split path runs on small tensors. */
+void vkr__gemm_set_chunk_limit(uint64_t bytes);
+/* TEXEL block shapes: index into the table below (-1 = the built-in choice). */
+typedef struct {
+    const char *shader; /* embedded shader name */
+    int tm, tn;         /* outputs per invocation (rows of A x columns of B) */
+    int lx, ly;         /* workgroup size */
+} vkr__texel_config;
+int vkr__texel_config_count(void);
+const vkr__texel_config *vkr__texel_config_at(int i);
+void vkr__gemm_force_texel_config(int i);
+/* Disables the RGBA32F (vec4) operand modes of TEXEL: every operand gathered as R32F. */
+void vkr__gemm_force_gather(int on);
+
+#endif

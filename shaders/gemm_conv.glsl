@@ -1,0 +1,54 @@
+// Shared definitions of the conv/dense GEMM kernels (gemm_tiled.comp, gemm_texel.comp).
+//
+// Every conv2d / dense direction is one GEMM  C[m][n] (+)= sum_k A(m,k) * B(k,n)  whose
+// operands are read in place from the NCHW / OIHW tensors (implicit GEMM, no im2col):
+//
+//   DIR_FWD   m = out channel ko, n = output pixel (img,oh,ow), k = (c,r,s)
+//             A = weight[ko][c][r][s]            B = inp[img][c][oh*sh-pt+r][ow*sw-pl+s]
+//             C = out[img][ko][oh][ow] (+ bias[ko])
+//   DIR_DGRAD one stride phase (ph,pw): input pixels ih = ph + sh*i, iw = pw + sw*j; only the taps
+//             r = r0 + sh*tr, s = s0 + sw*ts (r0 = (ph+pt) mod sh) reach them, and then
+//             oh = (ih+pt-r)/sh exactly.  m = c, n = (img,i,j), k = (ko,tr,ts)
+//             A = weight[ko][c][r][s]            B = dout[img][ko][oh][ow]   C = dinp[img][c][ih][iw]
+//   DIR_WGRAD m = ko, n = (c,r,s), k = (img,oh,ow) (reduction over batch and space)
+//             A = dout[img][ko][oh][ow]          B = inp[img][c][oh*sh-pt+r][ow*sw-pl+s]
+//             C = dweight[ko][c][r][s] (beta = 1 accumulates the partial of a later batch chunk)
+// A dense layer is the 1x1 conv with H = W = 1.  Out-of-image taps read as zero.
+#ifndef VKRUN_GEMM_CONV_GLSL
+#define VKRUN_GEMM_CONV_GLSL
+
+#define DIR_FWD 0
+#define DIR_DGRAD 1
+#define DIR_WGRAD 2
+
+layout(push_constant) uniform P {
+    int M, N, Kr;        // GEMM sizes
+    int nb, C, H, W;     // input (nb = images in this batch chunk)
+    int K, R, S;         // output channels, kernel
+    int sh, sw, pt, pl;  // stride, top/left padding
+    int OH, OW;          // output size
+    int offA, offB, offC, offBias; // element offsets of the tensors inside their bindings
+    int beta;            // 1: C += result (accumulate), 0: C = result
+    int hasBias;         // 1: add bias[m] (FWD)
+    int ph, pw, r0, s0, rr, ss, hh, ww; // DGRAD phase (see above); hh x ww pixels, rr x ss taps
+} p;
+
+// Element index of C(m,n).
+int gemm_idx_c(int dir, int m, int n) {
+    if (dir == DIR_FWD) {
+        int ohw = p.OH * p.OW;
+        int img = n / ohw;
+        return p.offC + (img * p.K + m) * ohw + (n - img * ohw);
+    }
+    if (dir == DIR_DGRAD) {
+        int hw = p.hh * p.ww;
+        int img = n / hw;
+        int q = n - img * hw;
+        int i = q / p.ww;
+        int j = q - i * p.ww;
+        return p.offC + ((img * p.C + m) * p.H + p.ph + p.sh * i) * p.W + p.pw + p.sw * j;
+    }
+    return p.offC + m * p.N + n;
+}
+
+#endif

@@ -1,0 +1,144 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// VKR_GEMM_TILED: conv2d / dense GEMM for real GPUs (see gemm_conv.glsl for the index maps).
+// A 64x64 output tile per 16x16 workgroup, 4x4 outputs per invocation (register blocking:
+// rows 4*ty.., columns 4*tx..); the A and B tiles (16 deep along the reduction) go through
+// shared memory as vec4s, so each reduction step is two 128-bit shared loads and 16 FMAs.
+// No divisions in the loads: every invocation loads a fixed column of B (decomposed once) and a
+// fixed reduction slot of A; the reduction indices of a tile are decomposed once per tile into a
+// small shared table (offsets into A and B, and the tap displacement for the padding test).
+#include "gemm_conv.glsl"
+
+layout(local_size_x = 16, local_size_y = 16) in;
+layout(constant_id = 0) const int DIR = 0;
+
+layout(std430, binding = 0) readonly buffer ABuf { float Av[]; };
+layout(std430, binding = 1) readonly buffer BBuf { float Bv[]; };
+layout(std430, binding = 2) buffer CBuf { float Cv[]; };
+layout(std430, binding = 3) readonly buffer BiasBuf { float biasv[]; };
+
+#define BM 64
+#define BN 64
+#define BK 16
+
+// As[k][g] = A(bm + 4g .. bm + 4g + 3, k0 + k), Bs[k][g] = B(k0 + k, bn + 4g .. bn + 4g + 3)
+shared vec4 As[BK][BM / 4];
+shared vec4 Bs[BK][BN / 4];
+// per reduction slot of the tile: offset into A, offset into B, tap displacement (dy, dx); dy = -1 << 30 past Kr
+shared int kA[BK], kB[BK], kY[BK], kX[BK];
+
+void main() {
+    int tx = int(gl_LocalInvocationID.x), ty = int(gl_LocalInvocationID.y);
+    int tid = ty * 16 + tx;
+    int nblk = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x);
+    int bn = nblk * BN, bm = int(gl_WorkGroupID.y) * BM;
+    if (bn >= p.N) return; // uniform over the workgroup: all of it returns together
+    int ohw = p.OH * p.OW, hw = p.H * p.W;
+
+    // B loads: column nl = tid % 64 (fixed), slots kb = tid / 64 + 4 l
+    int nl = tid & 63, kb0 = tid >> 6;
+    int n = min(bn + nl, p.N - 1);
+    int bBase, bY, bX, bLimY, bLimX; // B(k, n) = Bv[bBase + kB[k]] if (bY + kY[k], bX + kX[k]) is inside
+    if (DIR == DIR_FWD) {
+        int img = n / ohw;
+        int q = n - img * ohw;
+        int oh = q / p.OW;
+        bY = oh * p.sh - p.pt;
+        bX = (q - oh * p.OW) * p.sw - p.pl;
+        bBase = p.offB + img * p.C * hw + bY * p.W + bX;
+        bLimY = p.H; bLimX = p.W;
+    } else if (DIR == DIR_DGRAD) {
+        int phw = p.hh * p.ww;
+        int img = n / phw;
+        int q = n - img * phw;
+        int i = q / p.ww;
+        bY = i + (p.ph + p.pt - p.r0) / p.sh;
+        bX = q - i * p.ww + (p.pw + p.pl - p.s0) / p.sw;
+        bBase = p.offB + img * p.K * ohw + bY * p.OW + bX;
+        bLimY = p.OH; bLimX = p.OW;
+    } else {
+        int rs = p.R * p.S;
+        int c = n / rs;
+        int u = n - c * rs;
+        int r = u / p.S;
+        bY = r - p.pt;
+        bX = u - r * p.S - p.pl;
+        bBase = p.offB + c * hw + bY * p.W + bX;
+        bLimY = p.H; bLimX = p.W;
+    }
+    // A loads: slot kl = tid % 16 (fixed), rows ml = tid / 16 + 16 l
+    int kl = tid & 15, ml0 = tid >> 4;
+    int aRow = DIR == DIR_FWD ? p.Kr : DIR == DIR_DGRAD ? p.R * p.S : ohw; // A(m, k) = Av[offA + m * aRow + kA[k]]
+
+    float acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.0;
+
+    for (int k0 = 0; k0 < p.Kr; k0 += BK) {
+        if (tid < BK) { // decompose the tile's reduction indices
+            int k = k0 + tid;
+            int oa = 0, ob = 0, dy = -(1 << 30), dx = 0;
+            if (k < p.Kr) {
+                if (DIR == DIR_FWD) { // (c, r, s)
+                    int rs = p.R * p.S;
+                    int c = k / rs;
+                    int u = k - c * rs;
+                    int r = u / p.S;
+                    int s = u - r * p.S;
+                    oa = k; ob = c * hw + r * p.W + s; dy = r; dx = s;
+                } else if (DIR == DIR_DGRAD) { // (ko, tr, ts)
+                    int t = p.rr * p.ss;
+                    int ko = k / t;
+                    int u = k - ko * t;
+                    int tr = u / p.ss;
+                    int ts = u - tr * p.ss;
+                    oa = ko * p.C * p.R * p.S + (p.r0 + p.sh * tr) * p.S + p.s0 + p.sw * ts;
+                    ob = ko * ohw - tr * p.OW - ts; dy = -tr; dx = -ts;
+                } else { // (img, oh, ow)
+                    int img = k / ohw;
+                    int q = k - img * ohw;
+                    int oh = q / p.OW;
+                    int ow = q - oh * p.OW;
+                    oa = img * p.K * ohw + q;
+                    ob = img * p.C * hw + oh * p.sh * p.W + ow * p.sw; dy = oh * p.sh; dx = ow * p.sw;
+                }
+            }
+            kA[tid] = oa; kB[tid] = ob; kY[tid] = dy; kX[tid] = dx;
+        }
+        barrier();
+        bool kaok = kY[kl] != -(1 << 30);
+        for (int l = 0; l < 4; l++) {
+            int ml = ml0 + 16 * l;
+            int m = bm + ml;
+            float va = 0.0;
+            if (m < p.M && kaok) va = Av[p.offA + m * aRow + kA[kl]];
+            As[kl][ml >> 2][ml & 3] = va;
+            int kb = kb0 + 4 * l;
+            float vb = 0.0;
+            if (bn + nl < p.N && uint(bY + kY[kb]) < uint(bLimY) && uint(bX + kX[kb]) < uint(bLimX))
+                vb = Bv[bBase + kB[kb]];
+            Bs[kb][nl >> 2][nl & 3] = vb;
+        }
+        barrier();
+        for (int kk = 0; kk < BK; kk++) {
+            vec4 a = As[kk][ty], b = Bs[kk][tx];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+        }
+        barrier();
+    }
+
+    for (int i = 0; i < 4; i++) {
+        int m = bm + ty * 4 + i;
+        if (m >= p.M) continue;
+        float bias = p.hasBias != 0 ? biasv[p.offBias + m] : 0.0;
+        for (int j = 0; j < 4; j++) {
+            int nn = bn + tx * 4 + j;
+            if (nn >= p.N) continue;
+            int ic = gemm_idx_c(DIR, m, nn);
+            float v = acc[i][j] + bias;
+            if (p.beta != 0) v += Cv[ic];
+            Cv[ic] = v;
+        }
+    }
+}
