@@ -36,6 +36,7 @@ void train_args_defaults(train_args *a) {
     a->optimizer = "adam";
     a->interp = "bilinear";
     a->freeze = -1;
+    a->val_every = 1;
     int def[] = {1024, 1024, 1024, 512};
     a->nhead = 4;
     memcpy(a->head, def, sizeof def);
@@ -50,7 +51,7 @@ static double now_s(void) {
 /* ------------------------------------------------------------------ history */
 
 typedef struct {
-    int stage; /* 1 head, 2 fine-tune */
+    int stage; /* 0 all layers (from scratch), 1 head on a frozen base, 2 fine-tune */
     double loss, acc, val_loss, val_acc, seconds, images_per_s;
 } epoch_rec;
 
@@ -61,13 +62,15 @@ typedef struct {
     double cache_seconds;
 } history;
 
+static const char *stage_name(int stage) { return stage == 2 ? "fine-tune" : stage == 1 ? "head" : "train"; }
+
 static cJSON *history_json(const history *h) {
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(root, "epochs");
     for (int i = 0; i < h->n; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "epoch", i + 1);
-        cJSON_AddStringToObject(o, "stage", h->e[i].stage == 1 ? "head" : "fine-tune");
+        cJSON_AddStringToObject(o, "stage", stage_name(h->e[i].stage));
         cJSON_AddNumberToObject(o, "loss", h->e[i].loss);
         cJSON_AddNumberToObject(o, "accuracy", h->e[i].acc);
         if (!isnan(h->e[i].val_loss)) {
@@ -91,7 +94,7 @@ static int history_from_json(history *h, const cJSON *root) {
         if (h->n >= MAX_EPOCHS) return -1;
         epoch_rec *e = &h->e[h->n++];
         const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(o, "stage"));
-        e->stage = st && !strcmp(st, "fine-tune") ? 2 : 1;
+        e->stage = st && !strcmp(st, "fine-tune") ? 2 : st && !strcmp(st, "head") ? 1 : 0;
         e->loss = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "loss"));
         e->acc = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "accuracy"));
         e->val_loss = cJSON_GetObjectItem(o, "val_loss") ? cJSON_GetNumberValue(cJSON_GetObjectItem(o, "val_loss")) : NAN;
@@ -137,7 +140,7 @@ static int write_history(const history *h, const char *dir) {
     size_t len = (size_t)snprintf(csv, cap, "epoch,stage,loss,accuracy,val_loss,val_accuracy,seconds\n");
     for (int i = 0; i < h->n; i++)
         len += (size_t)snprintf(csv + len, cap - len, "%d,%s,%.6f,%.6f,%.6f,%.6f,%.3f\n", i + 1,
-                                h->e[i].stage == 1 ? "head" : "fine-tune", h->e[i].loss, h->e[i].acc, h->e[i].val_loss,
+                                stage_name(h->e[i].stage), h->e[i].loss, h->e[i].acc, h->e[i].val_loss,
                                 h->e[i].val_acc, h->e[i].seconds);
     snprintf(path, sizeof path, "%s/history.csv", dir);
     rc |= write_atomic(path, csv);
@@ -543,13 +546,14 @@ static int train_stage(run *r, vkr_graph *g, int stage, int first_epoch, int epo
         }
         double secs = now_s() - t0;
         epoch_rec *er = &r->hist.e[r->hist.n];
-        er->stage = stage;
+        er->stage = stage == 2 ? 2 : r->stage1_frozen ? 1 : 0;
         er->loss = r->seen ? r->loss_sum / r->seen : NAN;
         er->acc = r->seen ? r->correct_sum / r->seen : NAN;
         er->seconds = secs;
         er->images_per_s = secs > 0 ? images / secs : 0;
         er->val_loss = er->val_acc = NAN;
-        if (r->val) {
+        int validate = r->val && ((r->hist.n + 1) % a->val_every == 0 || e == total_epochs - 1);
+        if (validate) {
             batch_src vb = {0};
             if (vfeat) {
                 int nv = vkr_dataset_size(r->val);
@@ -570,7 +574,7 @@ static int train_stage(run *r, vkr_graph *g, int stage, int first_epoch, int epo
         r->step = 0;
         if (!a->quiet) {
             printf("%s: loss %.4f - accuracy %.4f", what, er->loss, er->acc);
-            if (r->val) printf(" - val_loss %.4f - val_accuracy %.4f", er->val_loss, er->val_acc);
+            if (validate) printf(" - val_loss %.4f - val_accuracy %.4f", er->val_loss, er->val_acc);
             printf(" - %.1f s (%.1f img/s)\n", er->seconds, er->images_per_s);
             fflush(stdout);
         }
@@ -782,7 +786,7 @@ int train_run(const train_args *a) {
 
     int stage = resume ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(resume, "stage")) : 1;
     int done1 = 0;
-    for (int i = 0; i < r->hist.n; i++) done1 += r->hist.e[i].stage == 1;
+    for (int i = 0; i < r->hist.n; i++) done1 += r->hist.e[i].stage != 2;
     if (resume) {
         r->step = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(resume, "step"));
         r->loss_sum = cJSON_GetNumberValue(cJSON_GetObjectItem(resume, "loss_sum"));
