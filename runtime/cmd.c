@@ -260,9 +260,9 @@ vkr_status vkr_cmd_copy(vkr_cmd *c, vkr_buffer *dst, uint64_t doff, vkr_buffer *
     if (!c->recording) return vkr_fail(VKR_ERR_INVALID, "copy on a command stream that is not recording");
     if (soff + size > src->size || doff + size > dst->size) return vkr_fail(VKR_ERR_INVALID, "copy range beyond buffer");
     if (size == 0) return VKR_OK;
-    VkBuffer bufs[2] = {src->buffer, dst->buffer};
-    int w[2] = {0, 1};
-    vkr_status s = track(c, bufs, w, src == dst ? 1 : 2);
+    VkBuffer bufs[2] = {dst->buffer, src->buffer};
+    int w[2] = {1, 0};
+    vkr_status s = track(c, bufs, w, src == dst ? 1 : 2); /* src == dst: tracked as a write */
     if (s) return s;
     VkBufferCopy cp = {.srcOffset = soff, .dstOffset = doff, .size = size};
     vkCmdCopyBuffer(c->cb, src->buffer, dst->buffer, 1, &cp);

@@ -188,6 +188,12 @@ vkr_status vkr_buffer_create(vkr_context *ctx, uint64_t size, vkr_buffer **out) 
     r = vkBindBufferMemory(ctx->device, b->buffer, blk->memory, off);
     if (r != VK_SUCCESS) {
         block_give(blk, off, req.size);
+        if (blk->live == 0) {
+            vkr_mem_block **pp = &ctx->blocks;
+            while (*pp && *pp != blk) pp = &(*pp)->next;
+            if (*pp) *pp = blk->next;
+            block_free(ctx, blk);
+        }
         vkDestroyBuffer(ctx->device, b->buffer, NULL);
         free(b);
         return vkr_fail(VKR_ERR_VULKAN, "vkBindBufferMemory failed: %s", vkr_vk_result_name(r));
@@ -230,24 +236,45 @@ void vkr__memory_destroy(vkr_context *ctx) {
 }
 
 static vkr_status staging_ensure(vkr_context *ctx) {
-    if (ctx->staging) return VKR_OK;
+    if (ctx->staging_map) return VKR_OK;
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = STAGING_SIZE,
                              .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
-    VK_CHECK_RET(vkCreateBuffer(ctx->device, &bi, NULL, &ctx->staging), "vkCreateBuffer (staging)");
+    VkBuffer buf = VK_NULL_HANDLE;
+    VkDeviceMemory mem = VK_NULL_HANDLE;
+    void *map = NULL;
+    vkr_status s = VKR_OK;
+    VkResult r = vkCreateBuffer(ctx->device, &bi, NULL, &buf);
+    if (r != VK_SUCCESS) return vkr_fail(VKR_ERR_VULKAN, "vkCreateBuffer (staging) failed: %s", vkr_vk_result_name(r));
     VkMemoryRequirements req;
-    vkGetBufferMemoryRequirements(ctx->device, ctx->staging, &req);
+    vkGetBufferMemoryRequirements(ctx->device, buf, &req);
     int type = vkr__find_memtype(ctx, req.memoryTypeBits,
                                  VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT |
                                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
     if (type < 0)
         type = vkr__find_memtype(ctx, req.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
-    if (type < 0) return vkr_fail(VKR_ERR_UNSUPPORTED, "device has no host-visible coherent memory for staging");
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = (uint32_t)type};
-    VK_CHECK_RET(vkAllocateMemory(ctx->device, &ai, NULL, &ctx->staging_mem), "vkAllocateMemory (staging)");
-    VK_CHECK_RET(vkBindBufferMemory(ctx->device, ctx->staging, ctx->staging_mem, 0), "vkBindBufferMemory (staging)");
-    VK_CHECK_RET(vkMapMemory(ctx->device, ctx->staging_mem, 0, VK_WHOLE_SIZE, 0, &ctx->staging_map), "vkMapMemory (staging)");
+    if (type < 0) s = vkr_fail(VKR_ERR_UNSUPPORTED, "device has no host-visible coherent memory for staging");
+    if (!s) {
+        VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+                                   .memoryTypeIndex = (uint32_t)type};
+        r = vkAllocateMemory(ctx->device, &ai, NULL, &mem);
+        if (r == VK_SUCCESS) r = vkBindBufferMemory(ctx->device, buf, mem, 0);
+        if (r == VK_SUCCESS) r = vkMapMemory(ctx->device, mem, 0, VK_WHOLE_SIZE, 0, &map);
+        if (r != VK_SUCCESS)
+            s = vkr_fail(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? VKR_ERR_OUT_OF_MEMORY
+                                                                                                 : VKR_ERR_VULKAN,
+                         "creating the %u MiB staging buffer failed: %s", (unsigned)(STAGING_SIZE >> 20),
+                         vkr_vk_result_name(r));
+    }
+    if (s) {
+        if (mem) vkFreeMemory(ctx->device, mem, NULL);
+        vkDestroyBuffer(ctx->device, buf, NULL);
+        return s;
+    }
+    ctx->staging = buf;
+    ctx->staging_mem = mem;
+    ctx->staging_map = map;
     ctx->staging_size = STAGING_SIZE;
     return VKR_OK;
 }
@@ -270,6 +297,14 @@ vkr_status vkr__oneshot_begin(vkr_context *ctx, VkCommandBuffer *cb) {
 
 vkr_status vkr__oneshot_end(vkr_context *ctx, VkCommandBuffer cb) {
     vkr_status s = VKR_OK;
+    /* transfer writes become visible to the host and to later submissions */
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
+                         1, &mb, 0, NULL, 0, NULL);
     VkResult r = vkEndCommandBuffer(cb);
     VkFence fence = VK_NULL_HANDLE;
     if (r == VK_SUCCESS) {

@@ -50,6 +50,7 @@ int cmd_evaluate(int argc, char **argv) {
     vkr_loader *ld = NULL;
     float *x = NULL, *t = NULL, *p = NULL;
     long *conf = NULL;
+    int *cmap = NULL;
     int rc = 1;
     vkr_status s;
     if ((s = vkr_model_load(model_path, &m))) return cli_error("evaluate", s);
@@ -72,14 +73,22 @@ int cmd_evaluate(int argc, char **argv) {
         rc = cli_error("evaluate", s);
         goto out;
     }
-    int K = m->nclasses, n = vkr_dataset_size(ds);
+    int K = m->nclasses, n = vkr_dataset_size(ds), last = m->nlayers - 1;
+    if (m->layers[last].out_rank != 2 || m->layers[last].out_c != K) {
+        fprintf(stderr, "vkrun evaluate: %s: the last layer \"%s\" does not output one probability per class (%d classes)\n",
+                model_path, m->layers[last].name, K);
+        goto out;
+    }
+    /* class folders are matched to the model's classes by name (a subset is fine) */
+    cmap = malloc(sizeof(int) * (size_t)vkr_dataset_num_classes(ds));
+    if (!cmap) goto out;
     for (int c = 0; c < vkr_dataset_num_classes(ds); c++) {
-        int found = -1;
+        cmap[c] = -1;
         for (int k = 0; k < K; k++)
-            if (!strcmp(m->classes[k], vkr_dataset_class_name(ds, c))) found = k;
-        if (found != c) {
-            fprintf(stderr, "vkrun evaluate: class folder \"%s\" of %s is %s the model's classes (",
-                    vkr_dataset_class_name(ds, c), data, found < 0 ? "not among" : "in another position than in");
+            if (!strcmp(m->classes[k], vkr_dataset_class_name(ds, c))) cmap[c] = k;
+        if (cmap[c] < 0) {
+            fprintf(stderr, "vkrun evaluate: class folder \"%s\" of %s is not among the model's classes (",
+                    vkr_dataset_class_name(ds, c), data);
             for (int k = 0; k < K; k++) fprintf(stderr, "%s%s", k ? ", " : "", m->classes[k]);
             fprintf(stderr, ")\n");
             goto out;
@@ -115,7 +124,7 @@ int cmd_evaluate(int argc, char **argv) {
         if ((s = vkr_graph_forward(g, x, cnt, NULL, p))) break;
         const int *idx = vkr_loader_batch_indices(ld);
         for (int j = 0; j < cnt; j++) {
-            int y = vkr_dataset_label(ds, idx[j]), best = 0;
+            int y = cmap[vkr_dataset_label(ds, idx[j])], best = 0;
             const float *row = p + (size_t)j * K;
             for (int k = 1; k < K; k++)
                 if (row[k] > row[best]) best = k;
@@ -170,7 +179,8 @@ int cmd_evaluate(int argc, char **argv) {
         cJSON_Delete(root);
     } else {
         printf("%s on %s: %ld images", model_path, data, seen);
-        if (vkr_dataset_num_warnings(ds)) printf(" (%d files skipped)", vkr_dataset_num_warnings(ds));
+        if (n - seen + vkr_dataset_num_warnings(ds))
+            printf(" (%ld files skipped)", n - seen + vkr_dataset_num_warnings(ds));
         printf("\nloss %.4f  accuracy %.4f\n\nconfusion matrix (rows: true, columns: predicted)\n", loss, acc);
         printf("%16s", "");
         for (int k = 0; k < K && k < 20; k++) printf(" %8.8s", m->classes[k]);
@@ -202,6 +212,7 @@ out:
     free(t);
     free(p);
     free(conf);
+    free(cmap);
     vkr_loader_destroy(ld);
     vkr_graph_destroy(g);
     vkr_context_destroy(ctx);

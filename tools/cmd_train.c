@@ -60,7 +60,8 @@ static void on_sigint(int sig) {
 static int parse_head(const char *s, int *units, int max) {
     int n = 0;
     if (!strcmp(s, "") || !strcmp(s, "none")) return 0;
-    while (*s && n < max) {
+    while (*s) {
+        if (n == max) return -1;
         char *end;
         long v = strtol(s, &end, 10);
         if (end == s || v <= 0 || v > 1 << 20) return -1;
@@ -120,13 +121,18 @@ int cmd_train(int argc, char **argv) {
         else if (ARG("--augment")) a.augment = v;
         else if (ARG("--seed")) {
             int sd;
-            if (!num_int(o, v, &sd) || sd < 0) return 2;
+            if (!num_int(o, v, &sd)) return 2;
+            if (sd < 0) {
+                fprintf(stderr, "vkrun train: --seed wants a non-negative integer\n");
+                return 2;
+            }
             a.seed = (uint64_t)sd;
         }
         else if (ARG("--head")) {
             a.nhead = parse_head(v, a.head, TRAIN_MAX_HEAD);
             if (a.nhead < 0) {
-                fprintf(stderr, "vkrun train: --head wants comma-separated positive units, e.g. 1024,512\n");
+                fprintf(stderr, "vkrun train: --head wants up to %d comma-separated positive units, e.g. 1024,512\n",
+                        TRAIN_MAX_HEAD);
                 return 2;
             }
         } else if (ARG("--freeze")) { if (!num_int(o, v, &a.freeze)) return 2; }
@@ -154,15 +160,17 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
         return 2;
     }
-    if (a.batch <= 0 || a.val_every <= 0 || a.epochs < 0 || a.ft_epochs < 0 || a.ft_from < 0 || !(a.lr > 0) || !(a.ft_lr > 0) || a.val_split < 0 ||
+    if (a.batch <= 0 || a.val_every <= 0 || a.freeze < -1 || a.epochs < 0 || a.ft_epochs < 0 || a.ft_from < 0 || !(a.lr > 0) || !(a.ft_lr > 0) || a.val_split < 0 ||
         a.val_split >= 1 || (a.val && a.val_split > 0)) {
-        fprintf(stderr, "vkrun train: invalid option values (batch > 0, epochs >= 0, lr > 0, 0 <= val-split < 1, "
+        fprintf(stderr, "vkrun train: invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, val-every > 0, "
+                        "fine-tune-from >= 0, 0 <= val-split < 1, "
                         "not both --val and --val-split)\n");
         return 2;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     a.stop_flag = &g_stop;
     int rc = train_run(&a);

@@ -132,6 +132,7 @@ static int write_history(const history *h, const char *dir) {
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
     snprintf(path, sizeof path, "%s/history.json", dir);
+    if (!txt) fprintf(stderr, "vkrun train: out of memory writing %s\n", path);
     int rc = txt ? write_atomic(path, txt) : -1;
     free(txt);
     size_t cap = 128 + (size_t)h->n * 160;
@@ -216,6 +217,7 @@ typedef struct {
     /* position for checkpoints */
     int stage, epoch, step;
     int stage1_frozen; /* stage 1 trains only the head (base frozen) */
+    int freeze;
     double loss_sum, correct_sum;
     long seen;
 } run;
@@ -486,6 +488,15 @@ static int train_stage(run *r, vkr_graph *g, int stage, int first_epoch, int epo
         batch_src b = {0};
         vkr_status s = VKR_OK;
         int steps = vkr_steps_per_epoch(ntrain, a->batch, a->keep_remainder);
+        if (steps == 0) {
+            rc = fail("train", vkr_fail(VKR_ERR_INVALID, "%d training images make no batch of %d (use a smaller --batch or "
+                                                         "--keep-remainder)", ntrain, a->batch));
+            break;
+        }
+        if (r->hist.n >= MAX_EPOCHS) {
+            rc = fail("train", vkr_fail(VKR_ERR_INVALID, "more than %d epochs in the history", MAX_EPOCHS));
+            break;
+        }
         int global_epoch = r->hist.n; /* epochs finished before this one */
         if (feat) {
             vkr_epoch_permutation(ntrain, a->seed, global_epoch, perm);
@@ -610,11 +621,32 @@ static vkr_status head_model(run *r, vkr_model **out) {
     return s;
 }
 
+/* The options a resumed run must share with the interrupted one (data order,
+ * sizes, schedule, optimizer); --resume refuses anything else. */
+static void settings_string(const run *r, char *buf, size_t n) {
+    const train_args *a = r->a;
+    snprintf(buf, n,
+             "size=%dx%d batch=%d seed=%llu keep_remainder=%d augment=%u interpolation=%s optimizer=%s lr=%.9g "
+             "momentum=%.9g epochs=%d freeze=%d bn_train=%d fine_tune_epochs=%d fine_tune_lr=%.9g fine_tune_from=%d "
+             "val_every=%d",
+             r->H, r->W, a->batch, (unsigned long long)a->seed, a->keep_remainder, r->aug, vkr_interp_name(r->interp),
+             a->optimizer, a->lr, a->momentum, a->epochs, r->freeze, a->bn_train, a->ft_epochs, a->ft_lr, a->ft_from,
+             a->val_every);
+}
+
 static vkr_status save_checkpoint(run *r, vkr_graph *g, vkr_model *gm) {
     vkr_status s = vkr_graph_download_weights(g);
     if (s) return s;
     if (gm != r->model) copy_tensors(r->model, gm);
+    /* the optimizer state first: the model file (renamed into place last) names its step */
+    char opt[4200];
+    snprintf(opt, sizeof opt, "%s.optimizer", r->ckpt);
+    if ((s = vkr_graph_save_optimizer(g, opt))) return s;
+    char settings[1024];
+    settings_string(r, settings, sizeof settings);
     cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "settings", settings);
+    cJSON_AddNumberToObject(c, "optimizer_step", vkr_graph_step(g));
     cJSON_AddNumberToObject(c, "stage", r->stage);
     cJSON_AddNumberToObject(c, "epoch", r->epoch);
     cJSON_AddNumberToObject(c, "step", r->step);
@@ -628,14 +660,26 @@ static vkr_status save_checkpoint(run *r, vkr_graph *g, vkr_model *gm) {
     if (!txt) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     s = vkr_model_set_meta(r->model, "vkrun_checkpoint", txt);
     free(txt);
+    int h = r->model->in_h, w = r->model->in_w;
+    r->model->in_h = r->H; /* the checkpoint remembers the training size */
+    r->model->in_w = r->W;
     if (!s) s = vkr_model_save(r->model, r->ckpt);
-    if (!s) {
-        char opt[4200];
-        snprintf(opt, sizeof opt, "%s.optimizer", r->ckpt);
-        s = vkr_graph_save_optimizer(g, opt);
-    }
+    r->model->in_h = h;
+    r->model->in_w = w;
     vkr_model_set_meta(r->model, "vkrun_checkpoint", NULL);
     return s;
+}
+
+/* Loads the optimizer state saved beside a checkpoint and checks it is the one the
+ * checkpoint was written with (same optimizer step). */
+static vkr_status resume_optimizer(vkr_graph *g, const char *path, const cJSON *ck) {
+    vkr_status s = vkr_graph_load_optimizer(g, path);
+    if (s) return s;
+    double want = cJSON_GetNumberValue(cJSON_GetObjectItem(ck, "optimizer_step"));
+    if (want != (double)vkr_graph_step(g))
+        return vkr_fail(VKR_ERR_FORMAT, "%s holds the optimizer state of step %u, the checkpoint was written at step %.0f",
+                        path, vkr_graph_step(g), want);
+    return VKR_OK;
 }
 
 int train_run(const train_args *a) {
@@ -730,13 +774,20 @@ int train_run(const train_args *a) {
         }
         r->base_layers = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(resume, "base_layers"));
         r->gap_layer = r->base_layers;
-        if (r->base_layers <= 0 || r->base_layers >= r->model->nlayers ||
-            r->model->layers[r->gap_layer].type != VKR_LAYER_GAP ||
-            r->model->nclasses != vkr_dataset_num_classes(r->train)) {
-            fprintf(stderr, "vkrun train: checkpoint %s does not match this data (classes or layers)\n", a->resume);
+        int same = r->base_layers > 0 && r->base_layers < r->model->nlayers &&
+                   r->model->layers[r->gap_layer].type == VKR_LAYER_GAP &&
+                   r->model->nclasses == vkr_dataset_num_classes(r->train);
+        for (int c = 0; same && c < r->model->nclasses; c++)
+            same = !strcmp(r->model->classes[c], vkr_dataset_class_name(r->train, c));
+        if (!same) {
+            fprintf(stderr, "vkrun train: checkpoint %s does not match this data (its classes or layers differ)\n",
+                    a->resume);
             goto out;
         }
-        if (history_from_json(&r->hist, cJSON_GetObjectItem(resume, "history"))) goto out;
+        if (history_from_json(&r->hist, cJSON_GetObjectItem(resume, "history"))) {
+            fprintf(stderr, "vkrun train: checkpoint %s: its history is malformed or too long\n", a->resume);
+            goto out;
+        }
         vkr_model_set_meta(r->model, "vkrun_checkpoint", NULL);
     } else {
         if ((s = vkr_model_open(a->model, a->seed, &r->model))) {
@@ -765,6 +816,18 @@ int train_run(const train_args *a) {
     }
     int freeze = a->freeze >= 0 ? a->freeze : r->base_layers;
     if (freeze > r->model->nlayers) freeze = r->model->nlayers;
+    r->freeze = freeze;
+    if (resume) {
+        char now[1024];
+        const char *then = cJSON_GetStringValue(cJSON_GetObjectItem(resume, "settings"));
+        settings_string(r, now, sizeof now);
+        if (!then || strcmp(then, now)) {
+            fprintf(stderr,
+                    "vkrun train: --resume needs the options of the interrupted run\n  checkpoint: %s\n  now:        %s\n",
+                    then ? then : "(none recorded)", now);
+            goto out;
+        }
+    }
     int use_cache = !a->no_cache && !r->aug && freeze >= r->base_layers;
     r->stage1_frozen = freeze >= r->base_layers;
 
@@ -824,7 +887,7 @@ int train_run(const train_args *a) {
                 goto out;
             }
             gm = hm;
-            opts_for(r, &go, 1, 0, a->lr);
+            opts_for(r, &go, 1, freeze > r->base_layers ? freeze - r->base_layers : 0, a->lr);
             go.height = go.width = 1;
         } else {
             opts_for(r, &go, 1, freeze, a->lr);
@@ -833,7 +896,7 @@ int train_run(const train_args *a) {
             rc = fail("training graph", s);
             goto out;
         }
-        if (resume && (s = vkr_graph_load_optimizer(g, optpath))) {
+        if (resume && (s = resume_optimizer(g, optpath, resume))) {
             rc = fail("resume", s);
             goto out;
         }
@@ -859,7 +922,7 @@ int train_run(const train_args *a) {
             rc = fail("fine-tuning graph", s);
             goto out;
         }
-        if (resume && (s = vkr_graph_load_optimizer(g, optpath))) {
+        if (resume && (s = resume_optimizer(g, optpath, resume))) {
             rc = fail("resume", s);
             goto out;
         }
