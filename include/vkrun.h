@@ -3,7 +3,7 @@
  * Device layer: instance, device choice, capability probe, buffers, pipelines,
  * command recording and timestamps.  Every function returns a vkr_status; on
  * failure vkr_last_error() holds a readable, thread-local message.  The library
- * never calls exit() or abort(). */
+ * never terminates the process (no exit, no abort). */
 #ifndef VKRUN_H
 #define VKRUN_H
 

@@ -26,7 +26,7 @@
  *   opts.strict the first bad file is a VKR_ERR_FORMAT error instead.
  *
  * All functions return a vkr_status; on failure vkr_last_error() says why.
- * Nothing here calls exit()/abort() or crashes on malformed input. */
+ * Nothing here terminates the process or crashes on malformed input. */
 #ifndef VKRUN_DATA_H
 #define VKRUN_DATA_H
 
