@@ -23,8 +23,13 @@ online() {
              "3,000 photos would take about an hour here; VKRUN_DEMO=online forces it)"
         return 1
     fi
+    vkr_deps build "curl python3-numpy python3-h5py" || {
+        echo "vkrun demo: the online path needs the packages above: running the offline demo"
+        return 1
+    }
     weights/fetch_resnet50.sh >"$out/fetch.log" 2>&1 || {
-        echo "vkrun demo: cannot download the official ResNet50 weights (no network?): running the offline demo"
+        echo "vkrun demo: cannot download or convert the official ResNet50 weights (no network? see $out/fetch.log):" \
+             "running the offline demo"
         return 1
     }
     local zip="$out/cats_and_dogs_filtered.zip"
