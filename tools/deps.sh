@@ -17,7 +17,7 @@ vkr_deps() {
     if [ "$(id -u)" = 0 ]; then
         echo "vkrun: installing ${missing[*]}" >&2
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null || {
             echo "vkrun: apt-get install failed" >&2
             return 1
         }
