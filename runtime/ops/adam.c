@@ -29,17 +29,8 @@ vkr_status vkr_adam_step(vkr_cmd *cmd, uint64_t n, const vkr_optim_params *o, vk
     vkr_pipeline_desc d = {.shader = "adam", .bindings = "ssss", .push_size = 28};
     vkr_pipeline *p;
     if ((s = vkr_pipeline_get(ctx, &d, &p))) return s;
-    uint64_t chunk = vkr__loss_chunk_floats(ctx);
-    for (uint64_t first = 0; first < n; first += chunk) {
-        uint64_t cnt = n - first < chunk ? n - first : chunk;
-        struct { uint32_t n; float lr_t, b1, b2, eps, l2, lr_wd; } pc = {
-            (uint32_t)cnt, (float)lr_t, o->beta1, o->beta2, o->eps, o->l2,
-            (float)((double)o->lr * (double)o->weight_decay)};
-        vkr_binding bind[4] = {vkr__range(param, first, cnt), vkr__range(grad, first, cnt), vkr__range(m, first, cnt),
-                               vkr__range(v, first, cnt)};
-        uint32_t gx, gy;
-        vkr_grid_1d(cnt, 256, &gx, &gy);
-        if ((s = vkr_cmd_dispatch(cmd, p, bind, 4, 0xD, &pc, gx, gy, 1))) return s;
-    }
-    return VKR_OK;
+    struct { uint32_t n; float lr_t, b1, b2, eps, l2, lr_wd; } pc = {
+        0, (float)lr_t, o->beta1, o->beta2, o->eps, o->l2, (float)((double)o->lr * (double)o->weight_decay)};
+    vkr_buffer *bufs[4] = {param, grad, m, v};
+    return vkr__dispatch_chunked(cmd, p, bufs, 4, 0xD, n, vkr__loss_chunk_floats(ctx), &pc);
 }

@@ -12,17 +12,8 @@ static vkr_status run(vkr_cmd *cmd, const char *shader, const char *kinds, uint3
     if (s) return s;
     uint32_t nbuf = 0;
     while (kinds[nbuf]) nbuf++;
-    uint64_t chunk = vkr__elem_chunk_floats(ctx);
-    for (uint64_t first = 0; first < n; first += chunk) {
-        uint64_t cnt = n - first < chunk ? n - first : chunk;
-        uint32_t pc = (uint32_t)cnt;
-        vkr_binding bind[3];
-        for (uint32_t i = 0; i < nbuf; i++) bind[i] = vkr__range(bufs[i], first, cnt);
-        uint32_t gx, gy;
-        vkr_grid_1d(cnt, 256, &gx, &gy);
-        if ((s = vkr_cmd_dispatch(cmd, p, bind, nbuf, writes, &pc, gx, gy, 1))) return s;
-    }
-    return VKR_OK;
+    uint32_t pc = 0;
+    return vkr__dispatch_chunked(cmd, p, bufs, nbuf, writes, n, vkr__elem_chunk_floats(ctx), &pc);
 }
 
 vkr_status vkr_add_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b) {

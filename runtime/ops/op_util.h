@@ -16,6 +16,13 @@ vkr_status vkr__need(const char *op, const char *what, const vkr_buffer *b, uint
  * over chunks of this size, binding sub-ranges. */
 uint64_t vkr__chunk_floats(const vkr_context *ctx);
 
+/* Records pipeline p over n floats of bufs[0..nbuf) (all indexed alike), in
+ * dispatches of at most `chunk` floats with sub-range bindings and 256-wide
+ * 1-D grids.  `push` (push_size bytes) starts with a uint32 element count,
+ * which is set to each chunk's count; `writes` as for vkr_cmd_dispatch. */
+vkr_status vkr__dispatch_chunked(vkr_cmd *cmd, vkr_pipeline *p, vkr_buffer *const *bufs, uint32_t nbuf,
+                                 uint32_t writes, uint64_t n, uint64_t chunk, void *push);
+
 /* Binding for floats [first, first+count) of b. */
 static inline vkr_binding vkr__range(vkr_buffer *b, uint64_t first, uint64_t count) {
     vkr_binding r = {b, first * 4, count * 4};

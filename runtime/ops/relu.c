@@ -12,17 +12,8 @@ static vkr_status elementwise(vkr_cmd *cmd, const char *shader, uint64_t n, vkr_
     vkr_pipeline_desc d = {.shader = shader, .bindings = b, .push_size = 4};
     vkr_status s = vkr_pipeline_get(ctx, &d, &p);
     if (s) return s;
-    uint64_t chunk = vkr__elem_chunk_floats(ctx);
-    for (uint64_t first = 0; first < n; first += chunk) {
-        uint64_t cnt = n - first < chunk ? n - first : chunk;
-        uint32_t pc = (uint32_t)cnt;
-        vkr_binding bind[3];
-        for (uint32_t i = 0; i < nbuf; i++) bind[i] = vkr__range(bufs[i], first, cnt);
-        uint32_t gx, gy;
-        vkr_grid_1d(cnt, 256, &gx, &gy);
-        if ((s = vkr_cmd_dispatch(cmd, p, bind, nbuf, 0x1, &pc, gx, gy, 1))) return s;
-    }
-    return VKR_OK;
+    uint32_t pc = 0;
+    return vkr__dispatch_chunked(cmd, p, bufs, nbuf, 0x1, n, vkr__elem_chunk_floats(ctx), &pc);
 }
 
 vkr_status vkr_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *inp) {

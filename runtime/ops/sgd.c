@@ -25,17 +25,9 @@ vkr_status vkr_sgd_step(vkr_cmd *cmd, uint64_t n, const vkr_optim_params *o, vkr
                            .push_size = 24};
     vkr_pipeline *p;
     if ((s = vkr_pipeline_get(ctx, &d, &p))) return s;
-    uint64_t chunk = vkr__loss_chunk_floats(ctx);
-    for (uint64_t first = 0; first < n; first += chunk) {
-        uint64_t cnt = n - first < chunk ? n - first : chunk;
-        struct { uint32_t n; float lr, momentum, l2, lr_wd; uint32_t nesterov; } pc = {
-            (uint32_t)cnt, o->lr, o->momentum, o->l2, (float)((double)o->lr * (double)o->weight_decay),
-            o->nesterov ? 1u : 0u};
-        vkr_binding bind[3] = {vkr__range(param, first, cnt), vkr__range(grad, first, cnt),
-                               velocity ? vkr__range(velocity, first, cnt) : vkr__whole(param)};
-        uint32_t gx, gy;
-        vkr_grid_1d(cnt, 256, &gx, &gy);
-        if ((s = vkr_cmd_dispatch(cmd, p, bind, velocity ? 3 : 2, velocity ? 0x5 : 0x1, &pc, gx, gy, 1))) return s;
-    }
-    return VKR_OK;
+    struct { uint32_t n; float lr, momentum, l2, lr_wd; uint32_t nesterov; } pc = {
+        0, o->lr, o->momentum, o->l2, (float)((double)o->lr * (double)o->weight_decay), o->nesterov ? 1u : 0u};
+    vkr_buffer *bufs[3] = {param, grad, velocity};
+    return vkr__dispatch_chunked(cmd, p, bufs, velocity ? 3 : 2, velocity ? 0x5 : 0x1, n, vkr__loss_chunk_floats(ctx),
+                                 &pc);
 }

@@ -59,15 +59,7 @@ vkr_status vkr_softmax_ce_backward(vkr_cmd *cmd, int batch, int classes, vkr_buf
     vkr_pipeline_desc d = {.shader = "softmax_ce_backward", .bindings = "sss", .push_size = 8};
     vkr_pipeline *p;
     if ((s = vkr_pipeline_get(ctx, &d, &p))) return s;
-    uint64_t chunk = vkr__loss_chunk_floats(ctx);
-    for (uint64_t first = 0; first < n; first += chunk) {
-        uint64_t cnt = n - first < chunk ? n - first : chunk;
-        struct { uint32_t n; float batch; } pc = {(uint32_t)cnt, (float)batch};
-        vkr_binding bind[3] = {vkr__range(dlogits, first, cnt), vkr__range(probs, first, cnt),
-                               vkr__range(targets, first, cnt)};
-        uint32_t gx, gy;
-        vkr_grid_1d(cnt, 256, &gx, &gy);
-        if ((s = vkr_cmd_dispatch(cmd, p, bind, 3, 0x1, &pc, gx, gy, 1))) return s;
-    }
-    return VKR_OK;
+    struct { uint32_t n; float batch; } pc = {0, (float)batch};
+    vkr_buffer *bufs[3] = {dlogits, probs, targets};
+    return vkr__dispatch_chunked(cmd, p, bufs, 3, 0x1, n, vkr__loss_chunk_floats(ctx), &pc);
 }
