@@ -11,10 +11,10 @@ cd "$(dirname "$0")/.."
 . tools/deps.sh
 vkr_deps build dataset-fashion-mnist
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$jobs" >/dev/null
 out=${VKRUN_DEMO_OUT:-out}
 mkdir -p "$out"
+vkr_with_progress "vkrun demo: building build/vkrun (log: $out/build.log)" "$out/build.log" \
+    sh -c "cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j$jobs"
 build/vkrun devices | sed -n '1,2p'
 
 online() {

@@ -34,7 +34,7 @@ run() { # name, then vkrun train arguments; prints the wall seconds to $out/$nam
     local t0 t1
     t0=$(date +%s.%N)
     "$vkrun" train --data "$out/data/train" --val "$out/data/test" --out "$out/$name/model.safetensors" \
-        --seed 1 --batch 16 --val-every 5 --quiet "$@"
+        --seed 1 --batch 16 --val-every 5 "$@"
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' >"$out/$name/seconds"
 }
