@@ -8,6 +8,7 @@ build=$(cd "$2" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo "SKIP fashion $mode: dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)"
+    [ "${VKRUN_REQUIRE_ALL:-}" = 1 ] && { echo "FAIL: VKRUN_REQUIRE_ALL=1 requires every check to run"; exit 1; }
     exit 77
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/vkrun_fashion_XXXXXX")

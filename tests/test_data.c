@@ -354,13 +354,14 @@ static void test_fuzz(void) {
     const char *srcs[] = {"mixed/a_formats/UPPER.PNG", "mixed/a_formats/jpg.jpg", "mixed/a_formats/bmp.bmp",
                           "mixed/a_formats/tga.tga", "mixed/a_formats/graya.png"};
     uint64_t st = 12345;
-    int decoded = 0, failed = 0;
+    int decoded = 0, failed = 0, sources = 0, bad_dims = 0, unnamed = 0;
     char p[512];
     path_of(p, sizeof p, "fuzz.png");
     for (int k = 0; k < 5; k++) {
         size_t n;
         unsigned char *orig = read_bytes(srcs[k], &n);
         if (!orig) continue;
+        sources++;
         unsigned char *m = malloc(n);
         for (int it = 0; it < 80; it++) {
             memcpy(m, orig, n);
@@ -377,15 +378,20 @@ static void test_fuzz(void) {
             int w, h;
             if (vkr_image_read_rgb(p, &px, &w, &h) == VKR_OK) {
                 decoded++;
+                if (w <= 0 || h <= 0 || w > 65535 || h > 65535) bad_dims++;
                 free(px);
             } else {
                 failed++;
+                if (!contains(vkr_last_error(), "fuzz.png")) unnamed++;
             }
         }
         free(m);
         free(orig);
     }
-    CHECK(decoded + failed == 400, "400 mutated files: %d decoded, %d rejected, no crash", decoded, failed);
+    CHECK(sources == 5 && decoded + failed == 400 && decoded > 0 && failed > 0,
+          "400 mutated files from 5 sources (%d read): %d decoded, %d rejected, no crash", sources, decoded, failed);
+    CHECK(bad_dims == 0 && unnamed == 0,
+          "decoded mutants have sane sizes (%d do not); every rejection names the file (%d do not)", bad_dims, unnamed);
 }
 
 static void test_resize_preprocess(void) {
@@ -524,8 +530,8 @@ static void test_dataset_mixed(void) {
     /* header-only validation keeps the truncated PNG (its header is fine) */
     o.validate = VKR_VALIDATE_HEADER;
     s = vkr_dataset_open(dir, &o, &ds);
-    CHECK(s == VKR_OK && vkr_dataset_class_size(ds, 1) < 6 && vkr_dataset_class_size(ds, 1) >= 3,
-          "header validation: zero-byte and text files dropped, class b keeps %d", s ? -1 : vkr_dataset_class_size(ds, 1));
+    CHECK(s == VKR_OK && vkr_dataset_class_size(ds, 1) == 3,
+          "header validation: zero-byte and text files dropped, class b keeps 3 (2 good + 1 truncated PNG): %d", s ? -1 : vkr_dataset_class_size(ds, 1));
     if (!s) vkr_dataset_free(ds);
 
     /* no validation: the loader drops the bad files deterministically, or fails in strict mode */
@@ -538,7 +544,9 @@ static void test_dataset_mixed(void) {
     vkr_loader *ld;
     int total = 0, n, calls = 0;
     float *img = malloc(sizeof(float) * 4 * 75), *tg = malloc(sizeof(float) * 4 * 3);
-    if (vkr_loader_create_ex(ds, &lo, &ld) == VKR_OK) {
+    s = vkr_loader_create_ex(ds, &lo, &ld);
+    CHECK_OK(s, "loader over the folder with bad files");
+    if (s == VKR_OK) {
         while (vkr_loader_next(ld, img, tg, &n) == VKR_OK && n > 0) {
             total += n;
             calls++;
@@ -548,7 +556,9 @@ static void test_dataset_mixed(void) {
         vkr_loader_destroy(ld);
     }
     lo.strict = 1;
-    if (vkr_loader_create_ex(ds, &lo, &ld) == VKR_OK) {
+    s = vkr_loader_create_ex(ds, &lo, &ld);
+    CHECK_OK(s, "loader over the folder with bad files");
+    if (s == VKR_OK) {
         s = VKR_OK;
         n = 1;
         while (s == VKR_OK && n > 0) s = vkr_loader_next(ld, img, tg, &n);
@@ -900,7 +910,7 @@ static void test_cats_dogs(void) {
         }
     }
     if (!base[0]) {
-        printf("SKIP cats_dogs: ../shared/data/cats_dogs not found\n");
+        SKIP_CHECK("cats_dogs: ../shared/data/cats_dogs not found");
         return;
     }
     char p[600];

@@ -160,7 +160,7 @@ static void test_chain(vkr_context *ctx) {
 
 static void test_timestamps(vkr_context *ctx) {
     if (!vkr_context_device(ctx)->timestamps) {
-        printf("SKIP timestamps: device has none\n");
+        SKIP_CHECK("timestamps: device has none");
         return;
     }
     const size_t n = 1 << 20;
@@ -305,7 +305,7 @@ static void test_provoked_validation_error(void) {
 static void test_pipeline_cache(void) {
     const char *dir = getenv("VKRUN_CACHE_DIR");
     if (!dir || !*dir) {
-        printf("SKIP pipeline cache: VKRUN_CACHE_DIR not set\n");
+        SKIP_CHECK("pipeline cache: VKRUN_CACHE_DIR not set");
         return;
     }
     vkr_context *ctx = test_context(NULL, 0);

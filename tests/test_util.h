@@ -1,14 +1,26 @@
-/* Minimal test harness: CHECK records PASS/FAIL lines; test_finish prints
- * "N passed, N failed" and returns the exit status. */
+/* Minimal test harness: CHECK records PASS/FAIL lines, SKIP_CHECK a SKIP line;
+ * test_finish prints "N passed, N failed[, N skipped]" and returns the exit status:
+ * 1 on any failure, else 77 (ctest's SKIP) when a check was skipped, unless
+ * VKRUN_REQUIRE_ALL=1 (set by .ci/run) makes a skip a failure. */
 #ifndef VKRUN_TEST_UTIL_H
 #define VKRUN_TEST_UTIL_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vkrun.h"
 
-static int g_pass, g_fail;
+static int g_pass, g_fail, g_skip;
+
+#define SKIP_CHECK(...)                                                                  \
+    do {                                                                                 \
+        g_skip++;                                                                        \
+        printf("SKIP ");                                                                 \
+        printf(__VA_ARGS__);                                                             \
+        printf("\n");                                                                    \
+        fflush(stdout);                                                                  \
+    } while (0)
 
 #define CHECK(cond, ...)                                                                 \
     do {                                                                                 \
@@ -32,8 +44,18 @@ static int g_pass, g_fail;
     } while (0)
 
 static inline int test_finish(void) {
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail ? 1 : 0;
+    if (g_skip) printf("%d passed, %d failed, %d skipped\n", g_pass, g_fail, g_skip);
+    else printf("%d passed, %d failed\n", g_pass, g_fail);
+    if (g_fail) return 1;
+    if (g_skip) {
+        const char *all = getenv("VKRUN_REQUIRE_ALL");
+        if (all && !strcmp(all, "1")) {
+            printf("FAIL: %d check(s) skipped, and VKRUN_REQUIRE_ALL=1 requires every check to run\n", g_skip);
+            return 1;
+        }
+        return 77;
+    }
+    return 0;
 }
 
 /* Every Vulkan test runs with the validation layer; messages are counted. */

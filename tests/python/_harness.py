@@ -1,7 +1,14 @@
 """Tiny test harness shared by tests/python/test_*.py (run each with /usr/bin/python3).
 
 Each check prints one line 'PASS name', 'FAIL name: why' or 'SKIP name: why'; finish() prints
-'N passed, N failed[, N skipped]' and returns the exit status (1 on any failure)."""
+'N passed, N failed[, N skipped]' and returns the exit status: 1 on any failure, else 77 (ctest's
+SKIP) when any check was skipped, else 0.  With VKRUN_REQUIRE_ALL=1 (set by .ci/run, where every
+prerequisite is installed and ../shared is present) a skipped check is a failure.
+
+Checks that need <repo>/../shared are registered with shared=True.  VKRUN_TEST_PART=local runs
+only the others, VKRUN_TEST_PART=shared only those (tests/CMakeLists.txt registers each file
+twice, so that in a clone without ../shared the local checks still run and pass while the shared
+ones show as a skipped test); unset, every check runs."""
 
 import os
 import sys
@@ -24,7 +31,15 @@ class Runner:
         self.passed = self.failed = self.skipped = 0
         self.t0 = time.time()
 
-    def check(self, name, fn):
+    def selected(self, shared):
+        part = os.environ.get("VKRUN_TEST_PART", "")
+        return not part or (part == "shared") == bool(shared)
+
+    def check(self, name, fn, shared=False):
+        if self.selected(shared):
+            self.run_check(name, fn)
+
+    def run_check(self, name, fn):
         t = time.time()
         try:
             fn()
@@ -46,7 +61,24 @@ class Runner:
             line += ", %d skipped" % self.skipped
         print("(%.1fs)" % (time.time() - self.t0))
         print(line, flush=True)
-        return 1 if self.failed else 0
+        return finish_status(self.passed, self.failed, self.skipped)
+
+
+def finish_status(passed, failed, skipped):
+    """Exit status of a test file: 1 on failure (or when nothing ran), 77 (SKIP) when a check was
+    skipped, unless VKRUN_REQUIRE_ALL=1 makes skips failures."""
+    if failed:
+        return 1
+    if skipped:
+        if os.environ.get("VKRUN_REQUIRE_ALL") == "1":
+            print("FAIL: %d check(s) skipped, and VKRUN_REQUIRE_ALL=1 requires every check to run" % skipped,
+                  flush=True)
+            return 1
+        return 77
+    if not passed:
+        print("FAIL: no check ran", flush=True)
+        return 1
+    return 0
 
 
 def need_shared(*parts):

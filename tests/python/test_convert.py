@@ -507,7 +507,7 @@ def t_fetch_no_network():
 def main():
     print("test_convert: temp dir %s" % TMP)
     try:
-        R.check("keras_builder_vs_reference", t_keras_builder_vs_reference)
+        R.check("keras_builder_vs_reference", t_keras_builder_vs_reference, shared=True)
         R.check("builders_param_counts", t_builders_param_counts)
         R.check("keras_notop_convert", t_keras_notop_convert)
         R.check("keras_notop_forward_vs_torch_module", t_keras_notop_forward)
@@ -516,8 +516,8 @@ def main():
         R.check("torchvision_convert_forward_vs_torchvision", t_torchvision_convert_forward)
         R.check("torchvision_wrapped_legacy_checkpoint", t_torchvision_wrapped_legacy)
         R.check("squeezenet_synthetic_keras1_names", t_squeezenet_synthetic_keras1)
-        R.check("squeezenet_real_convert_run", t_squeezenet_real)
-        R.check("squeezenet_real_linear_probe", t_squeezenet_real_linear_probe)
+        R.check("squeezenet_real_convert_run", t_squeezenet_real, shared=True)
+        R.check("squeezenet_real_linear_probe", t_squeezenet_real_linear_probe, shared=True)
         R.check("corrupt_truncated_h5", t_corrupt_truncated_h5)
         R.check("corrupt_missing_weight", t_corrupt_missing_weight)
         R.check("corrupt_wrong_shape", t_corrupt_wrong_shape)
