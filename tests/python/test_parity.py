@@ -46,8 +46,11 @@ import vkrun_model as vm  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-FWD_BOUND = 1e-4
-GRAD_BOUND = 1e-3
+# The README publishes the measured errors (forward 1.4e-6, gradients 2.2e-6 on llvmpipe) and these
+# bounds: about 3x the measured values, so a real regression fails while a reordered reduction on
+# another driver does not.
+FWD_BOUND = 4e-6
+GRAD_BOUND = 6e-6
 CAFFE_MEAN = np.array([103.939, 116.779, 123.68], np.float32)           # B, G, R
 TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)                # R, G, B
 TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -144,7 +147,7 @@ def torch_pre(rgb):
 
 
 def bound(e, what, b=FWD_BOUND):
-    assert e <= b, "%s: max|diff|/max|ref| = %.2e > %.0e" % (what, e, b)
+    assert e <= b, "%s: max|diff|/max|ref| = %.2e > %.1e" % (what, e, b)
 
 
 # ------------------------------------------------------------------ 1. torchvision ResNet50
@@ -159,15 +162,14 @@ def t_torchvision_resnet50():
     # the converted torchvision model ends in fc (linear logits); if it ever ends in a softmax,
     # compare the logits of fc (the softmax output hides errors)
     layer = "fc" if (last["type"] == "softmax" or last.get("activation") == "softmax") else None
-    y = vkrun_forward(model, x, layer)
-    try:
+    try:  # an independent reference only: no fallback to the project's own interpreter
         import torchvision
-        net = torchvision.models.resnet50()
-        net.load_state_dict(sd, strict=True)
-        what = "torchvision.models.resnet50"
-    except ImportError:  # the reference is then the generic interpreter of the converted graph
-        net = torch_ref.VkrunNet(*vm.read_model(tmp("tv.safetensors")))
-        what = "torch_ref (python3-torchvision not installed)"
+    except ImportError:
+        raise Skip("python3-torchvision not installed: no independent reference for this check")
+    y = vkrun_forward(model, x, layer)
+    net = torchvision.models.resnet50()
+    net.load_state_dict(sd, strict=True)
+    what = "torchvision.models.resnet50"
     net = net.double().eval()
     with torch.no_grad():
         ref = net(torch.from_numpy(x).double()).numpy()
@@ -313,7 +315,7 @@ def t_keras_resnet50_gradients():
     errs = sorted(((rel_err(got[n], ref_grads[n]), n) for n in ref_grads), reverse=True)
     worst, wname = errs[0]
     bad = [(e, n) for e, n in errs if not e <= GRAD_BOUND]
-    assert not bad, "%d of %d gradients above %.0e; worst %s: max|diff|/max|ref| = %.2e" % (
+    assert not bad, "%d of %d gradients above %.1e; worst %s: max|diff|/max|ref| = %.2e" % (
         len(bad), len(errs), GRAD_BOUND, bad[0][1], bad[0][0])
     le = abs(loss - float(ref_loss)) / max(1.0, abs(float(ref_loss)))
     assert le <= 1e-4, "loss %.8g vs reference %.8g" % (loss, float(ref_loss))
