@@ -323,6 +323,110 @@ def t_keras_resnet50_gradients():
             "loss %.6f vs %.6f" % (len(errs), freeze, wname, worst, errs[len(errs) // 2][0], loss, float(ref_loss)))
 
 
+# ------------------------------------------------------------------ 3b. Keras h5 built by this test
+
+def keras_h5_from_reference(path, seed):
+    """An h5 of the Keras weights layout (keras saving code: root attributes layer_names, backend,
+    keras_version; a group per layer with attribute weight_names; datasets
+    LAYER/LAYER/{kernel,bias,gamma,beta,moving_mean,moving_variance}:0, kernels HWIO) written with
+    h5py from ../shared/reference/keras_resnet50_layers_detailed.txt alone -- no project code.
+    Returns the reference rows and the float64 weights by layer."""
+    import h5py
+    rows = [l.split(None, 4) for l in open(need_shared("reference", "keras_resnet50_layers_detailed.txt")) if l.strip()]
+    rng = np.random.default_rng(seed)
+    weights = {}
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([r[1].encode() for r in rows])
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.2.4"
+        for r in rows:
+            name, kind, rest = r[1], r[2], r[4] if len(r) > 4 else ""
+            grp = f.create_group(name)
+            w = {}
+            if kind == "Conv2D":
+                kh, kw, ci, co = map(int, re.search(r"kernel=(\d+)x(\d+)x(\d+)x(\d+)", rest).groups())
+                w["kernel"] = rng.standard_normal((kh, kw, ci, co)) * np.sqrt(1.0 / (kh * kw * ci))
+                w["bias"] = rng.standard_normal(co) * 0.1
+            elif kind == "BatchNormalization":
+                c = int(re.search(r"channels=(\d+)", rest).group(1))
+                w["gamma"] = rng.uniform(0.5, 1.5, c)
+                w["beta"] = rng.standard_normal(c) * 0.1
+                w["moving_mean"] = rng.standard_normal(c) * 0.1
+                w["moving_variance"] = rng.uniform(0.5, 1.5, c)
+            w = {k: v.astype(np.float32) for k, v in w.items()}
+            grp.attrs["weight_names"] = np.array([("%s/%s:0" % (name, k)).encode() for k in w], dtype="S")
+            for k, v in w.items():
+                grp.create_dataset("%s/%s:0" % (name, k), data=v)
+            weights[name] = {k: v.astype(np.float64) for k, v in w.items()}
+    return rows, weights
+
+
+def keras_reference_forward(rows, weights, x):
+    """Forward of the reference list in float64 torch ops (NCHW), wired by Keras ResNet50's
+    naming: X_N_bn <- X_N_conv, X_N_relu <- X_N_bn, X_2_conv <- X_1_relu, X_3_conv <- X_2_relu,
+    X_1_conv and X_0_conv <- the block input, X_add <- its listed inputs, X_out <- X_add; every
+    other layer takes the previous one.  Keras 'same' at stride 1 pads (k-1)/2 on each side."""
+    out, prev, last_out, block_in = {}, None, None, {}
+    for r in rows:
+        name, kind, rest = r[1], r[2], r[4] if len(r) > 4 else ""
+        m = re.match(r"(conv\d_block\d+)_(\d)_(conv|bn|relu)$", name)
+        src = prev
+        if m:
+            blk, i, part = m.groups()
+            block_in.setdefault(blk, last_out)
+            if part == "conv":
+                src = block_in[blk] if i in "01" else "%s_%d_relu" % (blk, int(i) - 1)
+            else:
+                src = "%s_%s_%s" % (blk, i, "conv" if part == "bn" else "bn")
+        t = None
+        if kind == "InputLayer":
+            t = torch.from_numpy(x.astype(np.float64))
+        elif kind == "ZeroPadding2D":
+            t_, b_, l_, r_ = map(int, re.search(r"\((\d+), (\d+), (\d+), (\d+)\)", rest).groups())
+            t = F.pad(out[src], (l_, r_, t_, b_))
+        elif kind == "Conv2D":
+            w = weights[name]
+            k = torch.from_numpy(w["kernel"]).permute(3, 2, 0, 1)
+            stride = int(re.search(r"stride=(\d+)", rest).group(1))
+            pad = (k.shape[2] - 1) // 2 if "pad=same" in rest else 0
+            t = F.conv2d(out[src], k, torch.from_numpy(w["bias"]), stride=stride, padding=pad)
+        elif kind == "BatchNormalization":
+            w = weights[name]
+            eps = float(re.search(r"eps=([0-9.e-]+)", rest).group(1))
+            t = F.batch_norm(out[src], torch.from_numpy(w["moving_mean"]), torch.from_numpy(w["moving_variance"]),
+                             torch.from_numpy(w["gamma"]), torch.from_numpy(w["beta"]), False, 0.0, eps)
+        elif kind == "Activation":
+            t = F.relu(out[src])
+        elif kind == "MaxPooling2D":
+            t = F.max_pool2d(out[src], 3, 2)
+        elif kind == "Add":
+            a, b = re.search(r"inputs=(\S+),(\S+)", rest).groups()
+            t = out[a] + out[b]
+        else:
+            raise AssertionError("reference list: unknown layer type %s" % kind)
+        h, w_, c = map(int, r[3].split("x"))
+        assert tuple(t.shape[1:]) == (c, h, w_), "%s: reference forward shape %s vs list %s" % (name, t.shape, r[3])
+        out[name] = t
+        prev = name
+        if name.endswith("_out") or name == "pool1_pool":
+            last_out = name
+    return out[rows[-1][1]].numpy()
+
+
+def t_keras_h5_from_reference_list():
+    rows, weights = keras_h5_from_reference(tmp("ref_layout.h5"), seed=303)
+    convert_ok(tmp("ref_layout.h5"), "-o", tmp("ref_layout.safetensors"), "--arch", "resnet50")
+    x = caffe(pixels(2, 224, 404))
+    y = vkrun_forward(perturbed(tmp("ref_layout.safetensors"), "conv3_block4_3_conv.weight"), x)
+    with torch.no_grad():
+        ref = keras_reference_forward(rows, weights, x)
+    assert y.shape == ref.shape == (2, 2048, 7, 7), (y.shape, ref.shape)
+    e = rel_err(y, ref)
+    bound(e, "conv5_block3_out vs the reference list's forward")
+    return ("h5 written by h5py from the reference list, converted, vs float64 torch ops wired from the list: "
+            "max|diff|/max|ref| = %.2e (max|ref| %.3g)" % (e, np.abs(ref).max()))
+
+
 # ------------------------------------------------------------------ 4. SqueezeNet, real weights
 
 def cats_dogs(size):
@@ -371,6 +475,7 @@ def main():
         R.check("keras_resnet50_summary", t_keras_resnet50_summary)
         R.check("keras_resnet50_layer_names", t_keras_resnet50_layer_names, shared=True)
         R.check("keras_resnet50_gradients", t_keras_resnet50_gradients)
+        R.check("keras_h5_from_reference_list", t_keras_h5_from_reference_list, shared=True)
         R.check("squeezenet_real_forward", t_squeezenet_real, shared=True)
     finally:
         if not A.keep:
