@@ -122,16 +122,10 @@ static size_t png_chunk(unsigned char *out, const char *type, const unsigned cha
     return 12 + n;
 }
 
-/* w x h, 16-bit RGB (color type 2) or gray (0) */
-static void write_png16(const char *rel, int w, int h, int color_type, const uint16_t *v) {
-    int comp = color_type == 2 ? 3 : 1;
-    size_t row = 1 + (size_t)w * comp * 2, raw_n = row * h;
-    unsigned char *raw = calloc(raw_n, 1);
-    for (int y = 0; y < h; y++)
-        for (int i = 0; i < w * comp; i++) {
-            raw[y * row + 1 + 2 * i] = (unsigned char)(v[y * w * comp + i] >> 8);
-            raw[y * row + 2 + 2 * i] = (unsigned char)v[y * w * comp + i];
-        }
+/* A PNG from filtered rows `raw` (filter byte + samples per row) in one stored zlib block, with
+ * an optional palette (color type 3). */
+static void write_png_rows(const char *rel, int w, int h, int depth, int color_type, const unsigned char *raw,
+                           size_t raw_n, const unsigned char *plte, uint32_t plte_n) {
     /* zlib: header, one stored block, adler32 */
     size_t zn = 2 + 5 + raw_n + 4;
     unsigned char *z = malloc(zn);
@@ -149,23 +143,92 @@ static void write_png16(const char *rel, int w, int h, int color_type, const uin
         b = (b + a) % 65521;
     }
     put32(z + 7 + raw_n, (b << 16) | a);
-    unsigned char *png = malloc(zn + 100);
+    unsigned char *png = malloc(zn + plte_n + 100);
     static const unsigned char sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
     memcpy(png, sig, 8);
     size_t n = 8;
     unsigned char ihdr[13];
     put32(ihdr, (uint32_t)w);
     put32(ihdr + 4, (uint32_t)h);
-    ihdr[8] = 16;
+    ihdr[8] = (unsigned char)depth;
     ihdr[9] = (unsigned char)color_type;
     ihdr[10] = ihdr[11] = ihdr[12] = 0;
     n += png_chunk(png + n, "IHDR", ihdr, 13);
+    if (plte) n += png_chunk(png + n, "PLTE", plte, plte_n);
     n += png_chunk(png + n, "IDAT", z, (uint32_t)zn);
     n += png_chunk(png + n, "IEND", NULL, 0);
     write_bytes(rel, png, n);
-    free(raw);
     free(z);
     free(png);
+}
+
+/* w x h, 16-bit RGB (color type 2) or gray (0) */
+static void write_png16(const char *rel, int w, int h, int color_type, const uint16_t *v) {
+    int comp = color_type == 2 ? 3 : 1;
+    size_t row = 1 + (size_t)w * comp * 2, raw_n = row * h;
+    unsigned char *raw = calloc(raw_n, 1);
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < w * comp; i++) {
+            raw[y * row + 1 + 2 * i] = (unsigned char)(v[y * w * comp + i] >> 8);
+            raw[y * row + 2 + 2 * i] = (unsigned char)v[y * w * comp + i];
+        }
+    write_png_rows(rel, w, h, 16, color_type, raw, raw_n, NULL, 0);
+    free(raw);
+}
+
+/* w x h, 8-bit palette indices (color type 3) into `pal` (RGB triples) */
+static void write_png_palette(const char *rel, int w, int h, const unsigned char *idx, const unsigned char *pal,
+                              int ncolors) {
+    size_t row = 1 + (size_t)w, raw_n = row * h;
+    unsigned char *raw = calloc(raw_n, 1);
+    for (int y = 0; y < h; y++) memcpy(raw + y * row + 1, idx + y * w, (size_t)w);
+    write_png_rows(rel, w, h, 8, 3, raw, raw_n, pal, (uint32_t)ncolors * 3);
+    free(raw);
+}
+
+/* A GIF89a of w x h palette indices (256-colour global table): LZW with 9-bit codes only, a
+ * clear code every 254 literals so the code width never grows (a valid, uncompressed stream). */
+static void write_gif(const char *rel, int w, int h, const unsigned char *idx, const unsigned char *pal256) {
+    size_t cap = 800 + 3 * (size_t)w * h;
+    unsigned char *g = calloc(cap, 1), *codes = calloc(2 * (size_t)w * h + 64, 1);
+    size_t n = 0;
+    memcpy(g, "GIF89a", 6);
+    n = 6;
+    g[n++] = (unsigned char)w, g[n++] = (unsigned char)(w >> 8), g[n++] = (unsigned char)h, g[n++] = (unsigned char)(h >> 8);
+    g[n++] = 0xF7; /* global colour table of 256 entries */
+    g[n++] = 0, g[n++] = 0;
+    memcpy(g + n, pal256, 768);
+    n += 768;
+    g[n++] = 0x2C; /* image descriptor at 0,0 */
+    memset(g + n, 0, 4);
+    n += 4;
+    g[n++] = (unsigned char)w, g[n++] = (unsigned char)(w >> 8), g[n++] = (unsigned char)h, g[n++] = (unsigned char)(h >> 8);
+    g[n++] = 0;
+    g[n++] = 8; /* LZW minimum code size */
+    size_t nbits = 0;
+#define PUT_CODE(c)                                                                                                    \
+    do {                                                                                                               \
+        for (int b_ = 0; b_ < 9; b_++, nbits++)                                                                        \
+            if (((c) >> b_) & 1) codes[nbits / 8] |= (unsigned char)(1u << (nbits % 8));                               \
+    } while (0)
+    for (int i = 0; i < w * h; i++) {
+        if (i % 254 == 0) PUT_CODE(256);
+        PUT_CODE(idx[i]);
+    }
+    PUT_CODE(257);
+#undef PUT_CODE
+    size_t bytes = (nbits + 7) / 8;
+    for (size_t off = 0; off < bytes; off += 255) {
+        size_t k = bytes - off < 255 ? bytes - off : 255;
+        g[n++] = (unsigned char)k;
+        memcpy(g + n, codes + off, k);
+        n += k;
+    }
+    g[n++] = 0;
+    g[n++] = 0x3B;
+    write_bytes(rel, g, n);
+    free(g);
+    free(codes);
 }
 
 /* A PNG whose header claims w x h (no pixel data): a decompression-bomb stand-in. */
@@ -347,6 +410,50 @@ static void test_formats(void) {
     free(ga);
     free(rgba);
     free(rgb);
+}
+
+/* GIF, binary PPM/PGM and paletted PNG decode to exactly the pixels written (the README lists
+ * them; stb decodes them, vkrun turns them into RGB). */
+static void test_more_formats(void) {
+    enum { W = 23, H = 17 };
+    unsigned char pal[768], idx[W * H], want[W * H * 3], gray[W * H];
+    for (int i = 0; i < 256; i++) {
+        pal[3 * i] = (unsigned char)(i * 7), pal[3 * i + 1] = (unsigned char)(255 - i), pal[3 * i + 2] = (unsigned char)(i * 13 + 5);
+    }
+    for (int i = 0; i < W * H; i++) {
+        idx[i] = (unsigned char)((i * 37 + i / W * 11) % 256);
+        memcpy(want + 3 * i, pal + 3 * idx[i], 3);
+        gray[i] = (unsigned char)(i * 5 + 3);
+    }
+    mkdirs("more");
+    write_gif("more/pal.gif", W, H, idx, pal);
+    write_png_palette("more/pal.png", W, H, idx, pal, 256);
+    char hdr[64];
+    size_t hn = (size_t)snprintf(hdr, sizeof hdr, "P6\n# vkrun test\n%d %d\n255\n", W, H);
+    unsigned char *ppm = malloc(hn + sizeof want);
+    memcpy(ppm, hdr, hn);
+    memcpy(ppm + hn, want, sizeof want);
+    write_bytes("more/rgb.ppm", ppm, hn + sizeof want);
+    hn = (size_t)snprintf(hdr, sizeof hdr, "P5 %d %d 255\n", W, H);
+    memcpy(ppm, hdr, hn);
+    memcpy(ppm + hn, gray, sizeof gray);
+    write_bytes("more/gray.pgm", ppm, hn + sizeof gray);
+    free(ppm);
+    const char *files[] = {"more/pal.gif", "more/pal.png", "more/rgb.ppm", "more/gray.pgm"};
+    for (int f = 0; f < 4; f++) {
+        char p[512];
+        path_of(p, sizeof p, files[f]);
+        uint8_t *px = NULL;
+        int w = 0, h = 0;
+        vkr_status s = vkr_image_read_rgb(p, &px, &w, &h);
+        int same = !s && w == W && h == H;
+        for (int i = 0; same && i < W * H; i++)
+            for (int c = 0; c < 3; c++)
+                if (px[3 * i + c] != (f == 3 ? gray[i] : want[3 * i + c])) same = 0;
+        CHECK(same, "%s decodes to the %dx%d pixels written, exactly%s%s", files[f], W, H, s ? ": " : "",
+              s ? vkr_last_error() : "");
+        free(px);
+    }
 }
 
 /* mutated PNG/JPEG/BMP bytes: each must decode or fail cleanly (run under ASan in CI) */
@@ -964,6 +1071,7 @@ int main(void) {
     build_mixed();
     build_small();
     test_formats();
+    test_more_formats();
     test_fuzz();
     test_resize_preprocess();
     test_dataset_mixed();
