@@ -375,6 +375,16 @@ vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
         bs = ctx->info.max_memory_allocation_size;
     ctx->block_size = bs;
     if (!opts->no_pipeline_cache) vkr__pipeline_cache_load(ctx);
+    /* Test hook (ctest cli_validation_fails): one invalid call, so that a test can check that
+     * every command turns a validation message into a failure.  VkBufferCreateInfo with usage 0
+     * violates VUID-VkBufferCreateInfo-usage-requiredbitmask. */
+    const char *provoke = getenv("VKRUN_TEST_PROVOKE_VALIDATION");
+    if (val && provoke && !strcmp(provoke, "1")) {
+        VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 64, .usage = 0,
+                                 .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+        VkBuffer b = VK_NULL_HANDLE;
+        if (vkCreateBuffer(ctx->device, &bi, NULL, &b) == VK_SUCCESS) vkDestroyBuffer(ctx->device, b, NULL);
+    }
     *out = ctx;
     return VKR_OK;
 }
