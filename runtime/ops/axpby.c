@@ -1,5 +1,5 @@
 /* y = a*x + b*y, recorded as shaders/axpby.comp (chunked to respect maxStorageBufferRange). */
-#include "op_util.h"
+#include "elem_split.h"
 
 vkr_status vkr_axpby(vkr_cmd *cmd, uint64_t n, float a, vkr_buffer *x, float b, vkr_buffer *y) {
     vkr_status s;
@@ -10,5 +10,5 @@ vkr_status vkr_axpby(vkr_cmd *cmd, uint64_t n, float a, vkr_buffer *x, float b, 
     if ((s = vkr_pipeline_get(ctx, &d, &p))) return s;
     struct { uint32_t n; float a, b; } pc = {0, a, b};
     vkr_buffer *bufs[2] = {x, y};
-    return vkr__dispatch_chunked(cmd, p, bufs, 2, 0x2, n, vkr__chunk_floats(ctx), &pc);
+    return vkr__dispatch_chunked(cmd, p, bufs, 2, 0x2, n, vkr__elem_chunk_floats(ctx), &pc);
 }
