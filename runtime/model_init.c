@@ -36,9 +36,14 @@ vkr_status vkr_model_from_graph_file(const char *path, uint64_t seed, vkr_model 
     char *text = read_text(path, &s);
     if (!text) return s;
     cJSON *g = cJSON_Parse(text);
+    if (!g) { /* cJSON_GetErrorPtr points into text: report before freeing it */
+        const char *at = cJSON_GetErrorPtr();
+        s = vkr_fail(VKR_ERR_FORMAT, "%s: not valid JSON (at byte %lld, near \"%.40s\")", path,
+                     at ? (long long)(at - text) : -1LL, at && *at ? at : "the end of the file");
+        free(text);
+        return s;
+    }
     free(text);
-    if (!g) return vkr_fail(VKR_ERR_FORMAT, "%s: not valid JSON (near \"%.40s\")", path,
-                            cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "?");
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(g, "input");
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(g, "layers");
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(g, "version");

@@ -165,6 +165,26 @@ static void graph_case(const char *test, const char *from, const char *to, const
     free(gr);
 }
 
+/* An architecture .json that does not parse (truncated, empty) is a clear error naming the
+ * file; under ASan this also proves the message is built before the text is freed. */
+static void test_graph_file_errors(void) {
+    static const char *texts[] = {"{\"version\": 1, \"input\": {\"channels\": 3, \"height\": 8, \"layers\": [{\"na", ""};
+    for (int i = 0; i < 2; i++) {
+        const char *path = tmp_path(i ? "empty.json" : "truncated.json");
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fputs(texts[i], f);
+            fclose(f);
+        }
+        vkr_model *m = NULL;
+        vkr_status s = vkr_model_from_graph_file(path, 1, &m);
+        const char *e = vkr_last_error();
+        result(s == VKR_ERR_FORMAT && !m && strstr(e, path) && strstr(e, "not valid JSON"),
+               i ? "empty graph .json refused" : "truncated graph .json refused", "%s", e);
+        vkr_model_free(m);
+    }
+}
+
 static void test_loader(void) {
     const char *ok = tmp_path("ok.vkr");
     write_st(ok, k_graph_ok, k_tensors_ok, NT_OK, 0, -1, 1, 0.25f, NULL);
@@ -978,6 +998,7 @@ int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/vkrun-test-model-%d", (int)getpid());
     mkdir(g_dir, 0755);
     test_loader();
+    test_graph_file_errors();
     test_shapes_and_edit();
     test_npy();
     test_device();
