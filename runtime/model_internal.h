@@ -2,6 +2,7 @@
 #ifndef VKRUN_MODEL_INTERNAL_H
 #define VKRUN_MODEL_INTERNAL_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "vkrun_model.h"
@@ -9,6 +10,21 @@
 typedef struct cJSON cJSON;
 
 char *vkr__strdup(const char *s);
+
+/* Element count of a shape, checked: 0 when a dimension is negative or the product exceeds
+ * `limit` (never wraps), else 1 with *count set. */
+static inline int vkr__shape_count(const int64_t *shape, int ndim, uint64_t limit, uint64_t *count) {
+    uint64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0) return 0;
+        uint64_t k = (uint64_t)shape[d];
+        if (k && n > limit / k) return 0;
+        n *= k;
+    }
+    if (n > limit) return 0;
+    *count = n;
+    return 1;
+}
 /* Label used in messages: the file path, or "model <name>". */
 const char *vkr__model_label(const vkr_model *m);
 

@@ -378,10 +378,9 @@ static vkr_status parse_tensor(const cJSON *item, vkr_tensor *T, uint64_t data_s
         if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble) || v->valuedouble > 4e9)
             return vkr_fail(VKR_ERR_FORMAT, "%s: tensor \"%s\": shape entries must be integers >= 0", path, nm);
         T->shape[d] = (int64_t)v->valuedouble;
-        count *= (uint64_t)T->shape[d];
-        if (count > (1ull << 40))
-            return vkr_fail(VKR_ERR_FORMAT, "%s: tensor \"%s\": shape is absurdly large", path, nm);
     }
+    if (!vkr__shape_count(T->shape, T->ndim, 1ull << 40, &count))
+        return vkr_fail(VKR_ERR_FORMAT, "%s: tensor \"%s\": shape has more than 2^40 elements", path, nm);
     T->count = count;
     if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2)
         return vkr_fail(VKR_ERR_FORMAT, "%s: tensor \"%s\": \"data_offsets\" must be [begin, end]", path, nm);

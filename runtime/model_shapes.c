@@ -69,6 +69,10 @@ static vkr_status create_param(vkr_model *m, int li, int slot, int ndim, const i
 static vkr_status check_param(vkr_model *m, int li, int slot, int ndim, const int64_t *shape, uint64_t seed) {
     vkr_layer *L = &m->layers[li];
     if (L->param[slot] == -1) return VKR_OK;
+    uint64_t count;
+    if (!vkr__shape_count(shape, ndim, 1ull << 34, &count))
+        return vkr_fail(VKR_ERR_FORMAT, "%s: layer %d \"%s\" (%s): its %s would have more than 2^34 elements",
+                        vkr__model_label(m), li, L->name, vkr_layer_type_name(L->type), vkr_param_slot_name(L->type, slot));
     if (L->param[slot] == -2) return create_param(m, li, slot, ndim, shape, seed);
     vkr_tensor *T = &m->tensors[L->param[slot]];
     int ok = T->ndim == ndim;
@@ -83,7 +87,7 @@ static vkr_status check_param(vkr_model *m, int li, int slot, int ndim, const in
                     vkr__model_label(m), T->name, got, li, L->name, vkr_layer_type_name(L->type), want);
 }
 
-static vkr_status window(vkr_model *m, int li, vkr_layer *L, int h, int w, int *oh, int *ow) {
+static vkr_status window(vkr_model *m, int li, vkr_layer *L, int64_t h, int64_t w, int64_t *oh, int64_t *ow) {
     int kh = L->kernel[0], kw = L->kernel[1], sh = L->strides[0], sw = L->strides[1];
     if (L->pad_mode == VKR_PAD_SAME) {
         same_pad(h, kh, sh, &L->rpad[0], &L->rpad[1]);
@@ -93,10 +97,12 @@ static vkr_status window(vkr_model *m, int li, vkr_layer *L, int h, int w, int *
     } else {
         memset(L->rpad, 0, sizeof L->rpad);
     }
-    int ph = h + L->rpad[0] + L->rpad[1], pw = w + L->rpad[2] + L->rpad[3];
+    int64_t ph = h + L->rpad[0] + L->rpad[1], pw = w + L->rpad[2] + L->rpad[3];
     if (ph < kh || pw < kw)
-        return vkr_fail(VKR_ERR_FORMAT, "%s: layer %d \"%s\" (%s): window %dx%d larger than its padded input %dx%d (input %dx%d)",
-                        vkr__model_label(m), li, L->name, vkr_layer_type_name(L->type), kh, kw, ph, pw, h, w);
+        return vkr_fail(VKR_ERR_FORMAT,
+                        "%s: layer %d \"%s\" (%s): window %dx%d larger than its padded input %lldx%lld (input %lldx%lld)",
+                        vkr__model_label(m), li, L->name, vkr_layer_type_name(L->type), kh, kw, (long long)ph, (long long)pw,
+                        (long long)h, (long long)w);
     *oh = (ph - kh) / sh + 1;
     *ow = (pw - kw) / sw + 1;
     return VKR_OK;
@@ -115,13 +121,14 @@ vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed) {
             L->in_h = X->out_h;
             L->in_w = X->out_w;
         }
-        int c = X ? X->out_c : m->in_c, h = X ? X->out_h : height, w = X ? X->out_w : width;
+        /* 64-bit while inferring: paddings and concatenations cannot wrap; checked before storing */
+        int64_t c = X ? X->out_c : m->in_c, h = X ? X->out_h : height, w = X ? X->out_w : width;
         int rank = X ? X->out_rank : 4;
         int need4 = L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_ZEROPAD || L->type == VKR_LAYER_MAXPOOL ||
                     L->type == VKR_LAYER_AVGPOOL || L->type == VKR_LAYER_GAP;
         if (need4 && rank != 4)
             return vkr_fail(VKR_ERR_FORMAT, "%s: layer %d \"%s\" (%s) needs an [N, C, H, W] input but \"%s\" outputs [N, %d]",
-                            lab, i, L->name, vkr_layer_type_name(L->type), X->name, c);
+                            lab, i, L->name, vkr_layer_type_name(L->type), X->name, (int)c);
         int64_t sh[4];
         switch (L->type) {
         case VKR_LAYER_INPUT:
@@ -131,7 +138,7 @@ vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed) {
             rank = 4;
             break;
         case VKR_LAYER_CONV2D: {
-            int oh, ow;
+            int64_t oh, ow;
             if ((s = window(m, i, L, h, w, &oh, &ow))) return s;
             sh[0] = L->filters, sh[1] = c, sh[2] = L->kernel[0], sh[3] = L->kernel[1];
             if ((s = check_param(m, i, VKR_PARAM_WEIGHT, 4, sh, seed))) return s;
@@ -150,11 +157,11 @@ vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed) {
         case VKR_LAYER_SOFTMAX:
             if (h != 1 || w != 1)
                 return vkr_fail(VKR_ERR_FORMAT, "%s: layer %d \"%s\" (softmax) needs an [N, K] input; \"%s\" outputs [N, %d, %d, %d]",
-                                lab, i, L->name, X->name, c, h, w);
+                                lab, i, L->name, X->name, (int)c, (int)h, (int)w);
             break;
         case VKR_LAYER_ADD:
         case VKR_LAYER_CONCAT: {
-            int csum = 0;
+            int64_t csum = 0;
             for (int k = 0; k < L->ninputs; k++) {
                 const vkr_layer *Y = &m->layers[L->input_idx[k]];
                 int same = Y->out_h == h && Y->out_w == w && Y->out_rank == rank;
@@ -163,7 +170,7 @@ vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed) {
                     return vkr_fail(VKR_ERR_FORMAT,
                                     "%s: layer %d \"%s\" (%s): input \"%s\" is [N, %d, %d, %d] but \"%s\" is [N, %d, %d, %d]",
                                     lab, i, L->name, vkr_layer_type_name(L->type), Y->name, Y->out_c, Y->out_h, Y->out_w,
-                                    X->name, c, h, w);
+                                    X->name, (int)c, (int)h, (int)w);
                 csum += Y->out_c;
             }
             if (L->type == VKR_LAYER_CONCAT) c = csum;
@@ -176,7 +183,7 @@ vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed) {
             break;
         case VKR_LAYER_MAXPOOL:
         case VKR_LAYER_AVGPOOL: {
-            int oh, ow;
+            int64_t oh, ow;
             if ((s = window(m, i, L, h, w, &oh, &ow))) return s;
             if (L->rpad[0] >= L->kernel[0] || L->rpad[1] >= L->kernel[0] || L->rpad[2] >= L->kernel[1] ||
                 L->rpad[3] >= L->kernel[1])
@@ -194,7 +201,7 @@ vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed) {
             if (h != 1 || w != 1)
                 return vkr_fail(VKR_ERR_FORMAT,
                                 "%s: layer %d \"%s\" (dense) needs an [N, F] input (e.g. after gap); \"%s\" outputs [N, %d, %d, %d]",
-                                lab, i, L->name, X->name, c, h, w);
+                                lab, i, L->name, X->name, (int)c, (int)h, (int)w);
             sh[0] = L->filters, sh[1] = c;
             if ((s = check_param(m, i, VKR_PARAM_WEIGHT, 2, sh, seed))) return s;
             if ((s = check_param(m, i, VKR_PARAM_BIAS, 1, sh, seed))) return s;
@@ -204,10 +211,11 @@ vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed) {
         default:
             return vkr_fail(VKR_ERR_FORMAT, "%s: layer %d \"%s\": bad type", lab, i, L->name);
         }
-        if ((uint64_t)c * h * w > (1ull << 34))
-            return vkr_fail(VKR_ERR_FORMAT, "%s: layer %d \"%s\": output [N, %d, %d, %d] is too large", lab, i, L->name, c,
-                            h, w);
-        L->out_c = c, L->out_h = h, L->out_w = w, L->out_rank = rank;
+        const int64_t dim_max = 1 << 30;
+        if (c > dim_max || h > dim_max || w > dim_max || (uint64_t)c * (uint64_t)h * (uint64_t)w > (1ull << 34))
+            return vkr_fail(VKR_ERR_FORMAT, "%s: layer %d \"%s\": output [N, %lld, %lld, %lld] is too large", lab, i, L->name,
+                            (long long)c, (long long)h, (long long)w);
+        L->out_c = (int)c, L->out_h = (int)h, L->out_w = (int)w, L->out_rank = rank;
     }
     m->shape_h = height;
     m->shape_w = width;

@@ -150,13 +150,9 @@ vkr_status vkr_npy_read(const char *path, vkr_npy *a) {
         goto done;
     }
     if ((s = parse_header(hdr, hlen, a, path))) goto done;
-    a->count = 1;
-    for (int d = 0; d < a->ndim; d++) {
-        a->count *= (uint64_t)a->shape[d];
-        if (a->count > (1ull << 38)) {
-            s = vkr_fail(VKR_ERR_FORMAT, "%s: array too large", path);
-            goto done;
-        }
+    if (!vkr__shape_count(a->shape, a->ndim, 1ull << 38, &a->count)) {
+        s = vkr_fail(VKR_ERR_FORMAT, "%s: array shape has more than 2^38 elements", path);
+        goto done;
     }
     uint64_t want = pos + hlen + 4 * a->count;
     if ((uint64_t)st.st_size != want) {

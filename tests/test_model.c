@@ -185,6 +185,64 @@ static void test_graph_file_errors(void) {
     }
 }
 
+/* Shapes whose sizes overflow 32- or 64-bit arithmetic are refused with a message, never wrapped
+ * (a parameter count of 0, a negative height, undefined behaviour under UBSan). */
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void expect_graph_error(const char *name, const char *json, const char *needle) {
+    const char *path = tmp_path("overflow.json");
+    write_text(path, json);
+    vkr_model *m = NULL;
+    vkr_status s = vkr_model_from_graph_file(path, 1, &m);
+    result(s == VKR_ERR_FORMAT && !m && strstr(vkr_last_error(), needle), name, "%s", s ? vkr_last_error() : "loaded");
+    vkr_model_free(m);
+}
+
+static void test_shape_overflow(void) {
+    const char *head = "{\"version\": 1, \"name\": \"o\", \"input\": {\"name\": \"in\", \"channels\": 65536, "
+                       "\"height\": 8, \"width\": 8, \"preprocess\": \"none\"}, \"layers\": [{\"name\": \"in\", \"type\": \"input\"}";
+    char *j = malloc(1 << 20);
+    snprintf(j, 1 << 20, "%s, {\"name\": \"c\", \"type\": \"conv2d\", \"inputs\": [\"in\"], \"filters\": 65536, "
+             "\"kernel\": [65536, 65536], \"strides\": [1, 1], \"padding\": \"same\", \"use_bias\": true}]}", head);
+    expect_graph_error("conv weight of 2^64 elements refused (not 0 parameters)", j, "2^34");
+    /* 1100 zeropads of 2^21 rows each on a 1-channel, 1-column input: an int height wraps after
+     * 1024 of them (only the per-tensor size was checked) */
+    const char *thin = "{\"version\": 1, \"name\": \"o\", \"input\": {\"name\": \"in\", \"channels\": 1, "
+                       "\"height\": 8, \"width\": 1, \"preprocess\": \"none\"}, \"layers\": [{\"name\": \"in\", \"type\": \"input\"}";
+    size_t n = (size_t)snprintf(j, 1 << 20, "%s", thin);
+    for (int i = 0; i < 1100; i++) {
+        char prev[16];
+        snprintf(prev, sizeof prev, i ? "p%d" : "in", i - 1);
+        n += (size_t)snprintf(j + n, (1 << 20) - n, ", {\"name\": \"p%d\", \"type\": \"zeropad\", \"inputs\": [\"%s\"], "
+                              "\"padding\": [1048576, 1048576, 0, 0]}", i, prev);
+    }
+    snprintf(j + n, (1 << 20) - n, "]}");
+    expect_graph_error("chained zeropads past 2^30 rows refused", j, "too large");
+    /* a concat of 2100 inputs of 2^20 channels each: an int channel sum wraps */
+    n = (size_t)snprintf(j, 1 << 20, "%s, {\"name\": \"w\", \"type\": \"conv2d\", \"inputs\": [\"in\"], \"filters\": 1048576, "
+                         "\"kernel\": [1, 1], \"strides\": [8, 8], \"padding\": \"valid\", \"use_bias\": false}, "
+                         "{\"name\": \"cat\", \"type\": \"concat\", \"inputs\": [", thin);
+    for (int i = 0; i < 2100; i++) n += (size_t)snprintf(j + n, (1 << 20) - n, "%s\"w\"", i ? ", " : "");
+    snprintf(j + n, (1 << 20) - n, "]}]}");
+    expect_graph_error("concat past 2^30 channels refused", j, "too large");
+    free(j);
+    /* a safetensors tensor whose element count wraps to 0 with offsets [0, 0] */
+    const char *p = tmp_path("wrap.vkr");
+    tspec t[1] = {{"x", "F32", 3, {1048576, 1048576, 16777216, 0}, 0, 0}};
+    write_st(p, k_graph_ok, t, 1, 0, -1, 1, 0.0f, NULL);
+    vkr_model *m = NULL;
+    vkr_status s = vkr_model_load(p, &m);
+    result(s == VKR_ERR_FORMAT && strstr(vkr_last_error(), "2^40"), "tensor shape whose count wraps refused", "%s",
+           s ? vkr_last_error() : "loaded");
+    vkr_model_free(m);
+}
+
 static void test_loader(void) {
     const char *ok = tmp_path("ok.vkr");
     write_st(ok, k_graph_ok, k_tensors_ok, NT_OK, 0, -1, 1, 0.25f, NULL);
@@ -414,6 +472,9 @@ static void test_npy(void) {
         {"npy truncated data rejected", "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", "truncated", 0},
         {"npy trailing bytes rejected", "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", "trailing", 0},
         {"npy garbage header rejected", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,) ", "malformed", 0},
+        /* 2^24 * 2^40 wraps a 64-bit count to 0 when multiplied unchecked */
+        {"npy shape whose count wraps rejected",
+         "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 16777216, 1099511627776), }", "2^38", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         FILE *f = fopen(p, "wb");
@@ -999,6 +1060,7 @@ int main(void) {
     mkdir(g_dir, 0755);
     test_loader();
     test_graph_file_errors();
+    test_shape_overflow();
     test_shapes_and_edit();
     test_npy();
     test_device();
