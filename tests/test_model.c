@@ -97,13 +97,13 @@ static void write_st(const char *path, const char *graph, const tspec *t, int nt
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "dtype", t[i].dtype);
         cJSON *sh = cJSON_AddArrayToObject(o, "shape");
-        long long cnt = 1;
+        unsigned long long cnt = 1; /* may wrap on purpose (shapes that lie): unsigned */
         for (int d = 0; d < t[i].ndim; d++) {
             cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t[i].shape[d]));
-            cnt *= t[i].shape[d];
+            cnt *= (unsigned long long)t[i].shape[d];
         }
         long long b = t[i].begin >= 0 ? t[i].begin : off;
-        long long e = t[i].end >= 0 ? t[i].end : b + 4 * cnt;
+        long long e = t[i].end >= 0 ? t[i].end : b + 4 * (long long)cnt;
         off = e;
         if (e > maxend) maxend = e;
         cJSON *of = cJSON_AddArrayToObject(o, "data_offsets");
