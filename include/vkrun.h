@@ -30,6 +30,12 @@ typedef enum {
 const char *vkr_status_name(vkr_status s);
 /* Message of the last failure on this thread ("" if none). */
 const char *vkr_last_error(void);
+
+/* Writes n bytes to path atomically: a temporary file next to it, fsync'ed and renamed over it
+ * (a reader sees the old file or the new one, never a part).  A symbolic link is written
+ * through to its target; the replaced file's permissions are kept (a new file gets 0666 less
+ * the umask); temporary files left by an earlier, killed save of the same path are removed. */
+vkr_status vkr_file_write_atomic(const char *path, const void *data, size_t n);
 /* Sets the thread-local message; returns s so callers can `return vkr_fail(...)`. */
 vkr_status vkr_fail(vkr_status s, const char *fmt, ...)
 #if defined(__GNUC__)

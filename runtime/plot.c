@@ -1,13 +1,13 @@
 /* PNG line plots for training curves: see include/vkrun_plot.h. */
 #include <errno.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "vkrun_plot.h"
+#include "model_internal.h"
 
 #include "stb_image_write.h" /* declarations only: the implementation is libstb.so */
 
@@ -254,42 +254,30 @@ static void tick_label(const axis *a, double v, char *buf, size_t n) {
 typedef struct {
     FILE *f;
     int err;
-} png_sink;
+} png_sink_state;
+
+typedef struct {
+    int w, h;
+    const uint8_t *px;
+} png_job;
 
 static void sink_write(void *ctx, void *data, int size) {
-    png_sink *s = ctx;
+    png_sink_state *s = ctx;
     if (size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->err = 1;
 }
 
+static vkr_status write_png(FILE *f, void *ud) {
+    const png_job *j = ud;
+    png_sink_state s = {f, 0};
+    if (!stbi_write_png_to_func(sink_write, &s, j->w, j->h, 3, j->px, j->w * 3))
+        return vkr_fail(VKR_ERR_IO, "PNG encoder failed");
+    return s.err ? vkr_fail(VKR_ERR_IO, "write failed: %s", strerror(errno)) : VKR_OK;
+}
+
 static vkr_status write_png_atomic(const char *path, int w, int h, const uint8_t *px) {
-    static atomic_int counter;
-    size_t n = strlen(path) + 64;
-    char *tmp = malloc(n);
-    if (!tmp) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
-    snprintf(tmp, n, "%s.tmp.%ld.%d", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-    png_sink s = {fopen(tmp, "wb"), 0};
-    if (!s.f) {
-        vkr_status st = vkr_fail(VKR_ERR_IO, "cannot write plot '%s': %s", path, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    int ok = stbi_write_png_to_func(sink_write, &s, w, h, 3, px, w * 3);
-    if (fflush(s.f) != 0) s.err = 1;
-    if (fclose(s.f) != 0) s.err = 1;
-    if (!ok || s.err) {
-        int e = errno;
-        remove(tmp);
-        free(tmp);
-        return vkr_fail(VKR_ERR_IO, "cannot write plot '%s': %s", path, ok ? strerror(e) : "PNG encoder failed");
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        free(tmp);
-        return vkr_fail(VKR_ERR_IO, "cannot write plot '%s': %s", path, strerror(e));
-    }
-    free(tmp);
-    return VKR_OK;
+    png_job j = {w, h, px};
+    vkr_status s = vkr__atomic_write(path, write_png, &j);
+    return s ? vkr_fail(s, "cannot write plot '%s': %s", path, vkr_last_error()) : VKR_OK;
 }
 
 /* ---------------------------------------------------------------- the plot */
