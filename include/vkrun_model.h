@@ -56,6 +56,8 @@ typedef enum { VKR_ACT_LINEAR = 0, VKR_ACT_RELU, VKR_ACT_SOFTMAX } vkr_activatio
 enum { VKR_PARAM_WEIGHT = 0, VKR_PARAM_BIAS = 1 };
 enum { VKR_PARAM_GAMMA = 0, VKR_PARAM_BETA = 1, VKR_PARAM_MEAN = 2, VKR_PARAM_VAR = 3 };
 #define VKR_MAX_PARAMS 4
+/* Longest layer name, in bytes (docs/model-format.md); tensor names add ".<param>". */
+#define VKR_MAX_NAME 255
 
 typedef struct {
     char *name;

@@ -159,6 +159,10 @@ vkr_status vkr__parse_layer(const cJSON *obj, vkr_layer *L, const char *where0) 
     if (!cJSON_IsObject(obj)) return ferr(where0, "a layer must be a JSON object");
     const cJSON *jn = cJSON_GetObjectItemCaseSensitive(obj, "name");
     if (!cJSON_IsString(jn) || !jn->valuestring[0]) return ferr(where0, "layer without a \"name\" string");
+    size_t nl = strlen(jn->valuestring);
+    if (nl > VKR_MAX_NAME)
+        return ferr(where0, "layer name \"%.40s...\" is %zu bytes long; names may have at most %d", jn->valuestring, nl,
+                    VKR_MAX_NAME);
     snprintf(where, sizeof where, "%s \"%s\"", where0, jn->valuestring);
     const cJSON *jt = cJSON_GetObjectItemCaseSensitive(obj, "type");
     if (!cJSON_IsString(jt)) return ferr(where, "missing \"type\" string");

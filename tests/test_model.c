@@ -231,6 +231,25 @@ static void test_shape_overflow(void) {
     for (int i = 0; i < 2100; i++) n += (size_t)snprintf(j + n, (1 << 20) - n, "%s\"w\"", i ? ", " : "");
     snprintf(j + n, (1 << 20) - n, "]}]}");
     expect_graph_error("concat past 2^30 channels refused", j, "too large");
+    /* layer names: 255 bytes load (the tensor name adds ".weight"), 256 are refused by name */
+    for (int len = 255; len <= 256; len++) {
+        char nm[300];
+        memset(nm, 'n', (size_t)len);
+        nm[len] = 0;
+        snprintf(j, 1 << 20, "%s, {\"name\": \"%s\", \"type\": \"conv2d\", \"inputs\": [\"in\"], \"filters\": 2, "
+                 "\"kernel\": [3, 3], \"strides\": [1, 1], \"padding\": \"same\", \"use_bias\": true}]}", thin, nm);
+        if (len == 256) {
+            expect_graph_error("a 256-byte layer name is refused, saying the limit", j, "at most 255");
+        } else {
+            const char *path = tmp_path("longname.json");
+            write_text(path, j);
+            vkr_model *m = NULL;
+            vkr_status s = vkr_model_from_graph_file(path, 1, &m);
+            result(!s && m && m->ntensors == 2 && strlen(m->tensors[0].name) == 255 + strlen(".weight"),
+                   "a 255-byte layer name loads, with its tensors", "%s", s ? vkr_last_error() : "");
+            vkr_model_free(m);
+        }
+    }
     free(j);
     /* a safetensors tensor whose element count wraps to 0 with offsets [0, 0] */
     const char *p = tmp_path("wrap.vkr");

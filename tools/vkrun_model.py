@@ -39,6 +39,9 @@ ACTIVATIONS = {"conv2d": ("linear", "relu"), "dense": ("linear", "relu", "softma
 PREPROCESS = ("caffe", "torch", "none")
 
 
+MAX_NAME = 255  # bytes of a layer name (VKR_MAX_NAME in include/vkrun_model.h)
+
+
 def param_names(layer):
     """Names of the tensors a layer owns, in file order (without the '<layer>.' prefix)."""
     t = layer["type"]
@@ -119,6 +122,9 @@ def infer_shapes(graph, height=None, width=None):
     for idx, layer in enumerate(layers):
         if not isinstance(layer, dict) or not isinstance(layer.get("name"), str) or not layer["name"]:
             raise ModelError("layer %d has no name" % idx)
+        if len(layer["name"].encode()) > MAX_NAME:
+            raise ModelError("layer %d: name %r... is %d bytes long; names may have at most %d"
+                             % (idx, layer["name"][:40], len(layer["name"].encode()), MAX_NAME))
         name, t = layer["name"], layer.get("type")
         where = "layer %d %r (%s)" % (idx, name, t)
         if name in shapes:

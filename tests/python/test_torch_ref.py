@@ -203,6 +203,7 @@ def t_reader_rejects():
     graph_edit(lambda g2: g2["layers"][4].__setitem__("type", "gelu"), "unknown layer type")
     graph_edit(lambda g2: g2.__setitem__("classes", ["a"]), "classes")
     graph_edit(lambda g2: g2.__setitem__("version", 2), "version")
+    graph_edit(lambda g2: g2["layers"][4].__setitem__("name", "x" * 256), "at most 255")  # as the C loader
     graph_edit(lambda g2: g2["layers"][7].__setitem__("padding", [3, 0, 0, 0]), "mp")
     g3 = copy.deepcopy(g)  # a stray tensor is an error too
     t3 = collections.OrderedDict(t, extra=np.zeros(2, np.float32))
