@@ -121,8 +121,25 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
     if (r) return r;
     int iw = 0, ih = 0, comp = 0;
     if (!stbi_info_from_memory(data, (int)len, &iw, &ih, &comp)) {
+        static const unsigned char png_sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
         const char *why = stbi_failure_reason();
-        snprintf(err, errsz, "'%s': not a recognized image (%s)", path, why ? why : "unknown format");
+        if (len >= 8 && !memcmp(data, png_sig, 8)) {
+            /* stb gives up on PNGs it will not decode with its last decoder's reason ("unknown image
+             * type"): say what the header says instead */
+            if (len < 24)
+                snprintf(err, errsz, "'%s': truncated PNG (%ld bytes: the header is cut)", path, len);
+            else {
+                uint32_t pw = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];
+                uint32_t ph = (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | (uint32_t)data[22] << 8 | data[23];
+                if (pw > VKR_IMAGE_MAX_SIDE || ph > VKR_IMAGE_MAX_SIDE || (double)pw * ph > VKR_IMAGE_MAX_PIXELS)
+                    snprintf(err, errsz, "'%s': PNG of %ux%u pixels is too large (limit %d per side, %.0f pixels)", path,
+                             pw, ph, VKR_IMAGE_MAX_SIDE, VKR_IMAGE_MAX_PIXELS);
+                else
+                    snprintf(err, errsz, "'%s': corrupt or truncated PNG (%s)", path, why && *why ? why : "bad header");
+            }
+        } else {
+            snprintf(err, errsz, "'%s': not a recognized image (%s)", path, why && *why ? why : "unknown format");
+        }
         free(data);
         return VKR__DECODE_FORMAT;
     }
@@ -149,7 +166,7 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
     free(data);
     if (!px) {
         const char *why = stbi_failure_reason();
-        snprintf(err, errsz, "'%s': cannot decode (%s)", path, why ? why : "unknown error");
+        snprintf(err, errsz, "'%s': cannot decode (%s)", path, why && *why ? why : "truncated or corrupt data");
         return (why && strcmp(why, "outofmem") == 0) ? VKR__DECODE_NOMEM : VKR__DECODE_FORMAT;
     }
     if (lw != iw || lh != ih) { /* should not happen; be defensive */

@@ -7,6 +7,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,13 @@ static char *read_text(const char *path, vkr_status *s) {
     return buf;
 }
 
+/* A positive whole number below 2^30, else -1 (2.7 channels is an error, not 2). */
+static int whole(const cJSON *v) {
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 || v->valuedouble > (1 << 30))
+        return -1;
+    return (int)v->valuedouble;
+}
+
 vkr_status vkr_model_from_graph_file(const char *path, uint64_t seed, vkr_model **out) {
     *out = NULL;
     vkr_status s = VKR_OK;
@@ -50,14 +58,14 @@ vkr_status vkr_model_from_graph_file(const char *path, uint64_t seed, vkr_model 
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(g, "name");
     const cJSON *iname = cJSON_GetObjectItemCaseSensitive(in, "name");
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(in, "preprocess");
-    int c = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(in, "channels"));
-    int h = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(in, "height"));
-    int w = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(in, "width"));
+    int c = whole(cJSON_GetObjectItemCaseSensitive(in, "channels"));
+    int h = whole(cJSON_GetObjectItemCaseSensitive(in, "height"));
+    int w = whole(cJSON_GetObjectItemCaseSensitive(in, "width"));
     vkr_model *m = NULL;
-    if (!cJSON_IsNumber(ver) || ver->valueint != 1)
+    if (!cJSON_IsNumber(ver) || ver->valuedouble != 1)
         s = vkr_fail(VKR_ERR_FORMAT, "%s: graph \"version\" must be 1", path);
     else if (!cJSON_IsObject(in) || !cJSON_IsString(iname) || c < 1 || h < 1 || w < 1)
-        s = vkr_fail(VKR_ERR_FORMAT, "%s: graph \"input\" needs name, channels, height, width", path);
+        s = vkr_fail(VKR_ERR_FORMAT, "%s: graph \"input\" needs name and positive whole channels, height, width", path);
     else if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) < 2)
         s = vkr_fail(VKR_ERR_FORMAT, "%s: graph \"layers\" must list the input layer and at least one more", path);
     else

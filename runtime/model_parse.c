@@ -554,10 +554,18 @@ vkr_status vkr_model_load(const char *path, vkr_model **out) {
     hdr[hlen] = 0;
     const char *end = NULL;
     root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
-    if (!root || !cJSON_IsObject(root)) {
+    if (!root) {
         const char *e = cJSON_GetErrorPtr();
-        s = vkr_fail(VKR_ERR_FORMAT, "%s: the header is not a JSON object (parse error at byte %lld)", path,
-                     e && e >= hdr && e <= hdr + hlen ? (long long)(e - hdr) + 8 : -1LL);
+        if (e && e >= hdr && e <= hdr + hlen)
+            s = vkr_fail(VKR_ERR_FORMAT, "%s: the header is not valid JSON (parse error at byte %lld)", path,
+                         (long long)(e - hdr) + 8);
+        else
+            s = vkr_fail(VKR_ERR_FORMAT, "%s: the header is not valid JSON", path);
+        goto fail;
+    }
+    if (!cJSON_IsObject(root)) {
+        s = vkr_fail(VKR_ERR_FORMAT, "%s: the header is JSON but not an object (a safetensors header maps tensor names "
+                                     "to their dtype, shape and offsets)", path);
         goto fail;
     }
     for (const char *p = end; p && p < hdr + hlen; p++)

@@ -406,6 +406,24 @@ static void test_formats(void) {
     float out[3 * 4 * 4];
     s = vkr_image_load(p, 4, 4, VKR_INTERP_BILINEAR, VKR_PREPROC_CAFFE, out);
     CHECK(s == VKR_ERR_FORMAT, "vkr_image_load rejects the bomb too");
+    /* stb refuses these itself ("unknown image type"): the message must say what is wrong */
+    write_png_header_only("bomb_60k.png", 60000, 60000);
+    path_of(p, sizeof p, "bomb_60k.png");
+    s = vkr_image_read_rgb(p, &px, &w, &h);
+    CHECK(s == VKR_ERR_FORMAT && contains(vkr_last_error(), "60000x60000") && contains(vkr_last_error(), "too large"),
+          "60000x60000 PNG: says too large: %s", vkr_last_error());
+    size_t full_n;
+    unsigned char *full = read_bytes("mixed/a_formats/UPPER.PNG", &full_n);
+    for (int cut = 20; cut <= 30 && full; cut += 10) {
+        write_bytes("cut.png", full, (size_t)cut);
+        path_of(p, sizeof p, "cut.png");
+        s = vkr_image_read_rgb(p, &px, &w, &h);
+        const char *e = vkr_last_error();
+        CHECK(s == VKR_ERR_FORMAT && contains(e, "cut.png") && (contains(e, "truncated") || contains(e, "corrupt")) &&
+                  !contains(e, "()"),
+              "PNG cut at %d bytes: says truncated or corrupt: %s", cut, e);
+    }
+    free(full);
     free(g);
     free(ga);
     free(rgba);

@@ -231,6 +231,15 @@ static void test_shape_overflow(void) {
     for (int i = 0; i < 2100; i++) n += (size_t)snprintf(j + n, (1 << 20) - n, "%s\"w\"", i ? ", " : "");
     snprintf(j + n, (1 << 20) - n, "]}]}");
     expect_graph_error("concat past 2^30 channels refused", j, "too large");
+    /* numbers that must be whole are not truncated */
+    snprintf(j, 1 << 20, "{\"version\": 1.9, \"name\": \"o\", \"input\": {\"name\": \"in\", \"channels\": 1, \"height\": 8, "
+             "\"width\": 8}, \"layers\": [{\"name\": \"in\", \"type\": \"input\"}, {\"name\": \"g\", \"type\": \"gap\", "
+             "\"inputs\": [\"in\"]}]}");
+    expect_graph_error("graph version 1.9 refused", j, "version");
+    snprintf(j, 1 << 20, "{\"version\": 1, \"name\": \"o\", \"input\": {\"name\": \"in\", \"channels\": 2.7, \"height\": 8, "
+             "\"width\": 8}, \"layers\": [{\"name\": \"in\", \"type\": \"input\"}, {\"name\": \"g\", \"type\": \"gap\", "
+             "\"inputs\": [\"in\"]}]}");
+    expect_graph_error("2.7 input channels refused (not truncated to 2)", j, "whole");
     /* layer names: 255 bytes load (the tensor name adds ".weight"), 256 are refused by name */
     for (int len = 255; len <= 256; len++) {
         char nm[300];
@@ -382,6 +391,17 @@ static void test_loader(void) {
     expect_fail("header length larger than the file", p, "header length", NULL);
     write_st(p, k_graph_ok, k_tensors_ok, NT_OK, -5, -1, 1, 0.f, NULL);
     expect_fail("header length too short (cut JSON)", p, "JSON", NULL);
+    { /* a header that is JSON but an array: no "parse error at byte -1" */
+        FILE *f = fopen(p, "wb");
+        if (f) {
+            const unsigned char len8[8] = {2, 0, 0, 0, 0, 0, 0, 0};
+            fwrite(len8, 1, 8, f);
+            fwrite("[]", 1, 2, f);
+            fclose(f);
+        }
+        expect_fail("header [] is not an object", p, "not an object", NULL);
+        result(!strstr(vkr_last_error(), "byte -1"), "header []: no byte -1 in the message", "%s", vkr_last_error());
+    }
     {
         tspec t[NT_OK];
         memcpy(t, k_tensors_ok, sizeof t);
