@@ -199,7 +199,22 @@ static vkr_status collect_roots(const char *dir, int depth, strvec *roots) {
     return s;
 }
 
-static vkr_status collect_class_files(const char *cdir, strvec *files) {
+/* Image-named entries that are not regular files: a dangling or looping symbolic link, a
+ * folder named like an image (walked as a subfolder), a FIFO or device.  They become warnings
+ * (in `skips`, one message each) instead of silently disappearing. */
+static int note_odd_entry(const char *p, strvec *skips) {
+    char msg[1100];
+    struct stat st;
+    if (stat(p, &st) != 0)
+        snprintf(msg, sizeof msg, "'%s': %s (a dangling or looping symbolic link?)", p, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        snprintf(msg, sizeof msg, "'%s': a folder named like an image (its images are read as a subfolder)", p);
+    else
+        snprintf(msg, sizeof msg, "'%s': not a regular file", p);
+    return sv_push(skips, xstrdup(msg));
+}
+
+static vkr_status collect_class_files(const char *cdir, strvec *files, strvec *skips) {
     strvec roots = {0};
     vkr_status s = collect_roots(cdir, 0, &roots);
     if (s == VKR_OK && roots.n > 1) qsort(roots.v, (size_t)roots.n, sizeof(char *), cmp_str);
@@ -217,6 +232,7 @@ static vkr_status collect_class_files(const char *cdir, strvec *files) {
             if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
                 if (sv_push(files, p)) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
             } else {
+                if (note_odd_entry(p, skips)) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
                 free(p);
             }
         }
@@ -316,7 +332,7 @@ vkr_status vkr_dataset_open(const char *dir, const vkr_dataset_opts *opts, vkr_d
     char exts[128];
     ext_list(exts, sizeof exts);
     vkr_status s;
-    strvec entries = {0}, classes = {0};
+    strvec entries = {0}, classes = {0}, odd = {0}; /* odd: image-named entries that are not files */
     strvec *files = NULL;
     int *result = NULL;
     char **msg = NULL;
@@ -365,7 +381,7 @@ vkr_status vkr_dataset_open(const char *dir, const vkr_dataset_opts *opts, vkr_d
             s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
             goto done;
         }
-        s = collect_class_files(cdir, &files[c]);
+        s = collect_class_files(cdir, &files[c], &odd);
         free(cdir);
         if (s) goto done;
         if (files[c].n == 0 && first_empty < 0) first_empty = c;
@@ -426,6 +442,12 @@ vkr_status vkr_dataset_open(const char *dir, const vkr_dataset_opts *opts, vkr_d
             if (first_bad < 0) first_bad = i;
             bad++;
         }
+    if (odd.n && opts->strict) {
+        char more[64] = "";
+        if (odd.n > 1) snprintf(more, sizeof more, " (and %d more)", odd.n - 1);
+        s = vkr_fail(VKR_ERR_FORMAT, "%s%s", odd.v[0], more);
+        goto done;
+    }
     if (bad && opts->strict) {
         char more[64] = "";
         if (bad > 1) snprintf(more, sizeof more, " (and %d more bad files)", bad - 1);
@@ -450,6 +472,7 @@ vkr_status vkr_dataset_open(const char *dir, const vkr_dataset_opts *opts, vkr_d
         ds->classes[c] = classes.v[c];
         classes.v[c] = NULL;
     }
+    for (int i = 0; i < odd.n; i++) warn(ds, opts->quiet, "skipping %s", odd.v[i]);
     for (int i = 0; i < total; i++) {
         if (result[i]) {
             warn(ds, opts->quiet, "skipping %s", msg[i] ? msg[i] : all[i]);
@@ -486,6 +509,7 @@ done:
     }
     sv_free(&entries);
     sv_free(&classes);
+    sv_free(&odd);
     vkr_dataset_free(ds);
     return s;
 }

@@ -474,6 +474,41 @@ static void test_more_formats(void) {
     }
 }
 
+/* Image-named entries that are not files are warned about and counted, never dropped
+ * silently; --strict makes them an error. */
+static void test_odd_entries(void) {
+    unsigned char px[3 * 4 * 4];
+    memset(px, 90, sizeof px);
+    mkdirs("odd/a/folder.jpg");
+    mkdirs("odd/b");
+    write_png("odd/a/good.png", 4, 4, 3, px);
+    write_png("odd/a/folder.jpg/inner.png", 4, 4, 3, px);
+    write_png("odd/b/good.png", 4, 4, 3, px);
+    char p[512], q[512];
+    path_of(p, sizeof p, "odd/a/dangling.png");
+    path_of(q, sizeof q, "odd/a/no-such-target.png");
+    int ok = symlink(q, p) == 0;
+    path_of(p, sizeof p, "odd/a/loop.jpg");
+    ok &= symlink(p, p) == 0;
+    path_of(p, sizeof p, "odd");
+    vkr_dataset_opts o = {.quiet = 1};
+    vkr_dataset *ds = NULL;
+    vkr_status s = vkr_dataset_open(p, &o, &ds);
+    int nw = s ? -1 : vkr_dataset_num_warnings(ds);
+    int named = nw == 3;
+    const char *want[] = {"dangling.png", "folder.jpg", "loop.jpg"};
+    for (int i = 0; named && i < 3; i++) named = contains(vkr_dataset_warning(ds, i), want[i]);
+    CHECK(ok && !s && named && vkr_dataset_size(ds) == 3,
+          "dangling and looping links and a folder named like an image: 3 warnings naming them, 3 images kept (%d)", nw);
+    for (int i = 0; i < nw; i++) printf("  warning: %s\n", vkr_dataset_warning(ds, i));
+    vkr_dataset_free(ds);
+    o.strict = 1;
+    s = vkr_dataset_open(p, &o, &ds);
+    CHECK(s == VKR_ERR_FORMAT && contains(vkr_last_error(), "dangling.png"), "strict: the first odd entry is an error: %s",
+          vkr_last_error());
+    if (!s) vkr_dataset_free(ds);
+}
+
 /* mutated PNG/JPEG/BMP bytes: each must decode or fail cleanly (run under ASan in CI) */
 static void test_fuzz(void) {
     const char *srcs[] = {"mixed/a_formats/UPPER.PNG", "mixed/a_formats/jpg.jpg", "mixed/a_formats/bmp.bmp",
@@ -1090,6 +1125,7 @@ int main(void) {
     build_small();
     test_formats();
     test_more_formats();
+    test_odd_entries();
     test_fuzz();
     test_resize_preprocess();
     test_dataset_mixed();
