@@ -20,6 +20,12 @@ vkr_status cli_context(const char *device, vkr_context **ctx);
 /* Fails (returns 1) when the context's validation layer counted errors. */
 int cli_check_validation(vkr_context *ctx);
 
+typedef struct cJSON cJSON;
+/* Adds `key`: `text` to a JSON object so that the output stays valid UTF-8 JSON: bytes that are
+ * not UTF-8 (a file name on Linux may hold any) become U+FFFD in `key`, and `key`_hex then
+ * holds the exact bytes in hex. */
+void cli_json_add_bytes(cJSON *obj, const char *key, const char *text);
+
 int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -111,13 +111,13 @@ int cmd_predict(int argc, char **argv) {
         qsort(order, (size_t)K, sizeof *order, by_prob);
         if (json) {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "image", images[i]);
+            cli_json_add_bytes(o, "image", images[i]);
             cJSON *probs = cJSON_AddArrayToObject(o, "probabilities");
             for (int k = 0; k < K; k++) cJSON_AddItemToArray(probs, cJSON_CreateNumber(p[k]));
             cJSON *t = cJSON_AddArrayToObject(o, "top");
             for (int k = 0; k < top; k++) {
                 cJSON *e = cJSON_CreateObject();
-                cJSON_AddStringToObject(e, "class", m->nclasses ? m->classes[order[k].k] : "");
+                cli_json_add_bytes(e, "class", m->nclasses ? m->classes[order[k].k] : "");
                 cJSON_AddNumberToObject(e, "index", order[k].k);
                 cJSON_AddNumberToObject(e, "probability", order[k].p);
                 cJSON_AddItemToArray(t, e);

@@ -220,6 +220,20 @@ def t_bad_files():
         assert not os.path.exists(out + str(k)), "no output after a failure"
 
 
+def t_predict_json_non_utf8_name():
+    model = os.path.join(TMP, "bad_out", "m.safetensors")
+    if not os.path.exists(model):
+        raise AssertionError("needs the model of the broken-files check")
+    src = os.path.join(TMP, "bad", "a", "img000.ppm")
+    odd = os.path.join(TMP, "bad", "a").encode() + b"/img\xff\xfe.ppm"
+    shutil.copyfile(src, odd)
+    p = subprocess.run([VKRUN.encode(), b"predict", model.encode(), odd, b"--json"], capture_output=True)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.decode("utf-8"))  # strict: the output must be UTF-8 JSON
+    assert bytes.fromhex(out[0]["image_hex"]) == odd and "\ufffd" in out[0]["image"], out[0]
+    os.unlink(odd)
+
+
 def t_resnet50_head_and_finetune():
     h5 = os.path.join(TMP, "keras_resnet50_notop.h5")
     model = os.path.join(TMP, "resnet50.safetensors")
@@ -266,6 +280,7 @@ R.check("predict: probabilities sum to 1 with the class names", t_predict, share
 R.check("feature cache off gives the same losses in every epoch (1e-4)", t_no_cache_same_loss, shared=True)
 R.check("Ctrl-C writes a checkpoint; --resume continues identically", t_interrupt_resume, shared=True)
 R.check("corrupt/truncated/zero-byte/non-image files skipped; --strict; folder errors", t_bad_files)
+R.check("predict --json with a non-UTF-8 file name is UTF-8 JSON with the exact bytes", t_predict_json_non_utf8_name)
 R.check("ResNet50 layout (synthetic weights) trains a head and fine-tunes at 64x64", t_resnet50_head_and_finetune)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
