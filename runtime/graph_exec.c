@@ -38,6 +38,16 @@ static vkr_bn_shape bn_shape(const vkr_layer *L, int n) {
     return p;
 }
 
+/* Momentum of the running-statistics update of one micro-batch, such that the k updates
+ * of a step give momentum * r + (1 - momentum) * (size-weighted mean of the micro-batch
+ * statistics), as one update with the whole batch would: with R_i the images from micro-batch
+ * i on and B those of the step, mu_i = (B - (1-m) R_i) / (B - (1-m) R_{i+1}). */
+static float micro_momentum(const vkr_graph *g, double m) {
+    if (g->call_n <= 0 || g->mb_n >= g->call_n) return (float)m;
+    double B = g->call_n, after = g->mb_rest, from = after + g->mb_n;
+    return (float)((B - (1 - m) * from) / (B - (1 - m) * after));
+}
+
 /* n-input concat (n > 2) as per-image block copies. */
 static vkr_status concat_copies(vkr_graph *g, vkr__plan *P, const vkr_layer *L, int n, vkr_buffer *out,
                                 vkr_buffer *const *parts, int backward) {
@@ -84,6 +94,7 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
     }
     case VKR_LAYER_BATCHNORM: {
         vkr_bn_shape p = bn_shape(L, n);
+        p.momentum = micro_momentum(g, L->momentum);
         if (train && g->bm[j])
             return vkr_batchnorm_train_forward(c, &p, out, g->save_mean[j], g->save_invstd[j], in, pb[0], pb[1], pb[2],
                                                pb[3]);
@@ -129,7 +140,11 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     vkr_buffer *dout = vbuf(g, P, P->gid[j]);
     vkr_buffer *out = vbuf(g, P, P->vid[j]);
     vkr_buffer *in = L->ninputs ? vbuf(g, P, P->vid[L->input_idx[0]]) : NULL;
-    vkr_buffer **pb = g->param[j], **gb = g->grad[j];
+    vkr_buffer **pb = g->param[j], *gb[2] = {g->grad[j][0], g->grad[j][1]};
+    if (g->accumulate) { /* later micro-batches: into scratch, then added (below) */
+        gb[0] = gb[0] ? g->acc_w : NULL;
+        gb[1] = gb[1] ? g->acc_b : NULL;
+    }
     uint64_t nout = (uint64_t)n * out_floats(L);
     vkr_buffer *din[64] = {0};
     if (L->ninputs > 64) return vkr_fail(VKR_ERR_UNSUPPORTED, "layer \"%s\": more than 64 inputs", L->name);
@@ -210,6 +225,9 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     default:
         return vkr_fail(VKR_ERR_UNSUPPORTED, "layer \"%s\" (%s): no backward", L->name, vkr_layer_type_name(L->type));
     }
+    if (g->accumulate && g->pt[j]) /* weight gradients of the micro-batches add up */
+        for (int k = 0; k < 2; k++)
+            if (gb[k]) TRY(vkr_axpby(c, vkr_model_param(g->m, j, k)->count, 1.0f, gb[k], 1.0f, g->grad[j][k]));
     /* accumulate into gradients that an earlier backward already wrote */
     for (int k = 0; k < L->ninputs; k++) {
         int p = L->input_idx[k];
@@ -226,7 +244,12 @@ static vkr_status record_loss(vkr_graph *g, vkr__plan *P, int n, int backward) {
     vkr_cmd_label(c, "loss");
     if (g->loss == VKR_LOSS_SOFTMAX_CE) {
         TRY(vkr_softmax_ce_forward(c, n, g->classes, g->result, g->probs, vbuf(g, P, P->vid[lg]), g->targets));
-        if (backward && P->runbw[lg]) TRY(vkr_softmax_ce_backward(c, n, g->classes, vbuf(g, P, P->gid[lg]), g->probs, g->targets));
+        if (backward && P->runbw[lg]) {
+            vkr_buffer *d = vbuf(g, P, P->gid[lg]);
+            TRY(vkr_softmax_ce_backward(c, n, g->classes, d, g->probs, g->targets));
+            /* the mean over the whole call: a micro-batch of n of B images weighs n / B */
+            if (g->call_n > n) TRY(vkr_axpby(c, (uint64_t)n * g->classes, 0.0f, g->probs, (float)n / g->call_n, d));
+        }
     } else if (backward && P->runbw[lg]) {
         TRY(vkr_cmd_copy(c, vbuf(g, P, P->gid[lg]), 0, g->targets, 0, (uint64_t)n * g->target_floats * 4));
     }
