@@ -139,6 +139,7 @@ typedef struct {
     uint64_t usage;      /* in use: heapUsage (all of this process), else what this context allocated */
     uint64_t available;  /* budget - usage */
     int from_ext;        /* budget and usage come from VK_EXT_memory_budget */
+    int from_env;        /* budget lowered by the environment variable VKRUN_MEMORY_BUDGET (MiB) */
 } vkr_memory_budget;
 void vkr_device_memory_budget(const vkr_context *ctx, vkr_memory_budget *out);
 /* Fault injection for tests: from now on, a buffer allocation that would take the

@@ -440,6 +440,11 @@ void vkr_device_memory_budget(const vkr_context *ctx, vkr_memory_budget *out) {
             out->from_ext = 1;
         }
     }
+    const char *cap = getenv("VKRUN_MEMORY_BUDGET"); /* MiB: a smaller budget than the device's */
+    if (cap && *cap && strtoull(cap, NULL, 10)) {
+        uint64_t c = strtoull(cap, NULL, 10) << 20;
+        if (c < out->budget) out->budget = c, out->from_env = 1;
+    }
     out->available = out->budget > out->usage ? out->budget - out->usage : 0;
 }
 

@@ -74,6 +74,8 @@ vkr_status vkr__graph_choose(vkr_graph *g, int *mb_out) {
             else hi = mid - 1;
         }
         mb = lo;
+        int k = (g->step_batch + mb - 1) / mb;
+        mb = (g->step_batch + k - 1) / k; /* as few micro-batches, as even as they go */
     }
     *mb_out = mb;
     return VKR_OK;
@@ -85,20 +87,24 @@ int vkr_graph_recoveries(const vkr_graph *g) { return g->recoveries; }
 void vkr_graph_plan_line(const vkr_graph *g, char *buf, size_t n) {
     const vkr_graph_memory *m = &g->mem;
     int mb = g->batch, k = (g->step_batch + mb - 1) / mb, last = g->step_batch - (k - 1) * mb;
-    char split[96];
+    char split[160], state[64] = "";
     if (k == 1) snprintf(split, sizeof split, "batch %d in one pass", g->step_batch);
-    else if (last == mb) snprintf(split, sizeof split, "batch %d as %d micro-batches of %d", g->step_batch, k, mb);
-    else snprintf(split, sizeof split, "batch %d as %d micro-batches of %d (last %d)", g->step_batch, k, mb, last);
+    else
+        snprintf(split, sizeof split, "batch %d as %d micro-batches of %d%s%.0d%s", g->step_batch, k, mb,
+                 last != mb ? " (last " : "", last != mb ? last : 0, last != mb ? ")" : "");
+    if (g->o.training) snprintf(state, sizeof state, " + gradients and optimizer state %.1f", mib(m->train_state));
     const vkr_memory_budget *B = &g->budget;
+    char rec[64] = "";
+    if (g->recoveries) snprintf(rec, sizeof rec, ", re-planned %d time%s after out-of-memory", g->recoveries,
+                                g->recoveries == 1 ? "" : "s");
     snprintf(buf, n,
-             "memory plan: weights %.1f MiB, activations %.1f, %s %.1f, input %.1f = %.1f MiB per micro-batch of %d; "
-             "%s%s%s; device heap %.1f MiB, budget %.1f%s, planner uses %.1f (%.0f%% of free)%s",
-             mib(m->weights), mib(m->activations), g->o.training ? "gradients + optimizer state" : "outputs",
-             mib(m->train_state), mib(m->input), mib(m->total), mb, split,
-             g->o.micro_batch > 0 ? " (--micro-batch)" : " (auto)",
-             k > 1 && g->o.training ? ", gradients accumulated, one update per batch" : "", mib(B->heap),
-             mib(B->budget), B->from_ext ? " (VK_EXT_memory_budget)" : "", mib(g->usable), SAFETY * 100,
-             k > 1 && g->o.training && g->o.bn_train ? "; BatchNorm uses each micro-batch's statistics" : "");
+             "memory plan: %s%s%s%s%s: weights %.1f MiB + activations %.1f%s + input %.1f = %.1f MiB; device heap %.1f "
+             "MiB, budget %.1f%s, planner uses %.1f (%.0f%% of free)",
+             split, g->o.micro_batch > 0 ? " (--micro-batch)" : " (auto)", rec,
+             k > 1 && g->o.training ? ", gradients accumulated, one update per batch" : "",
+             k > 1 && g->o.training && g->o.bn_train ? ", BatchNorm statistics per micro-batch" : "", mib(m->weights),
+             mib(m->activations), state, mib(m->input), mib(m->total), mib(B->heap), mib(B->budget),
+             B->from_env ? " (VKRUN_MEMORY_BUDGET)" : B->from_ext ? " (VK_EXT_memory_budget)" : " (heap size)", mib(g->usable), SAFETY * 100);
 }
 
 static vkr_status need_loss_plan(vkr_graph *g, vkr__plan **P) {

@@ -27,3 +27,9 @@ int cli_check_validation(vkr_context *ctx) {
     }
     return 0;
 }
+
+void cli_print_plan(const vkr_graph *g, FILE *f) {
+    char line[1024];
+    vkr_graph_plan_line(g, line, sizeof line);
+    if (!strstr(line, "in one pass")) fprintf(f, "vkrun: %s\n", line);
+}
