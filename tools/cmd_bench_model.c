@@ -78,8 +78,9 @@ int cmd_bench_model(int argc, char **argv) {
         goto done;
     }
     int timing = vkr_context_device(ctx)->timestamps;
-    vkr_graph_opts o = {.batch = batch, .height = h, .width = w, .training = backward, .freeze = freeze,
-                        .optimizer = VKR_OPTIM_SGD, .timing = timing};
+    /* the whole batch in one submission (per-layer times are those of one submission) */
+    vkr_graph_opts o = {.batch = batch, .micro_batch = batch, .height = h, .width = w, .training = backward,
+                        .freeze = freeze, .optimizer = VKR_OPTIM_SGD, .timing = timing};
     o.optim.lr = 0.0f;
     if ((s = vkr_graph_create(ctx, m, &o, &g))) {
         cli_error("bench", s);
