@@ -188,6 +188,9 @@ typedef struct {
     int batch;              /* largest n per call (default 1): the batch of one optimizer step */
     int micro_batch;        /* images per submission: 0 = the memory planner's choice (the largest that
                                fits the device budget with a safety margin), N = forced (<= batch) */
+    int recompute;          /* training: keep only block-boundary activations and recompute inside a
+                               block before its backward: 1 = on, -1 = off, 0 = when micro-batches
+                               alone would be smaller than 8 images and recomputation allows larger */
     int height, width;      /* input size (0: the model's default) */
     int training;           /* allocate gradients, optimizer state, keep activations */
     int freeze;             /* layers [0, freeze) are frozen: no parameter gradients, BN in inference mode */

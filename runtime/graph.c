@@ -112,6 +112,7 @@ static vkr_status graph_setup(vkr_model *m, const vkr_graph_opts *opts, vkr_grap
         g->rg[j] = (char)r;
     }
     g->step_batch = o.batch;
+    g->recompute = o.training && o.recompute > 0;
     *out = g;
     return VKR_OK;
 }

@@ -67,11 +67,13 @@ static vkr_status concat_copies(vkr_graph *g, vkr__plan *P, const vkr_layer *L, 
     return VKR_OK;
 }
 
-static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train) {
+/* re: recomputation before the backward (values in P->vidb). */
+static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train, int re) {
     const vkr_layer *L = &g->L[j];
     vkr_cmd *c = g->cmd;
-    vkr_buffer *out = vbuf(g, P, P->vid[j]);
-    vkr_buffer *in = L->ninputs ? vbuf(g, P, P->vid[L->input_idx[0]]) : NULL;
+    const int *V = re ? P->vidb : P->vid;
+    vkr_buffer *out = vbuf(g, P, V[j]);
+    vkr_buffer *in = L->ninputs ? vbuf(g, P, V[L->input_idx[0]]) : NULL;
     vkr_buffer **pb = g->param[j];
     uint64_t nout = (uint64_t)n * out_floats(L);
     vkr_cmd_label(c, L->name);
@@ -103,14 +105,14 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
     case VKR_LAYER_RELU:
         return vkr_relu_forward(c, nout, out, in);
     case VKR_LAYER_ADD:
-        return vkr_add_forward(c, nout, out, in, vbuf(g, P, P->vid[L->input_idx[1]]));
+        return vkr_add_forward(c, nout, out, in, vbuf(g, P, V[L->input_idx[1]]));
     case VKR_LAYER_ZEROPAD: {
         vkr_pad_shape p = pad_shape(L, n);
         return vkr_zeropad_forward(c, &p, out, in);
     }
     case VKR_LAYER_MAXPOOL: {
         vkr_pool_shape p = pool_shape(L, n);
-        return vkr_maxpool_forward(c, &p, out, vbuf(g, P, P->argmax[j]), in);
+        return vkr_maxpool_forward(c, &p, out, vbuf(g, P, re ? P->argmaxb[j] : P->argmax[j]), in);
     }
     case VKR_LAYER_AVGPOOL: {
         vkr_pool_shape p = pool_shape(L, n);
@@ -121,10 +123,10 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
     case VKR_LAYER_CONCAT: {
         if (L->ninputs == 2)
             return vkr_concat_forward(c, n, g->L[L->input_idx[0]].out_c, g->L[L->input_idx[1]].out_c,
-                                      L->out_h * L->out_w, out, in, vbuf(g, P, P->vid[L->input_idx[1]]));
+                                      L->out_h * L->out_w, out, in, vbuf(g, P, V[L->input_idx[1]]));
         vkr_buffer *parts[64];
         if (L->ninputs > 64) return vkr_fail(VKR_ERR_UNSUPPORTED, "concat \"%s\": more than 64 inputs", L->name);
-        for (int k = 0; k < L->ninputs; k++) parts[k] = vbuf(g, P, P->vid[L->input_idx[k]]);
+        for (int k = 0; k < L->ninputs; k++) parts[k] = vbuf(g, P, V[L->input_idx[k]]);
         return concat_copies(g, P, L, n, out, parts, 0);
     }
     case VKR_LAYER_SOFTMAX:
@@ -138,8 +140,8 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     const vkr_layer *L = &g->L[j];
     vkr_cmd *c = g->cmd;
     vkr_buffer *dout = vbuf(g, P, P->gid[j]);
-    vkr_buffer *out = vbuf(g, P, P->vid[j]);
-    vkr_buffer *in = L->ninputs ? vbuf(g, P, P->vid[L->input_idx[0]]) : NULL;
+    vkr_buffer *out = vbuf(g, P, P->vidb[j]);
+    vkr_buffer *in = L->ninputs ? vbuf(g, P, P->vidb[L->input_idx[0]]) : NULL;
     vkr_buffer **pb = g->param[j], *gb[2] = {g->grad[j][0], g->grad[j][1]};
     if (g->accumulate) { /* later micro-batches: into scratch, then added (below) */
         gb[0] = gb[0] ? g->acc_w : NULL;
@@ -204,7 +206,7 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     }
     case VKR_LAYER_MAXPOOL: {
         vkr_pool_shape p = pool_shape(L, n);
-        TRY(vkr_maxpool_backward(c, &p, din[0], dout, vbuf(g, P, P->argmax[j])));
+        TRY(vkr_maxpool_backward(c, &p, din[0], dout, vbuf(g, P, P->argmaxb[j])));
         break;
     }
     case VKR_LAYER_AVGPOOL: {
@@ -315,7 +317,7 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     for (int j = 0; j < g->nl; j++) {
         if (!P->live[j]) continue;
         g->fq[2 * j] = vkr_cmd_timing_count(g->cmd);
-        if ((s = fwd_layer(g, P, j, n, train))) return wrap(g, j, "forward", s);
+        if ((s = fwd_layer(g, P, j, n, train, 0))) return wrap(g, j, "forward", s);
         g->fq[2 * j + 1] = vkr_cmd_timing_count(g->cmd);
     }
     if (mode >= 1 && (s = record_loss(g, P, n, train))) return wrap(g, -1, "loss", s);
@@ -323,6 +325,8 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
         for (int j = g->nl - 1; j >= 0; j--) {
             if (!P->runbw[j]) continue;
             g->bq[2 * j] = vkr_cmd_timing_count(g->cmd);
+            for (int r = P->rfirst[j] < 0 ? j : P->rfirst[j]; r < j; r++) /* the segment j ends, again */
+                if (P->rec[r] && (s = fwd_layer(g, P, r, n, train, 1))) return wrap(g, r, "recomputation", s);
             if ((s = bwd_layer(g, P, j, n))) return wrap(g, j, "backward", s);
             g->bq[2 * j + 1] = vkr_cmd_timing_count(g->cmd);
         }

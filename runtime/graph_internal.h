@@ -30,6 +30,10 @@ typedef struct {
     int *logits;         /* inference dense+softmax: logits scratch vbuf */
     int **scr;           /* [layer][input]: scratch for accumulated input gradients (-1: none) */
     char **first;        /* [layer][input]: this backward writes the input gradient first */
+    /* recomputation (graph_plan.c plan_recompute): values and argmax as backward reads them,
+     * the first recomputed layer of the segment a cut ends (-1: none), recomputed layers */
+    int *vidb, *argmaxb, *rfirst;
+    char *rec;
     uint64_t naive_floats, planned_floats;
 } vkr__plan;
 
@@ -49,6 +53,7 @@ struct vkr_graph {
     vkr_memory_budget budget; /* at planning time */
     uint64_t usable;     /* the part of it the planner used (safety margin off) */
     int recoveries;      /* re-plans after running out of memory */
+    int recompute;       /* training plans recompute activations inside blocks */
     int target;          /* default output / loss layer */
     vkr_loss_kind loss;
     int classes;         /* K of softmax_ce */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define SAFETY 0.90 /* the planner uses 90% of the available budget */
+#define USEFUL 8     /* below this micro-batch, recomputation is tried (opts.recompute == 0) */
 
 static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->out_h * L->out_w; }
 static double mib(uint64_t b) { return b / 1048576.0; }
@@ -39,6 +40,29 @@ static vkr_status too_big(vkr_graph *g, int mb, const vkr_graph_memory *m) {
                     mib(B->budget), mib(B->usage), SAFETY * 100);
 }
 
+/* *mb = the largest micro-batch that fits (memory grows with it), 0 if none. */
+static vkr_status largest_fit(vkr_graph *g, int *mb, vkr_graph_memory *mem) {
+    int ok, lo = 1, hi = g->step_batch;
+    vkr_status s = fits(g, hi, &ok, mem);
+    if (s || ok) {
+        *mb = hi;
+        return s;
+    }
+    if ((s = fits(g, 1, &ok, mem))) return s;
+    if (!ok) {
+        *mb = 0;
+        return VKR_OK;
+    }
+    while (lo < hi - 1) {
+        int mid = (lo + hi) / 2;
+        if ((s = fits(g, mid, &ok, mem))) return s;
+        if (ok) lo = mid;
+        else hi = mid;
+    }
+    *mb = lo;
+    return VKR_OK;
+}
+
 vkr_status vkr__graph_choose(vkr_graph *g, int *mb_out) {
     const vkr_device_info *I = vkr_context_device(g->ctx);
     vkr_device_memory_budget(g->ctx, &g->budget);
@@ -55,6 +79,7 @@ vkr_status vkr__graph_choose(vkr_graph *g, int *mb_out) {
     vkr_graph_memory mem;
     int ok, mb = g->step_batch;
     vkr_status s;
+    g->recompute = g->o.training && g->o.recompute > 0;
     if (g->o.micro_batch > 0) {
         if (mb > g->o.micro_batch) mb = g->o.micro_batch;
         if ((s = fits(g, mb, &ok, &mem))) return s;
@@ -62,22 +87,21 @@ vkr_status vkr__graph_choose(vkr_graph *g, int *mb_out) {
         *mb_out = mb;
         return VKR_OK;
     }
-    if ((s = fits(g, mb, &ok, &mem))) return s;
-    if (!ok) { /* largest that fits: memory grows with mb */
-        int lo = 1, hi = mb - 1;
-        if ((s = fits(g, 1, &ok, &mem))) return s;
-        if (!ok) return too_big(g, 1, &mem);
-        while (lo < hi) {
-            int mid = (lo + hi + 1) / 2;
-            if ((s = fits(g, mid, &ok, &mem))) return s;
-            if (ok) lo = mid;
-            else hi = mid - 1;
-        }
-        mb = lo;
-        int k = (g->step_batch + mb - 1) / mb;
-        mb = (g->step_batch + k - 1) / k; /* as few micro-batches, as even as they go */
+    if ((s = largest_fit(g, &mb, &mem))) return s;
+    /* recomputation when micro-batches alone would go below a useful size */
+    if (g->o.training && g->o.recompute == 0 && mb < (g->step_batch < USEFUL ? g->step_batch : USEFUL)) {
+        int mr = 0;
+        g->recompute = 1;
+        if ((s = largest_fit(g, &mr, &mem))) return s;
+        if (mr > mb) mb = mr;
+        else g->recompute = 0;
     }
-    *mb_out = mb;
+    if (mb == 0) {
+        (void)vkr__graph_measure(g, 1, &mem, NULL);
+        return too_big(g, 1, &mem);
+    }
+    int k = (g->step_batch + mb - 1) / mb;
+    *mb_out = (g->step_batch + k - 1) / k; /* as few micro-batches, as even as they go */
     return VKR_OK;
 }
 
@@ -98,11 +122,15 @@ void vkr_graph_plan_line(const vkr_graph *g, char *buf, size_t n) {
     if (g->recoveries) snprintf(rec, sizeof rec, ", re-planned %d time%s after out-of-memory", g->recoveries,
                                 g->recoveries == 1 ? "" : "s");
     snprintf(buf, n,
-             "memory plan: %s%s%s%s%s: weights %.1f MiB + activations %.1f%s + input %.1f = %.1f MiB; device heap %.1f "
+             "memory plan: %s%s%s%s%s%s: weights %.1f MiB + activations %.1f%s + input %.1f = %.1f MiB; device heap %.1f "
              "MiB, budget %.1f%s, planner uses %.1f (%.0f%% of free)",
              split, g->o.micro_batch > 0 ? " (--micro-batch)" : " (auto)", rec,
              k > 1 && g->o.training ? ", gradients accumulated, one update per batch" : "",
-             k > 1 && g->o.training && g->o.bn_train ? ", BatchNorm statistics per micro-batch" : "", mib(m->weights),
+             k > 1 && g->o.training && g->o.bn_train ? ", BatchNorm statistics per micro-batch" : "",
+             g->recompute ? (g->o.recompute > 0 ? ", activations recomputed inside blocks (--recompute)"
+                                                : ", activations recomputed inside blocks (auto)")
+                          : "",
+             mib(m->weights),
              mib(m->activations), state, mib(m->input), mib(m->total), mib(B->heap), mib(B->budget),
              B->from_env ? " (VKRUN_MEMORY_BUDGET)" : B->from_ext ? " (VK_EXT_memory_budget)" : " (heap size)", mib(g->usable), SAFETY * 100);
 }

@@ -60,7 +60,7 @@ static vkr_status build(vkr_model **out) {
 }
 
 typedef struct {
-    int micro, bn_train, sgd, backward_only, one_step;
+    int micro, bn_train, sgd, backward_only, one_step, recompute;
 } run_opts;
 
 static float g_x[STEPS][B * C * H * W], g_t[STEPS][B * K];
@@ -73,7 +73,7 @@ static vkr_status train(vkr_context *ctx, const run_opts *ro, vkr_model **out, i
     vkr_graph *g = NULL;
     vkr_status s = build(&m);
     vkr_graph_opts o = {.batch = B, .micro_batch = ro->micro, .training = 1, .bn_train = ro->bn_train,
-                        .loss = VKR_LOSS_SOFTMAX_CE};
+                        .recompute = ro->recompute ? ro->recompute : -1, .loss = VKR_LOSS_SOFTMAX_CE};
     o.optimizer = ro->sgd ? VKR_OPTIM_SGD : VKR_OPTIM_ADAM;
     o.optim = (vkr_optim_params){.lr = ro->sgd ? 0.05f : 1e-3f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-7f};
     if (!s) s = vkr_graph_create(ctx, m, &o, &g);
@@ -136,7 +136,7 @@ static void compare(vkr_context *ctx, const char *what, run_opts whole, run_opts
         for (int t = 0; t < a->ntensors; t++)
             for (uint64_t i = 0; i < a->tensors[t].count; i++) moved = fmax(moved, fabs(a->tensors[t].data[i]));
     }
-    CHECK(mba == B && mbb == split.micro, "%s: micro-batch %d vs %d", what, mba, mbb);
+    CHECK(mba == whole.micro && mbb == split.micro, "%s: micro-batch %d vs %d", what, mba, mbb);
     CHECK(fabs(la - lb) <= 1e-5 * fabs(la), "%s: first loss %.7f (whole) vs %.7f (micro-batches)", what, la, lb);
     CHECK(d <= tol && moved > 10 * tol,
           "%s: max relative difference of every tensor, micro-batches of %d vs whole batch %d: %.3g (worst %s; "
@@ -146,6 +146,24 @@ out:
     vkr_model_free(a);
     vkr_model_free(b);
     vkr_model_free(init);
+}
+
+/* Recomputation: the same gradients and steps with less activation memory. */
+static void recompute(vkr_context *ctx) {
+    compare(ctx, "recompute, gradients", (run_opts){.micro = B, .backward_only = 1},
+            (run_opts){.micro = B, .backward_only = 1, .recompute = 1}, 1e-6);
+    compare(ctx, "recompute + micro-batches of 3, adam", (run_opts){.micro = B},
+            (run_opts){.micro = 3, .recompute = 1}, 1e-5);
+    vkr_model *m = NULL;
+    vkr_graph_memory a = {0}, b = {0};
+    vkr_graph_opts o = {.batch = B, .training = 1, .recompute = -1, .loss = VKR_LOSS_SOFTMAX_CE};
+    vkr_status s = build(&m);
+    if (!s) s = vkr_graph_plan(m, &o, &a);
+    o.recompute = 1;
+    if (!s) s = vkr_graph_plan(m, &o, &b);
+    CHECK(!s && b.activations < a.activations, "recompute: activations %.1f KiB instead of %.1f KiB", b.activations / 1024.0,
+          a.activations / 1024.0);
+    vkr_model_free(m);
 }
 
 /* BN with batch statistics: the running mean after a step is that of the whole batch:
@@ -227,6 +245,7 @@ int main(void) {
     compare(ctx, "adam", (run_opts){.micro = B}, (run_opts){.micro = 3}, 1e-5);
     compare(ctx, "adam, micro-batch 1", (run_opts){.micro = B}, (run_opts){.micro = 1}, 1e-5);
     bn_train(ctx);
+    recompute(ctx);
     oom(ctx);
     test_no_validation_messages(ctx, "micro-batches");
     vkr_context_destroy(ctx);

@@ -27,6 +27,9 @@ const char usage_train[] =
     "  --batch B               batch size (default 32): images per optimizer step\n"
     "  --micro-batch N         images per submission (default: the largest that fits the device, printed as the\n"
     "                          memory plan); gradients of the micro-batches add up to the batch's, one update per batch\n"
+    "  --recompute             keep only block-boundary activations, recompute inside a block on the backward pass\n"
+    "                          (less memory, more time; default: when micro-batches alone would hold < 8 images)\n"
+    "  --no-recompute          never recompute\n"
     "  --size HxW              input size (default: the model's)\n"
     "  --interpolation bilinear|nearest|nearest-pil   resize (default bilinear)\n"
     "  --augment flip,crop     random horizontal flips / shifted crops (disables caching)\n"
@@ -150,6 +153,8 @@ int cmd_train(int argc, char **argv) {
         else if (ARG("--device")) a.device = v;
         else if (!strcmp(o, "--no-cache")) a.no_cache = 1;
         else if (!strcmp(o, "--bn-train")) a.bn_train = 1;
+        else if (!strcmp(o, "--recompute")) a.recompute = 1;
+        else if (!strcmp(o, "--no-recompute")) a.recompute = -1;
         else if (!strcmp(o, "--keep-remainder")) a.keep_remainder = 1;
         else if (!strcmp(o, "--strict")) a.strict = 1;
         else if (!strcmp(o, "--quiet")) a.quiet = 1;

@@ -262,6 +262,7 @@ static void opts_for(const run *r, vkr_graph_opts *o, int training, int freeze, 
     memset(o, 0, sizeof *o);
     o->batch = r->a->batch;
     o->micro_batch = r->a->micro_batch;
+    o->recompute = r->a->recompute;
     o->height = r->H;
     o->width = r->W;
     o->training = training;

@@ -10,6 +10,8 @@ gradients, see docs/memory.md):
 - with a device budget too small for the whole batch (VKRUN_MEMORY_BUDGET) the planner prints
   its plan line and fine-tunes in micro-batches; the weights equal those of a run with an
   explicit --micro-batch and of a run whose batch fits whole, to fp32 tolerance;
+- --recompute (activations recomputed inside each block on the backward pass) gives the same
+  weights;
 - with an injected allocation limit (VKRUN_DEVICE_MEMORY_LIMIT, invisible to the planner) the
   allocation fails, the graph re-plans with smaller micro-batches and ends with the same weights.
 """
@@ -118,6 +120,14 @@ def t_explicit():
     assert d < 1e-5, d
 
 
+def t_recompute():
+    out = train("recompute", "--recompute")
+    assert "activations recomputed inside blocks (--recompute)" in out, out
+    d, k = compare(RUNS["whole"], RUNS["recompute"])
+    print("  --recompute vs stored activations: max relative difference %.3g (%s)" % (d, k))
+    assert d < 1e-6, d
+
+
 def t_injected_oom():
     # the whole batch's fine-tuning buffers (340 MiB) do not fit under the limit; micro-batches of 16 do
     out = train("oom", env={"VKRUN_DEVICE_MEMORY_LIMIT": "325"})
@@ -133,6 +143,7 @@ setup()
 R.check("whole batch 32 fits: the reference run", t_whole)
 R.check("budget too small: planner splits batch 32, same weights as the whole batch", t_auto)
 R.check("--micro-batch 5 forces the split, same weights", t_explicit)
+R.check("--recompute: same weights", t_recompute)
 R.check("injected allocation failure: re-planned, same weights as the unforced run", t_injected_oom)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
