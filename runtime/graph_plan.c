@@ -162,6 +162,35 @@ static int loss_layer(const vkr_graph *g, int T) {
     return T;
 }
 
+/* The plan's per-layer arrays; nonzero when out of host memory. */
+static int plan_arrays(const vkr_graph *g, vkr__plan *P) {
+    const int nl = g->nl;
+    const vkr_layer *Ls = g->L;
+    P->live = calloc(nl, 1);
+    P->runbw = calloc(nl, 1);
+    P->inplace = calloc(nl, 1);
+    P->rec = calloc(nl, 1);
+    int **ia[] = {&P->vid, &P->gid, &P->argmax, &P->logits, &P->vidb, &P->argmaxb, &P->rfirst};
+    int bad = !P->live || !P->runbw || !P->inplace || !P->rec;
+    for (size_t i = 0; i < sizeof ia / sizeof ia[0]; i++) bad |= !(*ia[i] = malloc(nl * sizeof(int)));
+    int tot_in = 0;
+    for (int j = 0; j < nl; j++) tot_in += Ls[j].ninputs;
+    /* one block each: nl pointers followed by the per-input entries */
+    P->scr = malloc(nl * sizeof(int *) + (tot_in + 1) * sizeof(int));
+    P->first = malloc(nl * sizeof(char *) + tot_in + 1);
+    if (bad || !P->scr || !P->first) return 1;
+    int *ip = (int *)(P->scr + nl);
+    char *cp = (char *)(P->first + nl);
+    for (int j = 0; j < nl; j++) {
+        P->scr[j] = ip;
+        P->first[j] = cp;
+        for (int k = 0; k < Ls[j].ninputs; k++) ip[k] = -1, cp[k] = 0;
+        ip += Ls[j].ninputs;
+        cp += Ls[j].ninputs;
+    }
+    return 0;
+}
+
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward) {
     vkr__plan_free(P);
     const int nl = g->nl, Lsteps = 2 * nl; /* steps: forward j at 2j, loss at 2L, backward j at 2(2L - j) */
@@ -171,41 +200,13 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
     P->with_loss = with_loss;
     P->with_backward = with_backward;
     P->lg = with_loss ? loss_layer(g, target) : target;
-    P->live = calloc(nl, 1);
-    P->runbw = calloc(nl, 1);
-    P->inplace = calloc(nl, 1);
-    P->vid = malloc(nl * sizeof(int));
-    P->gid = malloc(nl * sizeof(int));
-    P->argmax = malloc(nl * sizeof(int));
-    P->logits = malloc(nl * sizeof(int));
-    P->vidb = malloc(nl * sizeof(int));
-    P->argmaxb = malloc(nl * sizeof(int));
-    P->rfirst = malloc(nl * sizeof(int));
-    P->rec = calloc(nl, 1);
-    int tot_in = 0;
-    for (int j = 0; j < nl; j++) tot_in += Ls[j].ninputs;
-    /* one block each: nl pointers followed by the per-input entries */
-    P->scr = malloc(nl * sizeof(int *) + (tot_in + 1) * sizeof(int));
-    P->first = malloc(nl * sizeof(char *) + tot_in + 1);
     int *ncons = calloc(nl, sizeof(int));
     char *init = calloc(nl, 1);
-    if (!P->live || !P->runbw || !P->inplace || !P->vid || !P->gid || !P->argmax || !P->logits || !P->scr ||
-        !P->first || !ncons || !init || !P->vidb || !P->argmaxb || !P->rfirst || !P->rec) {
+    if (!ncons || !init || plan_arrays(g, P)) {
         free(ncons);
         free(init);
         vkr__plan_free(P);
         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-    }
-    {
-        int *ip = (int *)(P->scr + nl);
-        char *cp = (char *)(P->first + nl);
-        for (int j = 0; j < nl; j++) {
-            P->scr[j] = ip;
-            P->first[j] = cp;
-            for (int k = 0; k < Ls[j].ninputs; k++) ip[k] = -1, cp[k] = 0;
-            ip += Ls[j].ninputs;
-            cp += Ls[j].ninputs;
-        }
     }
     for (int j = 0; j < nl; j++) P->vid[j] = P->gid[j] = P->argmax[j] = P->logits[j] = -1;
     /* live layers: ancestors of lg */
