@@ -10,8 +10,8 @@ gradients, see docs/memory.md):
 - with a device budget too small for the whole batch (VKRUN_MEMORY_BUDGET) the planner prints
   its plan line and fine-tunes in micro-batches; the weights equal those of a run with an
   explicit --micro-batch and of a run whose batch fits whole, to fp32 tolerance;
-- --recompute (activations recomputed inside each block on the backward pass) gives the same
-  weights;
+- under that budget without --no-recompute, the planner recomputes activations inside each block
+  on the backward pass instead (micro-batches would hold fewer than 8 images): same weights;
 - with an injected allocation limit (VKRUN_DEVICE_MEMORY_LIMIT, invisible to the planner) the
   allocation fails, the graph re-plans with smaller micro-batches and ends with the same weights.
 """
@@ -101,7 +101,7 @@ def t_whole():
 
 
 def t_auto():
-    out = train("auto", env={"VKRUN_MEMORY_BUDGET": "330"})
+    out = train("auto", "--no-recompute", env={"VKRUN_MEMORY_BUDGET": "330"})
     mb = plan(out, "fine-tuning")
     assert 1 < mb < 32, "the planner should split the batch under a 330 MiB budget"
     assert "gradients accumulated, one update per batch" in out and "(VKRUN_MEMORY_BUDGET)" in out
@@ -121,8 +121,10 @@ def t_explicit():
 
 
 def t_recompute():
-    out = train("recompute", "--recompute")
-    assert "activations recomputed inside blocks (--recompute)" in out, out
+    # under the same budget, micro-batches alone would hold 7 images: the planner recomputes instead
+    out = train("recompute", env={"VKRUN_MEMORY_BUDGET": "330"})
+    assert plan(out, "fine-tuning") == 32
+    assert "activations recomputed inside blocks (auto)" in out, out
     d, k = compare(RUNS["whole"], RUNS["recompute"])
     print("  --recompute vs stored activations: max relative difference %.3g (%s)" % (d, k))
     assert d < 1e-6, d
@@ -143,7 +145,7 @@ setup()
 R.check("whole batch 32 fits: the reference run", t_whole)
 R.check("budget too small: planner splits batch 32, same weights as the whole batch", t_auto)
 R.check("--micro-batch 5 forces the split, same weights", t_explicit)
-R.check("--recompute: same weights", t_recompute)
+R.check("budget too small for micro-batches of 8: recomputation chosen, same weights", t_recompute)
 R.check("injected allocation failure: re-planned, same weights as the unforced run", t_injected_oom)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
