@@ -135,6 +135,25 @@ vkr_status vkr_buffer_fill_zero(vkr_buffer *buf);
 vkr_status vkr_buffer_from_floats(vkr_context *ctx, const float *data, size_t n, vkr_buffer **out);
 /* Bytes currently allocated from the device by this context. */
 uint64_t vkr_device_bytes_allocated(const vkr_context *ctx);
+/* Bytes of the live buffers (sub-allocations) of this context. */
+uint64_t vkr_device_bytes_in_use(const vkr_context *ctx);
+
+/* Device-local memory of the context's device (its largest device-local heap). */
+typedef struct {
+    uint64_t heap;       /* heap size */
+    uint64_t budget;     /* what this process may use: VK_EXT_memory_budget's heapBudget, else the heap size */
+    uint64_t usage;      /* in use: heapUsage (all of this process), else what this context allocated */
+    uint64_t available;  /* budget - usage */
+    int from_ext;        /* budget and usage come from VK_EXT_memory_budget */
+    int from_env;        /* budget lowered by the environment variable VKRUN_MEMORY_BUDGET (MiB) */
+} vkr_memory_budget;
+void vkr_device_memory_budget(const vkr_context *ctx, vkr_memory_budget *out);
+/* Fault injection for tests: from now on, a buffer allocation that would take the
+ * context's live buffers over `bytes`, and a submission while they are over it, fail
+ * with VKR_ERR_OUT_OF_MEMORY as VK_ERROR_OUT_OF_DEVICE_MEMORY would (0: no limit).
+ * The environment variable VKRUN_DEVICE_MEMORY_LIMIT (MiB) sets it at context creation.
+ * The memory budget above does not see it: it stands for memory taken by others. */
+void vkr_context_set_memory_limit(vkr_context *ctx, uint64_t bytes);
 
 /* ---------------------------------------------------------------- shaders */
 

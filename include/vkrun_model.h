@@ -187,7 +187,12 @@ typedef enum {
 } vkr_loss_kind;
 
 typedef struct {
-    int batch;              /* largest n per call (default 1) */
+    int batch;              /* largest n per call (default 1): the batch of one optimizer step */
+    int micro_batch;        /* images per submission: 0 = the memory planner's choice (the largest that
+                               fits the device budget with a safety margin), N = forced (<= batch) */
+    int recompute;          /* training: keep only block-boundary activations and recompute inside a
+                               block before its backward: 1 = on, -1 = off, 0 = when micro-batches
+                               alone would be smaller than 8 images and recomputation allows larger */
     int height, width;      /* input size (0: the model's default) */
     int training;           /* allocate gradients, optimizer state, keep activations */
     int freeze;             /* layers [0, freeze) are frozen: no parameter gradients, BN in inference mode */
@@ -208,15 +213,38 @@ typedef struct {
     uint64_t total;         /* weights + train_state + activations + input */
 } vkr_graph_memory;
 
-/* Plans the buffers of a graph without a device: bytes it would allocate. */
+/* Plans the buffers of a graph without a device: bytes it would allocate (at
+ * opts.micro_batch when set, else at opts.batch). */
 vkr_status vkr_graph_plan(vkr_model *m, const vkr_graph_opts *opts, vkr_graph_memory *mem);
-/* Creates the graph: uploads the weights once, allocates the planned buffers.
- * Fails with VKR_ERR_OUT_OF_MEMORY naming the bytes needed when the device
- * heap is too small.  The model must outlive the graph; its shapes are
+/* Creates the graph: uploads the weights once, plans and allocates the buffers.
+ *
+ * Memory plan: a call of n <= batch images runs as micro-batches of at most
+ * vkr_graph_micro_batch(g) images, the largest that fits in 90% of the device's
+ * free budget (VK_EXT_memory_budget where the device has it, else the heap size
+ * minus what this context allocated), with every buffer within
+ * maxMemoryAllocationSize and one image of every tensor within
+ * maxStorageBufferRange (opts.micro_batch forces the size).  Training
+ * accumulates the weight gradients of the micro-batches on the device and
+ * applies one optimizer update per call: with BatchNorm in inference mode
+ * the step equals the whole-batch step up to summation order.  With bn_train,
+ * batch statistics are those of each micro-batch; the running statistics are
+ * updated once per micro-batch with momenta chosen so that a step moves them
+ * by (1 - momentum) toward the size-weighted mean of the micro-batch statistics
+ * (the batch mean exactly; the variance as the mean of the micro-batch variances).
+ * An allocation or submission that fails with out-of-memory re-plans with half
+ * the micro-batch and runs the call again from its start (a forced size is kept
+ * at creation).  Fails with VKR_ERR_OUT_OF_MEMORY naming the bytes needed when
+ * not even one image fits.  The model must outlive the graph; its shapes are
  * re-inferred at the graph's size. */
 vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts *opts, vkr_graph **out);
 void vkr_graph_destroy(vkr_graph *g);
+/* Memory figures at the current micro-batch. */
 vkr_status vkr_graph_memory_info(const vkr_graph *g, vkr_graph_memory *mem);
+int vkr_graph_micro_batch(const vkr_graph *g);  /* images per submission now */
+int vkr_graph_recoveries(const vkr_graph *g);   /* re-plans after out-of-memory so far */
+/* One line for the user: weights, activations, training state, input, micro-batch
+ * size and count, device heap, budget and the part the planner used. */
+void vkr_graph_plan_line(const vkr_graph *g, char *buf, size_t n);
 
 /* Inference (BN with running stats): input [n, C, H, W] (NCHW, preprocessed),
  * n <= batch; writes the output of `layer` (NULL: opts.output / last layer),

@@ -289,6 +289,10 @@ vkr_status vkr_cmd_submit_async(vkr_cmd *c) {
                          VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     c->recording = 0;
     VK_CHECK_RET(vkEndCommandBuffer(c->cb), "vkEndCommandBuffer");
+    if (c->ctx->mem_limit && c->ctx->bytes_live > c->ctx->mem_limit)
+        return vkr_fail(VKR_ERR_OUT_OF_MEMORY,
+                        "vkQueueSubmit failed: VK_ERROR_OUT_OF_DEVICE_MEMORY (injected: %.1f MiB in use, limit %.1f MiB)",
+                        c->ctx->bytes_live / 1048576.0, c->ctx->mem_limit / 1048576.0);
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
     VK_CHECK_RET(vkQueueSubmit(c->ctx->queue, 1, &si, c->fence), "vkQueueSubmit");
     c->submitted = 1;

@@ -301,6 +301,18 @@ vkr_status vkr_select_device(const vkr_device_info *infos, int count, const char
     return VKR_OK;
 }
 
+static int device_has_extension(VkPhysicalDevice pd, const char *name) {
+    uint32_t n = 0;
+    if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS || !n) return 0;
+    VkExtensionProperties *props = calloc(n, sizeof *props);
+    int found = 0;
+    if (props && vkEnumerateDeviceExtensionProperties(pd, NULL, &n, props) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n; i++)
+            if (strcmp(props[i].extensionName, name) == 0) found = 1;
+    free(props);
+    return found;
+}
+
 vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
     vkr_context_opts def = {0};
     if (!opts) opts = &def;
@@ -352,6 +364,14 @@ vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
                                    .queueCount = 1,
                                    .pQueuePriorities = &prio};
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci};
+    const char *budget_ext = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    ctx->has_budget = device_has_extension(ctx->phys, budget_ext);
+    if (ctx->has_budget) {
+        dci.enabledExtensionCount = 1;
+        dci.ppEnabledExtensionNames = &budget_ext;
+    }
+    const char *lim = getenv("VKRUN_DEVICE_MEMORY_LIMIT");
+    if (lim && *lim) ctx->mem_limit = strtoull(lim, NULL, 10) << 20;
     VkResult r = vkCreateDevice(ctx->phys, &dci, NULL, &ctx->device);
     if (r != VK_SUCCESS) {
         s = vkr_fail(VKR_ERR_VULKAN, "vkCreateDevice on \"%s\" failed: %s", ctx->info.name, vkr_vk_result_name(r));
@@ -408,3 +428,34 @@ const vkr_device_info *vkr_context_device(const vkr_context *ctx) { return &ctx-
 uint32_t vkr_validation_errors(const vkr_context *ctx) { return __atomic_load_n(&ctx->val_errors, __ATOMIC_RELAXED); }
 uint32_t vkr_validation_warnings(const vkr_context *ctx) { return __atomic_load_n(&ctx->val_warnings, __ATOMIC_RELAXED); }
 int vkr_validation_enabled(const vkr_context *ctx) { return ctx->validation; }
+
+void vkr_device_memory_budget(const vkr_context *ctx, vkr_memory_budget *out) {
+    memset(out, 0, sizeof *out);
+    int heap = -1;
+    for (uint32_t i = 0; i < ctx->memprops.memoryHeapCount; i++)
+        if ((ctx->memprops.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            (heap < 0 || ctx->memprops.memoryHeaps[i].size > ctx->memprops.memoryHeaps[heap].size))
+            heap = (int)i;
+    if (heap < 0) return;
+    out->heap = ctx->memprops.memoryHeaps[heap].size;
+    out->budget = out->heap;
+    out->usage = ctx->bytes_allocated;
+    if (ctx->has_budget) {
+        VkPhysicalDeviceMemoryBudgetPropertiesEXT b = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+        VkPhysicalDeviceMemoryProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2, .pNext = &b};
+        vkGetPhysicalDeviceMemoryProperties2(ctx->phys, &p2);
+        if (b.heapBudget[heap]) {
+            out->budget = b.heapBudget[heap] < out->heap ? b.heapBudget[heap] : out->heap;
+            out->usage = b.heapUsage[heap];
+            out->from_ext = 1;
+        }
+    }
+    const char *cap = getenv("VKRUN_MEMORY_BUDGET"); /* MiB: a smaller budget than the device's */
+    if (cap && *cap && strtoull(cap, NULL, 10)) {
+        uint64_t c = strtoull(cap, NULL, 10) << 20;
+        if (c < out->budget) out->budget = c, out->from_env = 1;
+    }
+    out->available = out->budget > out->usage ? out->budget - out->usage : 0;
+}
+
+void vkr_context_set_memory_limit(vkr_context *ctx, uint64_t bytes) { ctx->mem_limit = bytes; }

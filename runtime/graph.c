@@ -12,8 +12,7 @@ static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->
 void vkr_graph_destroy(vkr_graph *g) {
     if (!g) return;
     if (g->cmd) vkr_cmd_free(g->cmd);
-    vkr__plan_free(&g->main);
-    vkr__plan_free(&g->infer);
+    vkr__graph_unsize(g);
     for (int j = 0; j < g->nl; j++) {
         for (int k = 0; k < VKR_MAX_PARAMS; k++) {
             if (g->param) vkr_buffer_destroy(g->param[j][k]);
@@ -24,9 +23,6 @@ void vkr_graph_destroy(vkr_graph *g) {
         if (g->save_mean) vkr_buffer_destroy(g->save_mean[j]);
         if (g->save_invstd) vkr_buffer_destroy(g->save_invstd[j]);
     }
-    vkr_buffer_destroy(g->input);
-    vkr_buffer_destroy(g->targets);
-    vkr_buffer_destroy(g->probs);
     vkr_buffer_destroy(g->result);
     free(g->param);
     free(g->grad);
@@ -115,42 +111,62 @@ static vkr_status graph_setup(vkr_model *m, const vkr_graph_opts *opts, vkr_grap
         for (int k = 0; k < L->ninputs; k++) r |= g->rg[L->input_idx[k]];
         g->rg[j] = (char)r;
     }
-    if (o.training) s = vkr__plan_build(g, &g->main, g->target, 1, 1);
-    else s = vkr__plan_build(g, &g->main, g->target, 0, 0);
-    if (s) {
-        vkr_graph_destroy(g);
-        return s;
-    }
-    /* memory figures */
-    vkr_graph_memory *mem = &g->mem;
-    for (int t = 0; t < m->ntensors; t++) mem->weights += m->tensors[t].count * 4;
-    if (o.training) {
-        int moments = o.optimizer == VKR_OPTIM_ADAM ? 2 : 1;
-        for (int j = 0; j < g->nl; j++) {
-            if (!g->pt[j]) continue;
-            for (int k = 0; k < g->L[j].nparam; k++) {
-                const vkr_tensor *Tt = vkr_model_param(m, j, k);
-                if (Tt && vkr_param_slot_trainable(g->L[j].type, k)) mem->train_state += Tt->count * 4 * (1 + moments);
-            }
-            if (g->bm[j]) mem->train_state += 2ull * g->L[j].out_c * 4;
-        }
-    }
-    uint64_t tfl = g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats;
-    mem->train_state += (uint64_t)g->batch * g->classes * 4 + 16;
-    mem->input = (uint64_t)g->batch * m->in_c * h * w * 4 + (uint64_t)g->batch * tfl * 4;
-    mem->activations = g->main.planned_floats * 4;
-    mem->naive = g->main.naive_floats * 4;
-    mem->total = mem->weights + mem->train_state + mem->activations + mem->input;
+    g->step_batch = o.batch;
+    g->recompute = o.training && o.recompute > 0;
     *out = g;
     return VKR_OK;
 }
 
-vkr_status vkr_graph_plan(vkr_model *m, const vkr_graph_opts *opts, vkr_graph_memory *mem) {
-    vkr_graph *g;
-    vkr_status s = graph_setup(m, opts, &g);
+/* Memory figures of the graph at micro-batch mb from its main plan P; *largest gets the
+ * largest single buffer. */
+static void figures(const vkr_graph *g, const vkr__plan *P, int mb, vkr_graph_memory *mem, uint64_t *largest) {
+    const vkr_model *m = g->m;
+    memset(mem, 0, sizeof *mem);
+    uint64_t big = 0, acc[2] = {0, 0};
+    for (int t = 0; t < m->ntensors; t++) {
+        mem->weights += m->tensors[t].count * 4;
+        if (m->tensors[t].count * 4 > big) big = m->tensors[t].count * 4;
+    }
+    if (g->o.training) {
+        int moments = g->o.optimizer == VKR_OPTIM_ADAM ? 2 : 1;
+        for (int j = 0; j < g->nl; j++) {
+            if (!g->pt[j]) continue;
+            for (int k = 0; k < g->L[j].nparam; k++) {
+                const vkr_tensor *Tt = vkr_model_param(m, j, k);
+                if (!Tt || !vkr_param_slot_trainable(g->L[j].type, k)) continue;
+                mem->train_state += Tt->count * 4 * (1 + moments);
+                if (Tt->count > acc[k & 1]) acc[k & 1] = Tt->count;
+            }
+            if (g->bm[j]) mem->train_state += 2ull * g->L[j].out_c * 4;
+        }
+        if (mb < g->step_batch) mem->train_state += (acc[0] + acc[1]) * 4;
+    }
+    uint64_t tfl = g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats;
+    uint64_t xin = (uint64_t)mb * m->in_c * g->h * g->w * 4;
+    mem->train_state += (uint64_t)mb * g->classes * 4 + 16;
+    mem->input = xin + (uint64_t)mb * tfl * 4;
+    mem->activations = P->planned_floats * 4;
+    mem->naive = P->naive_floats * 4;
+    mem->total = mem->weights + mem->train_state + mem->activations + mem->input;
+    if (xin > big) big = xin;
+    for (int i = 0; i < P->nslots; i++)
+        if (P->slot_floats[i] * 4 > big) big = P->slot_floats[i] * 4;
+    if (largest) *largest = big;
+}
+
+static vkr_status build_main(vkr_graph *g, vkr__plan *P, int mb) {
+    g->batch = mb;
+    return vkr__plan_build(g, P, g->target, g->o.training, g->o.training);
+}
+
+vkr_status vkr__graph_measure(vkr_graph *g, int mb, vkr_graph_memory *mem, uint64_t *largest) {
+    vkr__plan P = {0};
+    int keep = g->batch;
+    vkr_status s = build_main(g, &P, mb);
+    g->batch = keep;
     if (s) return s;
-    *mem = g->mem;
-    vkr_graph_destroy(g);
+    figures(g, &P, mb, mem, largest);
+    vkr__plan_free(&P);
     return VKR_OK;
 }
 
@@ -160,12 +176,50 @@ static vkr_status new_zero(vkr_context *ctx, uint64_t floats, vkr_buffer **b) {
     return s;
 }
 
-static uint64_t device_heap(const vkr_context *ctx) {
-    const vkr_device_info *I = vkr_context_device(ctx);
-    uint64_t best = 0;
-    for (uint32_t i = 0; i < I->heap_count; i++)
-        if (I->heap_device_local[i] && I->heap_size[i] > best) best = I->heap_size[i];
-    return best;
+void vkr__graph_unsize(vkr_graph *g) {
+    vkr__plan_free(&g->main);
+    vkr__plan_free(&g->infer);
+    vkr_buffer *b[5] = {g->input, g->targets, g->probs, g->acc_w, g->acc_b};
+    for (int i = 0; i < 5; i++) vkr_buffer_destroy(b[i]);
+    g->input = g->targets = g->probs = g->acc_w = g->acc_b = NULL;
+}
+
+vkr_status vkr__graph_size(vkr_graph *g, int mb) {
+    vkr__graph_unsize(g);
+    vkr_status s = build_main(g, &g->main, mb);
+    if (s) return s;
+    figures(g, &g->main, mb, &g->mem, NULL);
+    if (!g->ctx) return VKR_OK;
+    vkr_context *ctx = g->ctx;
+    uint64_t tfl = g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats;
+    s = new_zero(ctx, (uint64_t)mb * g->m->in_c * g->h * g->w, &g->input);
+    if (!s) s = new_zero(ctx, (uint64_t)mb * tfl, &g->targets);
+    if (!s) s = new_zero(ctx, (uint64_t)mb * g->classes, &g->probs);
+    if (!s && g->o.training && mb < g->step_batch) {
+        g->acc_floats[0] = g->acc_floats[1] = 0;
+        for (int j = 0; j < g->nl; j++)
+            for (int k = 0; k < VKR_MAX_PARAMS; k++)
+                if (g->grad[j][k]) {
+                    uint64_t c = vkr_model_param(g->m, j, k)->count;
+                    if (c > g->acc_floats[k & 1]) g->acc_floats[k & 1] = c;
+                }
+        if (g->acc_floats[0]) s = new_zero(ctx, g->acc_floats[0], &g->acc_w);
+        if (!s && g->acc_floats[1]) s = new_zero(ctx, g->acc_floats[1], &g->acc_b);
+    }
+    if (!s) s = vkr__plan_alloc(g, &g->main);
+    if (s) vkr__graph_unsize(g);
+    return s;
+}
+
+vkr_status vkr_graph_plan(vkr_model *m, const vkr_graph_opts *opts, vkr_graph_memory *mem) {
+    vkr_graph *g;
+    vkr_status s = graph_setup(m, opts, &g);
+    if (s) return s;
+    int mb = g->o.micro_batch > 0 && g->o.micro_batch < g->step_batch ? g->o.micro_batch : g->step_batch;
+    s = vkr__graph_size(g, mb);
+    if (!s) *mem = g->mem;
+    vkr_graph_destroy(g);
+    return s;
 }
 
 vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts *opts, vkr_graph **out) {
@@ -176,14 +230,8 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
     g->ctx = ctx;
     if (!vkr_context_device(ctx)->timestamps) g->o.timing = 0; /* layer_times then reports it */
     const char *lab = vkr__model_label(m);
-    uint64_t heap = device_heap(ctx), used = vkr_device_bytes_allocated(ctx);
-    if (heap && g->mem.total + used > heap) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY,
-                     "%s: batch %d at %dx%d needs %.1f MiB of device memory (weights %.1f, activations %.1f planned, "
-                     "training state %.1f, input %.1f) but the device heap has %.1f MiB (%.1f in use); use a smaller batch",
-                     lab, g->batch, g->h, g->w, g->mem.total / 1048576.0, g->mem.weights / 1048576.0,
-                     g->mem.activations / 1048576.0, g->mem.train_state / 1048576.0, g->mem.input / 1048576.0,
-                     heap / 1048576.0, used / 1048576.0);
+    int mb;
+    if ((s = vkr__graph_choose(g, &mb))) {
         vkr_graph_destroy(g);
         return s;
     }
@@ -215,12 +263,14 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
             if (!s) s = new_zero(ctx, L->out_c, &g->save_invstd[j]);
         }
     }
-    uint64_t tfl = g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats;
-    if (!s) s = new_zero(ctx, (uint64_t)g->batch * m->in_c * g->h * g->w, &g->input);
-    if (!s) s = new_zero(ctx, (uint64_t)g->batch * tfl, &g->targets);
-    if (!s) s = new_zero(ctx, (uint64_t)g->batch * g->classes, &g->probs);
     if (!s) s = new_zero(ctx, 4, &g->result);
-    if (!s) s = vkr__plan_alloc(g, &g->main);
+    if (!s) s = vkr__graph_size(g, mb);
+    /* an allocation the budget allowed failed: smaller micro-batches, unless forced */
+    while (s == VKR_ERR_OUT_OF_MEMORY && g->o.micro_batch <= 0 && mb > 1) {
+        mb = (mb + 1) / 2;
+        g->recoveries++;
+        s = vkr__graph_size(g, mb);
+    }
     if (!s) s = vkr_cmd_begin(ctx, &g->cmd);
     if (!s && g->o.timing) s = vkr_cmd_enable_timestamps(g->cmd, 64u * nl + 1024);
     if (s) {
@@ -243,66 +293,6 @@ vkr_status vkr_graph_memory_info(const vkr_graph *g, vkr_graph_memory *mem) {
 uint64_t vkr_graph_out_floats(const vkr_graph *g, const char *layer) {
     int j = layer ? vkr_model_find_layer(g->m, layer) : g->target;
     return j < 0 ? 0 : out_floats(&g->L[j]);
-}
-
-vkr_status vkr_graph_forward(vkr_graph *g, const float *input, int n, const char *layer, float *out) {
-    int j = layer ? vkr_model_find_layer(g->m, layer) : g->target;
-    if (j < 0) return vkr_fail(VKR_ERR_NOT_FOUND, "%s: no layer named \"%s\"", vkr__model_label(g->m), layer);
-    if (n < 1 || n > g->batch)
-        return vkr_fail(VKR_ERR_INVALID, "graph forward: n = %d outside [1, batch %d]", n, g->batch);
-    if (j == 0) { /* the input itself */
-        memcpy(out, input, (size_t)n * out_floats(&g->L[0]) * sizeof(float));
-        return VKR_OK;
-    }
-    vkr__plan *P;
-    if (!g->o.training && g->main.built && g->main.target == j) {
-        P = &g->main;
-    } else {
-        P = &g->infer;
-        if (!P->built || P->target != j || P->with_loss) {
-            vkr_status s = vkr__plan_build(g, P, j, 0, 0);
-            if (!s) s = vkr__plan_alloc(g, P);
-            if (s) {
-                vkr__plan_free(P);
-                return s;
-            }
-        }
-    }
-    return vkr__graph_run(g, P, input, NULL, n, 0, NULL, NULL, out);
-}
-
-static vkr_status need_loss_plan(vkr_graph *g, vkr__plan **P) {
-    if (g->o.training) {
-        *P = &g->main;
-        return VKR_OK;
-    }
-    /* inference graph: a loss plan without backward (lazily) */
-    *P = &g->infer;
-    if (g->infer.built && g->infer.with_loss) return VKR_OK;
-    vkr_status s = vkr__plan_build(g, &g->infer, g->target, 1, 0);
-    if (!s) s = vkr__plan_alloc(g, &g->infer);
-    if (s) vkr__plan_free(&g->infer);
-    return s;
-}
-
-vkr_status vkr_graph_train_step(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
-                                int *correct) {
-    if (!g->o.training) return vkr_fail(VKR_ERR_INVALID, "train_step on a graph created without training");
-    return vkr__graph_run(g, &g->main, input, targets, n, 3, loss, correct, NULL);
-}
-
-vkr_status vkr_graph_backward_only(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
-                                   int *correct) {
-    if (!g->o.training) return vkr_fail(VKR_ERR_INVALID, "backward on a graph created without training");
-    return vkr__graph_run(g, &g->main, input, targets, n, 2, loss, correct, NULL);
-}
-
-vkr_status vkr_graph_eval_batch(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
-                                int *correct) {
-    vkr__plan *P;
-    vkr_status s = need_loss_plan(g, &P);
-    if (s) return s;
-    return vkr__graph_run(g, P, input, targets, n, 1, loss, correct, NULL);
 }
 
 vkr_status vkr_graph_download_weights(vkr_graph *g) {

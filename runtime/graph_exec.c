@@ -38,6 +38,16 @@ static vkr_bn_shape bn_shape(const vkr_layer *L, int n) {
     return p;
 }
 
+/* Momentum of the running-statistics update of one micro-batch, such that the k updates
+ * of a step give momentum * r + (1 - momentum) * (size-weighted mean of the micro-batch
+ * statistics), as one update with the whole batch would: with R_i the images from micro-batch
+ * i on and B those of the step, mu_i = (B - (1-m) R_i) / (B - (1-m) R_{i+1}). */
+static float micro_momentum(const vkr_graph *g, double m) {
+    if (g->call_n <= 0 || g->mb_n >= g->call_n) return (float)m;
+    double B = g->call_n, after = g->mb_rest, from = after + g->mb_n;
+    return (float)((B - (1 - m) * from) / (B - (1 - m) * after));
+}
+
 /* n-input concat (n > 2) as per-image block copies. */
 static vkr_status concat_copies(vkr_graph *g, vkr__plan *P, const vkr_layer *L, int n, vkr_buffer *out,
                                 vkr_buffer *const *parts, int backward) {
@@ -57,11 +67,13 @@ static vkr_status concat_copies(vkr_graph *g, vkr__plan *P, const vkr_layer *L, 
     return VKR_OK;
 }
 
-static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train) {
+/* re: recomputation before the backward (values in P->vidb). */
+static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train, int re) {
     const vkr_layer *L = &g->L[j];
     vkr_cmd *c = g->cmd;
-    vkr_buffer *out = vbuf(g, P, P->vid[j]);
-    vkr_buffer *in = L->ninputs ? vbuf(g, P, P->vid[L->input_idx[0]]) : NULL;
+    const int *V = re ? P->vidb : P->vid;
+    vkr_buffer *out = vbuf(g, P, V[j]);
+    vkr_buffer *in = L->ninputs ? vbuf(g, P, V[L->input_idx[0]]) : NULL;
     vkr_buffer **pb = g->param[j];
     uint64_t nout = (uint64_t)n * out_floats(L);
     vkr_cmd_label(c, L->name);
@@ -84,6 +96,7 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
     }
     case VKR_LAYER_BATCHNORM: {
         vkr_bn_shape p = bn_shape(L, n);
+        p.momentum = micro_momentum(g, L->momentum);
         if (train && g->bm[j])
             return vkr_batchnorm_train_forward(c, &p, out, g->save_mean[j], g->save_invstd[j], in, pb[0], pb[1], pb[2],
                                                pb[3]);
@@ -92,14 +105,14 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
     case VKR_LAYER_RELU:
         return vkr_relu_forward(c, nout, out, in);
     case VKR_LAYER_ADD:
-        return vkr_add_forward(c, nout, out, in, vbuf(g, P, P->vid[L->input_idx[1]]));
+        return vkr_add_forward(c, nout, out, in, vbuf(g, P, V[L->input_idx[1]]));
     case VKR_LAYER_ZEROPAD: {
         vkr_pad_shape p = pad_shape(L, n);
         return vkr_zeropad_forward(c, &p, out, in);
     }
     case VKR_LAYER_MAXPOOL: {
         vkr_pool_shape p = pool_shape(L, n);
-        return vkr_maxpool_forward(c, &p, out, vbuf(g, P, P->argmax[j]), in);
+        return vkr_maxpool_forward(c, &p, out, vbuf(g, P, re ? P->argmaxb[j] : P->argmax[j]), in);
     }
     case VKR_LAYER_AVGPOOL: {
         vkr_pool_shape p = pool_shape(L, n);
@@ -110,10 +123,10 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
     case VKR_LAYER_CONCAT: {
         if (L->ninputs == 2)
             return vkr_concat_forward(c, n, g->L[L->input_idx[0]].out_c, g->L[L->input_idx[1]].out_c,
-                                      L->out_h * L->out_w, out, in, vbuf(g, P, P->vid[L->input_idx[1]]));
+                                      L->out_h * L->out_w, out, in, vbuf(g, P, V[L->input_idx[1]]));
         vkr_buffer *parts[64];
         if (L->ninputs > 64) return vkr_fail(VKR_ERR_UNSUPPORTED, "concat \"%s\": more than 64 inputs", L->name);
-        for (int k = 0; k < L->ninputs; k++) parts[k] = vbuf(g, P, P->vid[L->input_idx[k]]);
+        for (int k = 0; k < L->ninputs; k++) parts[k] = vbuf(g, P, V[L->input_idx[k]]);
         return concat_copies(g, P, L, n, out, parts, 0);
     }
     case VKR_LAYER_SOFTMAX:
@@ -127,9 +140,13 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     const vkr_layer *L = &g->L[j];
     vkr_cmd *c = g->cmd;
     vkr_buffer *dout = vbuf(g, P, P->gid[j]);
-    vkr_buffer *out = vbuf(g, P, P->vid[j]);
-    vkr_buffer *in = L->ninputs ? vbuf(g, P, P->vid[L->input_idx[0]]) : NULL;
-    vkr_buffer **pb = g->param[j], **gb = g->grad[j];
+    vkr_buffer *out = vbuf(g, P, P->vidb[j]);
+    vkr_buffer *in = L->ninputs ? vbuf(g, P, P->vidb[L->input_idx[0]]) : NULL;
+    vkr_buffer **pb = g->param[j], *gb[2] = {g->grad[j][0], g->grad[j][1]};
+    if (g->accumulate) { /* later micro-batches: into scratch, then added (below) */
+        gb[0] = gb[0] ? g->acc_w : NULL;
+        gb[1] = gb[1] ? g->acc_b : NULL;
+    }
     uint64_t nout = (uint64_t)n * out_floats(L);
     vkr_buffer *din[64] = {0};
     if (L->ninputs > 64) return vkr_fail(VKR_ERR_UNSUPPORTED, "layer \"%s\": more than 64 inputs", L->name);
@@ -189,7 +206,7 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     }
     case VKR_LAYER_MAXPOOL: {
         vkr_pool_shape p = pool_shape(L, n);
-        TRY(vkr_maxpool_backward(c, &p, din[0], dout, vbuf(g, P, P->argmax[j])));
+        TRY(vkr_maxpool_backward(c, &p, din[0], dout, vbuf(g, P, P->argmaxb[j])));
         break;
     }
     case VKR_LAYER_AVGPOOL: {
@@ -210,6 +227,9 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     default:
         return vkr_fail(VKR_ERR_UNSUPPORTED, "layer \"%s\" (%s): no backward", L->name, vkr_layer_type_name(L->type));
     }
+    if (g->accumulate && g->pt[j]) /* weight gradients of the micro-batches add up */
+        for (int k = 0; k < 2; k++)
+            if (gb[k]) TRY(vkr_axpby(c, vkr_model_param(g->m, j, k)->count, 1.0f, gb[k], 1.0f, g->grad[j][k]));
     /* accumulate into gradients that an earlier backward already wrote */
     for (int k = 0; k < L->ninputs; k++) {
         int p = L->input_idx[k];
@@ -226,7 +246,12 @@ static vkr_status record_loss(vkr_graph *g, vkr__plan *P, int n, int backward) {
     vkr_cmd_label(c, "loss");
     if (g->loss == VKR_LOSS_SOFTMAX_CE) {
         TRY(vkr_softmax_ce_forward(c, n, g->classes, g->result, g->probs, vbuf(g, P, P->vid[lg]), g->targets));
-        if (backward && P->runbw[lg]) TRY(vkr_softmax_ce_backward(c, n, g->classes, vbuf(g, P, P->gid[lg]), g->probs, g->targets));
+        if (backward && P->runbw[lg]) {
+            vkr_buffer *d = vbuf(g, P, P->gid[lg]);
+            TRY(vkr_softmax_ce_backward(c, n, g->classes, d, g->probs, g->targets));
+            /* the mean over the whole call: a micro-batch of n of B images weighs n / B */
+            if (g->call_n > n) TRY(vkr_axpby(c, (uint64_t)n * g->classes, 0.0f, g->probs, (float)n / g->call_n, d));
+        }
     } else if (backward && P->runbw[lg]) {
         TRY(vkr_cmd_copy(c, vbuf(g, P, P->gid[lg]), 0, g->targets, 0, (uint64_t)n * g->target_floats * 4));
     }
@@ -292,7 +317,7 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     for (int j = 0; j < g->nl; j++) {
         if (!P->live[j]) continue;
         g->fq[2 * j] = vkr_cmd_timing_count(g->cmd);
-        if ((s = fwd_layer(g, P, j, n, train))) return wrap(g, j, "forward", s);
+        if ((s = fwd_layer(g, P, j, n, train, 0))) return wrap(g, j, "forward", s);
         g->fq[2 * j + 1] = vkr_cmd_timing_count(g->cmd);
     }
     if (mode >= 1 && (s = record_loss(g, P, n, train))) return wrap(g, -1, "loss", s);
@@ -300,6 +325,8 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
         for (int j = g->nl - 1; j >= 0; j--) {
             if (!P->runbw[j]) continue;
             g->bq[2 * j] = vkr_cmd_timing_count(g->cmd);
+            for (int r = P->rfirst[j] < 0 ? j : P->rfirst[j]; r < j; r++) /* the segment j ends, again */
+                if (P->rec[r] && (s = fwd_layer(g, P, r, n, train, 1))) return wrap(g, r, "recomputation", s);
             if ((s = bwd_layer(g, P, j, n))) return wrap(g, j, "backward", s);
             g->bq[2 * j + 1] = vkr_cmd_timing_count(g->cmd);
         }

@@ -30,6 +30,10 @@ typedef struct {
     int *logits;         /* inference dense+softmax: logits scratch vbuf */
     int **scr;           /* [layer][input]: scratch for accumulated input gradients (-1: none) */
     char **first;        /* [layer][input]: this backward writes the input gradient first */
+    /* recomputation (graph_plan.c plan_recompute): values and argmax as backward reads them,
+     * the first recomputed layer of the segment a cut ends (-1: none), recomputed layers */
+    int *vidb, *argmaxb, *rfirst;
+    char *rec;
     uint64_t naive_floats, planned_floats;
 } vkr__plan;
 
@@ -39,7 +43,17 @@ struct vkr_graph {
     vkr_graph_opts o;
     int nl;
     vkr_layer *L;        /* shallow copy of the model's layers, shapes at the graph's size */
-    int batch, h, w;
+    int batch, h, w;     /* batch: images per submission (the micro-batch; buffers are sized for it) */
+    int step_batch;      /* images per call (opts.batch): a call runs ceil(n / batch) micro-batches */
+    /* the micro-batch being recorded: its images, and the images of the call after it */
+    int mb_n, mb_rest, call_n;
+    int accumulate;      /* weight gradients go to acc_w / acc_b and are added to grad */
+    vkr_buffer *acc_w, *acc_b; /* accumulation scratch (largest trained slot-0 / slot-1 tensor) */
+    uint64_t acc_floats[2];
+    vkr_memory_budget budget; /* at planning time */
+    uint64_t usable;     /* the part of it the planner used (safety margin off) */
+    int recoveries;      /* re-plans after running out of memory */
+    int recompute;       /* training plans recompute activations inside blocks */
     int target;          /* default output / loss layer */
     vkr_loss_kind loss;
     int classes;         /* K of softmax_ce */
@@ -64,6 +78,15 @@ struct vkr_graph {
     vkr_graph_memory mem;
 };
 
+/* Builds the main plan, the input buffers and the accumulation scratch at micro-batch mb
+ * (and the memory figures); allocates them when the graph has a device. */
+vkr_status vkr__graph_size(vkr_graph *g, int mb);
+/* Frees what vkr__graph_size allocated. */
+void vkr__graph_unsize(vkr_graph *g);
+/* Memory figures at micro-batch mb (builds and frees a plan); *largest: largest buffer. */
+vkr_status vkr__graph_measure(vkr_graph *g, int mb, vkr_graph_memory *mem, uint64_t *largest);
+/* The memory planner: the micro-batch to use (opts.micro_batch, else the largest that fits). */
+vkr_status vkr__graph_choose(vkr_graph *g, int *mb);
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward);
 void vkr__plan_free(vkr__plan *P);
 vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P);

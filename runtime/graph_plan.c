@@ -17,6 +17,10 @@ void vkr__plan_free(vkr__plan *P) {
     free(P->gid);
     free(P->argmax);
     free(P->logits);
+    free(P->vidb);
+    free(P->argmaxb);
+    free(P->rfirst);
+    free(P->rec);
     free(P->scr);   /* one block holds the pointers and the ints */
     free(P->first);
     memset(P, 0, sizeof *P);
@@ -98,6 +102,59 @@ static vkr_status assign_slots(vkr__plan *P) {
 
 static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->out_h * L->out_w; }
 
+/* Activation recomputation.  A clean cut is a layer whose output is the only value that
+ * crosses from the layers up to it to the layers after it (a ResNet block's output).
+ * Segments between cuts (at least 3 layers, before the loss layer, without BatchNorm in
+ * batch-statistics mode, whose forward has side effects, or a dense softmax) keep only the
+ * cut's value from the forward pass: their inner layers run again, into buffers of their
+ * own (vidb, argmaxb), at step 2(2L - c) - 1, just before the backward of the cut c. */
+static vkr_status plan_recompute(vkr_graph *g, vkr__plan *P, int Lsteps) {
+    const int nl = g->nl;
+    const vkr_layer *Ls = g->L;
+    int *cross = calloc(nl + 1, sizeof(int));
+    if (!cross) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int q = 0; q < nl; q++)
+        if (P->live[q])
+            for (int k = 0; k < Ls[q].ninputs; k++) {
+                int p = Ls[q].input_idx[k];
+                if (q - p >= 2) cross[p + 1]++, cross[q]--;
+            }
+    for (int j = 1; j < nl; j++) cross[j] += cross[j - 1];
+    for (int c = 1, c0 = 0; c < P->lg; c++) {
+        if (cross[c] || !P->live[c] || c - c0 < 3) continue;
+        int ok = 1, bw = 0;
+        for (int j = c0 + 1; j < c; j++) {
+            if (g->bm[j] || P->logits[j] >= 0 || (Ls[j].type == VKR_LAYER_DENSE && Ls[j].activation == VKR_ACT_SOFTMAX))
+                ok = 0;
+            bw |= P->runbw[j];
+        }
+        if (ok && bw) {
+            P->rfirst[c] = c0 + 1;
+            int rs = 2 * (Lsteps - c) - 1;
+            for (int j = c0 + 1; j < c; j++) {
+                if (!P->live[j]) continue;
+                P->rec[j] = 1;
+                const vkr_layer *L = &Ls[j];
+                int p = L->ninputs ? L->input_idx[0] : -1;
+                if (L->type == VKR_LAYER_DROPOUT || P->inplace[j]) {
+                    P->vidb[j] = P->vidb[p];
+                } else {
+                    uint64_t f = (uint64_t)g->batch * out_floats(L);
+                    if ((P->vidb[j] = new_vb(P, f, rs, rs)) < 0 ||
+                        (L->type == VKR_LAYER_MAXPOOL && (P->argmaxb[j] = new_vb(P, f, rs, rs)) < 0)) {
+                        free(cross);
+                        return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+                    }
+                }
+                for (int k = 0; k < L->ninputs; k++) extend(P, P->vidb[L->input_idx[k]], rs);
+            }
+        }
+        c0 = c;
+    }
+    free(cross);
+    return VKR_OK;
+}
+
 /* The layer computing the logits fed to the loss for target T. */
 static int loss_layer(const vkr_graph *g, int T) {
     const vkr_layer *L = &g->L[T];
@@ -105,46 +162,51 @@ static int loss_layer(const vkr_graph *g, int T) {
     return T;
 }
 
+/* The plan's per-layer arrays; nonzero when out of host memory. */
+static int plan_arrays(const vkr_graph *g, vkr__plan *P) {
+    const int nl = g->nl;
+    const vkr_layer *Ls = g->L;
+    P->live = calloc(nl, 1);
+    P->runbw = calloc(nl, 1);
+    P->inplace = calloc(nl, 1);
+    P->rec = calloc(nl, 1);
+    int **ia[] = {&P->vid, &P->gid, &P->argmax, &P->logits, &P->vidb, &P->argmaxb, &P->rfirst};
+    int bad = !P->live || !P->runbw || !P->inplace || !P->rec;
+    for (size_t i = 0; i < sizeof ia / sizeof ia[0]; i++) bad |= !(*ia[i] = malloc(nl * sizeof(int)));
+    int tot_in = 0;
+    for (int j = 0; j < nl; j++) tot_in += Ls[j].ninputs;
+    /* one block each: nl pointers followed by the per-input entries */
+    P->scr = malloc(nl * sizeof(int *) + (tot_in + 1) * sizeof(int));
+    P->first = malloc(nl * sizeof(char *) + tot_in + 1);
+    if (bad || !P->scr || !P->first) return 1;
+    int *ip = (int *)(P->scr + nl);
+    char *cp = (char *)(P->first + nl);
+    for (int j = 0; j < nl; j++) {
+        P->scr[j] = ip;
+        P->first[j] = cp;
+        for (int k = 0; k < Ls[j].ninputs; k++) ip[k] = -1, cp[k] = 0;
+        ip += Ls[j].ninputs;
+        cp += Ls[j].ninputs;
+    }
+    return 0;
+}
+
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward) {
     vkr__plan_free(P);
-    const int nl = g->nl, Lsteps = nl;
+    const int nl = g->nl, Lsteps = 2 * nl; /* steps: forward j at 2j, loss at 2L, backward j at 2(2L - j) */
     const vkr_layer *Ls = g->L;
     const char *lab = vkr__model_label(g->m);
     P->target = target;
     P->with_loss = with_loss;
     P->with_backward = with_backward;
     P->lg = with_loss ? loss_layer(g, target) : target;
-    P->live = calloc(nl, 1);
-    P->runbw = calloc(nl, 1);
-    P->inplace = calloc(nl, 1);
-    P->vid = malloc(nl * sizeof(int));
-    P->gid = malloc(nl * sizeof(int));
-    P->argmax = malloc(nl * sizeof(int));
-    P->logits = malloc(nl * sizeof(int));
-    int tot_in = 0;
-    for (int j = 0; j < nl; j++) tot_in += Ls[j].ninputs;
-    /* one block each: nl pointers followed by the per-input entries */
-    P->scr = malloc(nl * sizeof(int *) + (tot_in + 1) * sizeof(int));
-    P->first = malloc(nl * sizeof(char *) + tot_in + 1);
     int *ncons = calloc(nl, sizeof(int));
     char *init = calloc(nl, 1);
-    if (!P->live || !P->runbw || !P->inplace || !P->vid || !P->gid || !P->argmax || !P->logits || !P->scr ||
-        !P->first || !ncons || !init) {
+    if (!ncons || !init || plan_arrays(g, P)) {
         free(ncons);
         free(init);
         vkr__plan_free(P);
         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-    }
-    {
-        int *ip = (int *)(P->scr + nl);
-        char *cp = (char *)(P->first + nl);
-        for (int j = 0; j < nl; j++) {
-            P->scr[j] = ip;
-            P->first[j] = cp;
-            for (int k = 0; k < Ls[j].ninputs; k++) ip[k] = -1, cp[k] = 0;
-            ip += Ls[j].ninputs;
-            cp += Ls[j].ninputs;
-        }
     }
     for (int j = 0; j < nl; j++) P->vid[j] = P->gid[j] = P->argmax[j] = P->logits[j] = -1;
     /* live layers: ancestors of lg */
@@ -192,43 +254,49 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
                 continue;
             }
         }
-        int v = new_vb(P, (uint64_t)g->batch * out_floats(L), j, j);
+        int v = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j);
         if (v < 0) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         P->vid[j] = v;
         if (L->type == VKR_LAYER_MAXPOOL) {
-            if ((P->argmax[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), j, j)) < 0)
+            if ((P->argmax[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j)) < 0)
                 s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         }
         int dense_softmax = L->type == VKR_LAYER_DENSE && L->activation == VKR_ACT_SOFTMAX;
         if (dense_softmax && !(with_loss && j == P->lg && g->loss == VKR_LOSS_SOFTMAX_CE)) {
-            if ((P->logits[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), j, j)) < 0)
+            if ((P->logits[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j)) < 0)
                 s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         }
     }
     /* forward uses */
     for (int j = 0; j < nl && !s; j++) {
         if (!P->live[j]) continue;
-        for (int k = 0; k < Ls[j].ninputs; k++) extend(P, P->vid[Ls[j].input_idx[k]], j);
+        for (int k = 0; k < Ls[j].ninputs; k++) extend(P, P->vid[Ls[j].input_idx[k]], 2 * j);
     }
     if (!s) extend(P, P->vid[P->lg], Lsteps);
-    /* backward uses of forward values */
+    for (int j = 0; j < nl; j++) {
+        P->vidb[j] = P->vid[j];
+        P->argmaxb[j] = P->argmax[j];
+        P->rfirst[j] = -1;
+    }
+    if (!s && with_backward && g->recompute) s = plan_recompute(g, P, Lsteps);
+    /* backward uses of forward values (recomputed ones where they are) */
     for (int j = 0; j < nl && !s; j++) {
         if (!P->runbw[j]) continue;
         const vkr_layer *L = &Ls[j];
-        int bstep = 2 * Lsteps - j;
+        int bstep = 2 * (Lsteps - j);
         int in0 = L->ninputs ? L->input_idx[0] : -1;
-        if (L->type == VKR_LAYER_BATCHNORM) extend(P, P->vid[in0], bstep);
-        if ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) && g->pt[j]) extend(P, P->vid[in0], bstep);
+        if (L->type == VKR_LAYER_BATCHNORM) extend(P, P->vidb[in0], bstep);
+        if ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) && g->pt[j]) extend(P, P->vidb[in0], bstep);
         if (L->type == VKR_LAYER_RELU || ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) &&
                                           L->activation == VKR_ACT_RELU))
-            extend(P, P->vid[j], bstep);
-        if (L->type == VKR_LAYER_MAXPOOL) extend(P, P->argmax[j], bstep);
+            extend(P, P->vidb[j], bstep);
+        if (L->type == VKR_LAYER_MAXPOOL) extend(P, P->argmaxb[j], bstep);
     }
     /* gradients, first writers and accumulation scratch, in backward order */
     for (int j = nl - 1; j >= 0 && !s; j--) {
         if (!P->runbw[j]) continue;
         const vkr_layer *L = &Ls[j];
-        int bstep = 2 * Lsteps - j;
+        int bstep = 2 * (Lsteps - j);
         if (j == P->lg) {
             if ((P->gid[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), Lsteps, bstep)) < 0)
                 s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");

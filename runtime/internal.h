@@ -69,6 +69,9 @@ struct vkr_context {
     vkr_mem_block *blocks;      /* device-local storage memory */
     uint64_t block_size;
     uint64_t bytes_allocated;
+    uint64_t bytes_live;        /* bytes of live buffers (sub-allocations) */
+    uint64_t mem_limit;         /* injected limit on bytes_live (0: none), see vkr_context_set_memory_limit */
+    int has_budget;             /* VK_EXT_memory_budget enabled */
     /* staging */
     VkBuffer staging;
     VkDeviceMemory staging_mem;

@@ -144,6 +144,11 @@ vkr_status vkr_buffer_create(vkr_context *ctx, uint64_t size, vkr_buffer **out) 
     if (ctx->info.max_memory_allocation_size && size > ctx->info.max_memory_allocation_size)
         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "buffer of %.1f MiB exceeds the device's maxMemoryAllocationSize (%.1f MiB)",
                         size / 1048576.0, ctx->info.max_memory_allocation_size / 1048576.0);
+    if (ctx->mem_limit && ctx->bytes_live + size > ctx->mem_limit)
+        return vkr_fail(VKR_ERR_OUT_OF_MEMORY,
+                        "device memory allocation of %.1f MiB failed: VK_ERROR_OUT_OF_DEVICE_MEMORY (injected: %.1f MiB "
+                        "in use, limit %.1f MiB)",
+                        size / 1048576.0, ctx->bytes_live / 1048576.0, ctx->mem_limit / 1048576.0);
     vkr_buffer *b = calloc(1, sizeof *b);
     if (!b) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     b->ctx = ctx;
@@ -201,6 +206,7 @@ vkr_status vkr_buffer_create(vkr_context *ctx, uint64_t size, vkr_buffer **out) 
     b->block = blk;
     b->offset = off;
     b->alloc_size = req.size;
+    ctx->bytes_live += req.size;
     *out = b;
     return VKR_OK;
 }
@@ -209,6 +215,7 @@ void vkr_buffer_destroy(vkr_buffer *b) {
     if (!b) return;
     vkr_context *ctx = b->ctx;
     vkDestroyBuffer(ctx->device, b->buffer, NULL);
+    ctx->bytes_live -= b->alloc_size;
     block_give(b->block, b->offset, b->alloc_size);
     if (b->block->live == 0) { /* return empty blocks to the device */
         vkr_mem_block **pp = &ctx->blocks;
@@ -221,6 +228,7 @@ void vkr_buffer_destroy(vkr_buffer *b) {
 
 uint64_t vkr_buffer_size(const vkr_buffer *b) { return b->size; }
 uint64_t vkr_device_bytes_allocated(const vkr_context *ctx) { return ctx->bytes_allocated; }
+uint64_t vkr_device_bytes_in_use(const vkr_context *ctx) { return ctx->bytes_live; }
 
 void vkr__memory_destroy(vkr_context *ctx) {
     if (ctx->staging) vkDestroyBuffer(ctx->device, ctx->staging, NULL);

@@ -1130,10 +1130,24 @@ static void test_device(void) {
     }
     /* memory that does not fit fails clearly */
     {
-        vkr_graph_opts big = {.batch = 1 << 20, .height = 512, .width = 512};
+        vkr_graph_opts big = {.batch = 1 << 20, .micro_batch = 1 << 20, .height = 512, .width = 512};
         s = vkr_graph_create(ctx, m, &big, &g);
-        result(s == VKR_ERR_OUT_OF_MEMORY && strstr(vkr_last_error(), "MiB"), "too large a batch fails naming the memory",
-               "%s", vkr_last_error());
+        result(s == VKR_ERR_OUT_OF_MEMORY && strstr(vkr_last_error(), "MiB"),
+               "too large a forced micro-batch fails naming the memory", "%s", vkr_last_error());
+        vkr_graph_destroy(g);
+        g = NULL;
+        vkr_graph_opts huge = {.batch = 2, .height = 20000, .width = 20000};
+        s = vkr_graph_create(ctx, m, &huge, &g);
+        result(s == VKR_ERR_UNSUPPORTED && strstr(vkr_last_error(), "maxStorageBufferRange"),
+               "an image too large for one binding fails naming the limit", "%s", vkr_last_error());
+        vkr_graph_destroy(g);
+        g = NULL;
+        /* a batch that does not fit whole is planned as micro-batches */
+        vkr_graph_opts auto_mb = {.batch = 1 << 20, .height = 64, .width = 64};
+        s = vkr_graph_create(ctx, m, &auto_mb, &g);
+        int mb = s ? 0 : vkr_graph_micro_batch(g);
+        result(!s && mb > 1 && mb < (1 << 20), "a batch of 2^20 images is planned as micro-batches", "micro-batch %d %s",
+               mb, s ? vkr_last_error() : "");
         vkr_graph_destroy(g);
     }
     int verr = vkr_validation_enabled(ctx) ? (int)(vkr_validation_errors(ctx) + vkr_validation_warnings(ctx)) : 0;

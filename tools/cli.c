@@ -72,3 +72,9 @@ void cli_json_add_bytes(cJSON *obj, const char *key, const char *text) {
     cJSON_AddStringToObject(obj, hk, hex);
     free(hex);
 }
+
+void cli_print_plan(const vkr_graph *g, FILE *f) {
+    char line[1024];
+    vkr_graph_plan_line(g, line, sizeof line);
+    if (!strstr(line, "in one pass")) fprintf(f, "vkrun: %s\n", line);
+}

@@ -3,6 +3,9 @@
 #define VKRUN_CLI_H
 
 #include "vkrun.h"
+#include "vkrun_model.h"
+
+#include <stdio.h>
 
 typedef struct {
     const char *name;
@@ -17,6 +20,8 @@ int cli_wants_help(int argc, char **argv);
 int cli_error(const char *what, vkr_status s);
 /* Creates a context honoring --device and VKRUN_VALIDATION. */
 vkr_status cli_context(const char *device, vkr_context **ctx);
+/* Prints the graph's memory plan to f when it splits its batch into micro-batches. */
+void cli_print_plan(const vkr_graph *g, FILE *f);
 /* Fails (returns 1) when the context's validation layer counted errors. */
 int cli_check_validation(vkr_context *ctx);
 

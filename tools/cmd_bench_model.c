@@ -11,7 +11,7 @@
 
 const char usage_bench_model[] =
     "usage: vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
-    "                  [--freeze F] [--device D]\n\n"
+    "                  [--freeze F] [--recompute] [--device D]\n\n"
     "Times a model on random input: per-layer GPU time from timestamps (forward, and with\n"
     "--backward the backward pass and the optimizer update of a training step), total ms\n"
     "per batch (wall clock, including upload and recording), images/s, and GFLOP/s of the\n"
@@ -21,6 +21,7 @@ const char usage_bench_model[] =
     "  --iters N        timed iterations after one warm-up (default 3)\n"
     "  --height/--width input size (default: the model's)\n"
     "  --freeze F       with --backward: layers [0, F) frozen (default 0)\n"
+    "  --recompute      with --backward: recompute activations inside blocks (docs/memory.md)\n"
     "  --device D       device index or name substring\n";
 
 static double now_ms(void) {
@@ -39,7 +40,7 @@ static int pos_int(const char *s, int *out) {
 
 int cmd_bench_model(int argc, char **argv) {
     const char *path = NULL, *device = NULL;
-    int batch = 8, iters = 3, h = 0, w = 0, freeze = 0, backward = 0;
+    int batch = 8, iters = 3, h = 0, w = 0, freeze = 0, backward = 0, recompute = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -51,6 +52,7 @@ int cmd_bench_model(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--backward")) backward = 1;
+        else if (!strcmp(a, "--recompute")) recompute = 1;
         else if (!strcmp(a, "--device") && has) device = argv[++i];
         else if (a[0] == '-') {
             fprintf(stderr, "vkrun bench: unknown or incomplete option %s\n\n%s", a, usage_bench_model);
@@ -78,8 +80,9 @@ int cmd_bench_model(int argc, char **argv) {
         goto done;
     }
     int timing = vkr_context_device(ctx)->timestamps;
-    vkr_graph_opts o = {.batch = batch, .height = h, .width = w, .training = backward, .freeze = freeze,
-                        .optimizer = VKR_OPTIM_SGD, .timing = timing};
+    /* the whole batch in one submission (per-layer times are those of one submission) */
+    vkr_graph_opts o = {.batch = batch, .micro_batch = batch, .height = h, .width = w, .training = backward,
+                        .freeze = freeze, .recompute = recompute, .optimizer = VKR_OPTIM_SGD, .timing = timing};
     o.optim.lr = 0.0f;
     if ((s = vkr_graph_create(ctx, m, &o, &g))) {
         cli_error("bench", s);

@@ -10,24 +10,26 @@
 #include <string.h>
 
 const char usage_evaluate[] =
-    "usage: vkrun evaluate MODEL --data DIR [--json] [--batch B] [--interpolation I] [--strict] [--device D]\n\n"
+    "usage: vkrun evaluate MODEL --data DIR [--json] [--batch B] [--micro-batch N] [--interpolation I] [--strict] [--device D]\n\n"
     "Runs MODEL (a classifier written by vkrun train) on every image of DIR (one\n"
     "subfolder per class; the class names must be the model's) and prints the mean\n"
     "categorical cross-entropy, accuracy, the confusion matrix (rows: true class,\n"
     "columns: predicted) and per-class precision and recall.\n\n"
     "  --json            print the same as JSON\n"
-    "  --batch B         images per GPU batch (default 32)\n"
+    "  --batch B         images per call (default 32); run as micro-batches that fit the device\n"
+    "  --micro-batch N   images per submission (default: the memory planner's choice, on stderr when it splits)\n"
     "  --interpolation   bilinear, nearest, nearest-pil (default: what the model was trained with)\n"
     "  --strict          a file that is not a decodable image is an error (default: skipped with a warning)\n";
 
 int cmd_evaluate(int argc, char **argv) {
     const char *model_path = NULL, *data = NULL, *device = NULL, *interp_name = NULL;
-    int json = 0, batch = 32, strict = 0;
+    int json = 0, batch = 32, micro = 0, strict = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--data") && v) data = argv[++i];
         else if (!strcmp(o, "--device") && v) device = argv[++i];
         else if (!strcmp(o, "--batch") && v) batch = atoi(argv[++i]);
+        else if (!strcmp(o, "--micro-batch") && v) micro = atoi(argv[++i]);
         else if (!strcmp(o, "--interpolation") && v) interp_name = argv[++i];
         else if (!strcmp(o, "--json")) json = 1;
         else if (!strcmp(o, "--strict")) strict = 1;
@@ -37,7 +39,7 @@ int cmd_evaluate(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model_path || !data || batch <= 0) {
+    if (!model_path || !data || batch <= 0 || micro < 0) {
         fprintf(stderr, "%s", usage_evaluate);
         return 2;
     }
@@ -98,11 +100,12 @@ int cmd_evaluate(int argc, char **argv) {
         rc = cli_error("evaluate", s);
         goto out;
     }
-    vkr_graph_opts go = {.batch = batch, .height = m->in_h, .width = m->in_w};
+    vkr_graph_opts go = {.batch = batch, .micro_batch = micro, .height = m->in_h, .width = m->in_w};
     if ((s = vkr_graph_create(ctx, m, &go, &g))) {
         rc = cli_error("evaluate", s);
         goto out;
     }
+    cli_print_plan(g, stderr);
     vkr_loader_opts lo = {.batch = batch, .height = m->in_h, .width = m->in_w, .channels = m->in_c, .interp = interp,
                           .preprocess = pre, .epochs = 1, .flags = VKR_LOAD_KEEP_REMAINDER, .strict = strict};
     if ((s = vkr_loader_create_ex(ds, &lo, &ld))) {

@@ -11,7 +11,7 @@
 
 const char usage_forward[] =
     "usage: vkrun forward MODEL --input X.npy --output Y.npy [--layout nchw|nhwc] [--layer NAME]\n"
-    "                    [--batch B] [--device D]\n\n"
+    "                    [--batch B] [--micro-batch N] [--device D]\n\n"
     "Runs the model (inference: BatchNorm with running statistics, dropout off) on the images\n"
     "of X and writes the output of the last layer, or of --layer NAME, to Y (written atomically).\n"
     "X is a float32 .npy array already preprocessed as the model expects (see the model's\n"
@@ -19,7 +19,9 @@ const char usage_forward[] =
     "--layout nhwc.  H and W may differ from the model's default size when the graph allows.\n"
     "Y is [N, C] for vector outputs, else [N, C, H, W] (nchw) or [N, H, W, C] (nhwc).\n\n"
     "  --layer NAME  output of this layer instead of the last one (e.g. features before the head)\n"
-    "  --batch B     images per submission (default: as many as fit in device memory, at most 64)\n"
+    "  --batch B     images per call (default 64); the memory planner runs them as micro-batches\n"
+    "                that fit the device, and prints its plan to stderr when it splits them\n"
+    "  --micro-batch N  images per submission (default: the planner's choice)\n"
     "  --device D    device index or name substring (default: VKRUN_DEVICE, else the best device)\n";
 
 static double now_ms(void) {
@@ -38,17 +40,9 @@ static void transpose(const float *src, float *dst, int64_t n, int64_t c, int64_
             }
 }
 
-static uint64_t device_heap(vkr_context *ctx) {
-    const vkr_device_info *I = vkr_context_device(ctx);
-    uint64_t best = 0;
-    for (uint32_t i = 0; i < I->heap_count; i++)
-        if (I->heap_device_local[i] && I->heap_size[i] > best) best = I->heap_size[i];
-    return best;
-}
-
 int cmd_forward(int argc, char **argv) {
     const char *path = NULL, *inpath = NULL, *outpath = NULL, *layer = NULL, *device = NULL, *layout = "nchw";
-    int batch = 0;
+    int batch = 0, micro = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -61,6 +55,12 @@ int cmd_forward(int argc, char **argv) {
             batch = atoi(argv[++i]);
             if (batch < 1) {
                 fprintf(stderr, "vkrun forward: --batch needs a positive integer\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--micro-batch") && has) {
+            micro = atoi(argv[++i]);
+            if (micro < 1) {
+                fprintf(stderr, "vkrun forward: --micro-batch needs a positive integer\n");
                 return 2;
             }
         } else if (a[0] == '-') {
@@ -128,24 +128,14 @@ int cmd_forward(int argc, char **argv) {
         cli_error("forward", s);
         goto done;
     }
-    vkr_graph_opts o = {.batch = 1, .height = (int)H, .width = (int)W, .output = layer};
-    if (batch) {
-        o.batch = batch > N ? (int)N : batch;
-    } else {
-        /* largest batch (<= 64, <= N) whose plan fits in 3/4 of the device heap */
-        uint64_t heap = device_heap(ctx);
-        int b = N < 64 ? (int)N : 64;
-        for (; b > 1; b = (b + 1) / 2) {
-            vkr_graph_memory mem;
-            o.batch = b;
-            if (vkr_graph_plan(m, &o, &mem) == VKR_OK && (!heap || mem.total <= heap / 4 * 3)) break;
-        }
-        o.batch = b;
-    }
+    if (!batch) batch = 64;
+    vkr_graph_opts o = {.batch = batch > N ? (int)N : batch, .micro_batch = micro, .height = (int)H, .width = (int)W,
+                        .output = layer};
     if ((s = vkr_graph_create(ctx, m, &o, &g))) {
         cli_error("forward", s);
         goto done;
     }
+    cli_print_plan(g, stderr);
     int tl = layer ? vkr_model_find_layer(m, layer) : m->nlayers - 1;
     int oc, oh, ow, orank;
     vkr_graph_layer_shape(g, tl, &oc, &oh, &ow, &orank);

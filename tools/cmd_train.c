@@ -24,7 +24,12 @@ const char usage_train[] =
     "  --data DIR              one subfolder per class (JPEG, PNG, BMP, GIF, TGA, PNM)\n"
     "  --val DIR | --val-split F   validation folder, or a stratified fraction of DIR\n"
     "  --val-every K           validate every K epochs and after the last (default 1)\n"
-    "  --batch B               batch size (default 32)\n"
+    "  --batch B               batch size (default 32): images per optimizer step\n"
+    "  --micro-batch N         images per submission (default: the largest that fits the device, printed as the\n"
+    "                          memory plan); gradients of the micro-batches add up to the batch's, one update per batch\n"
+    "  --recompute             keep only block-boundary activations, recompute inside a block on the backward pass\n"
+    "                          (less memory, more time; default: when micro-batches alone would hold < 8 images)\n"
+    "  --no-recompute          never recompute\n"
     "  --size HxW              input size (default: the model's)\n"
     "  --interpolation bilinear|nearest|nearest-pil   resize (default bilinear)\n"
     "  --augment flip,crop     random horizontal flips / shifted crops (disables caching)\n"
@@ -110,6 +115,7 @@ int cmd_train(int argc, char **argv) {
         else if (ARG("--out")) a.out = v;
         else if (ARG("--plots")) a.plots = v;
         else if (ARG("--batch")) { if (!num_int(o, v, &a.batch)) return 2; }
+        else if (ARG("--micro-batch")) { if (!num_int(o, v, &a.micro_batch)) return 2; }
         else if (ARG("--epochs")) { if (!num_int(o, v, &a.epochs)) return 2; }
         else if (ARG("--val-every")) { if (!num_int(o, v, &a.val_every)) return 2; }
         else if (ARG("--size")) {
@@ -147,6 +153,8 @@ int cmd_train(int argc, char **argv) {
         else if (ARG("--device")) a.device = v;
         else if (!strcmp(o, "--no-cache")) a.no_cache = 1;
         else if (!strcmp(o, "--bn-train")) a.bn_train = 1;
+        else if (!strcmp(o, "--recompute")) a.recompute = 1;
+        else if (!strcmp(o, "--no-recompute")) a.recompute = -1;
         else if (!strcmp(o, "--keep-remainder")) a.keep_remainder = 1;
         else if (!strcmp(o, "--strict")) a.strict = 1;
         else if (!strcmp(o, "--quiet")) a.quiet = 1;
@@ -160,7 +168,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
         return 2;
     }
-    if (a.batch <= 0 || a.val_every <= 0 || a.freeze < -1 || a.epochs < 0 || a.ft_epochs < 0 || a.ft_from < 0 || !(a.lr > 0) || !(a.ft_lr > 0) || a.val_split < 0 ||
+    if (a.batch <= 0 || a.micro_batch < 0 || a.val_every <= 0 || a.freeze < -1 || a.epochs < 0 || a.ft_epochs < 0 || a.ft_from < 0 || !(a.lr > 0) || !(a.ft_lr > 0) || a.val_split < 0 ||
         a.val_split >= 1 || (a.val && a.val_split > 0)) {
         fprintf(stderr, "vkrun train: invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, val-every > 0, "
                         "fine-tune-from >= 0, 0 <= val-split < 1, "

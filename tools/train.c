@@ -261,6 +261,8 @@ static vkr_status build_model(run *r) {
 static void opts_for(const run *r, vkr_graph_opts *o, int training, int freeze, double lr) {
     memset(o, 0, sizeof *o);
     o->batch = r->a->batch;
+    o->micro_batch = r->a->micro_batch;
+    o->recompute = r->a->recompute;
     o->height = r->H;
     o->width = r->W;
     o->training = training;
@@ -466,6 +468,14 @@ static void test_interrupt_hook(void) {
 
 static vkr_status save_checkpoint(run *r, vkr_graph *g, vkr_model *trained_from);
 
+/* The graph's memory plan, one line. */
+static void print_plan(const run *r, const vkr_graph *g, const char *what) {
+    if (r->a->quiet) return;
+    char line[1024];
+    vkr_graph_plan_line(g, line, sizeof line);
+    printf("%s %s\n", what, line);
+}
+
 /* Trains `epochs` epochs of one stage on graph g (head-only when feat != NULL). */
 static int train_stage(run *r, vkr_graph *g, int stage, int first_epoch, int epochs, const float *feat,
                        const float *labels, const float *vfeat, const float *vlabels, vkr_model *gm) {
@@ -528,8 +538,12 @@ static int train_stage(run *r, vkr_graph *g, int stage, int first_epoch, int epo
                 continue;
             }
             float l;
-            int c;
+            int c, rec = vkr_graph_recoveries(g);
             if ((s = vkr_graph_train_step(g, x, t, n, &l, &c))) break;
+            if (vkr_graph_recoveries(g) != rec) {
+                progress_end(&r->prog);
+                print_plan(r, g, "out of device memory: re-planned;");
+            }
             r->loss_sum += (double)l * n;
             r->correct_sum += c;
             r->seen += n;
@@ -870,6 +884,7 @@ int train_run(const train_args *a) {
                 rc = fail("feature graph", s);
                 goto out;
             }
+            print_plan(r, g, "features:");
             s = cached_features(r, g, a->cache_dir, r->train, "train", &feat, &labels, extract_features);
             if (!s && r->val) s = cached_features(r, g, a->cache_dir, r->val, "val", &vfeat, &vlabels, extract_features);
             vkr_graph_destroy(g);
@@ -896,6 +911,7 @@ int train_run(const train_args *a) {
             rc = fail("training graph", s);
             goto out;
         }
+        print_plan(r, g, r->stage1_frozen ? "head:" : "training:");
         if (resume && (s = resume_optimizer(g, optpath, resume))) {
             rc = fail("resume", s);
             goto out;
@@ -922,6 +938,7 @@ int train_run(const train_args *a) {
             rc = fail("fine-tuning graph", s);
             goto out;
         }
+        print_plan(r, g, "fine-tuning:");
         if (resume && (s = resume_optimizer(g, optpath, resume))) {
             rc = fail("resume", s);
             goto out;

@@ -10,8 +10,8 @@
 typedef struct {
     const char *model, *data, *val, *out, *plots, *interp, *augment, *optimizer, *cache_dir, *resume, *device;
     double val_split, lr, momentum, ft_lr;
-    int batch, epochs, height, width, nhead, head[TRAIN_MAX_HEAD], freeze, ft_epochs, ft_from;
-    int no_cache, bn_train, keep_remainder, strict, quiet, val_every;
+    int batch, micro_batch, epochs, height, width, nhead, head[TRAIN_MAX_HEAD], freeze, ft_epochs, ft_from;
+    int no_cache, bn_train, recompute, keep_remainder, strict, quiet, val_every;
     uint64_t seed;
     volatile sig_atomic_t *stop_flag;
 } train_args;
