@@ -25,6 +25,12 @@ void cli_print_plan(const vkr_graph *g, FILE *f);
 /* Fails (returns 1) when the context's validation layer counted errors. */
 int cli_check_validation(vkr_context *ctx);
 
+/* Output checks made before any work: 1 (after a message naming both files) when `out` is the
+ * existing file `in` (an output must never replace an input); 1 when the folder of `out` does
+ * not exist or does not accept a new file (probed by creating and removing a temporary file). */
+int cli_output_is_input(const char *cmd, const char *in, const char *out);
+int cli_output_unwritable(const char *cmd, const char *out);
+
 typedef struct cJSON cJSON;
 /* Adds `key`: `text` to a JSON object so that the output stays valid UTF-8 JSON: bytes that are
  * not UTF-8 (a file name on Linux may hold any) become U+FFFD in `key`, and `key`_hex then

@@ -76,6 +76,9 @@ int cmd_forward(int argc, char **argv) {
         fputs(usage_forward, stderr);
         return 2;
     }
+    if (cli_output_is_input("forward", inpath, outpath) || cli_output_is_input("forward", path, outpath) ||
+        cli_output_unwritable("forward", outpath))
+        return 1;
     int nhwc = 0;
     if (!strcmp(layout, "nhwc")) nhwc = 1;
     else if (strcmp(layout, "nchw")) {
@@ -105,10 +108,18 @@ int cmd_forward(int argc, char **argv) {
     }
     int64_t N = x.shape[0], C = nhwc ? x.shape[3] : x.shape[1], H = nhwc ? x.shape[1] : x.shape[2],
             W = nhwc ? x.shape[2] : x.shape[3];
-    if (N < 1 || C != m->in_c || H < 1 || W < 1 || H > (1 << 20) || W > (1 << 20)) {
-        fprintf(stderr, "vkrun forward: %s is [%lld, %lld, %lld, %lld] (%s) but the model takes %d channels\n", inpath,
-                (long long)x.shape[0], (long long)x.shape[1], (long long)x.shape[2], (long long)x.shape[3], layout,
-                m->in_c);
+    const char *why = N < 1                                  ? "holds no image (N = 0)"
+                      : C != m->in_c                         ? NULL
+                      : H < 1 || W < 1                       ? "has an empty image size"
+                      : H > (1 << 20) || W > (1 << 20)       ? "has an image size over 2^20"
+                                                             : "";
+    if (!why || *why) {
+        char shape[160];
+        snprintf(shape, sizeof shape, "[%lld, %lld, %lld, %lld] (%s)", (long long)x.shape[0], (long long)x.shape[1],
+                 (long long)x.shape[2], (long long)x.shape[3], layout);
+        if (why) fprintf(stderr, "vkrun forward: %s is %s: it %s\n", inpath, shape, why);
+        else fprintf(stderr, "vkrun forward: %s is %s with %lld channels, but the model takes %d\n", inpath, shape,
+                     (long long)C, m->in_c);
         goto done;
     }
     if (nhwc) {

@@ -141,7 +141,13 @@ int cmd_train(int argc, char **argv) {
                         TRAIN_MAX_HEAD);
                 return 2;
             }
-        } else if (ARG("--freeze")) { if (!num_int(o, v, &a.freeze)) return 2; }
+        } else if (ARG("--freeze")) {
+            if (!num_int(o, v, &a.freeze)) return 2;
+            if (a.freeze < 0) {
+                fprintf(stderr, "vkrun train: --freeze %d: a layer count must be >= 0\n", a.freeze);
+                return 2;
+            }
+        }
         else if (ARG("--optimizer")) a.optimizer = v;
         else if (ARG("--lr")) { if (!num_double(o, v, &a.lr)) return 2; }
         else if (ARG("--momentum")) { if (!num_double(o, v, &a.momentum)) return 2; }

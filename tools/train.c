@@ -105,25 +105,11 @@ static int history_from_json(history *h, const cJSON *root) {
     return 0;
 }
 
-/* Writes text to path atomically. */
+/* Writes text to path atomically (vkr_file_write_atomic); -1 after a message on failure. */
 static int write_atomic(const char *path, const char *text) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        fprintf(stderr, "vkrun train: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
-    int ok = fputs(text, f) >= 0;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "vkrun train: cannot write %s: %s\n", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
+    if (vkr_file_write_atomic(path, text, strlen(text)) == VKR_OK) return 0;
+    fprintf(stderr, "vkrun train: cannot write %s: %s\n", path, vkr_last_error());
+    return -1;
 }
 
 static int write_history(const history *h, const char *dir) {
@@ -321,6 +307,8 @@ static vkr_status open_loader(const run *r, const vkr_dataset *ds, int epoch, in
     return vkr_loader_create_ex(ds, &o, ld);
 }
 
+static void test_interrupt_caching_hook(void);
+
 /* Pooled base features of every image of ds, in dataset order. */
 static vkr_status extract_features(run *r, vkr_graph *g, const vkr_dataset *ds, const char *what, float **feat,
                                    float **labels) {
@@ -341,6 +329,7 @@ static vkr_status extract_features(run *r, vkr_graph *g, const vkr_dataset *ds, 
     progress p = r->prog;
     p.t0 = p.last = now_s();
     while (!s && !(s = vkr_loader_next(ld, x, t, &cnt)) && cnt > 0) {
+        if (r->a->stop_flag && *r->a->stop_flag) break; /* Ctrl-C: the cache is a pure function of the images */
         const int *idx = vkr_loader_batch_indices(ld);
         float *out = malloc(sizeof(float) * (size_t)cnt * dim);
         if (!out) {
@@ -354,12 +343,13 @@ static vkr_status extract_features(run *r, vkr_graph *g, const vkr_dataset *ds, 
         }
         free(out);
         done += cnt;
+        test_interrupt_caching_hook();
         char label[96];
         snprintf(label, sizeof label, "features %s", what);
         progress_step(&p, label, done, n, NAN, NAN, done);
     }
     progress_end(&p);
-    if (!s && done != n)
+    if (!s && done != n && !(r->a->stop_flag && *r->a->stop_flag))
         s = vkr_fail(VKR_ERR_FORMAT, "%d of %d images of %s could not be decoded while caching", n - done, n,
                      vkr_dataset_root(ds));
     vkr_loader_destroy(ld);
@@ -452,6 +442,7 @@ static vkr_status cached_features(run *r, vkr_graph *g, const char *dir, const v
     }
     vkr_status s = extract(r, g, ds, what, feat, labels);
     if (s) return s;
+    if (r->a->stop_flag && *r->a->stop_flag) return VKR_OK; /* interrupted: never cache a partial result */
     struct stat st;
     if (stat(dir, &st) != 0 && mkdir(dir, 0755) != 0)
         return vkr_fail(VKR_ERR_IO, "cannot create the feature cache folder %s: %s", dir, strerror(errno));
@@ -459,11 +450,18 @@ static vkr_status cached_features(run *r, vkr_graph *g, const char *dir, const v
     return vkr_npy_write(path, *feat, 2, shape);
 }
 
-/* Tests of Ctrl-C: VKRUN_TEST_SIGINT_AFTER=N raises a real SIGINT after N training steps. */
+/* Tests of Ctrl-C: VKRUN_TEST_SIGINT_AFTER=N raises a real SIGINT after N training steps,
+ * VKRUN_TEST_SIGINT_CACHING=N after N batches of feature caching. */
 static void test_interrupt_hook(void) {
     static long steps;
     const char *e = getenv("VKRUN_TEST_SIGINT_AFTER");
     if (e && *e && ++steps == atol(e)) raise(SIGINT);
+}
+
+static void test_interrupt_caching_hook(void) {
+    static long batches;
+    const char *e = getenv("VKRUN_TEST_SIGINT_CACHING");
+    if (e && *e && ++batches == atol(e)) raise(SIGINT);
 }
 
 static vkr_status save_checkpoint(run *r, vkr_graph *g, vkr_model *trained_from);
@@ -723,6 +721,9 @@ int train_run(const train_args *a) {
         fprintf(stderr, "vkrun train: cannot create %s: %s\n", r->plots, strerror(errno));
         return 1;
     }
+    if (cli_output_is_input("train", a->model, a->out) || cli_output_is_input("train", a->resume, a->out) ||
+        cli_output_unwritable("train", a->out))
+        return 1;
     snprintf(r->ckpt, sizeof r->ckpt, "%s.checkpoint", a->out);
 
     if ((s = vkr_interp_parse(a->interp, &r->interp))) return fail("train", s);
@@ -828,8 +829,17 @@ int train_run(const train_args *a) {
         rc = fail("model", s);
         goto out;
     }
+    /* --freeze and --fine-tune-from count layers of the base: past it they would freeze the new
+     * head, and nothing would train */
+    if (a->freeze > r->base_layers || a->ft_from > r->base_layers) {
+        fprintf(stderr, "vkrun train: --%s %d is past the base: the base has layers [0, %d) and the new head starts "
+                        "at %d (\"%s\"); use at most %d\n",
+                a->freeze > r->base_layers ? "freeze" : "fine-tune-from",
+                a->freeze > r->base_layers ? a->freeze : a->ft_from, r->base_layers, r->gap_layer,
+                r->model->layers[r->gap_layer].name, r->base_layers);
+        goto out;
+    }
     int freeze = a->freeze >= 0 ? a->freeze : r->base_layers;
-    if (freeze > r->model->nlayers) freeze = r->model->nlayers;
     r->freeze = freeze;
     if (resume) {
         char now[1024];
@@ -886,9 +896,17 @@ int train_run(const train_args *a) {
             }
             print_plan(r, g, "features:");
             s = cached_features(r, g, a->cache_dir, r->train, "train", &feat, &labels, extract_features);
-            if (!s && r->val) s = cached_features(r, g, a->cache_dir, r->val, "val", &vfeat, &vlabels, extract_features);
+            int stop = a->stop_flag && *a->stop_flag;
+            if (!s && r->val && !stop)
+                s = cached_features(r, g, a->cache_dir, r->val, "val", &vfeat, &vlabels, extract_features);
             vkr_graph_destroy(g);
             g = NULL;
+            if (!s && a->stop_flag && *a->stop_flag) {
+                fprintf(stderr, "\nvkrun train: interrupted while caching features; nothing to save (the features are "
+                                "recomputed on the next run)\n");
+                rc = 130;
+                goto out;
+            }
             if (s) {
                 rc = fail("feature cache", s);
                 goto out;
@@ -966,7 +984,9 @@ int train_run(const train_args *a) {
         snprintf(opt, sizeof opt, "%s.optimizer", r->ckpt);
         remove(opt);
     }
-    if (!a->quiet && r->hist.n) {
+    if (rc) fprintf(stderr, "vkrun train: wrote %s, but not all of the history and curves in %s (see above)\n", a->out,
+                    r->plots);
+    if (!a->quiet && r->hist.n && !rc) {
         const epoch_rec *e = &r->hist.e[r->hist.n - 1];
         printf("wrote %s; history and curves (accuracy.png, loss.png) in %s\n", a->out, r->plots);
         if (!isnan(e->val_acc)) printf("final: val_loss %.4f, val_accuracy %.4f\n", e->val_loss, e->val_acc);

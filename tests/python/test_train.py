@@ -234,6 +234,41 @@ def t_predict_json_non_utf8_name():
     os.unlink(odd)
 
 
+def t_option_and_output_errors():
+    """Errors found before any work: --freeze / --fine-tune-from past the base, an output that is
+    an input, an unwritable output; Ctrl-C while caching features stops at once and caches
+    nothing; forward names what is wrong with its input."""
+    arch = os.path.join(TMP, "tiny.json")
+    d = make_folder("opts", ["a", "b"], 4, np.random.default_rng(8))
+    base = os.path.join(TMP, "opts_out", "base.safetensors")
+    run("train", "--model", arch, "--data", d, "--out", base, "--epochs", 1, "--batch", 4, "--head", "4")
+    out = os.path.join(TMP, "opts_out", "m.safetensors")
+    for flag, val, code, needle in (("--freeze", 1000, 1, "past the base"), ("--freeze", -1, 2, ">= 0"),
+                                    ("--fine-tune-from", 1000, 1, "past the base")):
+        p = run("train", "--model", base, "--data", d, "--out", out, flag, val, ok=False)
+        assert p.returncode == code and needle in p.stderr and not os.path.exists(out), (flag, val, p.returncode, p.stderr)
+    before = open(base, "rb").read()
+    p = run("train", "--model", base, "--data", d, "--out", base, ok=False)
+    assert p.returncode == 1 and "is the input" in p.stderr and open(base, "rb").read() == before, p.stderr
+    p = run("train", "--model", base, "--data", d, "--out", "/proc/vkrun_x.safetensors", ok=False)
+    assert p.returncode == 1 and "cannot write /proc/vkrun_x.safetensors" in p.stderr and "epoch" not in p.stdout, \
+        (p.returncode, p.stderr, p.stdout)
+    cache = os.path.join(TMP, "opts_cache")
+    p = run("train", "--model", base, "--data", d, "--out", out, "--batch", 2, "--cache", cache,
+            env={"VKRUN_TEST_SIGINT_CACHING": "1"}, ok=False)
+    assert p.returncode == 130 and "interrupted while caching" in p.stderr, (p.returncode, p.stderr)
+    assert not os.path.exists(out) and not [f for f in os.listdir(cache) if f.endswith(".npy")] \
+        if os.path.isdir(cache) else not os.path.exists(out), os.listdir(cache)
+    x = os.path.join(TMP, "opts_x.npy")
+    np.save(x, np.zeros((2, 3, 16, 16), np.float32))
+    xb = open(x, "rb").read()
+    p = run("forward", base, "--input", x, "--output", x, ok=False)
+    assert p.returncode == 1 and "is the input" in p.stderr and open(x, "rb").read() == xb, p.stderr
+    np.save(x, np.zeros((0, 3, 16, 16), np.float32))
+    p = run("forward", base, "--input", x, "--output", x + ".out.npy", ok=False)
+    assert p.returncode == 1 and "no image" in p.stderr and "channels" not in p.stderr, p.stderr
+
+
 def t_resnet50_head_and_finetune():
     h5 = os.path.join(TMP, "keras_resnet50_notop.h5")
     model = os.path.join(TMP, "resnet50.safetensors")
@@ -281,6 +316,7 @@ R.check("feature cache off gives the same losses in every epoch (1e-4)", t_no_ca
 R.check("Ctrl-C writes a checkpoint; --resume continues identically", t_interrupt_resume, shared=True)
 R.check("corrupt/truncated/zero-byte/non-image files skipped; --strict; folder errors", t_bad_files)
 R.check("predict --json with a non-UTF-8 file name is UTF-8 JSON with the exact bytes", t_predict_json_non_utf8_name)
+R.check("option and output errors before any work; Ctrl-C while caching", t_option_and_output_errors)
 R.check("ResNet50 layout (synthetic weights) trains a head and fine-tunes at 64x64", t_resnet50_head_and_finetune)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
