@@ -12,6 +12,7 @@ static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->
 void vkr_graph_destroy(vkr_graph *g) {
     if (!g) return;
     if (g->cmd) vkr_cmd_free(g->cmd);
+    vkr_buffer_destroy(g->scratch); /* after the stream that borrowed it */
     vkr__plan_free(&g->main);
     vkr__plan_free(&g->infer);
     for (int j = 0; j < g->nl; j++) {
@@ -221,7 +222,12 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
     if (!s) s = new_zero(ctx, (uint64_t)g->batch * g->classes, &g->probs);
     if (!s) s = new_zero(ctx, 4, &g->result);
     if (!s) s = vkr__plan_alloc(g, &g->main);
+    if (!s && (g->mem.scratch = vkr__graph_scratch_bytes(g))) {
+        s = vkr_buffer_create(ctx, g->mem.scratch, &g->scratch);
+        g->mem.total += g->mem.scratch;
+    }
     if (!s) s = vkr_cmd_begin(ctx, &g->cmd);
+    if (!s && g->scratch) vkr_cmd_set_scratch(g->cmd, g->scratch);
     if (!s && g->o.timing) s = vkr_cmd_enable_timestamps(g->cmd, 64u * nl + 1024);
     if (s) {
         if (s == VKR_ERR_OUT_OF_MEMORY && !strstr(vkr_last_error(), "needs"))

@@ -55,6 +55,7 @@ struct vkr_graph {
     vkr_buffer *input, *targets, *probs, *result;
     vkr__plan main, infer;   /* main: the training/loss plan (training graphs) or the inference plan */
     vkr_cmd *cmd;
+    vkr_buffer *scratch; /* lent to cmd: split-K partials (vkr__graph_scratch_bytes) */
     int cmd_fresh;
     uint32_t step;
     double *fwd_ms, *bwd_ms, upd_ms;
@@ -64,6 +65,8 @@ struct vkr_graph {
     vkr_graph_memory mem;
 };
 
+/* Largest scratch any trained conv / dense backward of the graph uses on g->ctx (bytes). */
+uint64_t vkr__graph_scratch_bytes(const vkr_graph *g);
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward);
 void vkr__plan_free(vkr__plan *P);
 vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P);

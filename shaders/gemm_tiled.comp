@@ -24,13 +24,14 @@ layout(std430, binding = 3) readonly buffer BiasBuf { float biasv[]; };
 // As[k][g] = A(bm + 4g .. bm + 4g + 3, k0 + k), Bs[k][g] = B(k0 + k, bn + 4g .. bn + 4g + 3)
 shared vec4 As[BK][BM / 4];
 shared vec4 Bs[BK][BN / 4];
-// per reduction slot of the tile: offset into A, offset into B, tap displacement (dy, dx); dy = -1 << 30 past Kr
+// per reduction slot of the tile: offset into A, offset into B, tap displacement (dy, dx); dy = -1 << 30 past the range
 shared int kA[BK], kB[BK], kY[BK], kX[BK];
 
 void main() {
     int tx = int(gl_LocalInvocationID.x), ty = int(gl_LocalInvocationID.y);
     int tid = ty * 16 + tx;
-    int nblk = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x);
+    GemmSplit sp = gemm_split();
+    int nblk = sp.xblk;
     int bn = nblk * BN, bm = int(gl_WorkGroupID.y) * BM;
     if (bn >= p.N) return; // uniform over the workgroup: all of it returns together
     int ohw = p.OH * p.OW, hw = p.H * p.W;
@@ -74,11 +75,11 @@ void main() {
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) acc[i][j] = 0.0;
 
-    for (int k0 = 0; k0 < p.Kr; k0 += BK) {
+    for (int k0 = sp.kb; k0 < sp.ke; k0 += BK) {
         if (tid < BK) { // decompose the tile's reduction indices
             int k = k0 + tid;
             int oa = 0, ob = 0, dy = -(1 << 30), dx = 0;
-            if (k < p.Kr) {
+            if (k < sp.ke) {
                 if (DIR == DIR_FWD) { // (c, r, s)
                     int rs = p.R * p.S;
                     int c = k / rs;
@@ -131,11 +132,11 @@ void main() {
     for (int i = 0; i < 4; i++) {
         int m = bm + ty * 4 + i;
         if (m >= p.M) continue;
-        float bias = p.hasBias != 0 ? biasv[p.offBias + m] : 0.0;
+        float bias = p.hasBias != 0 ? biasv[m] : 0.0;
         for (int j = 0; j < 4; j++) {
             int nn = bn + tx * 4 + j;
             if (nn >= p.N) continue;
-            int ic = gemm_idx_c(DIR, m, nn);
+            int ic = gemm_idx_c(DIR, m, nn) + sp.s * p.M * p.N;
             float v = acc[i][j] + bias;
             if (p.beta != 0) v += Cv[ic];
             Cv[ic] = v;

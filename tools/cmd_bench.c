@@ -9,7 +9,7 @@
 
 const char usage_bench[] =
     "usage: vkrun bench --op conv2d|dense [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
-    "                   [--iters N] [--tile I|all]\n"
+    "                   [--iters N] [--tile I|all] [--split S]\n"
     "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
     "                   [--freeze F] [--device D]\n\n"
     "With --op: times one op on the device with GPU timestamps (the sum of the op's\n"
@@ -25,7 +25,9 @@ const char usage_bench[] =
     "  --batch B       batch size (default: runs 1 and 32)\n"
     "  --variant V     GEMM kernel variant: auto (the device's choice, default), tiled, texel, all\n"
     "  --iters N       timed runs per direction (default 3)\n"
-    "  --tile I|all    texel block shape (tuning): index into the built-in table, or all of them\n\n"
+    "  --tile I|all    texel block shape (tuning): index into the built-in table, or all of them\n"
+    "  --split S       split-K of backward-weight (tuning): S partial sums (1 = none; default:\n"
+    "                  the device's choice)\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
     "step), images/s and GFLOP/s; --batch defaults to 8 there.\n";
 
@@ -122,7 +124,7 @@ static int parse_int(const char *s, int *out) {
 
 int cmd_bench(int argc, char **argv) {
     const char *device = NULL, *op = NULL, *variant = "auto", *tile = NULL;
-    int batch = 0, iters = 3;
+    int batch = 0, iters = 3, split = 0;
     if (cli_wants_help(argc, argv)) {
         fputs(usage_bench, stdout);
         return 0;
@@ -140,6 +142,11 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--batch") && has) {
             if (!parse_int(argv[++i], &batch)) {
                 fprintf(stderr, "vkrun bench: --batch needs a positive integer, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--split") && has) {
+            if (!parse_int(argv[++i], &split)) {
+                fprintf(stderr, "vkrun bench: --split needs a positive integer, got \"%s\"\n", argv[i]);
                 return 2;
             }
         } else if (!strcmp(a, "--iters") && has) {
@@ -231,6 +238,11 @@ int cmd_bench(int argc, char **argv) {
                     if (used == VKR_GEMM_TEXEL && tc)
                         snprintf(vname, sizeof vname, "texel%dx%d/%dx%d", tc->tm, tc->tn, tc->lx, tc->ly);
                     else snprintf(vname, sizeof vname, "%s", vkr_gemm_variant_name(used));
+                    if (split) {
+                        size_t l = strlen(vname);
+                        snprintf(vname + l, sizeof vname - l, "/S%d", split);
+                    }
+                    vkr__gemm_force_split(split);
                     for (int d = 0; d < D_COUNT && !failed; d++) {
                         double ms;
                         if ((s = time_op(ctx, dense, d, &p, &B, iters, &ms))) {
@@ -244,6 +256,7 @@ int cmd_bench(int argc, char **argv) {
                 }
             vkr_gemm_force_variant(VKR_GEMM_AUTO);
             vkr__gemm_force_texel_config(-1);
+            vkr__gemm_force_split(0);
             bufs_free(&B);
         }
     if (!failed) failed = cli_check_validation(ctx);

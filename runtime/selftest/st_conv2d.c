@@ -53,7 +53,8 @@ static void fold(const float *got, const double *ref, size_t n, double *abs_, do
 }
 
 /* Bytes of a chunk limit that gives `images` images per chunk (see plan_chunk in gemm_conv.c). */
-static uint64_t limit_for(const vkr_context *ctx, const vkr_conv2d_shape *p, int images) {
+uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images);
+uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images) {
     const vkr_device_info *I = vkr_context_device(ctx);
     uint64_t a = I->min_storage_buffer_offset_alignment;
     if (I->min_texel_buffer_offset_alignment > a) a = I->min_texel_buffer_offset_alignment;
@@ -146,7 +147,7 @@ static vkr_status check_case(vkr_context *ctx, vkr_selftest *st, const char *op,
         (s = vkr_upload_new(ctx, junk, no, &B.out)) || (s = vkr_upload_new(ctx, junk, ni, &B.dinp)) ||
         (s = vkr_upload_new(ctx, junk, nw, &B.dw)) || (s = vkr_upload_new(ctx, junk, nb, &B.db)))
         goto done;
-    if (cc->split) vkr__gemm_set_chunk_limit(limit_for(ctx, &p, cc->split));
+    if (cc->split) vkr__gemm_set_chunk_limit(vkr_st_conv_chunk_limit(ctx, &p, cc->split));
     for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0]; v++) {
         char shape[160];
         double fa = 0, fr = 0, ba = 0, br = 0;
@@ -347,6 +348,8 @@ static vkr_status check_invalid(vkr_context *ctx, vkr_selftest *st, const char *
     return s;
 }
 
+vkr_status vkr_check_splitk(vkr_context *ctx, vkr_selftest *st, int dense); /* st_splitk.c */
+
 vkr_status vkr_check_conv2d(vkr_context *ctx, vkr_selftest *st) {
     /* n c h w  k r s  sh sw  pt pb pl pr  bias split */
     static const conv_case cases[] = {
@@ -377,6 +380,7 @@ vkr_status vkr_check_conv2d(vkr_context *ctx, vkr_selftest *st) {
     if ((s = check_partial(ctx, st, "conv2d", 0, &cases[1], &rng))) return s;
     for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++)
         if ((s = check_fd(st, "conv2d", 0, &fd[i], &rng))) return s;
+    if ((s = vkr_check_splitk(ctx, st, 0))) return s;
     return check_invalid(ctx, st, "conv2d", 0);
 }
 
@@ -397,5 +401,6 @@ vkr_status vkr_check_dense(vkr_context *ctx, vkr_selftest *st) {
     if ((s = check_partial(ctx, st, "dense", 1, &cases[0], &rng))) return s;
     for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++)
         if ((s = check_fd(st, "dense", 1, &fd[i], &rng))) return s;
+    if ((s = vkr_check_splitk(ctx, st, 1))) return s;
     return check_invalid(ctx, st, "dense", 1);
 }
