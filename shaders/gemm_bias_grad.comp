@@ -3,10 +3,11 @@
 // d-bias of conv2d / dense: dbias[k] (+)= sum over img < nb, q < hw of dout[img][k][q].
 // One workgroup per channel k (spread over x and y); a strided per-invocation sum, then a
 // shared-memory tree reduction (no atomics).  beta = 1 adds to dbias (later batch chunks).
-// Split-K (ipb > 0): workgroup z sums images [z*ipb, z*ipb + ipb) and writes its partial to
+// Split-K (spec constant SPLIT = 1, ipb > 0): workgroup z sums images [z*ipb, z*ipb + ipb) and writes its partial to
 // dbias[z*k + ch] (the stream's scratch); gemm_splitk_reduce.comp adds them in order.
 #include "common.glsl"
 layout(local_size_x = 256) in;
+layout(constant_id = 0) const int SPLIT = 0; // 1: split-K partials (ipb > 0)
 layout(std430, binding = 0) readonly buffer D { float dout[]; };
 layout(std430, binding = 1) buffer G { float dbias[]; };
 layout(push_constant) uniform P { int nb, k, hw, offD, beta, ipb; } p;
@@ -15,8 +16,8 @@ void main() {
     int ch = int(gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x);
     if (ch >= p.k) return; // uniform over the workgroup
     int t = int(gl_LocalInvocationID.x);
-    int z = int(gl_WorkGroupID.z);
-    int i0 = p.ipb > 0 ? z * p.ipb : 0, i1 = p.ipb > 0 ? min(i0 + p.ipb, p.nb) : p.nb;
+    int z = SPLIT != 0 ? int(gl_WorkGroupID.z) : 0;
+    int i0 = SPLIT != 0 ? z * p.ipb : 0, i1 = SPLIT != 0 ? min(i0 + p.ipb, p.nb) : p.nb;
     float s = 0.0;
     if (p.hw >= 64) {
         for (int img = i0; img < i1; img++) {
@@ -37,6 +38,6 @@ void main() {
         barrier();
     }
     if (t != 0) return;
-    if (p.ipb > 0) dbias[z * p.k + ch] = part[0];
+    if (SPLIT != 0) dbias[z * p.k + ch] = part[0];
     else dbias[ch] = p.beta != 0 ? dbias[ch] + part[0] : part[0];
 }

@@ -15,7 +15,7 @@
 //             C = dweight[ko][c][r][s] (beta = 1 accumulates the partial of a later batch chunk)
 // A dense layer is the 1x1 conv with H = W = 1.  Out-of-image taps read as zero.
 //
-// Split-K (WGRAD, klen > 0): workgroup z is the split index s; it reduces k in
+// Split-K (WGRAD, spec constant SPLITK = 1, klen > 0): workgroup z is the split index s; it reduces k in
 // [s*klen, min((s+1)*klen, Kr)) and writes its partial product to C + s*M*N (scratch);
 // gemm_splitk_reduce.comp then sums the partials in split order (deterministic).
 // Without a split, z folds x blocks beyond the per-dimension workgroup limit.
@@ -57,11 +57,13 @@ int gemm_idx_c(int dir, int m, int n) {
     return p.offC + m * p.N + n; // WGRAD: the split's partial adds s*M*N (gemm_split)
 }
 
-// This workgroup's split s and reduction range [kb, ke); x block index.
+// This workgroup's split s and reduction range [kb, ke); x block index.  `split` is a
+// specialization constant of the including kernel (1 only for split-K dispatches), so the
+// unsplit kernels compile exactly as without split-K.
 struct GemmSplit { int s, kb, ke, xblk; };
-GemmSplit gemm_split() {
+GemmSplit gemm_split(bool split) {
     GemmSplit g;
-    if (p.klen > 0) {
+    if (split) {
         g.s = int(gl_WorkGroupID.z);
         g.kb = g.s * p.klen;
         g.ke = min(g.kb + p.klen, p.Kr);

@@ -33,6 +33,7 @@ layout(constant_id = 3) const int AMODE = 0;
 layout(constant_id = 4) const int BMODE = 0;
 layout(constant_id = 5) const int CMODE = 0;
 layout(constant_id = 6) const int SWAP = 0; // 1: x runs over row blocks (few columns, e.g. dense at batch 1)
+layout(constant_id = 7) const int SPLITK = 0; // 1: split-K partials (gemm_conv.glsl)
 
 layout(binding = 0) uniform samplerBuffer At;
 layout(binding = 1) uniform samplerBuffer Bt;
@@ -55,7 +56,7 @@ int bc0, bc1, bc2;    // reduction counters of B (uniform)
 // ------------------------------------------------------------------ setup
 void setup_a() {
     ac0 = 0; ac1 = 0; ac2 = 0;
-    if (DIR == DIR_WGRAD) { // (img, q) of the split's first reduction index
+    if (DIR == DIR_WGRAD && SPLITK != 0) { // (img, q) of the split's first reduction index
         ac0 = KB / (p.OH * p.OW);
         ac1 = KB - ac0 * p.OH * p.OW;
     }
@@ -72,7 +73,7 @@ void setup_a() {
 void setup_b() {
     bc0 = 0; bc1 = 0; bc2 = 0;
     int ohw = p.OH * p.OW, hw = p.H * p.W;
-    if (DIR == DIR_WGRAD) { // gather: (img, oh, ow); BMODE 1 (1x1, hw == ohw): (img, q)
+    if (DIR == DIR_WGRAD && SPLITK != 0) { // gather: (img, oh, ow); BMODE 1 (1x1, hw == ohw): (img, q)
         bc0 = KB / ohw;
         int q = KB - bc0 * ohw;
         bc1 = BMODE == 1 ? q : q / p.OW;
@@ -109,7 +110,7 @@ void setup_b() {
             bb[j] = p.offB + d0 * hw + bih[j] * p.W + biw[j];
             if (BMODE == 1) bb[j] = p.offB + n * hw; // 1x1: inp[img][c][q]
             if (BMODE == 2) bb[j] = p.offB + n;      // dense: inp[img][c]
-            cb[j] = p.offC + n + SPL * p.M * p.N; // the split's partial
+            cb[j] = p.offC + n + (SPLITK != 0 ? SPL * p.M * p.N : 0); // the split's partial
         }
         if (n >= p.N) { // past the end: read column 0 again (in range), never stored
             bih[j] = bih[0]; biw[j] = biw[0]; bb[j] = bb[0];
@@ -252,7 +253,7 @@ void load_b(int k0) {
 }
 
 void main() {
-    GemmSplit sp = gemm_split();
+    GemmSplit sp = gemm_split(SPLITK != 0);
     KB = sp.kb; KE = sp.ke; SPL = sp.s;
     int xblk = sp.xblk * LX + int(gl_LocalInvocationID.x);
     int yblk = int(gl_GlobalInvocationID.y);

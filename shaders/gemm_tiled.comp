@@ -11,6 +11,7 @@
 
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(constant_id = 0) const int DIR = 0;
+layout(constant_id = 1) const int SPLITK = 0; // 1: split-K partials (gemm_conv.glsl)
 
 layout(std430, binding = 0) readonly buffer ABuf { float Av[]; };
 layout(std430, binding = 1) readonly buffer BBuf { float Bv[]; };
@@ -30,7 +31,7 @@ shared int kA[BK], kB[BK], kY[BK], kX[BK];
 void main() {
     int tx = int(gl_LocalInvocationID.x), ty = int(gl_LocalInvocationID.y);
     int tid = ty * 16 + tx;
-    GemmSplit sp = gemm_split();
+    GemmSplit sp = gemm_split(SPLITK != 0);
     int nblk = sp.xblk;
     int bn = nblk * BN, bm = int(gl_WorkGroupID.y) * BM;
     if (bn >= p.N) return; // uniform over the workgroup: all of it returns together

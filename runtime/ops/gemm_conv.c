@@ -239,7 +239,8 @@ typedef struct {
 /* Kernel choice and grid of one GEMM (pipeline description filled in place). */
 typedef struct {
     vkr_pipeline_desc d;
-    uint32_t spec[7];
+    uint32_t spec[8];
+    int split_spec; /* index of the SPLITK specialization constant in spec */
     char bnd[6];
     uint32_t nbind, nblocks, gy;
     uint32_t align; /* split-K ranges start at multiples of this (the kernel's reduction step) */
@@ -250,8 +251,9 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
     memset(g, 0, sizeof *g);
     if (vkr_gemm_pick(ctx) == VKR_GEMM_TILED) {
         g->spec[0] = (uint32_t)dir;
+        g->split_spec = 1;
         g->d = (vkr_pipeline_desc){.shader = "gemm_tiled", .bindings = "ssss", .push_size = sizeof *pc,
-                                   .spec_count = 1, .spec = g->spec};
+                                   .spec_count = 2, .spec = g->spec};
         g->nbind = 4;
         g->nblocks = vkr_div_up((uint64_t)pc->N, 64);
         g->gy = vkr_div_up((uint64_t)pc->M, 64);
@@ -273,10 +275,11 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
     /* lanes run along x: over columns, unless there are too few of them (dense at batch 1) */
     uint32_t ncol = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->tn), nrow = vkr_div_up((uint64_t)pc->M, (uint32_t)tc->tm);
     uint32_t swap = ncol * 2 <= (uint32_t)tc->lx && nrow > ncol;
-    uint32_t spec[7] = {(uint32_t)tc->lx, (uint32_t)tc->ly, (uint32_t)dir, (uint32_t)amode, (uint32_t)bmode,
-                        (uint32_t)cmode, swap};
+    uint32_t spec[8] = {(uint32_t)tc->lx, (uint32_t)tc->ly, (uint32_t)dir, (uint32_t)amode, (uint32_t)bmode,
+                        (uint32_t)cmode, swap, 0};
     memcpy(g->spec, spec, sizeof spec);
-    g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = g->bnd, .push_size = sizeof *pc, .spec_count = 7,
+    g->split_spec = 7;
+    g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = g->bnd, .push_size = sizeof *pc, .spec_count = 8,
                                .spec = g->spec};
     g->nbind = 5;
     g->nblocks = vkr_div_up(swap ? nrow : ncol, (uint32_t)tc->lx);
@@ -305,6 +308,8 @@ static vkr_status gemm(vkr_cmd *cmd, const char *label, int dir, gemm_push *pc, 
     bind[4] = bind[2];
     gemm_cfg g;
     gemm_config(ctx, dir, pc, amode, bmode, cmode, &g);
+    uint32_t klen, S = dir == DIR_WGRAD ? gemm_splits(ctx, pc, &g, &klen) : 1;
+    g.spec[g.split_spec] = S > 1; /* the unsplit kernel is compiled without the split-K code */
     vkr_pipeline *pipe;
     vkr_status s = vkr_pipeline_get(ctx, &g.d, &pipe);
     if (s) return s;
@@ -314,7 +319,6 @@ static vkr_status gemm(vkr_cmd *cmd, const char *label, int dir, gemm_push *pc, 
     uint32_t gx = vkr_div_up(g.nblocks, gz);
     if (gy > ctx->info.max_workgroup_count[1] || gz > ctx->info.max_workgroup_count[2])
         return vkr_fail(VKR_ERR_UNSUPPORTED, "%s: GEMM %dx%d too large for one dispatch", label, pc->M, pc->N);
-    uint32_t klen, S = dir == DIR_WGRAD ? gemm_splits(ctx, pc, &g, &klen) : 1;
     vkr_cmd_label(cmd, label);
     if (S <= 1) return vkr_cmd_dispatch(cmd, pipe, bind, g.nbind, 0x14, pc, gx, gy, gz);
     /* split-K: partials into the stream's scratch, then their sum into C */
@@ -394,12 +398,12 @@ static uint32_t bias_splits(const vkr_context *ctx, int cnt, int k, uint64_t ohw
 static vkr_status bias_grad(vkr_cmd *cmd, const char *label, vkr_buffer *dbias, vkr_buffer *dout, uint64_t first,
                             int cnt, int k, uint64_t ohw, int beta) {
     vkr_context *ctx = vkr__cmd_context(cmd);
+    struct { int32_t nb, k, hw, offD, beta, ipb; } pc = {cnt, k, (int32_t)ohw, 0, beta, 0};
+    uint32_t S = bias_splits(ctx, cnt, k, ohw, &pc.ipb), split = S > 1;
     vkr_pipeline *pipe;
-    vkr_pipeline_desc d = {.shader = "gemm_bias_grad", .bindings = "ss", .push_size = 24};
+    vkr_pipeline_desc d = {.shader = "gemm_bias_grad", .bindings = "ss", .push_size = 24, .spec_count = 1, .spec = &split};
     vkr_status s = vkr_pipeline_get(ctx, &d, &pipe);
     if (s) return s;
-    struct { int32_t nb, k, hw, offD, beta, ipb; } pc = {cnt, k, (int32_t)ohw, 0, beta, 0};
-    uint32_t S = bias_splits(ctx, cnt, k, ohw, &pc.ipb);
     vkr_buffer *scr = NULL;
     if (S > 1 && (s = vkr__cmd_scratch(cmd, (uint64_t)S * k * 4, &scr))) return s;
     vkr_binding bind[2] = {sub_binding(ctx, dout, first, (uint64_t)cnt * k * ohw, &pc.offD),
