@@ -25,7 +25,8 @@ const char usage_bench[] =
     "  --batch B       batch size (default: runs 1 and 32)\n"
     "  --variant V     GEMM kernel variant: auto (the device's choice, default), tiled, texel, all\n"
     "  --iters N       timed runs per direction (default 3)\n"
-    "  --tile I|all    texel block shape (tuning): index into the built-in table, or all of them\n"
+    "  --tile I|all    block shape (tuning): index into the variant's built-in table (texel: block\n"
+    "                  per invocation; tiled: 64x64, 128x64, 128x128 tiles), or all of them\n"
     "  --split S       split-K of backward-weight (tuning): S partial sums (1 = none; default:\n"
     "                  the device's choice)\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
@@ -179,13 +180,16 @@ int cmd_bench(int argc, char **argv) {
     }
     int tiles[64], nt = 0;
     if (!tile) tiles[nt++] = -1;
-    else if (!strcmp(tile, "all"))
-        for (int i = 0; i < vkr__texel_config_count() && nt < 64; i++) tiles[nt++] = i;
+    else if (!strcmp(tile, "all")) {
+        for (int i = 0; i < vkr__texel_config_count() || i < vkr__tiled_config_count(); i++)
+            if (nt < 64) tiles[nt++] = i;
+    }
     else {
         char *end;
         long t = strtol(tile, &end, 10);
-        if (*tile == 0 || *end || t < 0 || t >= vkr__texel_config_count()) {
-            fprintf(stderr, "vkrun bench: --tile must be all or 0..%d\n", vkr__texel_config_count() - 1);
+        int most = vkr__texel_config_count() > vkr__tiled_config_count() ? vkr__texel_config_count() : vkr__tiled_config_count();
+        if (*tile == 0 || *end || t < 0 || t >= most) {
+            fprintf(stderr, "vkrun bench: --tile must be all or 0..%d\n", most - 1);
             return 2;
         }
         tiles[nt++] = (int)t;
@@ -231,12 +235,17 @@ int cmd_bench(int argc, char **argv) {
                 for (int ti = 0; ti < nt && !failed; ti++) {
                     vkr_gemm_force_variant(vlist[vi]);
                     vkr_gemm_variant used = vkr_gemm_pick(ctx);
-                    if (used != VKR_GEMM_TEXEL && ti > 0) continue; /* block shapes are a TEXEL matter */
-                    vkr__gemm_force_texel_config(tiles[ti]);
+                    int ntab = used == VKR_GEMM_TEXEL ? vkr__texel_config_count() : vkr__tiled_config_count();
+                    if (tiles[ti] >= ntab) continue; /* past this variant's table */
+                    vkr__gemm_force_texel_config(used == VKR_GEMM_TEXEL ? tiles[ti] : -1);
+                    vkr__gemm_force_tiled_config(used == VKR_GEMM_TILED ? tiles[ti] : -1);
                     char vname[32];
                     const vkr__texel_config *tc = vkr__texel_config_at(tiles[ti]);
+                    const vkr__tiled_config *tt = vkr__tiled_config_at(tiles[ti]);
                     if (used == VKR_GEMM_TEXEL && tc)
                         snprintf(vname, sizeof vname, "texel%dx%d/%dx%d", tc->tm, tc->tn, tc->lx, tc->ly);
+                    else if (used == VKR_GEMM_TILED && tt)
+                        snprintf(vname, sizeof vname, "tiled%dx%d/%dx%d", tt->bm, tt->bn, tt->tm, tt->tn);
                     else snprintf(vname, sizeof vname, "%s", vkr_gemm_variant_name(used));
                     if (split) {
                         size_t l = strlen(vname);
@@ -256,6 +265,7 @@ int cmd_bench(int argc, char **argv) {
                 }
             vkr_gemm_force_variant(VKR_GEMM_AUTO);
             vkr__gemm_force_texel_config(-1);
+            vkr__gemm_force_tiled_config(-1);
             vkr__gemm_force_split(0);
             bufs_free(&B);
         }

@@ -45,6 +45,20 @@ const vkr__texel_config *vkr__texel_config_at(int i) {
     return i >= 0 && i < vkr__texel_config_count() ? &k_texel[i] : NULL;
 }
 void vkr__gemm_force_texel_config(int i) { g_texel_config = i; }
+
+/* TILED tiles (shaders/variants.cmake).  The default stays 64x64 until a GPU measurement picks
+ * per device (none was available: the larger tiles are only checked for correctness). */
+static const vkr__tiled_config k_tiled[] = {
+    {"gemm_tiled", 64, 64, 4, 4},
+    {"gemm_tiled_128x64", 128, 64, 8, 4},
+    {"gemm_tiled_128x128", 128, 128, 8, 8},
+};
+static _Thread_local int g_tiled_config = -1;
+int vkr__tiled_config_count(void) { return (int)(sizeof k_tiled / sizeof k_tiled[0]); }
+const vkr__tiled_config *vkr__tiled_config_at(int i) {
+    return i >= 0 && i < vkr__tiled_config_count() ? &k_tiled[i] : NULL;
+}
+void vkr__gemm_force_tiled_config(int i) { g_tiled_config = i; }
 void vkr__gemm_force_gather(int on) { g_force_gather = on; }
 void vkr__gemm_set_chunk_limit(uint64_t bytes) { g_chunk_limit = bytes; }
 void vkr__gemm_force_split(int splits) { g_force_split = splits > 0 ? splits : 0; }
@@ -250,13 +264,15 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
                         gemm_cfg *g) {
     memset(g, 0, sizeof *g);
     if (vkr_gemm_pick(ctx) == VKR_GEMM_TILED) {
+        const vkr__tiled_config *tc = &k_tiled[g_tiled_config >= 0 && g_tiled_config < vkr__tiled_config_count()
+                                                   ? g_tiled_config : 0];
         g->spec[0] = (uint32_t)dir;
         g->split_spec = 1;
-        g->d = (vkr_pipeline_desc){.shader = "gemm_tiled", .bindings = "ssss", .push_size = sizeof *pc,
+        g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = "ssss", .push_size = sizeof *pc,
                                    .spec_count = 2, .spec = g->spec};
         g->nbind = 4;
-        g->nblocks = vkr_div_up((uint64_t)pc->N, 64);
-        g->gy = vkr_div_up((uint64_t)pc->M, 64);
+        g->nblocks = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->bn);
+        g->gy = vkr_div_up((uint64_t)pc->M, (uint32_t)tc->bm);
         g->align = 16;
         return;
     }

@@ -51,6 +51,15 @@ void vkr__gemm_force_texel_config(int i);
  * type; CPU devices: no split). */
 void vkr__gemm_force_split(int splits);
 void vkr__gemm_set_split_target(int workgroups);
+/* TILED tile shapes: index into the table (-1 = the default, 64x64). */
+typedef struct {
+    const char *shader; /* embedded shader name */
+    int bm, bn;         /* output tile */
+    int tm, tn;         /* outputs per invocation (16x16 invocations) */
+} vkr__tiled_config;
+int vkr__tiled_config_count(void);
+const vkr__tiled_config *vkr__tiled_config_at(int i);
+void vkr__gemm_force_tiled_config(int i);
 /* Disables the RGBA32F (vec4) operand modes of TEXEL: every operand gathered as R32F. */
 void vkr__gemm_force_gather(int on);
 

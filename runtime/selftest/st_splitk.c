@@ -2,6 +2,7 @@
  * split counts (even and uneven ranges, more splits than the reduction allows, batch chunks
  * on top), both GEMM variants, the automatic choice aimed at a test target, and a scratch
  * buffer lent by the caller sized by vkr__conv_backward_scratch:
+ * (TILED with 64x64 and 128x128 tiles, TEXEL):
  *   - dweight and dbias match the references (runtime/ref) within TOL_SPLIT;
  *   - two runs give bitwise identical results (partials summed in a fixed order);
  *   - the split really ran (one more dispatch per GEMM: the partials' sum);
@@ -58,11 +59,14 @@ static vkr_status download2(const split_bufs *B, size_t nw, size_t nb, float *ou
     return s ? s : vkr_buffer_download(B->db, 0, out + nw, nb * 4);
 }
 
-static void label_of(char *buf, size_t n, vkr_gemm_variant v, const split_case *k) {
+static void label_of(char *buf, size_t n, vkr_gemm_variant v, int tile, const split_case *k) {
     const vkr_conv2d_shape *p = &k->p;
-    int o = k->dense ? snprintf(buf, n, "%s %dx%d->%d", vkr_gemm_variant_name(v), p->n, p->c, p->k)
-                     : snprintf(buf, n, "%s n%d c%d %dx%d k%d %dx%d/%d", vkr_gemm_variant_name(v), p->n, p->c, p->h,
-                                p->w, p->k, p->r, p->s, p->stride_h);
+    char vn[32];
+    if (tile > 0) snprintf(vn, sizeof vn, "tiled%dx%d", vkr__tiled_config_at(tile)->bm, vkr__tiled_config_at(tile)->bn);
+    else snprintf(vn, sizeof vn, "%s", vkr_gemm_variant_name(v));
+    int o = k->dense ? snprintf(buf, n, "%s %dx%d->%d", vn, p->n, p->c, p->k)
+                     : snprintf(buf, n, "%s n%d c%d %dx%d k%d %dx%d/%d", vn, p->n, p->c, p->h, p->w, p->k, p->r, p->s,
+                                p->stride_h);
     if (k->splits) o += snprintf(buf + o, n - o, " S%d", k->splits);
     else o += snprintf(buf + o, n - o, " auto(target %d)", SPLIT_TEST_TARGET);
     if (k->chunk) o += snprintf(buf + o, n - o, " chunks of %d", k->chunk);
@@ -94,9 +98,11 @@ static vkr_status split_case_run(vkr_context *ctx, vkr_selftest *st, const split
     if (!s) s = vkr_upload_new(ctx, hd, no, &B.dout);
     if (!s) s = vkr_buffer_create(ctx, nw * 4, &B.dw);
     if (!s) s = vkr_buffer_create(ctx, nb * 4, &B.db);
-    static const vkr_gemm_variant vs[] = {VKR_GEMM_TILED, VKR_GEMM_TEXEL};
-    for (size_t v = 0; v < 2 && !s; v++) {
+    static const vkr_gemm_variant vs[] = {VKR_GEMM_TILED, VKR_GEMM_TILED, VKR_GEMM_TEXEL};
+    static const int tile[] = {0, 2, -1}; /* 64x64 and 128x128 tiles */
+    for (size_t v = 0; v < 3 && !s; v++) {
         vkr_gemm_force_variant(vs[v]);
+        vkr__gemm_force_tiled_config(tile[v]);
         vkr__gemm_force_split(k->splits);
         vkr__gemm_set_split_target(SPLIT_TEST_TARGET);
         if (k->chunk) vkr__gemm_set_chunk_limit(vkr_st_conv_chunk_limit(ctx, p, k->chunk));
@@ -124,7 +130,7 @@ static vkr_status split_case_run(vkr_context *ctx, vkr_selftest *st, const split
         vkr_compare(g1, ref, nw, &a1, &r1);
         vkr_compare(g1 + nw, ref + nw, nb, &a2, &r2);
         char label[160];
-        label_of(label, sizeof label, vs[v], k);
+        label_of(label, sizeof label, vs[v], tile[v], k);
         vkr_selftest_add(st, k->dense ? "dense" : "conv2d", "backward split-K", label, fmax(a1, a2), fmax(r1, r2),
                          TOL_SPLIT);
         /* bitwise identical runs; the split ran (more dispatches); a lent scratch sufficed */
@@ -137,6 +143,7 @@ static vkr_status split_case_run(vkr_context *ctx, vkr_selftest *st, const split
         vkr_selftest_add(st, k->dense ? "dense" : "conv2d", "split-K deterministic, split ran", l2, bad, bad, 0);
     }
     vkr_gemm_force_variant(VKR_GEMM_AUTO);
+    vkr__gemm_force_tiled_config(-1);
     vkr_buffer_destroy(B.inp), vkr_buffer_destroy(B.w), vkr_buffer_destroy(B.dout);
     vkr_buffer_destroy(B.dw), vkr_buffer_destroy(B.db);
     free(hi), free(hw), free(hd), free(g1), free(g2), free(di), free(dw), free(dd), free(ref);
