@@ -59,6 +59,50 @@ const vkr__tiled_config *vkr__tiled_config_at(int i) {
     return i >= 0 && i < vkr__tiled_config_count() ? &k_tiled[i] : NULL;
 }
 void vkr__gemm_force_tiled_config(int i) { g_tiled_config = i; }
+
+/* The tuned pick lives next to the pipeline cache, per device and driver:
+ * pipelines-VVVV-DDDD-DRIVER.bin -> tune-VVVV-DDDD-DRIVER.txt, one line "tiled <shader name>". */
+int vkr__gemm_tune_path(const vkr_context *ctx, char *buf, size_t n) {
+    const char *pc = ctx->pcache_path, *slash = strrchr(pc, '/');
+    if (!pc[0] || !slash) return 0;
+    return snprintf(buf, n, "%.*s/tune-%04x-%04x-%08x.txt", (int)(slash - pc), pc, ctx->info.vendor_id,
+                    ctx->info.device_id, ctx->info.driver_version) < (int)n;
+}
+
+int vkr__gemm_tuned_tile(const vkr_context *ctx) { return ctx->tuned_tile; }
+
+void vkr__gemm_tune_load(vkr_context *ctx) {
+    char path[1100], name[64];
+    ctx->tuned_tile = 0;
+    if (!vkr__gemm_tune_path(ctx, path, sizeof path)) return;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    if (fscanf(f, "tiled %63s", name) == 1)
+        for (int i = 0; i < vkr__tiled_config_count(); i++)
+            if (!strcmp(name, k_tiled[i].shader)) ctx->tuned_tile = i;
+    fclose(f);
+}
+
+vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile) {
+    char path[1100], tmp[1200];
+    if (tile < 0 || tile >= vkr__tiled_config_count()) return vkr_fail(VKR_ERR_INVALID, "tune: no tile %d", tile);
+    if (!vkr__gemm_tune_path(ctx, path, sizeof path))
+        return vkr_fail(VKR_ERR_UNSUPPORTED, "tune: no cache directory (set VKRUN_CACHE_DIR or HOME)");
+    snprintf(tmp, sizeof tmp, "%s", path);
+    *strrchr(tmp, '/') = 0;
+    vkr__mkdirs(tmp);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return vkr_fail(VKR_ERR_IO, "tune: cannot write %s", tmp);
+    int ok = fprintf(f, "tiled %s\n", k_tiled[tile].shader) > 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return vkr_fail(VKR_ERR_IO, "tune: cannot write %s", path);
+    }
+    ctx->tuned_tile = tile;
+    return VKR_OK;
+}
 void vkr__gemm_force_gather(int on) { g_force_gather = on; }
 void vkr__gemm_set_chunk_limit(uint64_t bytes) { g_chunk_limit = bytes; }
 void vkr__gemm_force_split(int splits) { g_force_split = splits > 0 ? splits : 0; }
@@ -264,8 +308,8 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
                         gemm_cfg *g) {
     memset(g, 0, sizeof *g);
     if (vkr_gemm_pick(ctx) == VKR_GEMM_TILED) {
-        const vkr__tiled_config *tc = &k_tiled[g_tiled_config >= 0 && g_tiled_config < vkr__tiled_config_count()
-                                                   ? g_tiled_config : 0];
+        int ti = g_tiled_config >= 0 ? g_tiled_config : ctx->tuned_tile;
+        const vkr__tiled_config *tc = &k_tiled[ti >= 0 && ti < vkr__tiled_config_count() ? ti : 0];
         g->spec[0] = (uint32_t)dir;
         g->split_spec = 1;
         g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = "ssss", .push_size = sizeof *pc,

@@ -60,6 +60,12 @@ typedef struct {
 int vkr__tiled_config_count(void);
 const vkr__tiled_config *vkr__tiled_config_at(int i);
 void vkr__gemm_force_tiled_config(int i);
+/* vkrun tune's measured TILED pick, per device and driver next to the pipeline cache
+ * (tune-VENDOR-DEVICE-DRIVER.txt); loaded when a context is created (default 64x64). */
+int vkr__gemm_tune_path(const vkr_context *ctx, char *buf, size_t n);
+void vkr__gemm_tune_load(vkr_context *ctx);
+int vkr__gemm_tuned_tile(const vkr_context *ctx); /* the tile TILED uses unless forced */
+vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile);
 /* Disables the RGBA32F (vec4) operand modes of TEXEL: every operand gathered as R32F. */
 void vkr__gemm_force_gather(int on);
 
