@@ -215,6 +215,15 @@ void vkr_cmd_barrier(vkr_cmd *cmd);
 /* Copy between buffers inside the stream. */
 vkr_status vkr_cmd_copy(vkr_cmd *cmd, vkr_buffer *dst, uint64_t dst_off, vkr_buffer *src, uint64_t src_off, uint64_t size);
 vkr_status vkr_cmd_fill_zero(vkr_cmd *cmd, vkr_buffer *dst, uint64_t offset, uint64_t size);
+/* Scratch memory for ops that reduce in two passes (split-K weight / bias
+ * gradients): one buffer per stream, shared by every op recorded into it (the
+ * automatic barriers order their uses).  set_scratch lends a buffer (not owned;
+ * it must outlive the stream's use; NULL withdraws it) — the graph lends one
+ * sized by its memory plan; reserve_scratch makes the stream own one of at
+ * least `bytes` (kept across resets).  An op that needs more than the stream
+ * holds reserves it itself (once per stream, not per call). */
+void vkr_cmd_set_scratch(vkr_cmd *cmd, vkr_buffer *buf);
+vkr_status vkr_cmd_reserve_scratch(vkr_cmd *cmd, uint64_t bytes);
 /* Ends, submits and waits on a fence. The stream can then be read (timings)
  * and must be freed with vkr_cmd_free. */
 vkr_status vkr_cmd_submit(vkr_cmd *cmd);

@@ -210,7 +210,9 @@ typedef struct {
     uint64_t activations;   /* planned activation/gradient buffers (after reuse) */
     uint64_t naive;         /* the same without reuse (one buffer per value) */
     uint64_t input;         /* input (+ targets) buffers */
-    uint64_t total;         /* weights + train_state + activations + input */
+    uint64_t total;         /* weights + train_state + activations + input (+ scratch) */
+    uint64_t scratch;       /* split-K partials of the weight/bias gradients: one buffer, the
+                               largest any layer uses on the device (0 from vkr_graph_plan) */
 } vkr_graph_memory;
 
 /* Plans the buffers of a graph without a device: bytes it would allocate (at

@@ -47,6 +47,12 @@ double vkr_rng_uniform(vkr_rng *r, double lo, double hi);
 void vkr_rng_fill(vkr_rng *r, float *x, size_t n, double lo, double hi);
 /* Errors of got (float, from the device) against ref (double). */
 void vkr_compare(const float *got, const double *ref, size_t n, double *max_abs, double *max_rel);
+/* Same, relative to max(max |ref|, floor): `floor` is the scale the quantity's rounding errors
+ * are proportional to (e.g. max |x| for a mean, sum |dy| for a gradient sum), so a reference
+ * that happens to be ~0 (a mean of centered data, dgamma of a constant input) does not turn a
+ * rounding difference into a huge relative error. */
+void vkr_compare_scaled(const float *got, const double *ref, size_t n, double floor, double *max_abs,
+                        double *max_rel);
 void vkr_compare_d(const double *got, const double *ref, size_t n, double *max_abs, double *max_rel);
 double *vkr_to_double(const float *x, size_t n);   /* malloc'ed copy */
 float *vkr_to_float(const double *x, size_t n);    /* malloc'ed copy */

@@ -28,6 +28,11 @@ struct vkr_cmd {
     uint32_t qmax, qcount;           /* timed dispatches */
     char **labels;
     char pending_label[128];
+    /* scratch for ops' intermediate partial sums (see vkr_cmd_set_scratch) */
+    vkr_buffer *scratch;             /* borrowed (vkr_cmd_set_scratch) or owned */
+    int scratch_owned;
+    vkr_buffer **retired;            /* owned scratch buffers outgrown while recording */
+    int nretired;
 };
 
 static int set_has(const buf_set *s, VkBuffer b) {
@@ -314,8 +319,44 @@ vkr_status vkr_cmd_submit(vkr_cmd *c) {
     return s ? s : vkr_cmd_wait(c);
 }
 
+void vkr_cmd_set_scratch(vkr_cmd *c, vkr_buffer *buf) {
+    if (c->scratch_owned) vkr_buffer_destroy(c->scratch);
+    c->scratch = buf;
+    c->scratch_owned = 0;
+}
+
+vkr_status vkr_cmd_reserve_scratch(vkr_cmd *c, uint64_t bytes) {
+    if (c->scratch && c->scratch->size >= bytes) return VKR_OK;
+    vkr_buffer *b = NULL;
+    vkr_status s = vkr_buffer_create(c->ctx, bytes, &b);
+    if (s) return s;
+    if (c->scratch_owned) { /* dispatches recorded so far may bind it: keep it until reset / free */
+        vkr_buffer **r = realloc(c->retired, (size_t)(c->nretired + 1) * sizeof *r);
+        if (!r) {
+            vkr_buffer_destroy(b);
+            return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        c->retired = r;
+        c->retired[c->nretired++] = c->scratch;
+    }
+    c->scratch = b;
+    c->scratch_owned = 1;
+    return VKR_OK;
+}
+
+vkr_status vkr__cmd_scratch(vkr_cmd *c, uint64_t bytes, vkr_buffer **out) {
+    *out = NULL;
+    vkr_status s = vkr_cmd_reserve_scratch(c, bytes);
+    if (!s) *out = c->scratch;
+    return s;
+}
+
+uint64_t vkr__cmd_scratch_size(const vkr_cmd *c) { return c->scratch ? c->scratch->size : 0; }
+
 static void release_transient(vkr_cmd *c) {
     VkDevice d = c->ctx->device;
+    for (int i = 0; i < c->nretired; i++) vkr_buffer_destroy(c->retired[i]);
+    c->nretired = 0;
     for (int i = 0; i < c->nviews; i++) vkDestroyBufferView(d, c->views[i], NULL);
     c->nviews = 0;
     for (int i = 0; i < c->npools; i++) vkDestroyDescriptorPool(d, c->pools[i], NULL);
@@ -346,6 +387,8 @@ void vkr_cmd_free(vkr_cmd *c) {
     VkDevice d = c->ctx->device;
     if (c->submitted) vkWaitForFences(d, 1, &c->fence, VK_TRUE, UINT64_MAX);
     release_transient(c);
+    if (c->scratch_owned) vkr_buffer_destroy(c->scratch);
+    free(c->retired);
     free(c->pools);
     free(c->views);
     free(c->written.v);

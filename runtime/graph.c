@@ -12,6 +12,7 @@ static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->
 void vkr_graph_destroy(vkr_graph *g) {
     if (!g) return;
     if (g->cmd) vkr_cmd_free(g->cmd);
+    g->cmd = NULL;
     vkr__graph_unsize(g);
     for (int j = 0; j < g->nl; j++) {
         for (int k = 0; k < VKR_MAX_PARAMS; k++) {
@@ -147,7 +148,8 @@ static void figures(const vkr_graph *g, const vkr__plan *P, int mb, vkr_graph_me
     mem->input = xin + (uint64_t)mb * tfl * 4;
     mem->activations = P->planned_floats * 4;
     mem->naive = P->naive_floats * 4;
-    mem->total = mem->weights + mem->train_state + mem->activations + mem->input;
+    mem->scratch = g->o.training ? vkr__graph_scratch_bytes(g, P, mb) : 0;
+    mem->total = mem->weights + mem->train_state + mem->activations + mem->input + mem->scratch;
     if (xin > big) big = xin;
     for (int i = 0; i < P->nslots; i++)
         if (P->slot_floats[i] * 4 > big) big = P->slot_floats[i] * 4;
@@ -177,6 +179,9 @@ static vkr_status new_zero(vkr_context *ctx, uint64_t floats, vkr_buffer **b) {
 }
 
 void vkr__graph_unsize(vkr_graph *g) {
+    if (g->cmd) vkr_cmd_set_scratch(g->cmd, NULL); /* the stream borrowed it */
+    vkr_buffer_destroy(g->scratch);
+    g->scratch = NULL;
     vkr__plan_free(&g->main);
     vkr__plan_free(&g->infer);
     vkr_buffer *b[5] = {g->input, g->targets, g->probs, g->acc_w, g->acc_b};
@@ -207,6 +212,8 @@ vkr_status vkr__graph_size(vkr_graph *g, int mb) {
         if (!s && g->acc_floats[1]) s = new_zero(ctx, g->acc_floats[1], &g->acc_b);
     }
     if (!s) s = vkr__plan_alloc(g, &g->main);
+    if (!s && g->mem.scratch) s = vkr_buffer_create(ctx, g->mem.scratch, &g->scratch);
+    if (!s && g->cmd && g->scratch) vkr_cmd_set_scratch(g->cmd, g->scratch);
     if (s) vkr__graph_unsize(g);
     return s;
 }
@@ -272,6 +279,7 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
         s = vkr__graph_size(g, mb);
     }
     if (!s) s = vkr_cmd_begin(ctx, &g->cmd);
+    if (!s && g->scratch) vkr_cmd_set_scratch(g->cmd, g->scratch);
     if (!s && g->o.timing) s = vkr_cmd_enable_timestamps(g->cmd, 64u * nl + 1024);
     if (s) {
         if (s == VKR_ERR_OUT_OF_MEMORY && !strstr(vkr_last_error(), "needs"))

@@ -1,6 +1,7 @@
 /* Graph runtime: recording of forward, loss, backward and optimizer updates
  * into one command stream per call. */
 #include "graph_internal.h"
+#include "ops/gemm_conv.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +21,22 @@ static vkr_conv2d_shape conv_shape(const vkr_layer *L, int n) {
     vkr_conv2d_shape p = {n, L->in_c, L->in_h, L->in_w, L->out_c, L->kernel[0], L->kernel[1], L->strides[0],
                           L->strides[1], L->rpad[0], L->rpad[1], L->rpad[2], L->rpad[3]};
     return p;
+}
+
+uint64_t vkr__graph_scratch_bytes(const vkr_graph *g, const vkr__plan *P, int mb) {
+    uint64_t need = 0;
+    if (!g->ctx) return 0;
+    for (int j = 0; j < g->nl; j++) {
+        const vkr_layer *L = &g->L[j];
+        if (!g->pt[j] || !P->runbw || !P->runbw[j]) continue;
+        vkr_conv2d_shape p;
+        if (L->type == VKR_LAYER_CONV2D) p = conv_shape(L, mb);
+        else if (L->type == VKR_LAYER_DENSE) p = (vkr_conv2d_shape){mb, L->in_c, 1, 1, L->out_c, 1, 1, 1, 1, 0, 0, 0, 0};
+        else continue;
+        uint64_t b = vkr__conv_backward_scratch(g->ctx, &p, 1, L->use_bias);
+        if (b > need) need = b;
+    }
+    return need;
 }
 
 static vkr_pool_shape pool_shape(const vkr_layer *L, int n) {

@@ -69,6 +69,7 @@ struct vkr_graph {
     vkr_buffer *input, *targets, *probs, *result;
     vkr__plan main, infer;   /* main: the training/loss plan (training graphs) or the inference plan */
     vkr_cmd *cmd;
+    vkr_buffer *scratch; /* lent to cmd: split-K partials (vkr__graph_scratch_bytes) */
     int cmd_fresh;
     uint32_t step;
     double *fwd_ms, *bwd_ms, upd_ms;
@@ -87,6 +88,9 @@ void vkr__graph_unsize(vkr_graph *g);
 vkr_status vkr__graph_measure(vkr_graph *g, int mb, vkr_graph_memory *mem, uint64_t *largest);
 /* The memory planner: the micro-batch to use (opts.micro_batch, else the largest that fits). */
 vkr_status vkr__graph_choose(vkr_graph *g, int *mb);
+/* Largest scratch any trained conv / dense backward of plan P uses at micro-batch mb on g->ctx
+ * (bytes; 0 without a device). */
+uint64_t vkr__graph_scratch_bytes(const vkr_graph *g, const vkr__plan *P, int mb);
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward);
 void vkr__plan_free(vkr__plan *P);
 vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P);

@@ -82,6 +82,7 @@ struct vkr_context {
     char pcache_path[1024];
     int pcache_dirty;
     vkr_pipeline *pipelines;
+    int tuned_tile;             /* TILED tile index measured by vkrun tune (0: the default) */
 };
 
 vkr_status vkr__fill_device_info(VkInstance inst, VkPhysicalDevice pd, int index, vkr_device_info *info);
@@ -89,6 +90,8 @@ vkr_status vkr__create_instance(int validation, vkr_context *ctx_or_null, VkInst
 void vkr__pipelines_destroy(vkr_context *ctx);
 void vkr__pipeline_cache_load(vkr_context *ctx);
 void vkr__pipeline_cache_save(vkr_context *ctx);
+/* mkdir -p (0 on success). */
+int vkr__mkdirs(const char *path);
 void vkr__memory_destroy(vkr_context *ctx);
 int vkr__find_memtype(const vkr_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want);
 /* One-shot command buffer on the context's pool. */

@@ -140,7 +140,7 @@ static int cache_dir(char *buf, size_t n) {
     return 0;
 }
 
-static int mkdirs(const char *path) {
+int vkr__mkdirs(const char *path) {
     char tmp[1024];
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++)
@@ -198,7 +198,7 @@ void vkr__pipeline_cache_save(vkr_context *ctx) {
         if (slash) *slash = 0;
         snprintf(tmp, sizeof tmp, "%s.tmp.%ld", ctx->pcache_path, (long)getpid());
         FILE *f = NULL;
-        if (mkdirs(dir) == 0 && (f = fopen(tmp, "wb"))) { /* best effort: a cache, never an error */
+        if (vkr__mkdirs(dir) == 0 && (f = fopen(tmp, "wb"))) { /* best effort: a cache, never an error */
             int ok = fwrite(data, 1, size, f) == size;
             ok = (fclose(f) == 0) && ok;
             if (!ok || rename(tmp, ctx->pcache_path) != 0) remove(tmp);

@@ -1,7 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // Training forward, whole tensor in one binding, one workgroup per channel:
-// mean (tree sum), then sum of squared deviations (two-pass variance), saved
+// mean (shifted tree sum), then sum of squared deviations (two-pass variance), saved
 // mean / invstd, running-stat update, then the normalized output.
 #include "common.glsl"
 layout(local_size_x = 256) in;
@@ -20,13 +20,15 @@ void main() {
     if (c >= pc.C) return; // uniform over the workgroup
     uint t = gl_LocalInvocationIndex;
     uint cnt = pc.nb * pc.HW;
-    float s = 0.0;
+    // shifted sum: mean = K + sum(x - K) / cnt with K = the channel's first element, so a constant
+    // channel gives mean == K exactly however the device rounds the division (x/y may be x*rcp(y))
+    float sh = x[pc.base + c * pc.HW], s = 0.0;
     BnIt it = bn_it(t);
     for (uint j = t; j < cnt; j += RED_WG) {
-        s += x[bn_it_addr(it, c)];
+        s += x[bn_it_addr(it, c)] - sh;
         bn_it_next(it);
     }
-    float mean = red_sum(s) / float(cnt);
+    float mean = sh + red_sum(s) / float(cnt);
     float q = 0.0;
     it = bn_it(t);
     for (uint j = t; j < cnt; j += RED_WG) {

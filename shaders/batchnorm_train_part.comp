@@ -2,7 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 // Training forward statistics, pass 1 of the two-pass partial scheme over one
 // chunk: workgroup (p, c) reduces block p (elements [p*B, p*B+B) of channel c)
-// to (mean, M2) with a block-local two-pass variance.  With P == 1 it merges
+// to (mean, M2) with a block-local two-pass variance (the mean a shifted sum, so
+// a constant block gives its value exactly, whatever the division rounding).  With P == 1 it merges
 // straight into the accumulators (save_mean = mean, save_invstd = M2 so far);
 // otherwise it writes the partial into the chunk's output range (scratch,
 // overwritten later by batchnorm_apply) at channel-local elements jp0+2p, +1.
@@ -21,14 +22,14 @@ void main() {
     uint t = gl_LocalInvocationIndex;
     uint cnt = pc.nb * pc.HW;
     uint j0 = p * pc.B, j1 = min(j0 + pc.B, cnt);
-    float s = 0.0;
+    float sh = x[bn_it_addr(bn_it(j0), c)], s = 0.0; // shift: the block's first element
     BnIt it = bn_it(j0 + t);
     for (uint j = j0 + t; j < j1; j += RED_WG) {
-        s += x[bn_it_addr(it, c)];
+        s += x[bn_it_addr(it, c)] - sh;
         bn_it_next(it);
     }
     float nbk = float(j1 - j0);
-    float mean = red_sum(s) / nbk;
+    float mean = sh + red_sum(s) / nbk;
     float q = 0.0;
     it = bn_it(j0 + t);
     for (uint j = j0 + t; j < j1; j += RED_WG) {

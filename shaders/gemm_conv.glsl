@@ -14,6 +14,11 @@
 //             A = dout[img][ko][oh][ow]          B = inp[img][c][oh*sh-pt+r][ow*sw-pl+s]
 //             C = dweight[ko][c][r][s] (beta = 1 accumulates the partial of a later batch chunk)
 // A dense layer is the 1x1 conv with H = W = 1.  Out-of-image taps read as zero.
+//
+// Split-K (WGRAD, spec constant SPLITK = 1, klen > 0): workgroup z is the split index s; it reduces k in
+// [s*klen, min((s+1)*klen, Kr)) and writes its partial product to C + s*M*N (scratch);
+// gemm_splitk_reduce.comp then sums the partials in split order (deterministic).
+// Without a split, z folds x blocks beyond the per-dimension workgroup limit.
 #ifndef VKRUN_GEMM_CONV_GLSL
 #define VKRUN_GEMM_CONV_GLSL
 
@@ -27,7 +32,8 @@ layout(push_constant) uniform P {
     int K, R, S;         // output channels, kernel
     int sh, sw, pt, pl;  // stride, top/left padding
     int OH, OW;          // output size
-    int offA, offB, offC, offBias; // element offsets of the tensors inside their bindings
+    int offA, offB, offC; // element offsets of the tensors inside their bindings
+    int klen;            // split-K (WGRAD): reduction indices per split, 0 = no split (see below)
     int beta;            // 1: C += result (accumulate), 0: C = result
     int hasBias;         // 1: add bias[m] (FWD)
     int ph, pw, r0, s0, rr, ss, hh, ww; // DGRAD phase (see above); hh x ww pixels, rr x ss taps
@@ -48,7 +54,27 @@ int gemm_idx_c(int dir, int m, int n) {
         int j = q - i * p.ww;
         return p.offC + ((img * p.C + m) * p.H + p.ph + p.sh * i) * p.W + p.pw + p.sw * j;
     }
-    return p.offC + m * p.N + n;
+    return p.offC + m * p.N + n; // WGRAD: the split's partial adds s*M*N (gemm_split)
+}
+
+// This workgroup's split s and reduction range [kb, ke); x block index.  `split` is a
+// specialization constant of the including kernel (1 only for split-K dispatches), so the
+// unsplit kernels compile exactly as without split-K.
+struct GemmSplit { int s, kb, ke, xblk; };
+GemmSplit gemm_split(bool split) {
+    GemmSplit g;
+    if (split) {
+        g.s = int(gl_WorkGroupID.z);
+        g.kb = g.s * p.klen;
+        g.ke = min(g.kb + p.klen, p.Kr);
+        g.xblk = int(gl_WorkGroupID.x);
+    } else {
+        g.s = 0;
+        g.kb = 0;
+        g.ke = p.Kr;
+        g.xblk = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x);
+    }
+    return g;
 }
 
 #endif

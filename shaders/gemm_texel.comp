@@ -33,6 +33,7 @@ layout(constant_id = 3) const int AMODE = 0;
 layout(constant_id = 4) const int BMODE = 0;
 layout(constant_id = 5) const int CMODE = 0;
 layout(constant_id = 6) const int SWAP = 0; // 1: x runs over row blocks (few columns, e.g. dense at batch 1)
+layout(constant_id = 7) const int SPLITK = 0; // 1: split-K partials (gemm_conv.glsl)
 
 layout(binding = 0) uniform samplerBuffer At;
 layout(binding = 1) uniform samplerBuffer Bt;
@@ -49,11 +50,16 @@ int bih[TN], biw[TN]; // per-column gather origin (row, col) for B gathers
 int cb[TN];           // per-column index of C(0, n); C(m, n) = cb + m * cstride
 int cstride;
 int ac0, ac1, ac2;    // reduction counters of A (uniform)
+int KB, KE, SPL;      // this workgroup's reduction range [KB, KE) and split index (gemm_split)
 int bc0, bc1, bc2;    // reduction counters of B (uniform)
 
 // ------------------------------------------------------------------ setup
 void setup_a() {
     ac0 = 0; ac1 = 0; ac2 = 0;
+    if (DIR == DIR_WGRAD && SPLITK != 0) { // (img, q) of the split's first reduction index
+        ac0 = KB / (p.OH * p.OW);
+        ac1 = KB - ac0 * p.OH * p.OW;
+    }
     [[unroll]] for (int i = 0; i < TM; i++) {
         int m = min(m0 + i, p.M - 1);
         if (AMODE == 2) m = min(m0 + (i & ~3), p.M - 4); // vec4 groups of rows
@@ -67,6 +73,12 @@ void setup_a() {
 void setup_b() {
     bc0 = 0; bc1 = 0; bc2 = 0;
     int ohw = p.OH * p.OW, hw = p.H * p.W;
+    if (DIR == DIR_WGRAD && SPLITK != 0) { // gather: (img, oh, ow); BMODE 1 (1x1, hw == ohw): (img, q)
+        bc0 = KB / ohw;
+        int q = KB - bc0 * ohw;
+        bc1 = BMODE == 1 ? q : q / p.OW;
+        bc2 = BMODE == 1 ? 0 : q - bc1 * p.OW;
+    }
     // column n = (d0, d1, d2): FWD (img, oh, ow), DGRAD (img, i, j) of the phase, WGRAD (c, r, s);
     // decomposed once for n0, then stepped (no divisions per column)
     int r1 = DIR == DIR_FWD ? p.OH : DIR == DIR_DGRAD ? p.hh : p.R;
@@ -98,7 +110,7 @@ void setup_b() {
             bb[j] = p.offB + d0 * hw + bih[j] * p.W + biw[j];
             if (BMODE == 1) bb[j] = p.offB + n * hw; // 1x1: inp[img][c][q]
             if (BMODE == 2) bb[j] = p.offB + n;      // dense: inp[img][c]
-            cb[j] = p.offC + n;
+            cb[j] = p.offC + n + (SPLITK != 0 ? SPL * p.M * p.N : 0); // the split's partial
         }
         if (n >= p.N) { // past the end: read column 0 again (in range), never stored
             bih[j] = bih[0]; biw[j] = biw[0]; bb[j] = bb[0];
@@ -135,7 +147,7 @@ void load_a(int k0) {
         // vec4 along m: A(m..m+3, k) at ab + k*M  (DGRAD 1x1: weight[ko][c]; WGRAD dense: dout[img][ko])
         [[unroll]] for (int q = 0; q < 4; q++) {
             int k = k0 + q;
-            bool ok = k < p.Kr;
+            bool ok = k < KE;
             int kc = ok ? k : 0;
             [[unroll]] for (int g = 0; g < TM; g += 4) {
                 vec4 v = texelFetch(At, (ab[g] + kc * p.M) >> 2);
@@ -146,7 +158,7 @@ void load_a(int k0) {
     } else {
         [[unroll]] for (int q = 0; q < 4; q++) {
             int k = k0 + q;
-            bool ok = k < p.Kr;
+            bool ok = k < KE;
             int u;
             if (DIR == DIR_FWD) {
                 u = k;
@@ -187,7 +199,7 @@ void load_b(int k0) {
         int ld = DIR == DIR_FWD ? p.H * p.W : DIR == DIR_DGRAD ? p.OH * p.OW : p.C;
         [[unroll]] for (int q = 0; q < 4; q++) {
             int k = k0 + q;
-            bool ok = k < p.Kr;
+            bool ok = k < KE;
             int kc = ok ? k : 0;
             [[unroll]] for (int g = 0; g < TN; g += 4) {
                 vec4 v = texelFetch(Bt, (bb[g] + kc * ld) >> 2);
@@ -198,7 +210,7 @@ void load_b(int k0) {
     } else {
         [[unroll]] for (int q = 0; q < 4; q++) {
             int k = k0 + q;
-            bool kok = k < p.Kr;
+            bool kok = k < KE;
             int u, dy, dx, lim_y, lim_x;
             if (DIR == DIR_FWD) { // counters (c, r, s)
                 u = bc0 * p.H * p.W + bc1 * p.W + bc2;
@@ -241,7 +253,9 @@ void load_b(int k0) {
 }
 
 void main() {
-    int xblk = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x) * LX + int(gl_LocalInvocationID.x);
+    GemmSplit sp = gemm_split(SPLITK != 0);
+    KB = sp.kb; KE = sp.ke; SPL = sp.s;
+    int xblk = sp.xblk * LX + int(gl_LocalInvocationID.x);
     int yblk = int(gl_GlobalInvocationID.y);
     n0 = (SWAP != 0 ? yblk : xblk) * TN;
     m0 = (SWAP != 0 ? xblk : yblk) * TM;
@@ -250,7 +264,7 @@ void main() {
     setup_b();
     float acc[TM * TN];
     [[unroll]] for (int i = 0; i < TM * TN; i++) acc[i] = 0.0;
-    for (int k0 = 0; k0 < p.Kr; k0 += 4) {
+    for (int k0 = KB; k0 < KE; k0 += 4) {
         load_a(k0);
         load_b(k0);
         [[unroll]] for (int i = 0; i < TM; i++)
@@ -268,7 +282,7 @@ void main() {
         [[unroll]] for (int i = 0; i < TM; i++) {
             int m = m0 + i;
             if (m >= p.M) break;
-            float bias = p.hasBias != 0 ? texelFetch(Biast, p.offBias + m).x : 0.0;
+            float bias = p.hasBias != 0 ? texelFetch(Biast, m).x : 0.0;
             [[unroll]] for (int g = 0; g < TN; g += 4) {
                 if (n0 + g >= p.N) break;
                 int ic = (cb[g] + m * cstride) >> 2;
@@ -283,8 +297,8 @@ void main() {
             if (m >= p.M) break;
             vec4 bias = vec4(0.0);
             if (p.hasBias != 0)
-                bias = vec4(texelFetch(Biast, p.offBias + m).x, texelFetch(Biast, p.offBias + m + 1).x,
-                            texelFetch(Biast, p.offBias + m + 2).x, texelFetch(Biast, p.offBias + m + 3).x);
+                bias = vec4(texelFetch(Biast, m).x, texelFetch(Biast, m + 1).x,
+                            texelFetch(Biast, m + 2).x, texelFetch(Biast, m + 3).x);
             [[unroll]] for (int j = 0; j < TN; j++) {
                 if (n0 + j >= p.N) break;
                 int ic = (cb[j] + m) >> 2;
@@ -297,7 +311,7 @@ void main() {
         [[unroll]] for (int i = 0; i < TM; i++) {
             int m = m0 + i;
             if (m >= p.M) break;
-            float bias = p.hasBias != 0 ? texelFetch(Biast, p.offBias + m).x : 0.0;
+            float bias = p.hasBias != 0 ? texelFetch(Biast, m).x : 0.0;
             [[unroll]] for (int j = 0; j < TN; j++) {
                 if (n0 + j >= p.N) break;
                 int ic = cb[j] + m * cstride;

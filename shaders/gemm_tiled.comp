@@ -1,9 +1,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // VKR_GEMM_TILED: conv2d / dense GEMM for real GPUs (see gemm_conv.glsl for the index maps).
-// A 64x64 output tile per 16x16 workgroup, 4x4 outputs per invocation (register blocking:
-// rows 4*ty.., columns 4*tx..); the A and B tiles (16 deep along the reduction) go through
-// shared memory as vec4s, so each reduction step is two 128-bit shared loads and 16 FMAs.
+// A BM x BN output tile per 16x16 workgroup, TM x TN outputs per invocation (register blocking:
+// rows TM*ty.., columns TN*tx..; default 64x64 with 4x4, variants 128x64 with 8x4 and 128x128
+// with 8x8 in variants.cmake); the A and B tiles (16 deep along the reduction) go through
+// shared memory as vec4s, so each reduction step is (TM+TN)/4 128-bit shared loads and TM*TN FMAs.
 // No divisions in the loads: every invocation loads a fixed column of B (decomposed once) and a
 // fixed reduction slot of A; the reduction indices of a tile are decomposed once per tile into a
 // small shared table (offsets into A and B, and the tap displacement for the padding test).
@@ -11,32 +12,41 @@
 
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(constant_id = 0) const int DIR = 0;
+layout(constant_id = 1) const int SPLITK = 0; // 1: split-K partials (gemm_conv.glsl)
 
 layout(std430, binding = 0) readonly buffer ABuf { float Av[]; };
 layout(std430, binding = 1) readonly buffer BBuf { float Bv[]; };
 layout(std430, binding = 2) buffer CBuf { float Cv[]; };
 layout(std430, binding = 3) readonly buffer BiasBuf { float biasv[]; };
 
-#define BM 64
-#define BN 64
+#ifndef TM
+#define TM 4
+#endif
+#ifndef TN
+#define TN 4
+#endif
+#define BM (16 * TM)
+#define BN (16 * TN)
 #define BK 16
+#define BSTEP (256 / BN) // B slots between an invocation's loads
 
 // As[k][g] = A(bm + 4g .. bm + 4g + 3, k0 + k), Bs[k][g] = B(k0 + k, bn + 4g .. bn + 4g + 3)
 shared vec4 As[BK][BM / 4];
 shared vec4 Bs[BK][BN / 4];
-// per reduction slot of the tile: offset into A, offset into B, tap displacement (dy, dx); dy = -1 << 30 past Kr
+// per reduction slot of the tile: offset into A, offset into B, tap displacement (dy, dx); dy = -1 << 30 past the range
 shared int kA[BK], kB[BK], kY[BK], kX[BK];
 
 void main() {
     int tx = int(gl_LocalInvocationID.x), ty = int(gl_LocalInvocationID.y);
     int tid = ty * 16 + tx;
-    int nblk = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x);
+    GemmSplit sp = gemm_split(SPLITK != 0);
+    int nblk = sp.xblk;
     int bn = nblk * BN, bm = int(gl_WorkGroupID.y) * BM;
     if (bn >= p.N) return; // uniform over the workgroup: all of it returns together
     int ohw = p.OH * p.OW, hw = p.H * p.W;
 
-    // B loads: column nl = tid % 64 (fixed), slots kb = tid / 64 + 4 l
-    int nl = tid & 63, kb0 = tid >> 6;
+    // B loads: column nl = tid % BN (fixed), slots kb = tid / BN + BSTEP l
+    int nl = tid % BN, kb0 = tid / BN;
     int n = min(bn + nl, p.N - 1);
     int bBase, bY, bX, bLimY, bLimX; // B(k, n) = Bv[bBase + kB[k]] if (bY + kY[k], bX + kX[k]) is inside
     if (DIR == DIR_FWD) {
@@ -66,19 +76,19 @@ void main() {
         bBase = p.offB + c * hw + bY * p.W + bX;
         bLimY = p.H; bLimX = p.W;
     }
-    // A loads: slot kl = tid % 16 (fixed), rows ml = tid / 16 + 16 l
+    // A loads: slot kl = tid % 16 (fixed), rows ml = tid / 16 + 16 l, l < BM / 16
     int kl = tid & 15, ml0 = tid >> 4;
     int aRow = DIR == DIR_FWD ? p.Kr : DIR == DIR_DGRAD ? p.R * p.S : ohw; // A(m, k) = Av[offA + m * aRow + kA[k]]
 
-    float acc[4][4];
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) acc[i][j] = 0.0;
+    float acc[TM][TN];
+    for (int i = 0; i < TM; i++)
+        for (int j = 0; j < TN; j++) acc[i][j] = 0.0;
 
-    for (int k0 = 0; k0 < p.Kr; k0 += BK) {
+    for (int k0 = sp.kb; k0 < sp.ke; k0 += BK) {
         if (tid < BK) { // decompose the tile's reduction indices
             int k = k0 + tid;
             int oa = 0, ob = 0, dy = -(1 << 30), dx = 0;
-            if (k < p.Kr) {
+            if (k < sp.ke) {
                 if (DIR == DIR_FWD) { // (c, r, s)
                     int rs = p.R * p.S;
                     int c = k / rs;
@@ -107,13 +117,15 @@ void main() {
         }
         barrier();
         bool kaok = kY[kl] != -(1 << 30);
-        for (int l = 0; l < 4; l++) {
+        for (int l = 0; l < BM / 16; l++) {
             int ml = ml0 + 16 * l;
             int m = bm + ml;
             float va = 0.0;
             if (m < p.M && kaok) va = Av[p.offA + m * aRow + kA[kl]];
             As[kl][ml >> 2][ml & 3] = va;
-            int kb = kb0 + 4 * l;
+        }
+        for (int l = 0; l < BK / BSTEP; l++) {
+            int kb = kb0 + BSTEP * l;
             float vb = 0.0;
             if (bn + nl < p.N && uint(bY + kY[kb]) < uint(bLimY) && uint(bX + kX[kb]) < uint(bLimX))
                 vb = Bv[bBase + kB[kb]];
@@ -121,21 +133,23 @@ void main() {
         }
         barrier();
         for (int kk = 0; kk < BK; kk++) {
-            vec4 a = As[kk][ty], b = Bs[kk][tx];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+            vec4 a[TM / 4], b[TN / 4];
+            for (int q = 0; q < TM / 4; q++) a[q] = As[kk][ty * (TM / 4) + q];
+            for (int q = 0; q < TN / 4; q++) b[q] = Bs[kk][tx * (TN / 4) + q];
+            for (int i = 0; i < TM; i++)
+                for (int j = 0; j < TN; j++) acc[i][j] = fma(a[i >> 2][i & 3], b[j >> 2][j & 3], acc[i][j]);
         }
         barrier();
     }
 
-    for (int i = 0; i < 4; i++) {
-        int m = bm + ty * 4 + i;
+    for (int i = 0; i < TM; i++) {
+        int m = bm + ty * TM + i;
         if (m >= p.M) continue;
-        float bias = p.hasBias != 0 ? biasv[p.offBias + m] : 0.0;
-        for (int j = 0; j < 4; j++) {
-            int nn = bn + tx * 4 + j;
+        float bias = p.hasBias != 0 ? biasv[m] : 0.0;
+        for (int j = 0; j < TN; j++) {
+            int nn = bn + tx * TN + j;
             if (nn >= p.N) continue;
-            int ic = gemm_idx_c(DIR, m, nn);
+            int ic = gemm_idx_c(DIR, m, nn) + sp.s * p.M * p.N;
             float v = acc[i][j] + bias;
             if (p.beta != 0) v += Cv[ic];
             Cv[ic] = v;

@@ -2,6 +2,7 @@
  * timestamps, device selection, limits, pipeline cache, and a deliberately
  * provoked validation error proving that the messenger really counts. */
 #include "internal.h"
+#include "ops/gemm_conv.h"
 #include "test_util.h"
 #include "vkrun_ops.h"
 #include "ops/elem_split.h"
@@ -357,6 +358,37 @@ static void test_pipeline_cache(void) {
     }
 }
 
+/* vkrun tune's pick: saved next to the pipeline cache, loaded by the next context of the device;
+ * an unknown or garbled entry falls back to the default tile. */
+static void test_tune_file(void) {
+    const char *dir = getenv("VKRUN_CACHE_DIR");
+    if (!dir || !*dir) {
+        printf("SKIP tune file: VKRUN_CACHE_DIR not set\n");
+        return;
+    }
+    vkr_context *ctx = test_context(NULL, 0);
+    if (!ctx) return;
+    char path[1200] = "";
+    CHECK(vkr__gemm_tune_path(ctx, path, sizeof path) && strstr(path, "/tune-"), "tune file path %s", path);
+    CHECK(vkr__gemm_tuned_tile(ctx) == 0 || vkr__gemm_tuned_tile(ctx) < vkr__tiled_config_count(), "tuned tile in range");
+    CHECK_OK(vkr__gemm_tune_save(ctx, 2), "tune pick saved");
+    vkr_context_destroy(ctx);
+    ctx = test_context(NULL, 0);
+    if (!ctx) return;
+    CHECK(vkr__gemm_tuned_tile(ctx) == 2, "a new context loads the tuned tile (%d)", vkr__gemm_tuned_tile(ctx));
+    vkr_context_destroy(ctx);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("tiled gemm_no_such_shader\n", f);
+        fclose(f);
+    }
+    ctx = test_context(NULL, 0);
+    if (!ctx) return;
+    CHECK(vkr__gemm_tuned_tile(ctx) == 0, "an unknown tuned tile falls back to the default");
+    vkr_context_destroy(ctx);
+    remove(path);
+}
+
 int main(void) {
     test_selection();
     vkr_context *ctx = test_context(NULL, 0);
@@ -370,6 +402,7 @@ int main(void) {
     test_no_validation_messages(ctx, "device tests");
     vkr_context_destroy(ctx);
     test_pipeline_cache();
+    test_tune_file();
     test_provoked_validation_error();
     return test_finish();
 }

@@ -28,6 +28,8 @@
 #include "ref/softmax_ref.h"
 #include "ref/zeropad_ref.h"
 
+void vkr__gemm_force_split(int splits); /* runtime/ops/gemm_conv.h: split-K test hook */
+
 static int g_pass, g_fail, g_skip;
 /* absolute bound on a float gradient whose exact value is 0 (sums of O(1) terms cancelling) */
 #define TINY_GRAD_ABS 3e-7 /* measured 7.5e-8 on llvmpipe */
@@ -952,16 +954,25 @@ static void test_device(void) {
     }
     ref_free(&R);
     /* --- training gradients: BN in inference mode (bn_train 0) and batch mode (bn_train 1), freeze 0 and 6 */
+    /* split: weight / bias gradients forced into 3 split-K partials (vkr__gemm_force_split):
+     * the graph must size and lend the scratch (mem.scratch > 0) and get the same gradients */
     struct {
-        int bn_train, freeze;
-    } cases[] = {{0, 0}, {1, 0}, {1, 6}};
-    for (int ci = 0; ci < 3; ci++) {
+        int bn_train, freeze, split;
+    } cases[] = {{0, 0, 0}, {1, 0, 0}, {1, 6, 0}, {1, 0, 3}};
+    for (int ci = 0; ci < 4; ci++) {
         vkr_graph_opts to = {.batch = N, .training = 1, .bn_train = cases[ci].bn_train, .freeze = cases[ci].freeze,
                              .optimizer = VKR_OPTIM_SGD};
         to.optim.lr = 0.1f;
+        vkr__gemm_force_split(cases[ci].split);
         s = vkr_graph_create(ctx, m, &to, &g);
         char name[160];
-        snprintf(name, sizeof name, "training graph bn_train=%d freeze=%d", cases[ci].bn_train, cases[ci].freeze);
+        snprintf(name, sizeof name, "training graph bn_train=%d freeze=%d%s", cases[ci].bn_train, cases[ci].freeze,
+                 cases[ci].split ? " split-K 3" : "");
+        if (!s && cases[ci].split) {
+            vkr_graph_memory mem;
+            vkr_graph_memory_info(g, &mem);
+            result(mem.scratch > 0, "graph plans split-K scratch", "%llu bytes", (unsigned long long)mem.scratch);
+        }
         if (s) {
             result(0, name, "%s", vkr_last_error());
             continue;
@@ -1072,6 +1083,7 @@ static void test_device(void) {
         vkr_graph_destroy(g);
         g = NULL;
     }
+    vkr__gemm_force_split(0);
     /* optimizer state save/load: two Adam steps in one graph == one step, save, new graph, load, one step */
     {
         vkr_graph_opts ao = {.batch = N, .training = 1, .bn_train = 1, .optimizer = VKR_OPTIM_ADAM};

@@ -41,6 +41,7 @@ int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_model(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -48,6 +49,6 @@ int cmd_evaluate(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 
 extern const char usage_devices[], usage_selftest[], usage_bench[], usage_summary[], usage_forward[], usage_train[],
-    usage_evaluate[], usage_predict[], usage_bench_model[];
+    usage_evaluate[], usage_predict[], usage_bench_model[], usage_tune[];
 
 #endif

@@ -9,7 +9,7 @@
 
 const char usage_bench[] =
     "usage: vkrun bench --op conv2d|dense [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
-    "                   [--iters N] [--tile I|all]\n"
+    "                   [--iters N] [--tile I|all] [--split S]\n"
     "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
     "                   [--freeze F] [--device D]\n\n"
     "With --op: times one op on the device with GPU timestamps (the sum of the op's\n"
@@ -25,7 +25,10 @@ const char usage_bench[] =
     "  --batch B       batch size (default: runs 1 and 32)\n"
     "  --variant V     GEMM kernel variant: auto (the device's choice, default), tiled, texel, all\n"
     "  --iters N       timed runs per direction (default 3)\n"
-    "  --tile I|all    texel block shape (tuning): index into the built-in table, or all of them\n\n"
+    "  --tile I|all    block shape (tuning): index into the variant's built-in table (texel: block\n"
+    "                  per invocation; tiled: 64x64, 128x64, 128x128 tiles), or all of them\n"
+    "  --split S       split-K of backward-weight (tuning): S partial sums (1 = none; default:\n"
+    "                  the device's choice)\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
     "step), images/s and GFLOP/s; --batch defaults to 8 there.\n";
 
@@ -122,7 +125,7 @@ static int parse_int(const char *s, int *out) {
 
 int cmd_bench(int argc, char **argv) {
     const char *device = NULL, *op = NULL, *variant = "auto", *tile = NULL;
-    int batch = 0, iters = 3;
+    int batch = 0, iters = 3, split = 0;
     if (cli_wants_help(argc, argv)) {
         fputs(usage_bench, stdout);
         return 0;
@@ -140,6 +143,11 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--batch") && has) {
             if (!parse_int(argv[++i], &batch)) {
                 fprintf(stderr, "vkrun bench: --batch needs a positive integer, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--split") && has) {
+            if (!parse_int(argv[++i], &split)) {
+                fprintf(stderr, "vkrun bench: --split needs a positive integer, got \"%s\"\n", argv[i]);
                 return 2;
             }
         } else if (!strcmp(a, "--iters") && has) {
@@ -172,13 +180,16 @@ int cmd_bench(int argc, char **argv) {
     }
     int tiles[64], nt = 0;
     if (!tile) tiles[nt++] = -1;
-    else if (!strcmp(tile, "all"))
-        for (int i = 0; i < vkr__texel_config_count() && nt < 64; i++) tiles[nt++] = i;
+    else if (!strcmp(tile, "all")) {
+        for (int i = 0; i < vkr__texel_config_count() || i < vkr__tiled_config_count(); i++)
+            if (nt < 64) tiles[nt++] = i;
+    }
     else {
         char *end;
         long t = strtol(tile, &end, 10);
-        if (*tile == 0 || *end || t < 0 || t >= vkr__texel_config_count()) {
-            fprintf(stderr, "vkrun bench: --tile must be all or 0..%d\n", vkr__texel_config_count() - 1);
+        int most = vkr__texel_config_count() > vkr__tiled_config_count() ? vkr__texel_config_count() : vkr__tiled_config_count();
+        if (*tile == 0 || *end || t < 0 || t >= most) {
+            fprintf(stderr, "vkrun bench: --tile must be all or 0..%d\n", most - 1);
             return 2;
         }
         tiles[nt++] = (int)t;
@@ -224,13 +235,23 @@ int cmd_bench(int argc, char **argv) {
                 for (int ti = 0; ti < nt && !failed; ti++) {
                     vkr_gemm_force_variant(vlist[vi]);
                     vkr_gemm_variant used = vkr_gemm_pick(ctx);
-                    if (used != VKR_GEMM_TEXEL && ti > 0) continue; /* block shapes are a TEXEL matter */
-                    vkr__gemm_force_texel_config(tiles[ti]);
+                    int ntab = used == VKR_GEMM_TEXEL ? vkr__texel_config_count() : vkr__tiled_config_count();
+                    if (tiles[ti] >= ntab) continue; /* past this variant's table */
+                    vkr__gemm_force_texel_config(used == VKR_GEMM_TEXEL ? tiles[ti] : -1);
+                    vkr__gemm_force_tiled_config(used == VKR_GEMM_TILED ? tiles[ti] : -1);
                     char vname[32];
                     const vkr__texel_config *tc = vkr__texel_config_at(tiles[ti]);
+                    const vkr__tiled_config *tt = vkr__tiled_config_at(tiles[ti] >= 0 ? tiles[ti] : vkr__gemm_tuned_tile(ctx));
                     if (used == VKR_GEMM_TEXEL && tc)
                         snprintf(vname, sizeof vname, "texel%dx%d/%dx%d", tc->tm, tc->tn, tc->lx, tc->ly);
+                    else if (used == VKR_GEMM_TILED && tt)
+                        snprintf(vname, sizeof vname, "tiled%dx%d/%dx%d", tt->bm, tt->bn, tt->tm, tt->tn);
                     else snprintf(vname, sizeof vname, "%s", vkr_gemm_variant_name(used));
+                    if (split) {
+                        size_t l = strlen(vname);
+                        snprintf(vname + l, sizeof vname - l, "/S%d", split);
+                    }
+                    vkr__gemm_force_split(split);
                     for (int d = 0; d < D_COUNT && !failed; d++) {
                         double ms;
                         if ((s = time_op(ctx, dense, d, &p, &B, iters, &ms))) {
@@ -244,8 +265,106 @@ int cmd_bench(int argc, char **argv) {
                 }
             vkr_gemm_force_variant(VKR_GEMM_AUTO);
             vkr__gemm_force_texel_config(-1);
+            vkr__gemm_force_tiled_config(-1);
+            vkr__gemm_force_split(0);
             bufs_free(&B);
         }
+    if (!failed) failed = cli_check_validation(ctx);
+    vkr_context_destroy(ctx);
+    return failed;
+}
+
+/* ------------------------------------------------------------ vkrun tune */
+
+const char usage_tune[] =
+    "usage: vkrun tune [--device D] [--batch B] [--iters N] [--force]\n\n"
+    "Measures the tiled GEMM's tile shapes (64x64, 128x64, 128x128) on this device: every\n"
+    "conv2d shape of `vkrun bench --op conv2d`, forward, backward-data and backward-weight,\n"
+    "GPU timestamps; the shape with the least total time is kept for this device and\n"
+    "driver next to the pipeline cache (tune-VENDOR-DEVICE-DRIVER.txt) and used from then\n"
+    "on (untuned: 64x64).  CPU devices use the texel variant, which has no tiles to tune:\n"
+    "tune says so and stops unless --force.\n\n"
+    "  --device D      device index or name substring (default: VKRUN_DEVICE, else best)\n"
+    "  --batch B       batch size (default 32)\n"
+    "  --iters N       timed runs per direction (default 3)\n"
+    "  --force         measure even where the device's choice is the texel variant\n";
+
+int cmd_tune(int argc, char **argv) {
+    const char *device = NULL;
+    int batch = 32, iters = 3, force = 0;
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage_tune, stdout);
+        return 0;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--device") && has) device = argv[++i];
+        else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--batch") && has && parse_int(argv[i + 1], &batch)) i++;
+        else if (!strcmp(a, "--iters") && has && parse_int(argv[i + 1], &iters)) i++;
+        else {
+            fprintf(stderr, "vkrun tune: unknown or incomplete option %s\n%s", a, usage_tune);
+            return 2;
+        }
+    }
+    vkr_context *ctx;
+    vkr_status s = cli_context(device, &ctx);
+    if (s) return cli_error("tune", s);
+    const vkr_device_info *I = vkr_context_device(ctx);
+    if (vkr_gemm_pick(ctx) != VKR_GEMM_TILED && !force) {
+        printf("device: %s (%s) uses the texel variant: no tiles to tune (--force measures them anyway)\n", I->name,
+               I->type_name);
+        vkr_context_destroy(ctx);
+        return 0;
+    }
+    if (!I->timestamps) {
+        fprintf(stderr, "vkrun tune: device \"%s\" has no timestamps on its compute queue\n", I->name);
+        vkr_context_destroy(ctx);
+        return 1;
+    }
+    printf("device: %s (%s), batch %d, %d timed run%s per direction\n", I->name, I->type_name, batch, iters,
+           iters == 1 ? "" : "s");
+    int nt = vkr__tiled_config_count(), best = -1, failed = 0;
+    double tot[16] = {0};
+    vkr_gemm_force_variant(VKR_GEMM_TILED);
+    for (int si = 0; si < (int)(sizeof k_conv / sizeof k_conv[0]) && !failed; si++) {
+        vkr_conv2d_shape p = k_conv[si].p;
+        p.n = batch;
+        uint64_t no = (uint64_t)p.n * p.k * vkr_conv2d_out_h(&p) * vkr_conv2d_out_w(&p);
+        uint64_t ni = (uint64_t)p.n * p.c * p.h * p.w, nw = (uint64_t)p.k * p.c * p.r * p.s;
+        bench_bufs B = {0};
+        if ((s = new_zero(ctx, ni, &B.inp)) || (s = new_zero(ctx, nw, &B.w)) || (s = new_zero(ctx, p.k, &B.b)) ||
+            (s = new_zero(ctx, no, &B.out)) || (s = new_zero(ctx, no, &B.dout)) || (s = new_zero(ctx, ni, &B.dinp)) ||
+            (s = new_zero(ctx, nw, &B.dw)))
+            failed = cli_error("tune: allocating the tensors", s);
+        for (int t = 0; t < nt && t < 16 && !failed; t++) {
+            vkr__gemm_force_tiled_config(t);
+            const vkr__tiled_config *tc = vkr__tiled_config_at(t);
+            for (int d = 0; d < D_COUNT && !failed; d++) {
+                double ms;
+                if ((s = time_op(ctx, 0, d, &p, &B, iters, &ms))) failed = cli_error("tune", s);
+                else {
+                    tot[t] += ms;
+                    printf("%-22s tiled%dx%d %-16s %10.3f ms\n", k_conv[si].name, tc->bm, tc->bn, k_dir_names[d], ms);
+                    fflush(stdout);
+                }
+            }
+        }
+        bufs_free(&B);
+    }
+    vkr__gemm_force_tiled_config(-1);
+    vkr_gemm_force_variant(VKR_GEMM_AUTO);
+    for (int t = 0; t < nt && t < 16 && !failed; t++)
+        if (best < 0 || tot[t] < tot[best]) best = t;
+    if (!failed && best >= 0) {
+        s = vkr__gemm_tune_save(ctx, best);
+        char path[1100] = "";
+        vkr__gemm_tune_path(ctx, path, sizeof path);
+        const vkr__tiled_config *tc = vkr__tiled_config_at(best);
+        if (s) failed = cli_error("tune", s);
+        else printf("picked tiled%dx%d (%.1f ms in all), saved to %s\n", tc->bm, tc->bn, tot[best], path);
+    }
     if (!failed) failed = cli_check_validation(ctx);
     vkr_context_destroy(ctx);
     return failed;

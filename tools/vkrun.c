@@ -13,6 +13,7 @@ static const vkr_cli_command k_commands[] = {
     {"devices", cmd_devices, "list Vulkan devices with their limits", usage_devices},
     {"selftest", cmd_selftest, "check every op on the device against its C reference", usage_selftest},
     {"bench", cmd_bench, "GPU time per layer of a model, or GFLOP/s of an op", usage_bench},
+    {"tune", cmd_tune, "measure the tiled GEMM's tile shapes on this device and keep the fastest", usage_tune},
 };
 #define NCOMMANDS (sizeof k_commands / sizeof k_commands[0])
 

@@ -16,7 +16,8 @@ typedef struct {
     int32_t K, R, S;
     int32_t sh, sw, pt, pl;
     int32_t OH, OW;
-    int32_t offA, offB, offC, offBias;
+    int32_t offA, offB, offC;
+    int32_t klen; /* split-K: reduction indices per split (0: none) */
     int32_t beta;
     int32_t has_bias;
     int32_t ph, pw, r0, s0, rr, ss, hh, ww;
@@ -28,6 +29,8 @@ static _Thread_local vkr_gemm_variant g_force = VKR_GEMM_AUTO;
 static _Thread_local uint64_t g_chunk_limit = 0;
 static _Thread_local int g_texel_config = -1;
 static _Thread_local int g_force_gather = 0;
+static _Thread_local int g_force_split = 0;
+static _Thread_local int g_split_target = 0;
 
 static const vkr__texel_config k_texel[] = {
     {"gemm_texel", 16, 4, 8, 8},   /* default: 16x4 outputs, 8x8 invocations */
@@ -42,8 +45,68 @@ const vkr__texel_config *vkr__texel_config_at(int i) {
     return i >= 0 && i < vkr__texel_config_count() ? &k_texel[i] : NULL;
 }
 void vkr__gemm_force_texel_config(int i) { g_texel_config = i; }
+
+/* TILED tiles (shaders/variants.cmake).  The default stays 64x64 until a GPU measurement picks
+ * per device (none was available: the larger tiles are only checked for correctness). */
+static const vkr__tiled_config k_tiled[] = {
+    {"gemm_tiled", 64, 64, 4, 4},
+    {"gemm_tiled_128x64", 128, 64, 8, 4},
+    {"gemm_tiled_128x128", 128, 128, 8, 8},
+};
+static _Thread_local int g_tiled_config = -1;
+int vkr__tiled_config_count(void) { return (int)(sizeof k_tiled / sizeof k_tiled[0]); }
+const vkr__tiled_config *vkr__tiled_config_at(int i) {
+    return i >= 0 && i < vkr__tiled_config_count() ? &k_tiled[i] : NULL;
+}
+void vkr__gemm_force_tiled_config(int i) { g_tiled_config = i; }
+
+/* The tuned pick lives next to the pipeline cache, per device and driver:
+ * pipelines-VVVV-DDDD-DRIVER.bin -> tune-VVVV-DDDD-DRIVER.txt, one line "tiled <shader name>". */
+int vkr__gemm_tune_path(const vkr_context *ctx, char *buf, size_t n) {
+    const char *pc = ctx->pcache_path, *slash = strrchr(pc, '/');
+    if (!pc[0] || !slash) return 0;
+    return snprintf(buf, n, "%.*s/tune-%04x-%04x-%08x.txt", (int)(slash - pc), pc, ctx->info.vendor_id,
+                    ctx->info.device_id, ctx->info.driver_version) < (int)n;
+}
+
+int vkr__gemm_tuned_tile(const vkr_context *ctx) { return ctx->tuned_tile; }
+
+void vkr__gemm_tune_load(vkr_context *ctx) {
+    char path[1100], name[64];
+    ctx->tuned_tile = 0;
+    if (!vkr__gemm_tune_path(ctx, path, sizeof path)) return;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    if (fscanf(f, "tiled %63s", name) == 1)
+        for (int i = 0; i < vkr__tiled_config_count(); i++)
+            if (!strcmp(name, k_tiled[i].shader)) ctx->tuned_tile = i;
+    fclose(f);
+}
+
+vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile) {
+    char path[1100], tmp[1200];
+    if (tile < 0 || tile >= vkr__tiled_config_count()) return vkr_fail(VKR_ERR_INVALID, "tune: no tile %d", tile);
+    if (!vkr__gemm_tune_path(ctx, path, sizeof path))
+        return vkr_fail(VKR_ERR_UNSUPPORTED, "tune: no cache directory (set VKRUN_CACHE_DIR or HOME)");
+    snprintf(tmp, sizeof tmp, "%s", path);
+    *strrchr(tmp, '/') = 0;
+    vkr__mkdirs(tmp);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return vkr_fail(VKR_ERR_IO, "tune: cannot write %s", tmp);
+    int ok = fprintf(f, "tiled %s\n", k_tiled[tile].shader) > 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return vkr_fail(VKR_ERR_IO, "tune: cannot write %s", path);
+    }
+    ctx->tuned_tile = tile;
+    return VKR_OK;
+}
 void vkr__gemm_force_gather(int on) { g_force_gather = on; }
 void vkr__gemm_set_chunk_limit(uint64_t bytes) { g_chunk_limit = bytes; }
+void vkr__gemm_force_split(int splits) { g_force_split = splits > 0 ? splits : 0; }
+void vkr__gemm_set_split_target(int workgroups) { g_split_target = workgroups > 0 ? workgroups : 0; }
 
 const char *vkr_gemm_variant_name(vkr_gemm_variant v) {
     switch (v) {
@@ -143,6 +206,87 @@ static vkr_binding sub_binding(const vkr_context *ctx, vkr_buffer *b, uint64_t f
     return r;
 }
 
+/* ------------------------------------------------------------ split-K */
+
+/* Weight and bias gradients reduce over batch x output pixels (up to 401,408 for ResNet50's
+ * conv1 at batch 32) into outputs with few tiles (64x147, 256x64): one workgroup per tile
+ * leaves most of a GPU idle.  Split-K cuts the reduction into S ranges, one workgroup per
+ * (tile, split) writing a partial into the stream's scratch buffer, and a second pass
+ * (gemm_splitk_reduce.comp) adds the partials in split order: deterministic, no atomics.
+ *
+ * Vulkan does not report the number of multiprocessors, so the split aims at a number of
+ * workgroups per device type that fills the largest GPUs of that type at least once
+ * (SPLIT_TARGET_*: e.g. 132 SMs x 4-8 resident 256-invocation workgroups on an H200) —
+ * overridable by vkr__gemm_set_split_target — and keeps every split at least
+ * SPLIT_MIN_K reduction steps long so the partial traffic stays small next to the GEMM.
+ * CPU devices get no split: llvmpipe runs a few workgroups per core already, and splitting
+ * only adds the partials' stores and the second pass (measured with vkrun bench --split). */
+#define SPLIT_TARGET_DISCRETE 1024
+#define SPLIT_TARGET_INTEGRATED 256
+#define SPLIT_MIN_K 512
+#define SPLIT_SCRATCH_CAP (64ull << 20) /* bytes of partials at most */
+
+static uint32_t split_target(const vkr_context *ctx) {
+    if (g_split_target > 0) return (uint32_t)g_split_target;
+    switch (ctx->info.type) {
+    case VKR_DEVICE_CPU: return 0;
+    case VKR_DEVICE_INTEGRATED: return SPLIT_TARGET_INTEGRATED;
+    default: return SPLIT_TARGET_DISCRETE;
+    }
+}
+
+static uint64_t scratch_cap(const vkr_context *ctx) {
+    uint64_t cap = SPLIT_SCRATCH_CAP;
+    if (ctx->info.max_storage_buffer_range < cap) cap = ctx->info.max_storage_buffer_range;
+    return cap;
+}
+
+/* Splits of a reduction of length kr into an output of `outs` floats computed by `groups`
+ * workgroups, reduction ranges aligned to `align`; *klen = the range length (the last split
+ * may be shorter: uneven splits).  Returns 1 for no split. */
+static uint32_t plan_split(const vkr_context *ctx, uint64_t groups, uint64_t outs, uint64_t kr, uint32_t align,
+                           uint32_t *klen) {
+    uint64_t S = 1;
+    if (g_force_split > 0) {
+        S = (uint64_t)g_force_split;
+    } else {
+        uint32_t target = split_target(ctx);
+        if (target && groups < target) S = (target + groups - 1) / groups;
+        if (S > kr / SPLIT_MIN_K) S = kr / SPLIT_MIN_K;
+    }
+    uint64_t maxs = scratch_cap(ctx) / (outs ? outs * 4 : 4);
+    if (S > maxs) S = maxs;
+    if (S > ctx->info.max_workgroup_count[2]) S = ctx->info.max_workgroup_count[2];
+    if (S > 65535) S = 65535;
+    if (S <= 1) {
+        *klen = 0;
+        return 1;
+    }
+    uint64_t len = (kr + S - 1) / S;
+    len = (len + align - 1) / align * align;
+    S = (kr + len - 1) / len;
+    *klen = S > 1 ? (uint32_t)len : 0;
+    return S > 1 ? (uint32_t)S : 1;
+}
+
+/* Second pass: c[offC + i] (+)= sum over s < S of part[s*n + i], i < n. */
+static vkr_status splitk_reduce(vkr_cmd *cmd, const char *label, vkr_buffer *part, uint32_t S, uint64_t n,
+                                vkr_binding out, int32_t offC, int beta) {
+    vkr_context *ctx = vkr__cmd_context(cmd);
+    vkr_pipeline *pipe;
+    vkr_pipeline_desc d = {.shader = "gemm_splitk_reduce", .bindings = "ss", .push_size = 20};
+    vkr_status s = vkr_pipeline_get(ctx, &d, &pipe);
+    if (s) return s;
+    struct { uint32_t n, S, offP, offC, beta; } pc = {(uint32_t)n, S, 0, (uint32_t)offC, (uint32_t)(beta != 0)};
+    vkr_binding b[2] = {vkr__range(part, 0, (uint64_t)S * n), out};
+    uint32_t gx, gy;
+    vkr_grid_1d((n + 3) / 4, 256, &gx, &gy);
+    char l[80];
+    snprintf(l, sizeof l, "%s (split-K sum)", label);
+    vkr_cmd_label(cmd, l);
+    return vkr_cmd_dispatch(cmd, pipe, b, 2, 0x2, &pc, gx, gy, 1);
+}
+
 /* ------------------------------------------------------------ one GEMM */
 
 typedef struct {
@@ -150,58 +294,105 @@ typedef struct {
     uint64_t first, count; /* floats of the tensor this GEMM reads or writes */
 } operand;
 
+/* Kernel choice and grid of one GEMM (pipeline description filled in place). */
+typedef struct {
+    vkr_pipeline_desc d;
+    uint32_t spec[8];
+    int split_spec; /* index of the SPLITK specialization constant in spec */
+    char bnd[6];
+    uint32_t nbind, nblocks, gy;
+    uint32_t align; /* split-K ranges start at multiples of this (the kernel's reduction step) */
+} gemm_cfg;
+
+static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, int amode, int bmode, int cmode,
+                        gemm_cfg *g) {
+    memset(g, 0, sizeof *g);
+    if (vkr_gemm_pick(ctx) == VKR_GEMM_TILED) {
+        int ti = g_tiled_config >= 0 ? g_tiled_config : ctx->tuned_tile;
+        const vkr__tiled_config *tc = &k_tiled[ti >= 0 && ti < vkr__tiled_config_count() ? ti : 0];
+        g->spec[0] = (uint32_t)dir;
+        g->split_spec = 1;
+        g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = "ssss", .push_size = sizeof *pc,
+                                   .spec_count = 2, .spec = g->spec};
+        g->nbind = 4;
+        g->nblocks = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->bn);
+        g->gy = vkr_div_up((uint64_t)pc->M, (uint32_t)tc->bm);
+        g->align = 16;
+        return;
+    }
+    if (g_force_gather) amode = bmode = MODE_GATHER;
+    if (pc->offA % 4) amode = MODE_GATHER; /* vec4 modes need texel-aligned tensors */
+    if (pc->offB % 4) bmode = MODE_GATHER;
+    const vkr__texel_config *tc = texel_config(dir, amode, bmode, pc->M);
+    if (bmode == MODE_VEC4_MN && tc->tn % 4) bmode = MODE_GATHER;
+    if (g_force_gather || pc->offC % 4 || (cmode == STORE_VEC4_N && tc->tn % 4) || (cmode == STORE_VEC4_M && tc->tm % 4))
+        cmode = 0;
+    g->bnd[0] = amode ? 't' : 'r';
+    g->bnd[1] = bmode ? 't' : 'r';
+    g->bnd[2] = 's';
+    g->bnd[3] = 'r';
+    g->bnd[4] = 's';
+    /* lanes run along x: over columns, unless there are too few of them (dense at batch 1) */
+    uint32_t ncol = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->tn), nrow = vkr_div_up((uint64_t)pc->M, (uint32_t)tc->tm);
+    uint32_t swap = ncol * 2 <= (uint32_t)tc->lx && nrow > ncol;
+    uint32_t spec[8] = {(uint32_t)tc->lx, (uint32_t)tc->ly, (uint32_t)dir, (uint32_t)amode, (uint32_t)bmode,
+                        (uint32_t)cmode, swap, 0};
+    memcpy(g->spec, spec, sizeof spec);
+    g->split_spec = 7;
+    g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = g->bnd, .push_size = sizeof *pc, .spec_count = 8,
+                               .spec = g->spec};
+    g->nbind = 5;
+    g->nblocks = vkr_div_up(swap ? nrow : ncol, (uint32_t)tc->lx);
+    g->gy = vkr_div_up(swap ? ncol : nrow, (uint32_t)tc->ly);
+    g->align = 4;
+}
+
+/* Splits (and range length) the weight-gradient GEMM pc gets on this device; 1 = none. */
+static uint32_t gemm_splits(const vkr_context *ctx, const gemm_push *pc, const gemm_cfg *g, uint32_t *klen) {
+    uint32_t maxg = ctx->info.max_workgroup_count[0] < 65535 ? ctx->info.max_workgroup_count[0] : 65535;
+    *klen = 0;
+    if (g->nblocks > maxg) return 1; /* z folds x blocks */
+    return plan_split(ctx, (uint64_t)g->nblocks * g->gy, (uint64_t)pc->M * pc->N, (uint64_t)pc->Kr, g->align, klen);
+}
+
 static vkr_status gemm(vkr_cmd *cmd, const char *label, int dir, gemm_push *pc, operand A, operand B, operand C,
                        vkr_buffer *bias, int amode, int bmode, int cmode) {
     vkr_context *ctx = vkr__cmd_context(cmd);
-    vkr_gemm_variant v = vkr_gemm_pick(ctx);
     vkr_binding bind[5];
     bind[0] = sub_binding(ctx, A.buf, A.first, A.count, &pc->offA);
     bind[1] = sub_binding(ctx, B.buf, B.first, B.count, &pc->offB);
     bind[2] = sub_binding(ctx, C.buf, C.first, C.count, &pc->offC);
-    pc->offBias = 0;
     pc->has_bias = bias != NULL;
+    pc->klen = 0;
     bind[3] = bias ? vkr__whole(bias) : bind[0]; /* unused without bias */
     bind[4] = bind[2];
-    uint32_t nbind = 4;
+    gemm_cfg g;
+    gemm_config(ctx, dir, pc, amode, bmode, cmode, &g);
+    uint32_t klen, S = dir == DIR_WGRAD ? gemm_splits(ctx, pc, &g, &klen) : 1;
+    g.spec[g.split_spec] = S > 1; /* the unsplit kernel is compiled without the split-K code */
     vkr_pipeline *pipe;
-    vkr_status s;
-    uint32_t gx, gy, nblocks;
-    if (v == VKR_GEMM_TILED) {
-        uint32_t spec[1] = {(uint32_t)dir};
-        vkr_pipeline_desc d = {.shader = "gemm_tiled", .bindings = "ssss", .push_size = sizeof *pc, .spec_count = 1,
-                               .spec = spec};
-        if ((s = vkr_pipeline_get(ctx, &d, &pipe))) return s;
-        nblocks = vkr_div_up((uint64_t)pc->N, 64);
-        gy = vkr_div_up((uint64_t)pc->M, 64);
-    } else {
-        if (g_force_gather) amode = bmode = MODE_GATHER;
-        if (pc->offA % 4) amode = MODE_GATHER; /* vec4 modes need texel-aligned tensors */
-        if (pc->offB % 4) bmode = MODE_GATHER;
-        const vkr__texel_config *tc = texel_config(dir, amode, bmode, pc->M);
-        if (bmode == MODE_VEC4_MN && tc->tn % 4) bmode = MODE_GATHER;
-        if (g_force_gather || pc->offC % 4 || (cmode == STORE_VEC4_N && tc->tn % 4) || (cmode == STORE_VEC4_M && tc->tm % 4))
-            cmode = 0;
-        char bnd[6] = {amode ? 't' : 'r', bmode ? 't' : 'r', 's', 'r', 's', 0};
-        /* lanes run along x: over columns, unless there are too few of them (dense at batch 1) */
-        uint32_t ncol = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->tn), nrow = vkr_div_up((uint64_t)pc->M, (uint32_t)tc->tm);
-        uint32_t swap = ncol * 2 <= (uint32_t)tc->lx && nrow > ncol;
-        uint32_t spec[7] = {(uint32_t)tc->lx, (uint32_t)tc->ly, (uint32_t)dir, (uint32_t)amode, (uint32_t)bmode,
-                            (uint32_t)cmode, swap};
-        nbind = 5;
-        vkr_pipeline_desc d = {.shader = tc->shader, .bindings = bnd, .push_size = sizeof *pc, .spec_count = 7,
-                               .spec = spec};
-        if ((s = vkr_pipeline_get(ctx, &d, &pipe))) return s;
-        nblocks = vkr_div_up(swap ? nrow : ncol, (uint32_t)tc->lx);
-        gy = vkr_div_up(swap ? ncol : nrow, (uint32_t)tc->ly);
-    }
+    vkr_status s = vkr_pipeline_get(ctx, &g.d, &pipe);
+    if (s) return s;
     /* x blocks folded into z beyond the per-dimension limit */
     uint32_t maxg = ctx->info.max_workgroup_count[0] < 65535 ? ctx->info.max_workgroup_count[0] : 65535;
-    uint32_t gz = vkr_div_up(nblocks, maxg);
-    gx = vkr_div_up(nblocks, gz);
+    uint32_t gz = vkr_div_up(g.nblocks, maxg), gy = g.gy;
+    uint32_t gx = vkr_div_up(g.nblocks, gz);
     if (gy > ctx->info.max_workgroup_count[1] || gz > ctx->info.max_workgroup_count[2])
         return vkr_fail(VKR_ERR_UNSUPPORTED, "%s: GEMM %dx%d too large for one dispatch", label, pc->M, pc->N);
     vkr_cmd_label(cmd, label);
-    return vkr_cmd_dispatch(cmd, pipe, bind, nbind, 0x14, pc, gx, gy, gz);
+    if (S <= 1) return vkr_cmd_dispatch(cmd, pipe, bind, g.nbind, 0x14, pc, gx, gy, gz);
+    /* split-K: partials into the stream's scratch, then their sum into C */
+    uint64_t mn = (uint64_t)pc->M * pc->N;
+    vkr_buffer *scr;
+    if ((s = vkr__cmd_scratch(cmd, (uint64_t)S * mn * 4, &scr))) return s;
+    vkr_binding out = bind[2];
+    gemm_push ps = *pc;
+    ps.offC = 0;
+    ps.beta = 0;
+    ps.klen = (int32_t)klen;
+    bind[2] = bind[4] = vkr__range(scr, 0, (uint64_t)S * mn);
+    if ((s = vkr_cmd_dispatch(cmd, pipe, bind, g.nbind, 0x14, &ps, gx, gy, S))) return s;
+    return splitk_reduce(cmd, label, scr, S, mn, out, pc->offC, pc->beta);
 }
 
 static void push_shape(gemm_push *pc, const vkr_conv2d_shape *p, int nb) {
@@ -257,19 +448,71 @@ vkr_status vkr__conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shap
     return VKR_OK;
 }
 
+/* Splits of the d-bias reduction (whole images per split); *ipb = images per split. */
+static uint32_t bias_splits(const vkr_context *ctx, int cnt, int k, uint64_t ohw, int *ipb) {
+    uint32_t klen, S = plan_split(ctx, (uint64_t)k, (uint64_t)k, (uint64_t)cnt * ohw, (uint32_t)ohw, &klen);
+    *ipb = S > 1 ? (int)(klen / ohw) : 0;
+    return S;
+}
+
 static vkr_status bias_grad(vkr_cmd *cmd, const char *label, vkr_buffer *dbias, vkr_buffer *dout, uint64_t first,
                             int cnt, int k, uint64_t ohw, int beta) {
     vkr_context *ctx = vkr__cmd_context(cmd);
+    struct { int32_t nb, k, hw, offD, beta, ipb; } pc = {cnt, k, (int32_t)ohw, 0, beta, 0};
+    uint32_t S = bias_splits(ctx, cnt, k, ohw, &pc.ipb), split = S > 1;
     vkr_pipeline *pipe;
-    vkr_pipeline_desc d = {.shader = "gemm_bias_grad", .bindings = "ss", .push_size = 20};
+    vkr_pipeline_desc d = {.shader = "gemm_bias_grad", .bindings = "ss", .push_size = 24, .spec_count = 1, .spec = &split};
     vkr_status s = vkr_pipeline_get(ctx, &d, &pipe);
     if (s) return s;
-    struct { int32_t nb, k, hw, offD, beta; } pc = {cnt, k, (int32_t)ohw, 0, beta};
-    vkr_binding bind[2] = {sub_binding(ctx, dout, first, (uint64_t)cnt * k * ohw, &pc.offD), vkr__whole(dbias)};
+    vkr_buffer *scr = NULL;
+    if (S > 1 && (s = vkr__cmd_scratch(cmd, (uint64_t)S * k * 4, &scr))) return s;
+    vkr_binding bind[2] = {sub_binding(ctx, dout, first, (uint64_t)cnt * k * ohw, &pc.offD),
+                           S > 1 ? vkr__range(scr, 0, (uint64_t)S * k) : vkr__whole(dbias)};
     uint32_t gx, gy;
     vkr_grid_1d((uint64_t)k, 1, &gx, &gy);
     vkr_cmd_label(cmd, label);
-    return vkr_cmd_dispatch(cmd, pipe, bind, 2, 0x2, &pc, gx, gy, 1);
+    if ((s = vkr_cmd_dispatch(cmd, pipe, bind, 2, 0x2, &pc, gx, gy, S))) return s;
+    return S > 1 ? splitk_reduce(cmd, label, scr, S, (uint64_t)k, vkr__whole(dbias), 0, beta) : VKR_OK;
+}
+
+/* The weight-gradient GEMM of images [i0, i0 + cnt): push constants and operand modes. */
+static void wgrad_setup(const vkr_conv2d_shape *p, int cnt, int beta, gemm_push *pc, int *amode, int *bmode,
+                        int *cmode) {
+    uint64_t hw = (uint64_t)p->h * p->w, ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
+    uint64_t crs = (uint64_t)p->c * p->r * p->s;
+    int pw = is_pointwise(p);
+    push_shape(pc, p, cnt);
+    pc->M = p->k;
+    pc->N = (int32_t)crs;
+    pc->Kr = (int32_t)(cnt * ohw);
+    pc->beta = beta;
+    *amode = ohw % 4 == 0 ? MODE_VEC4_K : ohw == 1 && p->k % 4 == 0 ? MODE_VEC4_MN : MODE_GATHER;
+    *bmode = pw && hw % 4 == 0 ? MODE_VEC4_K : pw && hw == 1 && p->c % 4 == 0 ? MODE_VEC4_MN : MODE_GATHER;
+    *cmode = crs % 4 == 0 ? STORE_VEC4_N : STORE_SCALAR; /* dweight[ko][crs] */
+}
+
+uint64_t vkr__conv_backward_scratch(const vkr_context *ctx, const vkr_conv2d_shape *p, int dweight, int dbias) {
+    uint64_t chw = (uint64_t)p->c * p->h * p->w, ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
+    uint64_t kohw = p->k * ohw, need = 0;
+    int nb = 1;
+    if (vkr__conv_check_shape("conv", p) || plan_chunk("conv", ctx, chw > kohw ? chw : kohw, p->n, &nb)) return 0;
+    int counts[2] = {nb, p->n % nb ? p->n % nb : nb}; /* a full chunk and the last one */
+    for (int i = 0; i < 2; i++) {
+        if (dweight)
+            for (int gather = 0; gather < 2; gather++) { /* later chunks may bind unaligned: gathered */
+                gemm_push pc;
+                int am, bm, cm;
+                wgrad_setup(p, counts[i], 0, &pc, &am, &bm, &cm);
+                gemm_cfg g;
+                gemm_config(ctx, DIR_WGRAD, &pc, gather ? MODE_GATHER : am, gather ? MODE_GATHER : bm, gather ? 0 : cm, &g);
+                uint32_t klen, S = gemm_splits(ctx, &pc, &g, &klen);
+                if (S > 1 && (uint64_t)S * pc.M * pc.N * 4 > need) need = (uint64_t)S * pc.M * pc.N * 4;
+            }
+        int ipb;
+        uint32_t S = dbias ? bias_splits(ctx, counts[i], p->k, ohw, &ipb) : 1;
+        if (S > 1 && (uint64_t)S * p->k * 4 > need) need = (uint64_t)S * p->k * 4;
+    }
+    return need;
 }
 
 vkr_status vkr__conv_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *dinp,
@@ -316,16 +559,10 @@ vkr_status vkr__conv_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_sha
         }
         if (dweight) {
             gemm_push pc;
-            push_shape(&pc, p, cnt);
-            pc.M = p->k;
-            pc.N = (int32_t)crs;
-            pc.Kr = (int32_t)(cnt * ohw);
-            pc.beta = i0 > 0;
-            int amode = ohw % 4 == 0 ? MODE_VEC4_K : ohw == 1 && p->k % 4 == 0 ? MODE_VEC4_MN : MODE_GATHER;
-            int bmode = pw && hw % 4 == 0 ? MODE_VEC4_K : pw && hw == 1 && p->c % 4 == 0 ? MODE_VEC4_MN : MODE_GATHER;
+            int amode, bmode, cmode;
+            wgrad_setup(p, cnt, i0 > 0, &pc, &amode, &bmode, &cmode);
             operand C = {dweight, 0, p->k * crs};
             snprintf(label, sizeof label, "%s backward-weight", op);
-            int cmode = crs % 4 == 0 ? STORE_VEC4_N : STORE_SCALAR; /* dweight[ko][crs] */
             if ((s = gemm(cmd, label, DIR_WGRAD, &pc, Dout, Inp, C, NULL, amode, bmode, cmode))) return s;
         }
         if (dbias) {

@@ -11,6 +11,8 @@
  * sub-ranges; the backward-weight / d-bias partials of later chunks are
  * accumulated into the outputs (beta = 1), with the barriers the command
  * stream inserts between writers of the same buffer.
+ * backward-weight and d-bias may split their reduction over workgroups (split-K,
+ * partials in the command stream's scratch buffer, summed in a fixed order).
  * A dense layer is the 1x1 convolution over [B, IN, 1, 1]. */
 #ifndef VKRUN_GEMM_CONV_H
 #define VKRUN_GEMM_CONV_H
@@ -26,6 +28,10 @@ vkr_status vkr__conv_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_sha
                               vkr_buffer *dweight, vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp,
                               vkr_buffer *weight);
 
+/* Bytes of scratch (vkr_cmd_reserve_scratch) the backward of this shape uses on ctx for the
+ * split-K partials of its weight (dweight != 0) and bias (dbias != 0) gradients; 0 = none. */
+uint64_t vkr__conv_backward_scratch(const vkr_context *ctx, const vkr_conv2d_shape *p, int dweight, int dbias);
+
 /* ---- test and tuning hooks (thread-local, for selftest and bench) ---- */
 /* Caps the bytes of one batch chunk's binding (0 = the device limit) so the
  * split path runs on small tensors. */
@@ -39,6 +45,27 @@ typedef struct {
 int vkr__texel_config_count(void);
 const vkr__texel_config *vkr__texel_config_at(int i);
 void vkr__gemm_force_texel_config(int i);
+/* Split-K of the weight / bias gradients: force `splits` (0 = automatic choice; the
+ * count is capped by the reduction length and the scratch limit, the last split may be
+ * shorter), or set the target workgroup count the automatic choice aims at (0 = per device
+ * type; CPU devices: no split). */
+void vkr__gemm_force_split(int splits);
+void vkr__gemm_set_split_target(int workgroups);
+/* TILED tile shapes: index into the table (-1 = the default, 64x64). */
+typedef struct {
+    const char *shader; /* embedded shader name */
+    int bm, bn;         /* output tile */
+    int tm, tn;         /* outputs per invocation (16x16 invocations) */
+} vkr__tiled_config;
+int vkr__tiled_config_count(void);
+const vkr__tiled_config *vkr__tiled_config_at(int i);
+void vkr__gemm_force_tiled_config(int i);
+/* vkrun tune's measured TILED pick, per device and driver next to the pipeline cache
+ * (tune-VENDOR-DEVICE-DRIVER.txt); loaded when a context is created (default 64x64). */
+int vkr__gemm_tune_path(const vkr_context *ctx, char *buf, size_t n);
+void vkr__gemm_tune_load(vkr_context *ctx);
+int vkr__gemm_tuned_tile(const vkr_context *ctx); /* the tile TILED uses unless forced */
+vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile);
 /* Disables the RGBA32F (vec4) operand modes of TEXEL: every operand gathered as R32F. */
 void vkr__gemm_force_gather(int on);
 

@@ -8,6 +8,10 @@
 /* Context a command stream records for. */
 vkr_context *vkr__cmd_context(vkr_cmd *cmd);
 
+/* The stream's scratch buffer, grown to at least `bytes` if needed (vkr_cmd_reserve_scratch). */
+vkr_status vkr__cmd_scratch(vkr_cmd *cmd, uint64_t bytes, vkr_buffer **out);
+uint64_t vkr__cmd_scratch_size(const vkr_cmd *cmd);
+
 /* Fails with VKR_ERR_INVALID unless `b` is non-NULL and holds at least `floats` floats. */
 vkr_status vkr__need(const char *op, const char *what, const vkr_buffer *b, uint64_t floats);
 

@@ -8,6 +8,8 @@
 
 vkr_status vkr_check_axpby(vkr_context *ctx, vkr_selftest *st) {
     static const uint64_t sizes[] = {1, 7, 255, 256, 257, 100003};
+    /* the scalars vary with the size (a shader that ignored one would fail): y = a*x + b*y */
+    static const float ab[][2] = {{1.5f, -0.25f}, {-0.75f, 1.0f}, {0.0f, 2.0f}, {3.0f, 0.0f}, {1.0f, 1.0f}, {-2.0f, 0.5f}};
     vkr_rng rng;
     vkr_rng_seed(&rng, 1);
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
@@ -23,16 +25,16 @@ vkr_status vkr_check_axpby(vkr_context *ctx, vkr_selftest *st) {
         if (!s) s = vkr_upload_new(ctx, x, n, &bx);
         if (!s) s = vkr_upload_new(ctx, y, n, &by);
         if (!s) s = vkr_cmd_begin(ctx, &cmd);
-        if (!s) s = vkr_axpby(cmd, n, 1.5f, bx, -0.25f, by);
+        if (!s) s = vkr_axpby(cmd, n, ab[k][0], bx, ab[k][1], by);
         if (!s) s = vkr_cmd_submit(cmd);
         if (!s) s = vkr_download_new(by, n, &got);
         if (!s) {
             double *xd = vkr_to_double(x, n), *yd = vkr_to_double(y, n);
             double ma, mr;
-            vkr_ref_axpby(n, 1.5, xd, -0.25, yd);
+            vkr_ref_axpby(n, ab[k][0], xd, ab[k][1], yd);
             vkr_compare(got, yd, n, &ma, &mr);
             char shape[64];
-            snprintf(shape, sizeof shape, "n=%llu", (unsigned long long)n);
+            snprintf(shape, sizeof shape, "n=%llu a=%g b=%g", (unsigned long long)n, ab[k][0], ab[k][1]);
             vkr_selftest_add(st, "axpby", "forward", shape, ma, mr, 1e-6);
             free(xd);
             free(yd);

@@ -10,8 +10,17 @@
  *
  * Shape labels: NxCxHxW, "fused"/"split" forced path, "B<n>" block size,
  * "chunk<n>" chunk limit in floats, "-dinp/-dg/-db" NULL gradient outputs,
- * "const" constant channels; training: K = Keras convention (momentum 0.99,
- * biased running variance, eps 1e-3), T = torch (0.9, unbiased, eps 1e-5). */
+ * "const" constant channels; then the scalar parameters: K = Keras convention
+ * (eps 1e-3, momentum 0.99, biased running variance), T = torch (1e-5, 0.9,
+ * unbiased), otherwise "e<eps> m<momentum>" and "u" for unbiased.  Every
+ * scalar parameter varies over the cases (inference too: a shader that ignored
+ * eps would fail).
+ *
+ * Error metric: max |got - ref| / max(max |ref|, floor) per tensor, where the
+ * floor is the scale the tensor's rounding errors are proportional to (see
+ * bn_floors), so a reference that is ~0 (dgamma of a constant input, the mean
+ * of centered data) is not divided by ~0.  Constant inputs are also checked
+ * for what they must give exactly (bn_check_constant). */
 #include "ref/batchnorm_ref.h"
 #include "ref/gap_ref.h"
 #include "vkrun_ops.h"
@@ -59,7 +68,42 @@ static const bn_case k_cases[] = {
     {7, 13, 1, 1, 0, 0, 28, NO_DBETA, 0},/* HW = 1, one sample per chunk: slots span two chunks */
     {7, 13, 1, 1, 0, 8, 40, 0, 0},
     {4, 2, 3, 1, 2, 8, 0, NO_DGAMMA | NO_DBETA, 0},
+    /* constant channels (variance 0): fused, torch eps (1/sqrt(eps) = 316 amplifies any error
+     * of the mean), split with block partials merged by Chan's formula, chunked */
+    {3, 2, 2, 2, 0, 0, 0, 0, 1},        /* T */
+    {3, 5, 7, 5, 2, 16, 0, 0, 1},
+    {5, 3, 7, 5, 0, 16, 300, 0, 1},
+    {2, 9, 4, 4, 0, 0, 0, NO_DBETA, 1},
+    {3, 2, 2, 2, 0, 0, 0, 0, 1},        /* K: the case that failed on an NVIDIA H200 */
 };
+
+/* Scalar parameters, cycled over the cases (case i uses k_params[i % 5]); the first two are the
+ * Keras and torch conventions.  eps from 0.1 (dominates small variances) down to 1e-5. */
+static const struct {
+    float eps, momentum;
+    int unbiased;
+    const char *name;
+} k_params[] = {
+    {1e-3f, 0.99f, 0, "K"}, {1e-5f, 0.9f, 1, "T"}, {0.1f, 0.5f, 1, NULL}, {1e-2f, 0.0f, 0, NULL}, {2e-4f, 0.999f, 1, NULL},
+};
+#define N_PARAMS (sizeof k_params / sizeof k_params[0])
+
+/* fp32 unit roundoff */
+#define U32 0x1p-24
+/* Longest accumulation chain in these cases: a serial per-invocation sum of up to
+ * ceil(20000 / 256) = 79 terms, 8 tree levels over 256 invocations, and a few merges of block /
+ * chunk partials: <= 96 roundings, each of relative size u in the scale of the terms. */
+#define BN_ACC_LEN 96
+/* Forward (out, saved mean / invstd, running stats): the mean and M2 carry <= BN_ACC_LEN * u
+ * relative to their scale (max |x|, sum of squares); xhat = (x - mean) * invstd adds the
+ * rounding of the subtraction, the sqrt and the device's division (up to 2.5 ulp in Vulkan),
+ * and the output's fma a last one: 4 * 96 * u = 2.3e-5. */
+#define BN_FWD_TOL (4 * BN_ACC_LEN * U32)
+/* Backward: dinp = gamma * invstd * (dout - S1/n - xhat * S2/n) combines two sums of the
+ * forward's accuracy (S1, S2 each <= BN_ACC_LEN * u relative to sum |dout|), xhat's forward
+ * error times S2/n, and the cancellation between the three terms (each up to max |dout|):
+ * 16 * 96 * u = 9.2e-5. */
+#define BN_BWD_TOL (16 * BN_ACC_LEN * U32)
 
 typedef struct {
     vkr_buffer *b[16];
@@ -77,18 +121,17 @@ static void free_list(buf_list *l) {
     l->n = 0;
 }
 
-/* Folds the comparison of got vs ref into (ma, mr) (max over quantities, each relative to its own scale). */
-static void fold(const float *got, const double *ref, size_t n, double *ma, double *mr) {
-    double a, r;
-    vkr_compare(got, ref, n, &a, &r);
-    if (a > *ma || a != a) *ma = a;
-    if (r > *mr || r != r) *mr = r;
-}
-
-static vkr_status download_fold(vkr_buffer *b, const double *ref, size_t n, double *ma, double *mr) {
+/* Folds the comparison of got vs ref into (ma, mr) (max over tensors, each relative to
+ * max(max |ref|, floor), see vkr_compare_scaled). */
+static vkr_status download_fold(vkr_buffer *b, const double *ref, size_t n, double floor, double *ma, double *mr) {
     float *got = NULL;
     vkr_status s = vkr_download_new(b, n, &got);
-    if (!s) fold(got, ref, n, ma, mr);
+    if (!s) {
+        double a, r;
+        vkr_compare_scaled(got, ref, n, floor, &a, &r);
+        if (a > *ma || a != a) *ma = a;
+        if (r > *mr || r != r) *mr = r;
+    }
     free(got);
     return s;
 }
@@ -103,7 +146,7 @@ static void fill_inputs(vkr_rng *rng, float *x, const bn_case *k) {
     }
 }
 
-static void case_label(char *buf, size_t sz, const bn_case *k, const char *conv) {
+static void case_label(char *buf, size_t sz, const bn_case *k, const vkr_bn_shape *p, int train, size_t pi) {
     int o = snprintf(buf, sz, "%dx%dx%dx%d", k->n, k->c, k->h, k->w);
     if (k->path == 1) o += snprintf(buf + o, sz - o, " fused");
     if (k->path == 2) o += snprintf(buf + o, sz - o, " split");
@@ -113,22 +156,77 @@ static void case_label(char *buf, size_t sz, const bn_case *k, const char *conv)
     if (k->nulls & NO_DGAMMA) o += snprintf(buf + o, sz - o, " -dg");
     if (k->nulls & NO_DBETA) o += snprintf(buf + o, sz - o, " -db");
     if (k->constant) o += snprintf(buf + o, sz - o, " const");
-    if (conv) snprintf(buf + o, sz - o, " %s", conv);
+    if (k_params[pi].name && (train || pi == 0)) snprintf(buf + o, sz - o, " %s", k_params[pi].name);
+    else if (train) snprintf(buf + o, sz - o, " e%.0e m%g%s", p->eps, p->momentum, p->unbiased_running_var ? " u" : "");
+    else snprintf(buf + o, sz - o, " e%.0e", p->eps);
+}
+
+/* Scales the errors of each tensor are measured against (floors of vkr_compare_scaled):
+ *   out          max |gamma|          (gamma * xhat with |xhat| ~ 1: the output of a constant
+ *                                      channel is beta, whatever its size)
+ *   means        max |x|              (a mean's rounding is relative to the data, not to the
+ *                                      mean, which can be ~0)
+ *   dgamma/dbeta max_c sum |dout|     (sums of dout * xhat and dout)
+ *   dinp         max(gamma * invstd) * max |dout|
+ * invstd, running variance: bounded below by the data, no floor. */
+typedef struct { double out, mean, sums, dinp; } bn_floor;
+
+static bn_floor bn_floors(const vkr_bn_shape *p, const double *x, const double *dy, const double *g,
+                          const double *invstd) {
+    size_t C = (size_t)p->c, hw = (size_t)p->h * p->w;
+    bn_floor f = {0, 0, 0, 0};
+    double gi = 0, dmax = 0;
+    for (size_t c = 0; c < C; c++) {
+        double sa = 0;
+        for (int n = 0; n < p->n; n++)
+            for (size_t i = 0; i < hw; i++) {
+                size_t a = ((size_t)n * C + c) * hw + i;
+                sa += fabs(dy[a]);
+                f.mean = fmax(f.mean, fabs(x[a]));
+                dmax = fmax(dmax, fabs(dy[a]));
+            }
+        f.sums = fmax(f.sums, sa);
+        f.out = fmax(f.out, fabs(g[c]));
+        gi = fmax(gi, fabs(g[c]) * invstd[c]);
+    }
+    f.dinp = gi * dmax;
+    return f;
+}
+
+/* Constant channels (variance 0): the training forward must give mean = the value, out = beta
+ * and dgamma = 0 exactly, on any device.  The shaders compute the mean as K + sum(x - K) / n
+ * with K one of the channel's values: every x - K is 0, so the mean is K whatever the order of
+ * the sums or the rounding of the division (Vulkan allows 2.5 ulp; a mean 1 ulp off is
+ * amplified by invstd = 1/sqrt(eps) into out and dgamma).  Then x - mean = 0, out =
+ * gamma * 0 + beta and dgamma = sum dout * 0 exactly: tolerance 0. */
+static vkr_status bn_check_constant(vkr_selftest *st, const char *label, const vkr_bn_shape *p, const float *x,
+                                    const float *beta, vkr_buffer *bout, vkr_buffer *bsm, vkr_buffer *bdg) {
+    size_t C = (size_t)p->c, hw = (size_t)p->h * p->w, total = (size_t)p->n * C * hw;
+    float *out = NULL, *sm = NULL, *dg = NULL;
+    vkr_status s = vkr_download_new(bout, total, &out);
+    if (!s) s = vkr_download_new(bsm, C, &sm);
+    if (!s && bdg) s = vkr_download_new(bdg, C, &dg);
+    if (!s) {
+        double bad = 0;
+        for (size_t i = 0; i < total; i++) bad = fmax(bad, fabs((double)out[i] - beta[(i / hw) % C]));
+        for (size_t c = 0; c < C; c++) {
+            bad = fmax(bad, fabs((double)sm[c] - x[c * hw]));
+            if (dg) bad = fmax(bad, fabs((double)dg[c]));
+        }
+        vkr_selftest_add(st, "batchnorm_train", "constant input: out = beta, dgamma = 0", label, bad, bad, 0);
+    }
+    free(out), free(sm), free(dg);
+    return s;
 }
 
 /* One case: forward + backward on the device vs the reference.
- * train = 0: inference mode; train = 1: training mode with momentum convention conv (0 Keras, 1 torch). */
-static vkr_status run_bn_case(vkr_context *ctx, vkr_selftest *st, vkr_rng *rng, const bn_case *k, int train, int conv) {
+ * train = 0: inference mode; train = 1: training mode; scalar parameters k_params[pi]. */
+static vkr_status run_bn_case(vkr_context *ctx, vkr_selftest *st, vkr_rng *rng, const bn_case *k, int train, size_t pi) {
     const char *opname = train ? "batchnorm_train" : "batchnorm_infer";
     size_t C = (size_t)k->c, total = (size_t)k->n * k->c * k->h * k->w;
-    vkr_bn_shape p = {k->n, k->c, k->h, k->w, 1e-3f, 0.99f, 0};
-    if (train && conv == 1) {
-        p.eps = 1e-5f;
-        p.momentum = 0.9f;
-        p.unbiased_running_var = 1;
-    }
+    vkr_bn_shape p = {k->n, k->c, k->h, k->w, k_params[pi].eps, k_params[pi].momentum, k_params[pi].unbiased};
     float *x = malloc(total * 4), *dy = malloc(total * 4), *cp = malloc(C * 4 * 4), *junk = malloc(total * 4);
-    double *out = malloc(total * 8), *dx = malloc(total * 8), *cd = malloc(C * 4 * 8);
+    double *out = malloc(total * 8), *dx = malloc(total * 8), *cd = malloc(C * 5 * 8);
     double *xd = NULL, *dyd = NULL, *pd = NULL;
     buf_list L = {{0}, 0};
     vkr_cmd *cmd = NULL;
@@ -182,20 +280,24 @@ static vkr_status run_bn_case(vkr_context *ctx, vkr_selftest *st, vkr_rng *rng, 
             vkr_ref_batchnorm_infer_forward(out, xd, gd, bd, md, vd, &p);
             vkr_ref_batchnorm_infer_backward(dx, dg, db, dyd, xd, gd, md, vd, &p);
         }
-        s = download_fold(bout, out, total, &fa, &fr);
-        if (!s && train) s = download_fold(bsm, smean, C, &fa, &fr);
-        if (!s && train) s = download_fold(bsi, sinv, C, &fa, &fr);
-        if (!s && train) s = download_fold(bm, md, C, &fa, &fr); /* running stats, updated in place */
-        if (!s && train) s = download_fold(bv, vd, C, &fa, &fr);
-        if (!s && odx) s = download_fold(bdx, dx, total, &ba, &br);
-        if (!s && odg) s = download_fold(bdg, dg, C, &ba, &br);
-        if (!s && odb) s = download_fold(bdb, db, C, &ba, &br);
+        double *is = train ? sinv : cd + 4 * C; /* inference: invstd from the running variance */
+        for (size_t c = 0; !train && c < C; c++) is[c] = 1.0 / sqrt(vd[c] + (double)p.eps);
+        bn_floor f = bn_floors(&p, xd, dyd, gd, is);
+        s = download_fold(bout, out, total, f.out, &fa, &fr);
+        if (!s && train) s = download_fold(bsm, smean, C, f.mean, &fa, &fr);
+        if (!s && train) s = download_fold(bsi, sinv, C, 0, &fa, &fr);
+        if (!s && train) s = download_fold(bm, md, C, f.mean, &fa, &fr); /* running stats, updated in place */
+        if (!s && train) s = download_fold(bv, vd, C, 0, &fa, &fr);
+        if (!s && odx) s = download_fold(bdx, dx, total, f.dinp, &ba, &br);
+        if (!s && odg) s = download_fold(bdg, dg, C, f.sums, &ba, &br);
+        if (!s && odb) s = download_fold(bdb, db, C, f.sums, &ba, &br);
+        char label[160];
+        case_label(label, sizeof label, k, &p, train, pi);
         if (!s) {
-            char label[160];
-            case_label(label, sizeof label, k, train ? (conv ? "T" : "K") : NULL);
-            vkr_selftest_add(st, opname, "forward", label, fa, fr, 2e-5);
-            vkr_selftest_add(st, opname, "backward", label, ba, br, 1e-4);
+            vkr_selftest_add(st, opname, "forward", label, fa, fr, BN_FWD_TOL);
+            vkr_selftest_add(st, opname, "backward", label, ba, br, BN_BWD_TOL);
         }
+        if (!s && train && k->constant) s = bn_check_constant(st, label, &p, x, cp + C, bout, bsm, odg);
     }
     vkr_cmd_free(cmd);
     free_list(&L);
@@ -263,12 +365,7 @@ static vkr_status check_bn(vkr_context *ctx, vkr_selftest *st, int train) {
     vkr_rng_seed(&rng, train ? 11 : 7);
     vkr_status s;
     for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; i++)
-        if ((s = run_bn_case(ctx, st, &rng, &k_cases[i], train, (int)(i & 1)))) return s;
-    if (train) {
-        /* constant channel (variance 0 with many values): eps keeps it finite */
-        bn_case k = {3, 2, 2, 2, 0, 0, 0, 0, 1};
-        if ((s = run_bn_case(ctx, st, &rng, &k, train, 0))) return s;
-    }
+        if ((s = run_bn_case(ctx, st, &rng, &k_cases[i], train, i % N_PARAMS))) return s;
     static const int fd_shapes[][4] = {{2, 3, 3, 2}, {3, 2, 1, 1}, {1, 2, 1, 1}, {1, 1, 2, 3}};
     for (size_t i = 0; i < sizeof fd_shapes / sizeof fd_shapes[0]; i++)
         if ((s = bn_fd_case(st, &rng, train, fd_shapes[i][0], fd_shapes[i][1], fd_shapes[i][2], fd_shapes[i][3])))
@@ -323,8 +420,9 @@ vkr_status vkr_check_gap(vkr_context *ctx, vkr_selftest *st) {
                 vkr_ref_gap_forward(n, c, hw, out, xd);
                 vkr_ref_gap_backward(n, c, hw, dx, dyd);
                 double fa = 0, fr = 0, ba = 0, br = 0;
-                s = download_fold(bout, out, planes, &fa, &fr);
-                if (!s) s = download_fold(bdx, dx, total, &ba, &br);
+                /* floors: a mean's rounding is relative to the data (|x| < 3 here), not the mean */
+                s = download_fold(bout, out, planes, 3.0, &fa, &fr);
+                if (!s) s = download_fold(bdx, dx, total, 0, &ba, &br);
                 char label[64];
                 snprintf(label, sizeof label, "%dx%dx%d%s", n, c, hw, cases[k].chunk ? " chunked" : "");
                 if (!s) vkr_selftest_add(st, "gap", "forward", label, fa, fr, 1e-5);

@@ -14,7 +14,17 @@
 #define TOL_GPU 2e-5 /* fp32 sums of up to a few thousand products, relative to max |ref| */
 #define TOL_FD 1e-6
 
-static const vkr_gemm_variant k_variants[] = {VKR_GEMM_TILED, VKR_GEMM_TEXEL};
+/* Every kernel under test: each TILED tile shape (vkr__tiled_config) and TEXEL. */
+static const struct {
+    vkr_gemm_variant v;
+    int tile; /* TILED: index into the tile table */
+} k_variants[] = {{VKR_GEMM_TILED, 0}, {VKR_GEMM_TILED, 1}, {VKR_GEMM_TILED, 2}, {VKR_GEMM_TEXEL, -1}};
+
+/* Forces variant i of k_variants (-1: back to the device's choice). */
+static void force_variant(int i) {
+    vkr_gemm_force_variant(i < 0 ? VKR_GEMM_AUTO : k_variants[i].v);
+    vkr__gemm_force_tiled_config(i < 0 ? -1 : k_variants[i].tile);
+}
 
 typedef struct {
     int n, c, h, w, k, r, s, sh, sw, pt, pb, pl, pr;
@@ -27,9 +37,15 @@ static vkr_conv2d_shape to_shape(const conv_case *c) {
     return p;
 }
 
-static void shape_str(char *buf, size_t size, vkr_gemm_variant v, const vkr_conv2d_shape *p, int dense, int bias,
+static void shape_str(char *buf, size_t size, int vi, const vkr_conv2d_shape *p, int dense, int bias,
                       int split, const char *extra) {
-    const char *vn = v == VKR_GEMM_AUTO ? "" : vkr_gemm_variant_name(v), *sp = v == VKR_GEMM_AUTO ? "" : " ";
+    char vname[40] = "";
+    if (vi >= 0 && k_variants[vi].tile > 0)
+        snprintf(vname, sizeof vname, "tiled%dx%d", vkr__tiled_config_at(k_variants[vi].tile)->bm,
+                 vkr__tiled_config_at(k_variants[vi].tile)->bn);
+    else if (vi >= 0)
+        snprintf(vname, sizeof vname, "%s", vkr_gemm_variant_name(k_variants[vi].v));
+    const char *vn = vname, *sp = vi < 0 ? "" : " ";
     if (dense)
         snprintf(buf, size, "%s%s%dx%d->%d%s%s%s", vn, sp, p->n, p->c, p->k, bias ? "" : " nobias",
                  split ? " split" : "", extra);
@@ -53,7 +69,8 @@ static void fold(const float *got, const double *ref, size_t n, double *abs_, do
 }
 
 /* Bytes of a chunk limit that gives `images` images per chunk (see plan_chunk in gemm_conv.c). */
-static uint64_t limit_for(const vkr_context *ctx, const vkr_conv2d_shape *p, int images) {
+uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images);
+uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images) {
     const vkr_device_info *I = vkr_context_device(ctx);
     uint64_t a = I->min_storage_buffer_offset_alignment;
     if (I->min_texel_buffer_offset_alignment > a) a = I->min_texel_buffer_offset_alignment;
@@ -146,11 +163,11 @@ static vkr_status check_case(vkr_context *ctx, vkr_selftest *st, const char *op,
         (s = vkr_upload_new(ctx, junk, no, &B.out)) || (s = vkr_upload_new(ctx, junk, ni, &B.dinp)) ||
         (s = vkr_upload_new(ctx, junk, nw, &B.dw)) || (s = vkr_upload_new(ctx, junk, nb, &B.db)))
         goto done;
-    if (cc->split) vkr__gemm_set_chunk_limit(limit_for(ctx, &p, cc->split));
+    if (cc->split) vkr__gemm_set_chunk_limit(vkr_st_conv_chunk_limit(ctx, &p, cc->split));
     for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0]; v++) {
         char shape[160];
         double fa = 0, fr = 0, ba = 0, br = 0;
-        vkr_gemm_force_variant(k_variants[v]);
+        force_variant((int)v);
         /* forward (one dispatch per batch chunk: the split cases must really split) */
         uint32_t nd = 0;
         if ((s = run1(ctx, dense, 1, &p, &B, cc->bias, 0, 0, 0, &nd))) goto done;
@@ -159,7 +176,7 @@ static vkr_status check_case(vkr_context *ctx, vkr_selftest *st, const char *op,
         if (cc->split && nd < (uint32_t)((p.n + cc->split - 1) / cc->split)) fa = fr = INFINITY;
         free(got);
         got = NULL;
-        shape_str(shape, sizeof shape, k_variants[v], &p, dense, cc->bias, cc->split, "");
+        shape_str(shape, sizeof shape, (int)v, &p, dense, cc->bias, cc->split, "");
         vkr_selftest_add(st, op, "forward", shape, fa, fr, TOL_GPU);
         /* backward: all three gradients (overwriting stale values) */
         if ((s = run1(ctx, dense, 0, &p, &B, 1, 1, 1, 1, NULL))) goto done;
@@ -176,7 +193,7 @@ static vkr_status check_case(vkr_context *ctx, vkr_selftest *st, const char *op,
         vkr_selftest_add(st, op, "backward", shape, ba, br, TOL_GPU);
     }
 done:
-    vkr_gemm_force_variant(VKR_GEMM_AUTO);
+    force_variant(-1);
     vkr__gemm_set_chunk_limit(0);
     bufs_free(&B);
     free(hi); free(hw); free(hb); free(hd); free(junk); free(got);
@@ -218,7 +235,7 @@ static vkr_status check_partial(vkr_context *ctx, vkr_selftest *st, const char *
     for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0]; v++) {
         double a = 0, r = 0;
         char shape[200];
-        vkr_gemm_force_variant(k_variants[v]);
+        force_variant((int)v);
         for (int which = 0; which < 2; which++) {
             /* which 0: only dweight (dinp must keep its marker); 1: only dinp */
             float *mark = malloc((which ? nw : ni) * 4);
@@ -244,11 +261,11 @@ static vkr_status check_partial(vkr_context *ctx, vkr_selftest *st, const char *
             got = NULL;
             if (s) goto done;
         }
-        shape_str(shape, sizeof shape, k_variants[v], &p, dense, 0, 0, " only-dw/only-dx");
+        shape_str(shape, sizeof shape, (int)v, &p, dense, 0, 0, " only-dw/only-dx");
         vkr_selftest_add(st, op, "backward", shape, a, r, TOL_GPU);
     }
 done:
-    vkr_gemm_force_variant(VKR_GEMM_AUTO);
+    force_variant(-1);
     bufs_free(&B);
     free(hi); free(hw); free(hd); free(got);
     free(di); free(dw); free(dd); free(rdi); free(rdw);
@@ -295,7 +312,7 @@ static vkr_status check_fd(vkr_selftest *st, const char *op, int dense, const co
             double a, rel;
             vkr_fd_check(fd_fn, &u, x[i], n[i], no, r, g[i], 40, 1e-3, &a, &rel);
             char shape[200];
-            shape_str(shape, sizeof shape, VKR_GEMM_AUTO, &p, dense, 1, 0, names[i]);
+            shape_str(shape, sizeof shape, -1, &p, dense, 1, 0, names[i]);
             vkr_selftest_add(st, op, "backward ref vs finite diff", shape, a, rel, TOL_FD);
         }
     }
@@ -347,6 +364,8 @@ static vkr_status check_invalid(vkr_context *ctx, vkr_selftest *st, const char *
     return s;
 }
 
+vkr_status vkr_check_splitk(vkr_context *ctx, vkr_selftest *st, int dense); /* st_splitk.c */
+
 vkr_status vkr_check_conv2d(vkr_context *ctx, vkr_selftest *st) {
     /* n c h w  k r s  sh sw  pt pb pl pr  bias split */
     static const conv_case cases[] = {
@@ -377,6 +396,7 @@ vkr_status vkr_check_conv2d(vkr_context *ctx, vkr_selftest *st) {
     if ((s = check_partial(ctx, st, "conv2d", 0, &cases[1], &rng))) return s;
     for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++)
         if ((s = check_fd(st, "conv2d", 0, &fd[i], &rng))) return s;
+    if ((s = vkr_check_splitk(ctx, st, 0))) return s;
     return check_invalid(ctx, st, "conv2d", 0);
 }
 
@@ -397,5 +417,6 @@ vkr_status vkr_check_dense(vkr_context *ctx, vkr_selftest *st) {
     if ((s = check_partial(ctx, st, "dense", 1, &cases[0], &rng))) return s;
     for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++)
         if ((s = check_fd(st, "dense", 1, &fd[i], &rng))) return s;
+    if ((s = vkr_check_splitk(ctx, st, 1))) return s;
     return check_invalid(ctx, st, "dense", 1);
 }

@@ -388,22 +388,23 @@ static const uint64_t k_opt_sizes[] = {1, 7, 1000, 100003};
 vkr_status vkr_check_sgd(vkr_context *ctx, vkr_selftest *st) {
     static const struct {
         const char *label;
-        float momentum;
+        float lr, momentum; /* every scalar varies over the cases */
         int nesterov, velocity;
         float l2, wd;
         int all_sizes;
         uint64_t chunk;
     } cases[] = {
-        {"plain", 0, 0, 0, 0, 0, 1, 0},     {"m.9", 0.9f, 0, 1, 0, 0, 1, 0},      {"nest", 0.9f, 1, 1, 0, 0, 1, 0},
-        {"m.9 l2", 0.9f, 0, 1, 0.01f, 0, 1, 0}, {"m.9 wd", 0.9f, 0, 1, 0, 0.05f, 1, 0},
-        {"m0+vel", 0, 0, 1, 0, 0, 0, 0},    {"plain", 0, 0, 0, 0, 0, 0, 4096},
-        {"nest l2 wd", 0.9f, 1, 1, 0.01f, 0.05f, 0, 4096},
+        {"plain", 0.1f, 0, 0, 0, 0, 0, 1, 0},          {"lr.5 m.9", 0.5f, 0.9f, 0, 1, 0, 0, 1, 0},
+        {"lr.01 nest", 0.01f, 0.9f, 1, 1, 0, 0, 1, 0}, {"m.5 l2", 0.1f, 0.5f, 0, 1, 0.01f, 0, 1, 0},
+        {"lr.03 m.99 wd", 0.03f, 0.99f, 0, 1, 0, 0.05f, 1, 0},
+        {"m0+vel", 0.1f, 0, 0, 1, 0, 0, 0, 0},        {"lr.2 plain", 0.2f, 0, 0, 0, 0, 0, 0, 4096},
+        {"nest m.8 l2 wd", 0.1f, 0.8f, 1, 1, 0.02f, 0.01f, 0, 4096},
     };
     vkr_rng rng;
     vkr_rng_seed(&rng, 13);
     vkr_status s;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        vkr_optim_params o = {.lr = 0.1f, .momentum = cases[c].momentum, .nesterov = cases[c].nesterov,
+        vkr_optim_params o = {.lr = cases[c].lr, .momentum = cases[c].momentum, .nesterov = cases[c].nesterov,
                               .l2 = cases[c].l2, .weight_decay = cases[c].wd};
         for (size_t k = 0; k < 4; k++) {
             uint64_t n = cases[c].all_sizes ? k_opt_sizes[k] : k == 0 ? (cases[c].chunk ? 100003 : 1000) : 0;
@@ -431,21 +432,22 @@ vkr_status vkr_check_sgd(vkr_context *ctx, vkr_selftest *st) {
 vkr_status vkr_check_adam(vkr_context *ctx, vkr_selftest *st) {
     static const struct {
         const char *label;
-        float lr, l2, wd;
+        float lr, l2, wd, beta1, beta2, eps; /* every scalar varies over the cases */
         int all_sizes;
         uint64_t chunk;
     } cases[] = {
-        {"defaults", 1e-3f, 0, 0, 1, 0},
-        {"lr.01 wd", 0.01f, 0, 0.1f, 1, 0},
-        {"lr.01 l2", 0.01f, 0.1f, 0, 1, 0},
-        {"lr.01 l2 wd", 0.01f, 0.1f, 0.1f, 0, 4096},
+        {"defaults", 1e-3f, 0, 0, 0.9f, 0.999f, 1e-7f, 1, 0},
+        {"lr.01 wd b.8,.99", 0.01f, 0, 0.1f, 0.8f, 0.99f, 1e-7f, 1, 0},
+        {"lr.01 l2 eps1e-3", 0.01f, 0.1f, 0, 0.9f, 0.999f, 1e-3f, 1, 0},
+        {"lr.01 l2 wd b.5,.9 eps1e-8", 0.01f, 0.1f, 0.1f, 0.5f, 0.9f, 1e-8f, 0, 4096},
+        {"lr.003 b0,.95 eps.1", 3e-3f, 0, 0, 0.0f, 0.95f, 0.1f, 1, 0},
     };
     vkr_rng rng;
     vkr_rng_seed(&rng, 14);
     vkr_status s;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        vkr_optim_params o = {.lr = cases[c].lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-7f, .l2 = cases[c].l2,
-                              .weight_decay = cases[c].wd};
+        vkr_optim_params o = {.lr = cases[c].lr, .beta1 = cases[c].beta1, .beta2 = cases[c].beta2, .eps = cases[c].eps,
+                              .l2 = cases[c].l2, .weight_decay = cases[c].wd};
         for (size_t k = 0; k < 4; k++) {
             uint64_t n = cases[c].all_sizes ? k_opt_sizes[k] : k == 0 ? 100003 : 0;
             if (!n) continue;

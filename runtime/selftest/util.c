@@ -32,6 +32,16 @@ void vkr_compare(const float *got, const double *ref, size_t n, double *max_abs,
     *max_rel = nan ? NAN : ma / (mr > 1e-30 ? mr : 1e-30);
 }
 
+void vkr_compare_scaled(const float *got, const double *ref, size_t n, double floor, double *max_abs,
+                        double *max_rel) {
+    double ma, mr, scale = floor;
+    vkr_compare(got, ref, n, &ma, &mr);
+    for (size_t i = 0; i < n; i++)
+        if (fabs(ref[i]) > scale) scale = fabs(ref[i]);
+    *max_abs = ma;
+    *max_rel = ma != ma ? NAN : ma / (scale > 1e-30 ? scale : 1e-30);
+}
+
 void vkr_compare_d(const double *got, const double *ref, size_t n, double *max_abs, double *max_rel) {
     double ma = 0, mr = 0;
     int nan = 0;
