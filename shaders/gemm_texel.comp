@@ -264,16 +264,18 @@ void main() {
             }
     }
     bool accumulate = DIR == DIR_WGRAD && p.beta != 0;
+    bool relu = DIR == DIR_FWD && (p.hasBias & 2) != 0; // fused ReLU epilogue (after the bias)
     if (CMODE == 1) { // C(m, n..n+3) contiguous (N % 4 == 0, 4-aligned)
         [[unroll]] for (int i = 0; i < TM; i++) {
             int m = m0 + i;
             if (m >= p.M) break;
-            float bias = p.hasBias != 0 ? texelFetch(Biast, p.offBias + m).x : 0.0;
+            float bias = (p.hasBias & 1) != 0 ? texelFetch(Biast, p.offBias + m).x : 0.0;
             [[unroll]] for (int g = 0; g < TN; g += 4) {
                 if (n0 + g >= p.N) break;
                 int ic = (cb[g] + m * cstride) >> 2;
                 vec4 v = vec4(acc[i * TN + g], acc[i * TN + g + 1], acc[i * TN + g + 2], acc[i * TN + g + 3]) + bias;
                 if (accumulate) v += Cv4[ic];
+                if (relu) v = mix(vec4(0.0), v, greaterThan(v, vec4(0.0)));
                 Cv4[ic] = v;
             }
         }
@@ -282,7 +284,7 @@ void main() {
             int m = m0 + i;
             if (m >= p.M) break;
             vec4 bias = vec4(0.0);
-            if (p.hasBias != 0)
+            if ((p.hasBias & 1) != 0)
                 bias = vec4(texelFetch(Biast, p.offBias + m).x, texelFetch(Biast, p.offBias + m + 1).x,
                             texelFetch(Biast, p.offBias + m + 2).x, texelFetch(Biast, p.offBias + m + 3).x);
             [[unroll]] for (int j = 0; j < TN; j++) {
@@ -290,6 +292,7 @@ void main() {
                 int ic = (cb[j] + m) >> 2;
                 vec4 v = vec4(acc[i * TN + j], acc[(i + 1) * TN + j], acc[(i + 2) * TN + j], acc[(i + 3) * TN + j]) + bias;
                 if (accumulate) v += Cv4[ic];
+                if (relu) v = mix(vec4(0.0), v, greaterThan(v, vec4(0.0)));
                 Cv4[ic] = v;
             }
         }
@@ -297,12 +300,13 @@ void main() {
         [[unroll]] for (int i = 0; i < TM; i++) {
             int m = m0 + i;
             if (m >= p.M) break;
-            float bias = p.hasBias != 0 ? texelFetch(Biast, p.offBias + m).x : 0.0;
+            float bias = (p.hasBias & 1) != 0 ? texelFetch(Biast, p.offBias + m).x : 0.0;
             [[unroll]] for (int j = 0; j < TN; j++) {
                 if (n0 + j >= p.N) break;
                 int ic = cb[j] + m * cstride;
                 float v = acc[i * TN + j] + bias;
                 if (accumulate) v += Cv[ic];
+                if (relu) v = v > 0.0 ? v : 0.0;
                 Cv[ic] = v;
             }
         }

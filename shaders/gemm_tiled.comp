@@ -128,16 +128,18 @@ void main() {
         barrier();
     }
 
+    bool relu = DIR == DIR_FWD && (p.hasBias & 2) != 0; // fused ReLU epilogue (after the bias)
     for (int i = 0; i < 4; i++) {
         int m = bm + ty * 4 + i;
         if (m >= p.M) continue;
-        float bias = p.hasBias != 0 ? biasv[p.offBias + m] : 0.0;
+        float bias = (p.hasBias & 1) != 0 ? biasv[p.offBias + m] : 0.0;
         for (int j = 0; j < 4; j++) {
             int nn = bn + tx * 4 + j;
             if (nn >= p.N) continue;
             int ic = gemm_idx_c(DIR, m, nn);
             float v = acc[i][j] + bias;
             if (p.beta != 0) v += Cv[ic];
+            if (relu) v = v > 0.0 ? v : 0.0;
             Cv[ic] = v;
         }
     }

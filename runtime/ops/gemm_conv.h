@@ -22,6 +22,9 @@ vkr_status vkr__conv_check_shape(const char *op, const vkr_conv2d_shape *p);
 
 vkr_status vkr__conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
                              vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias);
+/* The same with the ReLU in the GEMM epilogue: out = max(conv + bias, 0), one dispatch. */
+vkr_status vkr__conv_forward_relu(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
+                                  vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias);
 vkr_status vkr__conv_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *dinp,
                               vkr_buffer *dweight, vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp,
                               vkr_buffer *weight);
