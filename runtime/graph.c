@@ -24,6 +24,7 @@ void vkr_graph_destroy(vkr_graph *g) {
         if (g->save_mean) vkr_buffer_destroy(g->save_mean[j]);
         if (g->save_invstd) vkr_buffer_destroy(g->save_invstd[j]);
     }
+    vkr__fold_free(g);
     vkr_buffer_destroy(g->input);
     vkr_buffer_destroy(g->targets);
     vkr_buffer_destroy(g->probs);
@@ -114,6 +115,10 @@ static vkr_status graph_setup(vkr_model *m, const vkr_graph_opts *opts, vkr_grap
         int r = g->pt[j];
         for (int k = 0; k < L->ninputs; k++) r |= g->rg[L->input_idx[k]];
         g->rg[j] = (char)r;
+    }
+    if ((s = vkr__fold_setup(g))) {
+        vkr_graph_destroy(g);
+        return s;
     }
     if (o.training) s = vkr__plan_build(g, &g->main, g->target, 1, 1);
     else s = vkr__plan_build(g, &g->main, g->target, 0, 0);
@@ -220,6 +225,7 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
     if (!s) s = new_zero(ctx, (uint64_t)g->batch * tfl, &g->targets);
     if (!s) s = new_zero(ctx, (uint64_t)g->batch * g->classes, &g->probs);
     if (!s) s = new_zero(ctx, 4, &g->result);
+    if (!s) s = vkr__fold_upload(g);
     if (!s) s = vkr__plan_alloc(g, &g->main);
     if (!s) s = vkr_cmd_begin(ctx, &g->cmd);
     if (!s && g->o.timing) s = vkr_cmd_enable_timestamps(g->cmd, 64u * nl + 1024);
@@ -309,7 +315,7 @@ vkr_status vkr_graph_download_weights(vkr_graph *g) {
     for (int j = 0; j < g->nl; j++)
         for (int k = 0; k < g->L[j].nparam; k++) {
             vkr_tensor *T = vkr_model_param(g->m, j, k);
-            if (!T || !g->param[j][k]) continue;
+            if (!T || !g->param[j][k] || vkr__fold_slot(g, j, k)) continue; /* folded: never changed on the device */
             vkr_status s = vkr_buffer_download(g->param[j][k], 0, T->data, T->count * 4);
             if (s) return s;
         }
@@ -320,11 +326,11 @@ vkr_status vkr_graph_upload_weights(vkr_graph *g) {
     for (int j = 0; j < g->nl; j++)
         for (int k = 0; k < g->L[j].nparam; k++) {
             vkr_tensor *T = vkr_model_param(g->m, j, k);
-            if (!T || !g->param[j][k]) continue;
+            if (!T || !g->param[j][k] || vkr__fold_slot(g, j, k)) continue;
             vkr_status s = vkr_buffer_upload(g->param[j][k], 0, T->data, T->count * 4);
             if (s) return s;
         }
-    return VKR_OK;
+    return vkr__fold_upload(g); /* the folded convs, from the new values */
 }
 
 vkr_status vkr_graph_download_grad(vkr_graph *g, const char *tensor, float *out) {

@@ -64,6 +64,8 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
     vkr_buffer *in = L->ninputs ? vbuf(g, P, P->vid[L->input_idx[0]]) : NULL;
     vkr_buffer **pb = g->param[j];
     uint64_t nout = (uint64_t)n * out_floats(L);
+    if (P->fold[j] || P->fused[j]) return VKR_OK; /* done by the conv / producer (graph_fold.c) */
+    int relu = L->activation == VKR_ACT_RELU || P->epi_relu[j]; /* in the epilogue */
     vkr_cmd_label(c, L->name);
     switch (L->type) {
     case VKR_LAYER_INPUT:
@@ -71,14 +73,16 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
         return VKR_OK;
     case VKR_LAYER_CONV2D: {
         vkr_conv2d_shape p = conv_shape(L, n);
-        TRY(vkr_conv2d_forward(c, &p, out, in, pb[0], L->use_bias ? pb[1] : NULL));
-        if (L->activation == VKR_ACT_RELU) TRY(vkr_relu_forward(c, nout, out, out));
-        return VKR_OK;
+        vkr_buffer *w, *b;
+        vkr__conv_params(g, P, j, &w, &b);
+        if (relu) return vkr_conv2d_relu_forward(c, &p, out, in, w, b);
+        return vkr_conv2d_forward(c, &p, out, in, w, b);
     }
     case VKR_LAYER_DENSE: {
         vkr_buffer *dst = P->logits[j] >= 0 ? vbuf(g, P, P->logits[j]) : out;
-        TRY(vkr_dense_forward(c, n, L->in_c, L->out_c, dst, in, pb[0], L->use_bias ? pb[1] : NULL));
-        if (L->activation == VKR_ACT_RELU) TRY(vkr_relu_forward(c, nout, out, out));
+        vkr_buffer *b = L->use_bias ? pb[1] : NULL;
+        if (relu) TRY(vkr_dense_relu_forward(c, n, L->in_c, L->out_c, dst, in, pb[0], b));
+        else TRY(vkr_dense_forward(c, n, L->in_c, L->out_c, dst, in, pb[0], b));
         if (P->logits[j] >= 0) TRY(vkr_softmax_forward(c, n, L->out_c, out, dst));
         return VKR_OK;
     }
@@ -92,6 +96,7 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
     case VKR_LAYER_RELU:
         return vkr_relu_forward(c, nout, out, in);
     case VKR_LAYER_ADD:
+        if (relu) return vkr_add_relu_forward(c, nout, out, in, vbuf(g, P, P->vid[L->input_idx[1]]));
         return vkr_add_forward(c, nout, out, in, vbuf(g, P, P->vid[L->input_idx[1]]));
     case VKR_LAYER_ZEROPAD: {
         vkr_pad_shape p = pad_shape(L, n);
@@ -140,12 +145,15 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
         else if (P->scr[j][k] >= 0) din[k] = vbuf(g, P, P->scr[j][k]);
     }
     int pt = g->pt[j];
+    if (P->fold[j]) return VKR_OK; /* folded BN: the conv's backward-data uses W' on this gradient */
     vkr_cmd_label(c, L->name);
     switch (L->type) {
     case VKR_LAYER_CONV2D: {
         vkr_conv2d_shape p = conv_shape(L, n);
+        vkr_buffer *w, *b;
+        vkr__conv_params(g, P, j, &w, &b);
         if (L->activation == VKR_ACT_RELU) TRY(vkr_relu_backward(c, nout, dout, dout, out));
-        TRY(vkr_conv2d_backward(c, &p, din[0], pt ? gb[0] : NULL, pt && L->use_bias ? gb[1] : NULL, dout, in, pb[0]));
+        TRY(vkr_conv2d_backward(c, &p, din[0], pt ? gb[0] : NULL, pt && L->use_bias ? gb[1] : NULL, dout, in, w));
         break;
     }
     case VKR_LAYER_DENSE:

@@ -19,6 +19,9 @@ void vkr__plan_free(vkr__plan *P) {
     free(P->logits);
     free(P->scr);   /* one block holds the pointers and the ints */
     free(P->first);
+    free(P->fold);
+    free(P->fused);
+    free(P->epi_relu);
     memset(P, 0, sizeof *P);
 }
 
@@ -121,6 +124,9 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
     P->gid = malloc(nl * sizeof(int));
     P->argmax = malloc(nl * sizeof(int));
     P->logits = malloc(nl * sizeof(int));
+    P->fold = calloc(nl, 1);
+    P->fused = calloc(nl, 1);
+    P->epi_relu = calloc(nl, 1);
     int tot_in = 0;
     for (int j = 0; j < nl; j++) tot_in += Ls[j].ninputs;
     /* one block each: nl pointers followed by the per-input entries */
@@ -129,7 +135,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
     int *ncons = calloc(nl, sizeof(int));
     char *init = calloc(nl, 1);
     if (!P->live || !P->runbw || !P->inplace || !P->vid || !P->gid || !P->argmax || !P->logits || !P->scr ||
-        !P->first || !ncons || !init) {
+        !P->first || !P->fold || !P->fused || !P->epi_relu || !ncons || !init) {
         free(ncons);
         free(init);
         vkr__plan_free(P);
@@ -157,6 +163,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
             for (int k = 0; k < Ls[j].ninputs; k++) ncons[Ls[j].input_idx[k]]++;
     if (with_backward)
         for (int j = 0; j < nl; j++) P->runbw[j] = P->live[j] && g->rg[j];
+    vkr__plan_fold(g, P);
     vkr_status s = VKR_OK;
     /* checks of what cannot be trained */
     for (int j = 0; j < nl && !s; j++) {
@@ -177,7 +184,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
             P->vid[j] = -1;
             continue;
         }
-        if (L->type == VKR_LAYER_DROPOUT) {
+        if (L->type == VKR_LAYER_DROPOUT || P->fold[j]) { /* a folded BN's value is its conv's */
             P->vid[j] = P->vid[p];
             continue;
         }
@@ -189,6 +196,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
             if (!needs_out) {
                 P->vid[j] = P->vid[p];
                 P->inplace[j] = 1;
+                vkr__plan_fuse_relu(g, P, j, p);
                 continue;
             }
         }
@@ -217,7 +225,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         const vkr_layer *L = &Ls[j];
         int bstep = 2 * Lsteps - j;
         int in0 = L->ninputs ? L->input_idx[0] : -1;
-        if (L->type == VKR_LAYER_BATCHNORM) extend(P, P->vid[in0], bstep);
+        if (L->type == VKR_LAYER_BATCHNORM && !P->fold[j]) extend(P, P->vid[in0], bstep);
         if ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) && g->pt[j]) extend(P, P->vid[in0], bstep);
         if (L->type == VKR_LAYER_RELU || ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) &&
                                           L->activation == VKR_ACT_RELU))
@@ -241,6 +249,12 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         for (int k = 0; k < L->ninputs && !s; k++) {
             int p = L->input_idx[k];
             if (!P->runbw[p]) continue;
+            if (P->fold[j]) { /* folded BN: its conv's output gradient is this one (W' in backward-data) */
+                init[p] = 1;
+                P->first[j][k] = 1;
+                P->gid[p] = P->gid[j];
+                continue;
+            }
             if (!init[p]) {
                 init[p] = 1;
                 P->first[j][k] = 1;
@@ -276,5 +290,5 @@ vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P) {
                             vkr__model_label(g->m), need / 1048576.0, g->batch, g->h, g->w, vkr_last_error());
         }
     }
-    return VKR_OK;
+    return vkr__fold_plan_alloc(g, P);
 }
