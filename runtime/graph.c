@@ -25,6 +25,7 @@ void vkr_graph_destroy(vkr_graph *g) {
         if (g->save_invstd) vkr_buffer_destroy(g->save_invstd[j]);
     }
     vkr__fold_free(g);
+    vkr__stage_free(g);
     vkr_buffer_destroy(g->input);
     vkr_buffer_destroy(g->targets);
     vkr_buffer_destroy(g->probs);
@@ -225,6 +226,7 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
     if (!s) s = new_zero(ctx, (uint64_t)g->batch * tfl, &g->targets);
     if (!s) s = new_zero(ctx, (uint64_t)g->batch * g->classes, &g->probs);
     if (!s) s = new_zero(ctx, 4, &g->result);
+    if (!s) s = vkr__stage_create(g);
     if (!s) s = vkr__fold_upload(g);
     if (!s) s = vkr__plan_alloc(g, &g->main);
     if (!s) s = vkr_cmd_begin(ctx, &g->cmd);

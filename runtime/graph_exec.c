@@ -287,13 +287,12 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     if (loss) *loss = NAN;
     if (correct) *correct = 0;
     uint64_t in_floats = (uint64_t)n * g->m->in_c * g->h * g->w;
-    if ((s = vkr_buffer_upload(g->input, 0, input, in_floats * 4))) return wrap(g, -1, "input upload", s);
-    if (mode >= 1) {
-        uint64_t tf = (uint64_t)n * (g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats);
-        if ((s = vkr_buffer_upload(g->targets, 0, targets, tf * 4))) return wrap(g, -1, "targets upload", s);
-    }
+    uint64_t tf = (uint64_t)n * (g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats);
     if (!g->cmd_fresh && (s = vkr_cmd_reset(g->cmd))) return s;
     g->cmd_fresh = 0;
+    /* input and targets: memcpy into mapped memory, or copies recorded into this submission */
+    if ((s = vkr__stage_in(g, input, in_floats * 4, mode >= 1 ? targets : NULL, tf * 4)))
+        return wrap(g, -1, "input upload", s);
     memset(g->fq, 0, 2 * g->nl * sizeof *g->fq);
     memset(g->bq, 0, 2 * g->nl * sizeof *g->bq);
     int train = mode >= 2;
@@ -314,6 +313,8 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     g->uq[0] = vkr_cmd_timing_count(g->cmd);
     if (mode == 3 && (s = record_updates(g))) return wrap(g, -1, "optimizer", s);
     g->uq[1] = vkr_cmd_timing_count(g->cmd);
+    if (mode >= 1 && g->loss == VKR_LOSS_SOFTMAX_CE && (s = vkr__stage_result_record(g, 2 * sizeof(float))))
+        return wrap(g, -1, "loss download", s);
     g->last_dispatches = vkr_cmd_dispatch_count(g->cmd);
     g->last_barriers = vkr_cmd_barrier_count(g->cmd);
     if ((s = vkr_cmd_submit(g->cmd))) return wrap(g, -1, "submit", s);
@@ -330,7 +331,7 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     }
     if (mode >= 1 && g->loss == VKR_LOSS_SOFTMAX_CE) {
         float r[2];
-        if ((s = vkr_buffer_download(g->result, 0, r, sizeof r))) return wrap(g, -1, "download", s);
+        if ((s = vkr__stage_result_read(g, r, sizeof r))) return wrap(g, -1, "download", s);
         if (loss) *loss = r[0];
         if (correct) *correct = (int)lrintf(r[1]);
     }

@@ -70,6 +70,9 @@ struct vkr_graph {
     int *fold_conv;      /* BatchNorm b: the conv it is folded into (-1: none) */
     vkr_buffer **fold_bias; /* folded bias of a conv without its own (param[j][0..1] hold W', b') */
     vkr_buffer *(*raw)[2];  /* unfolded weight / bias, for plans that output the conv itself (lazy) */
+    /* host transfers recorded into the step's submission (graph_stage.c) */
+    int staged;
+    vkr_buffer *stage_in, *stage_tg, *stage_res;
 };
 
 /* graph_fold.c: BatchNorm folding and ReLU epilogues ("less work per step").
@@ -89,6 +92,16 @@ void vkr__plan_fuse_relu(const vkr_graph *g, vkr__plan *P, int j, int p);
 vkr_status vkr__fold_plan_alloc(vkr_graph *g, vkr__plan *P);
 /* Weight and bias buffers conv j uses in plan P. */
 void vkr__conv_params(vkr_graph *g, const vkr__plan *P, int j, vkr_buffer **w, vkr_buffer **b);
+
+/* graph_stage.c: input / targets in and the loss result out as copies inside the step's
+ * command buffer when the graph's buffers are not host-visible (else plain memcpys). */
+void vkr__graph_force_staging(int on); /* tests: stage even when mapped (graphs created after) */
+vkr_status vkr__stage_create(vkr_graph *g);
+void vkr__stage_free(vkr_graph *g);
+/* After the stream is reset: uploads or records the copies (targets may be NULL). */
+vkr_status vkr__stage_in(vkr_graph *g, const float *input, uint64_t in_bytes, const float *targets, uint64_t tg_bytes);
+vkr_status vkr__stage_result_record(vkr_graph *g, uint64_t bytes);   /* before submit */
+vkr_status vkr__stage_result_read(vkr_graph *g, void *dst, uint64_t bytes); /* after it */
 
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward);
 void vkr__plan_free(vkr__plan *P);

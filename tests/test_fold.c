@@ -6,13 +6,15 @@
  * upload / download, dispatch counts, and training with a frozen base + trained head and with
  * a partially frozen base (frozen conv + BN between trained layers: the input gradient goes
  * through the folded weights), in BN inference and batch-statistics mode: losses, every
- * gradient and the weights after SGD steps.  Prints PASS/FAIL lines and "N passed, N failed". */
+ * gradient and the weights after SGD steps; and a step's transfers recorded into its one
+ * submission (graph_stage.c) against plain memcpys.  Prints PASS/FAIL lines and "N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "graph_internal.h"
 #include "ref/add_ref.h"
 #include "ref/conv2d_ref.h"
 #include "ref/dense_ref.h"
@@ -328,6 +330,37 @@ static void test_training(vkr_context *ctx, const char *path) {
     train_compare(ctx, path, &o, frozen, 2, "partially frozen base, trained BN in batch mode");
 }
 
+/* The step's input / targets / loss as copies recorded into its one submission (what devices
+ * without host-visible device memory do) vs plain memcpys into mapped memory: identical. */
+static void test_staging(vkr_context *ctx, const char *path) {
+    vkr_graph_opts o = {.batch = N, .training = 1, .optimizer = VKR_OPTIM_SGD, .freeze = L_GAP};
+    o.optim.lr = 0.05f, o.optim.momentum = 0.9f;
+    vkr_model *m[2] = {NULL, NULL};
+    vkr_graph *g[2] = {NULL, NULL};
+    float l[2][3] = {{0}}, y[2][N * K];
+    int c[2][3] = {{0}};
+    uint32_t d[2] = {0, 0};
+    vkr_status s = VKR_OK;
+    for (int i = 0; i < 2 && !s; i++) {
+        s = vkr_model_load(path, &m[i]);
+        vkr__graph_force_staging(i);
+        if (!s) s = vkr_graph_create(ctx, m[i], &o, &g[i]);
+        vkr__graph_force_staging(0);
+        for (int k = 0; k < 2 && !s; k++) s = vkr_graph_train_step(g[i], g_x, g_t, N, &l[i][k], &c[i][k]);
+        if (!s) vkr_graph_last_counts(g[i], &d[i], NULL);
+        if (!s) s = vkr_graph_eval_batch(g[i], g_x, g_t, N, &l[i][2], &c[i][2]);
+        if (!s) s = vkr_graph_forward(g[i], g_x, N, NULL, y[i]);
+        if (!s) s = vkr_graph_download_weights(g[i]);
+    }
+    int same = !s && !memcmp(l[0], l[1], sizeof l[0]) && !memcmp(c[0], c[1], sizeof c[0]) && !memcmp(y[0], y[1], sizeof y[0]);
+    for (int t = 0; same && t < m[0]->ntensors; t++)
+        same = !memcmp(m[0]->tensors[t].data, m[1]->tensors[t].data, m[0]->tensors[t].count * 4);
+    CHECK(!s && same && g[1]->staged && !g[0]->staged && d[0] == d[1],
+          "transfers recorded into the step's submission == mapped memcpys: losses %.7f %.7f %.7f, weights, output "
+          "identical (%u dispatches) %s", l[1][0], l[1][1], l[1][2], d[1], s ? vkr_last_error() : "");
+    for (int i = 0; i < 2; i++) vkr_graph_destroy(g[i]), vkr_model_free(m[i]);
+}
+
 int main(void) {
     vkr_context *ctx = test_context(NULL, 0);
     if (!ctx) return test_finish();
@@ -341,6 +374,7 @@ int main(void) {
     if (!s) {
         test_inference(ctx, path);
         test_training(ctx, path);
+        test_staging(ctx, path);
     }
     unlink(path);
     test_no_validation_messages(ctx, "fold tests");
