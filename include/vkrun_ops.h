@@ -57,6 +57,11 @@ vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffe
 /* The same followed by out = max(out, 0), done in the GEMM epilogue (one dispatch) */
 vkr_status vkr_conv2d_relu_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
                                    vkr_buffer *weight, vkr_buffer *bias);
+/* conv2d then inference BatchNorm (then ReLU when relu != 0) in one dispatch: affine holds
+ * [4][k]: the conv bias (0 without), running mean, gamma / sqrt(var + eps), beta;
+ * out = ((conv + bias) - mean) * g + beta, the unfused ops' arithmetic in the GEMM epilogue */
+vkr_status vkr_conv2d_bn_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                                 vkr_buffer *weight, vkr_buffer *affine, int relu);
 vkr_status vkr_conv2d_backward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *dinp, vkr_buffer *dweight,
                                vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *weight);
 

@@ -317,7 +317,7 @@ vkr_status vkr_graph_download_weights(vkr_graph *g) {
     for (int j = 0; j < g->nl; j++)
         for (int k = 0; k < g->L[j].nparam; k++) {
             vkr_tensor *T = vkr_model_param(g->m, j, k);
-            if (!T || !g->param[j][k] || vkr__fold_slot(g, j, k)) continue; /* folded: never changed on the device */
+            if (!T || !g->param[j][k]) continue;
             vkr_status s = vkr_buffer_download(g->param[j][k], 0, T->data, T->count * 4);
             if (s) return s;
         }
@@ -328,11 +328,11 @@ vkr_status vkr_graph_upload_weights(vkr_graph *g) {
     for (int j = 0; j < g->nl; j++)
         for (int k = 0; k < g->L[j].nparam; k++) {
             vkr_tensor *T = vkr_model_param(g->m, j, k);
-            if (!T || !g->param[j][k] || vkr__fold_slot(g, j, k)) continue;
+            if (!T || !g->param[j][k]) continue;
             vkr_status s = vkr_buffer_upload(g->param[j][k], 0, T->data, T->count * 4);
             if (s) return s;
         }
-    return vkr__fold_upload(g); /* the folded convs, from the new values */
+    return vkr__fold_upload(g); /* the folded BatchNorms' epilogue constants, from the new values */
 }
 
 vkr_status vkr_graph_download_grad(vkr_graph *g, const char *tensor, float *out) {

@@ -73,10 +73,11 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train)
         return VKR_OK;
     case VKR_LAYER_CONV2D: {
         vkr_conv2d_shape p = conv_shape(L, n);
-        vkr_buffer *w, *b;
-        vkr__conv_params(g, P, j, &w, &b);
-        if (relu) return vkr_conv2d_relu_forward(c, &p, out, in, w, b);
-        return vkr_conv2d_forward(c, &p, out, in, w, b);
+        vkr_buffer *b = L->use_bias ? pb[1] : NULL;
+        if (g->fold_bn[j] >= 0 && P->fold[g->fold_bn[j]]) /* + the BatchNorm after it (graph_fold.c) */
+            return vkr_conv2d_bn_forward(c, &p, out, in, pb[0], g->fold_aff[j], relu);
+        if (relu) return vkr_conv2d_relu_forward(c, &p, out, in, pb[0], b);
+        return vkr_conv2d_forward(c, &p, out, in, pb[0], b);
     }
     case VKR_LAYER_DENSE: {
         vkr_buffer *dst = P->logits[j] >= 0 ? vbuf(g, P, P->logits[j]) : out;
@@ -145,15 +146,12 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
         else if (P->scr[j][k] >= 0) din[k] = vbuf(g, P, P->scr[j][k]);
     }
     int pt = g->pt[j];
-    if (P->fold[j]) return VKR_OK; /* folded BN: the conv's backward-data uses W' on this gradient */
     vkr_cmd_label(c, L->name);
     switch (L->type) {
     case VKR_LAYER_CONV2D: {
         vkr_conv2d_shape p = conv_shape(L, n);
-        vkr_buffer *w, *b;
-        vkr__conv_params(g, P, j, &w, &b);
         if (L->activation == VKR_ACT_RELU) TRY(vkr_relu_backward(c, nout, dout, dout, out));
-        TRY(vkr_conv2d_backward(c, &p, din[0], pt ? gb[0] : NULL, pt && L->use_bias ? gb[1] : NULL, dout, in, w));
+        TRY(vkr_conv2d_backward(c, &p, din[0], pt ? gb[0] : NULL, pt && L->use_bias ? gb[1] : NULL, dout, in, pb[0]));
         break;
     }
     case VKR_LAYER_DENSE:

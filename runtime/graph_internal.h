@@ -30,7 +30,7 @@ typedef struct {
     int *logits;         /* inference dense+softmax: logits scratch vbuf */
     int **scr;           /* [layer][input]: scratch for accumulated input gradients (-1: none) */
     char **first;        /* [layer][input]: this backward writes the input gradient first */
-    char *fold;          /* BatchNorm folded into its conv in this plan: no dispatch, value and gradient alias the conv's */
+    char *fold;          /* BatchNorm done in its conv's epilogue in this plan: no dispatch, value aliases the conv's */
     char *fused;         /* ReLU done by its producer's epilogue (forward skipped, value in place) */
     char *epi_relu;      /* conv2d / dense / add: ReLU in the epilogue (for a fused ReLU consumer) */
     uint64_t naive_floats, planned_floats;
@@ -68,8 +68,7 @@ struct vkr_graph {
     /* inference BatchNorm folded into the preceding frozen conv (graph_fold.c) */
     int *fold_bn;        /* conv j: the BatchNorm folded into it (-1: none) */
     int *fold_conv;      /* BatchNorm b: the conv it is folded into (-1: none) */
-    vkr_buffer **fold_bias; /* folded bias of a conv without its own (param[j][0..1] hold W', b') */
-    vkr_buffer *(*raw)[2];  /* unfolded weight / bias, for plans that output the conv itself (lazy) */
+    vkr_buffer **fold_aff;  /* conv j: [4][K] conv bias (or 0), mean, gamma / sqrt(var + eps), beta */
     /* host transfers recorded into the step's submission (graph_stage.c) */
     int staged;
     vkr_buffer *stage_in, *stage_tg, *stage_res;
@@ -80,18 +79,12 @@ struct vkr_graph {
  * the conv's only consumer, linear activation), unless opts.no_fuse or VKRUN_NO_FOLD=1. */
 vkr_status vkr__fold_setup(vkr_graph *g);
 void vkr__fold_free(vkr_graph *g);
-/* Uploads W' = W * s and b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps), computed in
- * double from the model's tensors, into the conv's parameter buffers (and the unfolded ones). */
+/* Uploads each folded conv's epilogue constants (conv bias, mean, gamma / sqrt(var + eps) computed
+ * in double, beta) from the model's tensors (graph creation, vkr_graph_upload_weights). */
 vkr_status vkr__fold_upload(vkr_graph *g);
-/* Whether parameter slot k of layer j holds folded values on the device (host copy is the truth). */
-int vkr__fold_slot(const vkr_graph *g, int j, int k);
-/* Plan hooks: marks folded BNs (after liveness); fuses ReLU j into its producer p's epilogue. */
+/* Plan hooks: marks folded BNs (after liveness, backward); fuses ReLU j into its producer p's epilogue. */
 void vkr__plan_fold(const vkr_graph *g, vkr__plan *P);
 void vkr__plan_fuse_relu(const vkr_graph *g, vkr__plan *P, int j, int p);
-/* Allocates the unfolded weights a plan needs (a folded conv whose BN is not run). */
-vkr_status vkr__fold_plan_alloc(vkr_graph *g, vkr__plan *P);
-/* Weight and bias buffers conv j uses in plan P. */
-void vkr__conv_params(vkr_graph *g, const vkr__plan *P, int j, vkr_buffer **w, vkr_buffer **b);
 
 /* graph_stage.c: input / targets in and the loss result out as copies inside the step's
  * command buffer when the graph's buffers are not host-visible (else plain memcpys). */

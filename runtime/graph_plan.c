@@ -225,7 +225,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         const vkr_layer *L = &Ls[j];
         int bstep = 2 * Lsteps - j;
         int in0 = L->ninputs ? L->input_idx[0] : -1;
-        if (L->type == VKR_LAYER_BATCHNORM && !P->fold[j]) extend(P, P->vid[in0], bstep);
+        if (L->type == VKR_LAYER_BATCHNORM) extend(P, P->vid[in0], bstep);
         if ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) && g->pt[j]) extend(P, P->vid[in0], bstep);
         if (L->type == VKR_LAYER_RELU || ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) &&
                                           L->activation == VKR_ACT_RELU))
@@ -249,12 +249,6 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         for (int k = 0; k < L->ninputs && !s; k++) {
             int p = L->input_idx[k];
             if (!P->runbw[p]) continue;
-            if (P->fold[j]) { /* folded BN: its conv's output gradient is this one (W' in backward-data) */
-                init[p] = 1;
-                P->first[j][k] = 1;
-                P->gid[p] = P->gid[j];
-                continue;
-            }
             if (!init[p]) {
                 init[p] = 1;
                 P->first[j][k] = 1;
@@ -290,5 +284,5 @@ vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P) {
                             vkr__model_label(g->m), need / 1048576.0, g->batch, g->h, g->w, vkr_last_error());
         }
     }
-    return vkr__fold_plan_alloc(g, P);
+    return VKR_OK;
 }

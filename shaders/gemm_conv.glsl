@@ -29,7 +29,7 @@ layout(push_constant) uniform P {
     int OH, OW;          // output size
     int offA, offB, offC, offBias; // element offsets of the tensors inside their bindings
     int beta;            // 1: C += result (accumulate), 0: C = result
-    int hasBias;         // bit 0: add bias[m] (FWD); bit 1: then ReLU, max(v, 0) (FWD epilogue)
+    int hasBias;         // bit 0: add bias[m] (FWD); bit 2: then inference BN (bias planes 1..3); bit 1: then ReLU
     int ph, pw, r0, s0, rr, ss, hh, ww; // DGRAD phase (see above); hh x ww pixels, rr x ss taps
 } p;
 

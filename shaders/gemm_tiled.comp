@@ -129,16 +129,25 @@ void main() {
     }
 
     bool relu = DIR == DIR_FWD && (p.hasBias & 2) != 0; // fused ReLU epilogue (after the bias)
+    // BatchNorm epilogue (bit 2): planes 1..3 of the bias buffer hold mean, gamma/sqrt(var+eps), beta
+    bool bnep = DIR == DIR_FWD && (p.hasBias & 4) != 0;
     for (int i = 0; i < 4; i++) {
         int m = bm + ty * 4 + i;
         if (m >= p.M) continue;
         float bias = (p.hasBias & 1) != 0 ? biasv[p.offBias + m] : 0.0;
+        float bmean = 0.0, bgi = 1.0, bbeta = 0.0;
+        if (bnep) {
+            bmean = biasv[p.offBias + p.M + m];
+            bgi = biasv[p.offBias + 2 * p.M + m];
+            bbeta = biasv[p.offBias + 3 * p.M + m];
+        }
         for (int j = 0; j < 4; j++) {
             int nn = bn + tx * 4 + j;
             if (nn >= p.N) continue;
             int ic = gemm_idx_c(DIR, m, nn);
             float v = acc[i][j] + bias;
             if (p.beta != 0) v += Cv[ic];
+            if (bnep) v = (v - bmean) * bgi + bbeta;
             if (relu) v = v > 0.0 ? v : 0.0;
             Cv[ic] = v;
         }

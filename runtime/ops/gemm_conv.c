@@ -18,7 +18,7 @@ typedef struct {
     int32_t OH, OW;
     int32_t offA, offB, offC, offBias;
     int32_t beta;
-    int32_t has_bias; /* bit 0: bias, bit 1: ReLU epilogue */
+    int32_t has_bias; /* bit 0: bias, bit 1: ReLU epilogue, bit 2: BatchNorm epilogue */
     int32_t ph, pw, r0, s0, rr, ss, hh, ww;
 } gemm_push;
 
@@ -159,7 +159,7 @@ static vkr_status gemm(vkr_cmd *cmd, const char *label, int dir, gemm_push *pc, 
     bind[1] = sub_binding(ctx, B.buf, B.first, B.count, &pc->offB);
     bind[2] = sub_binding(ctx, C.buf, C.first, C.count, &pc->offC);
     pc->offBias = 0;
-    pc->has_bias = (pc->has_bias & 2) | (bias != NULL); /* bit 1: ReLU epilogue (forward) */
+    pc->has_bias = (pc->has_bias & 6) | (bias != NULL); /* bits 1, 2: ReLU / BatchNorm epilogue (forward) */
     bind[3] = bias ? vkr__whole(bias) : bind[0]; /* unused without bias */
     bind[4] = bind[2];
     uint32_t nbind = 4;
@@ -228,9 +228,10 @@ static int is_pointwise(const vkr_conv2d_shape *p) { /* 1x1, stride 1, no paddin
 
 /* ------------------------------------------------------------ directions */
 
-/* relu: max(., 0) in the epilogue, after the bias (shaders: hasBias bit 1). */
+/* epi: VKR__EPI_RELU max(., 0) after the bias, VKR__EPI_BN inference BatchNorm after the bias
+ * (bias then holds 4 planes of k: bias, mean, gamma / sqrt(var + eps), beta; shaders: hasBias bits). */
 static vkr_status conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
-                               vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias, int relu) {
+                               vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias, int epi) {
     vkr_context *ctx = vkr__cmd_context(cmd);
     uint64_t chw = (uint64_t)p->c * p->h * p->w, hw = (uint64_t)p->h * p->w;
     uint64_t ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p), kohw = p->k * ohw;
@@ -249,7 +250,7 @@ static vkr_status conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_sh
         int cnt = p->n - i0 < nb ? p->n - i0 : nb;
         gemm_push pc;
         push_shape(&pc, p, cnt);
-        pc.has_bias = relu ? 2 : 0; /* gemm() sets bit 0 */
+        pc.has_bias = epi & (VKR__EPI_RELU | VKR__EPI_BN); /* gemm() sets bit 0 */
         pc.M = p->k;
         pc.N = (int32_t)(cnt * ohw);
         pc.Kr = (int32_t)crs;
@@ -266,7 +267,12 @@ vkr_status vkr__conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shap
 
 vkr_status vkr__conv_forward_relu(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
                                   vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias) {
-    return conv_forward(cmd, op, p, out, inp, weight, bias, 1);
+    return conv_forward(cmd, op, p, out, inp, weight, bias, VKR__EPI_RELU);
+}
+
+vkr_status vkr__conv_forward_epi(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
+                                 vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias, int epi) {
+    return conv_forward(cmd, op, p, out, inp, weight, bias, epi);
 }
 
 static vkr_status bias_grad(vkr_cmd *cmd, const char *label, vkr_buffer *dbias, vkr_buffer *dout, uint64_t first,
