@@ -1,12 +1,13 @@
 /* Tests of "less work per step" (runtime/graph_fold.c): the ReLU epilogues of the GEMM and
- * add ops against the plain-C references, and graphs with inference BatchNorm folded into
- * the frozen conv before it and ReLUs fused into their producer against the same graphs run
- * unfolded (opts.no_fuse = 1, itself checked against double references in test_model):
- * inference outputs (final, intermediate, a folded conv's own output), eval loss, weight
- * upload / download, dispatch counts, and training with a frozen base + trained head and with
- * a partially frozen base (frozen conv + BN between trained layers: the input gradient goes
- * through the folded weights), in BN inference and batch-statistics mode: losses, every
- * gradient and the weights after SGD steps; and a step's transfers recorded into its one
+ * add ops against the plain-C references (conv2d + BN + ReLU: selftest "fused"), and graphs
+ * with inference BatchNorm folded into the epilogue of the frozen conv before it and ReLUs
+ * fused into their producer against the same graphs run unfolded (opts.no_fuse = 1, itself
+ * checked against double references in test_model): inference outputs (final, intermediate,
+ * a folded conv's own output), eval loss, weight upload / download, dispatch counts, and
+ * training with a frozen base + trained head and with a partially frozen base (frozen conv + BN
+ * between trained layers: left unfolded as their backward runs, ReLU epilogues still fused), in
+ * BN inference and batch-statistics mode: losses, every gradient and the weights after SGD
+ * steps; and a step's transfers recorded into its one
  * submission (graph_stage.c) against plain memcpys.  Prints PASS/FAIL lines and "N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
