@@ -202,6 +202,8 @@ typedef struct {
     vkr_loss_kind loss;
     const char *output;     /* default output layer of forward (NULL: the last layer) */
     int timing;             /* record GPU timestamps per layer */
+    int no_fuse;            /* 1: run every layer as written: no inference BatchNorm folded into the frozen
+                               conv before it, no ReLU in the GEMM / add epilogue (also VKRUN_NO_FOLD=1) */
 } vkr_graph_opts;
 
 typedef struct {

@@ -54,6 +54,14 @@ vkr_gemm_variant vkr_gemm_pick(const vkr_context *ctx);
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], weight[K,C,R,S]) + bias[K] (bias may be NULL) */
 vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
                               vkr_buffer *weight, vkr_buffer *bias);
+/* The same followed by out = max(out, 0), done in the GEMM epilogue (one dispatch) */
+vkr_status vkr_conv2d_relu_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                                   vkr_buffer *weight, vkr_buffer *bias);
+/* conv2d then inference BatchNorm (then ReLU when relu != 0) in one dispatch: affine holds
+ * [4][k]: the conv bias (0 without), running mean, gamma / sqrt(var + eps), beta;
+ * out = ((conv + bias) - mean) * g + beta, the unfused ops' arithmetic in the GEMM epilogue */
+vkr_status vkr_conv2d_bn_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                                 vkr_buffer *weight, vkr_buffer *affine, int relu);
 vkr_status vkr_conv2d_backward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *dinp, vkr_buffer *dweight,
                                vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *weight);
 
@@ -61,6 +69,9 @@ vkr_status vkr_conv2d_backward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buff
 /* out[B,OUT] = inp[B,IN] · weight[OUT,IN]^T + bias[OUT] (bias may be NULL); same GEMM path as conv2d */
 vkr_status vkr_dense_forward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *out, vkr_buffer *inp,
                              vkr_buffer *weight, vkr_buffer *bias);
+/* The same followed by out = max(out, 0) in the GEMM epilogue */
+vkr_status vkr_dense_relu_forward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *out, vkr_buffer *inp,
+                                  vkr_buffer *weight, vkr_buffer *bias);
 vkr_status vkr_dense_backward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *dinp, vkr_buffer *dweight,
                               vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *weight);
 
@@ -94,6 +105,8 @@ vkr_status vkr_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffe
 /* dinp = dout * (out > 0); `out` is the forward output (in-place safe: dinp may be dout) */
 vkr_status vkr_relu_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *dinp, vkr_buffer *dout, vkr_buffer *out);
 vkr_status vkr_add_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b);
+/* out = max(a + b, 0) in one pass (residual add followed by ReLU) */
+vkr_status vkr_add_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b);
 /* da = dout, db = dout (either may be NULL) */
 vkr_status vkr_add_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *da, vkr_buffer *db, vkr_buffer *dout);
 

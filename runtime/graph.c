@@ -24,6 +24,7 @@ void vkr_graph_destroy(vkr_graph *g) {
         if (g->save_mean) vkr_buffer_destroy(g->save_mean[j]);
         if (g->save_invstd) vkr_buffer_destroy(g->save_invstd[j]);
     }
+    vkr__fold_free(g);
     vkr_buffer_destroy(g->result);
     free(g->param);
     free(g->grad);
@@ -114,6 +115,11 @@ static vkr_status graph_setup(vkr_model *m, const vkr_graph_opts *opts, vkr_grap
     }
     g->step_batch = o.batch;
     g->recompute = o.training && o.recompute > 0;
+    vkr_status fs = vkr__fold_setup(g);
+    if (fs) {
+        vkr_graph_destroy(g);
+        return fs;
+    }
     *out = g;
     return VKR_OK;
 }
@@ -182,6 +188,7 @@ void vkr__graph_unsize(vkr_graph *g) {
     if (g->cmd) vkr_cmd_set_scratch(g->cmd, NULL); /* the stream borrowed it */
     vkr_buffer_destroy(g->scratch);
     g->scratch = NULL;
+    vkr__stage_free(g);
     vkr__plan_free(&g->main);
     vkr__plan_free(&g->infer);
     vkr_buffer *b[5] = {g->input, g->targets, g->probs, g->acc_w, g->acc_b};
@@ -212,6 +219,7 @@ vkr_status vkr__graph_size(vkr_graph *g, int mb) {
         if (!s && g->acc_floats[1]) s = new_zero(ctx, g->acc_floats[1], &g->acc_b);
     }
     if (!s) s = vkr__plan_alloc(g, &g->main);
+    if (!s) s = vkr__stage_create(g); /* after input, targets and result exist */
     if (!s && g->mem.scratch) s = vkr_buffer_create(ctx, g->mem.scratch, &g->scratch);
     if (!s && g->cmd && g->scratch) vkr_cmd_set_scratch(g->cmd, g->scratch);
     if (s) vkr__graph_unsize(g);
@@ -278,6 +286,7 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
         g->recoveries++;
         s = vkr__graph_size(g, mb);
     }
+    if (!s) s = vkr__fold_upload(g);
     if (!s) s = vkr_cmd_begin(ctx, &g->cmd);
     if (!s && g->scratch) vkr_cmd_set_scratch(g->cmd, g->scratch);
     if (!s && g->o.timing) s = vkr_cmd_enable_timestamps(g->cmd, 64u * nl + 1024);
@@ -322,7 +331,7 @@ vkr_status vkr_graph_upload_weights(vkr_graph *g) {
             vkr_status s = vkr_buffer_upload(g->param[j][k], 0, T->data, T->count * 4);
             if (s) return s;
         }
-    return VKR_OK;
+    return vkr__fold_upload(g); /* the folded BatchNorms' epilogue constants, from the new values */
 }
 
 vkr_status vkr_graph_download_grad(vkr_graph *g, const char *tensor, float *out) {

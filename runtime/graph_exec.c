@@ -93,6 +93,8 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train,
     vkr_buffer *in = L->ninputs ? vbuf(g, P, V[L->input_idx[0]]) : NULL;
     vkr_buffer **pb = g->param[j];
     uint64_t nout = (uint64_t)n * out_floats(L);
+    if (P->fold[j] || P->fused[j]) return VKR_OK; /* done by the conv / producer (graph_fold.c) */
+    int relu = L->activation == VKR_ACT_RELU || P->epi_relu[j]; /* in the epilogue */
     vkr_cmd_label(c, L->name);
     switch (L->type) {
     case VKR_LAYER_INPUT:
@@ -100,14 +102,17 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train,
         return VKR_OK;
     case VKR_LAYER_CONV2D: {
         vkr_conv2d_shape p = conv_shape(L, n);
-        TRY(vkr_conv2d_forward(c, &p, out, in, pb[0], L->use_bias ? pb[1] : NULL));
-        if (L->activation == VKR_ACT_RELU) TRY(vkr_relu_forward(c, nout, out, out));
-        return VKR_OK;
+        vkr_buffer *b = L->use_bias ? pb[1] : NULL;
+        if (g->fold_bn[j] >= 0 && P->fold[g->fold_bn[j]]) /* + the BatchNorm after it (graph_fold.c) */
+            return vkr_conv2d_bn_forward(c, &p, out, in, pb[0], g->fold_aff[j], relu);
+        if (relu) return vkr_conv2d_relu_forward(c, &p, out, in, pb[0], b);
+        return vkr_conv2d_forward(c, &p, out, in, pb[0], b);
     }
     case VKR_LAYER_DENSE: {
         vkr_buffer *dst = P->logits[j] >= 0 ? vbuf(g, P, P->logits[j]) : out;
-        TRY(vkr_dense_forward(c, n, L->in_c, L->out_c, dst, in, pb[0], L->use_bias ? pb[1] : NULL));
-        if (L->activation == VKR_ACT_RELU) TRY(vkr_relu_forward(c, nout, out, out));
+        vkr_buffer *b = L->use_bias ? pb[1] : NULL;
+        if (relu) TRY(vkr_dense_relu_forward(c, n, L->in_c, L->out_c, dst, in, pb[0], b));
+        else TRY(vkr_dense_forward(c, n, L->in_c, L->out_c, dst, in, pb[0], b));
         if (P->logits[j] >= 0) TRY(vkr_softmax_forward(c, n, L->out_c, out, dst));
         return VKR_OK;
     }
@@ -122,6 +127,7 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train,
     case VKR_LAYER_RELU:
         return vkr_relu_forward(c, nout, out, in);
     case VKR_LAYER_ADD:
+        if (relu) return vkr_add_relu_forward(c, nout, out, in, vbuf(g, P, V[L->input_idx[1]]));
         return vkr_add_forward(c, nout, out, in, vbuf(g, P, V[L->input_idx[1]]));
     case VKR_LAYER_ZEROPAD: {
         vkr_pad_shape p = pad_shape(L, n);
@@ -321,13 +327,12 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     if (loss) *loss = NAN;
     if (correct) *correct = 0;
     uint64_t in_floats = (uint64_t)n * g->m->in_c * g->h * g->w;
-    if ((s = vkr_buffer_upload(g->input, 0, input, in_floats * 4))) return wrap(g, -1, "input upload", s);
-    if (mode >= 1) {
-        uint64_t tf = (uint64_t)n * (g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats);
-        if ((s = vkr_buffer_upload(g->targets, 0, targets, tf * 4))) return wrap(g, -1, "targets upload", s);
-    }
+    uint64_t tf = (uint64_t)n * (g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats);
     if (!g->cmd_fresh && (s = vkr_cmd_reset(g->cmd))) return s;
     g->cmd_fresh = 0;
+    /* input and targets: memcpy into mapped memory, or copies recorded into this submission */
+    if ((s = vkr__stage_in(g, input, in_floats * 4, mode >= 1 ? targets : NULL, tf * 4)))
+        return wrap(g, -1, "input upload", s);
     memset(g->fq, 0, 2 * g->nl * sizeof *g->fq);
     memset(g->bq, 0, 2 * g->nl * sizeof *g->bq);
     int train = mode >= 2;
@@ -350,6 +355,8 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     g->uq[0] = vkr_cmd_timing_count(g->cmd);
     if (mode == 3 && (s = record_updates(g))) return wrap(g, -1, "optimizer", s);
     g->uq[1] = vkr_cmd_timing_count(g->cmd);
+    if (mode >= 1 && g->loss == VKR_LOSS_SOFTMAX_CE && (s = vkr__stage_result_record(g, 2 * sizeof(float))))
+        return wrap(g, -1, "loss download", s);
     g->last_dispatches = vkr_cmd_dispatch_count(g->cmd);
     g->last_barriers = vkr_cmd_barrier_count(g->cmd);
     if ((s = vkr_cmd_submit(g->cmd))) return wrap(g, -1, "submit", s);
@@ -366,7 +373,7 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     }
     if (mode >= 1 && g->loss == VKR_LOSS_SOFTMAX_CE) {
         float r[2];
-        if ((s = vkr_buffer_download(g->result, 0, r, sizeof r))) return wrap(g, -1, "download", s);
+        if ((s = vkr__stage_result_read(g, r, sizeof r))) return wrap(g, -1, "download", s);
         if (loss) *loss = r[0];
         if (correct) *correct = (int)lrintf(r[1]);
     }

@@ -34,6 +34,9 @@ typedef struct {
      * the first recomputed layer of the segment a cut ends (-1: none), recomputed layers */
     int *vidb, *argmaxb, *rfirst;
     char *rec;
+    char *fold;          /* BatchNorm done in its conv's epilogue in this plan: no dispatch, value aliases the conv's */
+    char *fused;         /* ReLU done by its producer's epilogue (forward skipped, value in place) */
+    char *epi_relu;      /* conv2d / dense / add: ReLU in the epilogue (for a fused ReLU consumer) */
     uint64_t naive_floats, planned_floats;
 } vkr__plan;
 
@@ -77,6 +80,13 @@ struct vkr_graph {
     uint32_t uq[2];
     uint32_t last_dispatches, last_barriers;
     vkr_graph_memory mem;
+    /* inference BatchNorm folded into the preceding frozen conv (graph_fold.c) */
+    int *fold_bn;        /* conv j: the BatchNorm folded into it (-1: none) */
+    int *fold_conv;      /* BatchNorm b: the conv it is folded into (-1: none) */
+    vkr_buffer **fold_aff;  /* conv j: [4][K] conv bias (or 0), mean, gamma / sqrt(var + eps), beta */
+    /* host transfers recorded into the step's submission (graph_stage.c) */
+    int staged;
+    vkr_buffer *stage_in, *stage_tg, *stage_res;
 };
 
 /* Builds the main plan, the input buffers and the accumulation scratch at micro-batch mb
@@ -91,6 +101,28 @@ vkr_status vkr__graph_choose(vkr_graph *g, int *mb);
 /* Largest scratch any trained conv / dense backward of plan P uses at micro-batch mb on g->ctx
  * (bytes; 0 without a device). */
 uint64_t vkr__graph_scratch_bytes(const vkr_graph *g, const vkr__plan *P, int mb);
+/* graph_fold.c: BatchNorm folding and ReLU epilogues ("less work per step").
+ * setup: decides which inference BatchNorms fold into their conv (frozen conv and BN,
+ * the conv's only consumer, linear activation), unless opts.no_fuse or VKRUN_NO_FOLD=1. */
+vkr_status vkr__fold_setup(vkr_graph *g);
+void vkr__fold_free(vkr_graph *g);
+/* Uploads each folded conv's epilogue constants (conv bias, mean, gamma / sqrt(var + eps) computed
+ * in double, beta) from the model's tensors (graph creation, vkr_graph_upload_weights). */
+vkr_status vkr__fold_upload(vkr_graph *g);
+/* Plan hooks: marks folded BNs (after liveness, backward); fuses ReLU j into its producer p's epilogue. */
+void vkr__plan_fold(const vkr_graph *g, vkr__plan *P);
+void vkr__plan_fuse_relu(const vkr_graph *g, vkr__plan *P, int j, int p);
+
+/* graph_stage.c: input / targets in and the loss result out as copies inside the step's
+ * command buffer when the graph's buffers are not host-visible (else plain memcpys). */
+void vkr__graph_force_staging(int on); /* tests: stage even when mapped (graphs created after) */
+vkr_status vkr__stage_create(vkr_graph *g);
+void vkr__stage_free(vkr_graph *g);
+/* After the stream is reset: uploads or records the copies (targets may be NULL). */
+vkr_status vkr__stage_in(vkr_graph *g, const float *input, uint64_t in_bytes, const float *targets, uint64_t tg_bytes);
+vkr_status vkr__stage_result_record(vkr_graph *g, uint64_t bytes);   /* before submit */
+vkr_status vkr__stage_result_read(vkr_graph *g, void *dst, uint64_t bytes); /* after it */
+
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward);
 void vkr__plan_free(vkr__plan *P);
 vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P);

@@ -23,6 +23,9 @@ void vkr__plan_free(vkr__plan *P) {
     free(P->rec);
     free(P->scr);   /* one block holds the pointers and the ints */
     free(P->first);
+    free(P->fold);
+    free(P->fused);
+    free(P->epi_relu);
     memset(P, 0, sizeof *P);
 }
 
@@ -170,8 +173,11 @@ static int plan_arrays(const vkr_graph *g, vkr__plan *P) {
     P->runbw = calloc(nl, 1);
     P->inplace = calloc(nl, 1);
     P->rec = calloc(nl, 1);
+    P->fold = calloc(nl, 1);
+    P->fused = calloc(nl, 1);
+    P->epi_relu = calloc(nl, 1);
     int **ia[] = {&P->vid, &P->gid, &P->argmax, &P->logits, &P->vidb, &P->argmaxb, &P->rfirst};
-    int bad = !P->live || !P->runbw || !P->inplace || !P->rec;
+    int bad = !P->live || !P->runbw || !P->inplace || !P->rec || !P->fold || !P->fused || !P->epi_relu;
     for (size_t i = 0; i < sizeof ia / sizeof ia[0]; i++) bad |= !(*ia[i] = malloc(nl * sizeof(int)));
     int tot_in = 0;
     for (int j = 0; j < nl; j++) tot_in += Ls[j].ninputs;
@@ -219,6 +225,9 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
             for (int k = 0; k < Ls[j].ninputs; k++) ncons[Ls[j].input_idx[k]]++;
     if (with_backward)
         for (int j = 0; j < nl; j++) P->runbw[j] = P->live[j] && g->rg[j];
+    /* BatchNorm folding and ReLU epilogues (graph_fold.c); not with recomputation, whose second
+     * forward of a segment reads values through its own map (vidb) */
+    if (!g->recompute) vkr__plan_fold(g, P);
     vkr_status s = VKR_OK;
     /* checks of what cannot be trained */
     for (int j = 0; j < nl && !s; j++) {
@@ -239,7 +248,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
             P->vid[j] = -1;
             continue;
         }
-        if (L->type == VKR_LAYER_DROPOUT) {
+        if (L->type == VKR_LAYER_DROPOUT || P->fold[j]) { /* a folded BN's value is its conv's */
             P->vid[j] = P->vid[p];
             continue;
         }
@@ -251,6 +260,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
             if (!needs_out) {
                 P->vid[j] = P->vid[p];
                 P->inplace[j] = 1;
+                if (!g->recompute) vkr__plan_fuse_relu(g, P, j, p);
                 continue;
             }
         }

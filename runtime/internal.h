@@ -94,6 +94,11 @@ void vkr__pipeline_cache_save(vkr_context *ctx);
 int vkr__mkdirs(const char *path);
 void vkr__memory_destroy(vkr_context *ctx);
 int vkr__find_memtype(const vkr_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want);
+/* A buffer in host-visible coherent memory, mapped: a staging area whose copies are recorded
+ * into a command stream (vkr_cmd_copy) instead of synchronous transfers. */
+vkr_status vkr__buffer_create_host(vkr_context *ctx, uint64_t size, vkr_buffer **out);
+/* Host address of a buffer whose memory is mapped (NULL otherwise). */
+void *vkr__buffer_map(vkr_buffer *b);
 /* One-shot command buffer on the context's pool. */
 vkr_status vkr__oneshot_begin(vkr_context *ctx, VkCommandBuffer *cb);
 vkr_status vkr__oneshot_end(vkr_context *ctx, VkCommandBuffer cb);

@@ -138,7 +138,20 @@ static void block_free(vkr_context *ctx, vkr_mem_block *b) {
     free(b);
 }
 
+static vkr_status buffer_create(vkr_context *ctx, uint64_t size, int host, vkr_buffer **out);
+
 vkr_status vkr_buffer_create(vkr_context *ctx, uint64_t size, vkr_buffer **out) {
+    return buffer_create(ctx, size, 0, out);
+}
+
+vkr_status vkr__buffer_create_host(vkr_context *ctx, uint64_t size, vkr_buffer **out) {
+    return buffer_create(ctx, size, 1, out);
+}
+
+void *vkr__buffer_map(vkr_buffer *b) { return b && b->block->mapped ? (char *)b->block->mapped + b->offset : NULL; }
+
+/* host: host-visible coherent memory (mapped); else device-local (any type as a fallback). */
+static vkr_status buffer_create(vkr_context *ctx, uint64_t size, int host, vkr_buffer **out) {
     *out = NULL;
     if (size == 0) return vkr_fail(VKR_ERR_INVALID, "buffer of size 0 requested");
     if (ctx->info.max_memory_allocation_size && size > ctx->info.max_memory_allocation_size)
@@ -166,8 +179,14 @@ vkr_status vkr_buffer_create(vkr_context *ctx, uint64_t size, vkr_buffer **out) 
     }
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(ctx->device, b->buffer, &req);
-    int type = vkr__find_memtype(ctx, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-    if (type < 0) type = vkr__find_memtype(ctx, req.memoryTypeBits, 0);
+    VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    int type = vkr__find_memtype(ctx, req.memoryTypeBits, host ? hv : VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    if (type < 0 && !host) type = vkr__find_memtype(ctx, req.memoryTypeBits, 0);
+    if (type < 0) {
+        vkDestroyBuffer(ctx->device, b->buffer, NULL);
+        free(b);
+        return vkr_fail(VKR_ERR_UNSUPPORTED, "no %s memory type for a buffer", host ? "host-visible coherent" : "usable");
+    }
     uint64_t align = req.alignment;
     if (align < ctx->info.min_storage_buffer_offset_alignment) align = ctx->info.min_storage_buffer_offset_alignment;
     if (align < 256) align = 256;

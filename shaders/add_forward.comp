@@ -1,6 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// out[i] = a[i] + b[i]   (residual connections; in-place safe)
+// out[i] = a[i] + b[i]   (residual connections; in-place safe); with RELU: max(a[i] + b[i], 0)
 // local size first: common.glsl reads gl_WorkGroupSize (glslang takes 1 before the declaration)
 layout(local_size_x = 256) in;
 #include "common.glsl"
@@ -11,5 +11,9 @@ layout(push_constant) uniform P { uint n; } p;
 void main() {
     uint i = vkr_flat_index();
     if (i >= p.n) return;
-    o[i] = a[i] + b[i];
+    float v = a[i] + b[i];
+#ifdef RELU
+    v = v > 0.0 ? v : 0.0; // add + ReLU in one pass (variant add_relu_forward)
+#endif
+    o[i] = v;
 }

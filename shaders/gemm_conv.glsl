@@ -35,7 +35,7 @@ layout(push_constant) uniform P {
     int offA, offB, offC; // element offsets of the tensors inside their bindings
     int klen;            // split-K (WGRAD): reduction indices per split, 0 = no split (see below)
     int beta;            // 1: C += result (accumulate), 0: C = result
-    int hasBias;         // 1: add bias[m] (FWD)
+    int hasBias;         // bit 0: add bias[m] (FWD); bit 2: then inference BN (bias planes 1..3); bit 1: then ReLU
     int ph, pw, r0, s0, rr, ss, hh, ww; // DGRAD phase (see above); hh x ww pixels, rr x ss taps
 } p;
 

@@ -252,6 +252,13 @@ void load_b(int k0) {
     }
 }
 
+// Inference BatchNorm in the epilogue (hasBias bit 2): planes 1..3 of the bias binding hold
+// mean, gamma / sqrt(var + eps) and beta per output channel (plane 0 the conv bias).
+vec3 bn_at(int m) {
+    return vec3(texelFetch(Biast, p.M + m).x, texelFetch(Biast, 2 * p.M + m).x,
+                texelFetch(Biast, 3 * p.M + m).x);
+}
+
 void main() {
     GemmSplit sp = gemm_split(SPLITK != 0);
     KB = sp.kb; KE = sp.ke; SPL = sp.s;
@@ -278,16 +285,21 @@ void main() {
             }
     }
     bool accumulate = DIR == DIR_WGRAD && p.beta != 0;
+    bool relu = DIR == DIR_FWD && (p.hasBias & 2) != 0; // fused ReLU epilogue (after the bias)
+    bool bnep = DIR == DIR_FWD && (p.hasBias & 4) != 0; // BatchNorm epilogue (after the bias, before the ReLU)
     if (CMODE == 1) { // C(m, n..n+3) contiguous (N % 4 == 0, 4-aligned)
         [[unroll]] for (int i = 0; i < TM; i++) {
             int m = m0 + i;
             if (m >= p.M) break;
-            float bias = p.hasBias != 0 ? texelFetch(Biast, m).x : 0.0;
+            float bias = (p.hasBias & 1) != 0 ? texelFetch(Biast, m).x : 0.0;
+            vec3 bn = bnep ? bn_at(m) : vec3(0.0, 1.0, 0.0);
             [[unroll]] for (int g = 0; g < TN; g += 4) {
                 if (n0 + g >= p.N) break;
                 int ic = (cb[g] + m * cstride) >> 2;
                 vec4 v = vec4(acc[i * TN + g], acc[i * TN + g + 1], acc[i * TN + g + 2], acc[i * TN + g + 3]) + bias;
                 if (accumulate) v += Cv4[ic];
+                if (bnep) v = (v - bn.x) * bn.y + bn.z;
+                if (relu) v = mix(vec4(0.0), v, greaterThan(v, vec4(0.0)));
                 Cv4[ic] = v;
             }
         }
@@ -296,14 +308,22 @@ void main() {
             int m = m0 + i;
             if (m >= p.M) break;
             vec4 bias = vec4(0.0);
-            if (p.hasBias != 0)
+            if ((p.hasBias & 1) != 0)
                 bias = vec4(texelFetch(Biast, m).x, texelFetch(Biast, m + 1).x,
                             texelFetch(Biast, m + 2).x, texelFetch(Biast, m + 3).x);
+            vec4 bm = vec4(0.0), bg = vec4(1.0), bt = vec4(0.0);
+            if (bnep)
+                [[unroll]] for (int q = 0; q < 4; q++) {
+                    vec3 t = bn_at(m + q);
+                    bm[q] = t.x; bg[q] = t.y; bt[q] = t.z;
+                }
             [[unroll]] for (int j = 0; j < TN; j++) {
                 if (n0 + j >= p.N) break;
                 int ic = (cb[j] + m) >> 2;
                 vec4 v = vec4(acc[i * TN + j], acc[(i + 1) * TN + j], acc[(i + 2) * TN + j], acc[(i + 3) * TN + j]) + bias;
                 if (accumulate) v += Cv4[ic];
+                if (bnep) v = (v - bm) * bg + bt;
+                if (relu) v = mix(vec4(0.0), v, greaterThan(v, vec4(0.0)));
                 Cv4[ic] = v;
             }
         }
@@ -311,12 +331,15 @@ void main() {
         [[unroll]] for (int i = 0; i < TM; i++) {
             int m = m0 + i;
             if (m >= p.M) break;
-            float bias = p.hasBias != 0 ? texelFetch(Biast, m).x : 0.0;
+            float bias = (p.hasBias & 1) != 0 ? texelFetch(Biast, m).x : 0.0;
+            vec3 bn = bnep ? bn_at(m) : vec3(0.0, 1.0, 0.0);
             [[unroll]] for (int j = 0; j < TN; j++) {
                 if (n0 + j >= p.N) break;
                 int ic = cb[j] + m * cstride;
                 float v = acc[i * TN + j] + bias;
                 if (accumulate) v += Cv[ic];
+                if (bnep) v = (v - bn.x) * bn.y + bn.z;
+                if (relu) v = v > 0.0 ? v : 0.0;
                 Cv[ic] = v;
             }
         }

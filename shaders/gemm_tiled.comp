@@ -142,16 +142,27 @@ void main() {
         barrier();
     }
 
+    bool relu = DIR == DIR_FWD && (p.hasBias & 2) != 0; // fused ReLU epilogue (after the bias)
+    // BatchNorm epilogue (bit 2): planes 1..3 of the bias buffer hold mean, gamma/sqrt(var+eps), beta
+    bool bnep = DIR == DIR_FWD && (p.hasBias & 4) != 0;
     for (int i = 0; i < TM; i++) {
         int m = bm + ty * TM + i;
         if (m >= p.M) continue;
-        float bias = p.hasBias != 0 ? biasv[m] : 0.0;
+        float bias = (p.hasBias & 1) != 0 ? biasv[m] : 0.0;
+        float bmean = 0.0, bgi = 1.0, bbeta = 0.0;
+        if (bnep) {
+            bmean = biasv[p.M + m];
+            bgi = biasv[2 * p.M + m];
+            bbeta = biasv[3 * p.M + m];
+        }
         for (int j = 0; j < TN; j++) {
             int nn = bn + tx * TN + j;
             if (nn >= p.N) continue;
             int ic = gemm_idx_c(DIR, m, nn) + sp.s * p.M * p.N;
             float v = acc[i][j] + bias;
             if (p.beta != 0) v += Cv[ic];
+            if (bnep) v = (v - bmean) * bgi + bbeta;
+            if (relu) v = v > 0.0 ? v : 0.0;
             Cv[ic] = v;
         }
     }

@@ -1,5 +1,6 @@
 /* out = a + b and its backward (da = db = dout): shaders/add_forward.comp,
- * shaders/add_backward.comp (+ variant add_backward2 writing both gradients).
+ * shaders/add_backward.comp (+ variant add_backward2 writing both gradients);
+ * out = max(a + b, 0) (variant add_relu_forward, ResNet's residual add + ReLU).
  * Element-wise, chunked so that no binding exceeds maxStorageBufferRange. */
 #include "elem_split.h"
 
@@ -24,6 +25,16 @@ vkr_status vkr_add_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer
         return s;
     vkr_buffer *bufs[3] = {out, a, b};
     return run(cmd, "add_forward", "sss", 0x1, n, bufs);
+}
+
+vkr_status vkr_add_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b) {
+    vkr_status s;
+    if (n == 0) return vkr_fail(VKR_ERR_INVALID, "add_relu_forward: n must be positive");
+    if ((s = vkr__need("add_relu_forward", "out", out, n)) || (s = vkr__need("add_relu_forward", "a", a, n)) ||
+        (s = vkr__need("add_relu_forward", "b", b, n)))
+        return s;
+    vkr_buffer *bufs[3] = {out, a, b};
+    return run(cmd, "add_relu_forward", "sss", 0x1, n, bufs);
 }
 
 vkr_status vkr_add_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *da, vkr_buffer *db, vkr_buffer *dout) {

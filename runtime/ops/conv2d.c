@@ -3,9 +3,8 @@
  * gemm_bias_grad). */
 #include "gemm_conv.h"
 
-vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
-                              vkr_buffer *weight, vkr_buffer *bias) {
-    const char *op = "conv2d_forward";
+static vkr_status forward(const char *op, vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                          vkr_buffer *weight, vkr_buffer *bias, int relu) {
     vkr_status s = vkr__conv_check_shape(op, p);
     if (s) return s;
     uint64_t n = p->n, oh = vkr_conv2d_out_h(p), ow = vkr_conv2d_out_w(p);
@@ -13,7 +12,32 @@ vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffe
         (s = vkr__need(op, "weight", weight, (uint64_t)p->k * p->c * p->r * p->s)) ||
         (bias && (s = vkr__need(op, "bias", bias, (uint64_t)p->k))))
         return s;
+    if (relu) return vkr__conv_forward_relu(cmd, "conv2d+relu", p, out, inp, weight, bias);
     return vkr__conv_forward(cmd, "conv2d", p, out, inp, weight, bias);
+}
+
+vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                              vkr_buffer *weight, vkr_buffer *bias) {
+    return forward("conv2d_forward", cmd, p, out, inp, weight, bias, 0);
+}
+
+vkr_status vkr_conv2d_bn_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                                 vkr_buffer *weight, vkr_buffer *affine, int relu) {
+    const char *op = "conv2d_bn_forward";
+    vkr_status s = vkr__conv_check_shape(op, p);
+    if (s) return s;
+    uint64_t n = p->n, oh = vkr_conv2d_out_h(p), ow = vkr_conv2d_out_w(p);
+    if ((s = vkr__need(op, "out", out, n * p->k * oh * ow)) || (s = vkr__need(op, "inp", inp, n * p->c * p->h * p->w)) ||
+        (s = vkr__need(op, "weight", weight, (uint64_t)p->k * p->c * p->r * p->s)) ||
+        (s = vkr__need(op, "affine", affine, 4ull * p->k)))
+        return s;
+    return vkr__conv_forward_epi(cmd, relu ? "conv2d+bn+relu" : "conv2d+bn", p, out, inp, weight, affine,
+                                 VKR__EPI_BN | (relu ? VKR__EPI_RELU : 0));
+}
+
+vkr_status vkr_conv2d_relu_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                                   vkr_buffer *weight, vkr_buffer *bias) {
+    return forward("conv2d_relu_forward", cmd, p, out, inp, weight, bias, 1);
 }
 
 vkr_status vkr_conv2d_backward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *dinp, vkr_buffer *dweight,

@@ -10,16 +10,26 @@ static vkr_status dense_shape(const char *op, int batch, int in, int outf, vkr_c
     return vkr__conv_check_shape(op, p);
 }
 
-vkr_status vkr_dense_forward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *out, vkr_buffer *inp,
-                             vkr_buffer *weight, vkr_buffer *bias) {
-    const char *op = "dense_forward";
+static vkr_status forward(const char *op, vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *out, vkr_buffer *inp,
+                          vkr_buffer *weight, vkr_buffer *bias, int relu) {
     vkr_conv2d_shape p;
     vkr_status s = dense_shape(op, batch, in, outf, &p);
     if (s) return s;
     if ((s = vkr__need(op, "out", out, (uint64_t)batch * outf)) || (s = vkr__need(op, "inp", inp, (uint64_t)batch * in)) ||
         (s = vkr__need(op, "weight", weight, (uint64_t)outf * in)) || (bias && (s = vkr__need(op, "bias", bias, (uint64_t)outf))))
         return s;
+    if (relu) return vkr__conv_forward_relu(cmd, "dense+relu", &p, out, inp, weight, bias);
     return vkr__conv_forward(cmd, "dense", &p, out, inp, weight, bias);
+}
+
+vkr_status vkr_dense_forward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *out, vkr_buffer *inp,
+                             vkr_buffer *weight, vkr_buffer *bias) {
+    return forward("dense_forward", cmd, batch, in, outf, out, inp, weight, bias, 0);
+}
+
+vkr_status vkr_dense_relu_forward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *out, vkr_buffer *inp,
+                                  vkr_buffer *weight, vkr_buffer *bias) {
+    return forward("dense_relu_forward", cmd, batch, in, outf, out, inp, weight, bias, 1);
 }
 
 vkr_status vkr_dense_backward(vkr_cmd *cmd, int batch, int in, int outf, vkr_buffer *dinp, vkr_buffer *dweight,

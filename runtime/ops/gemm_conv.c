@@ -19,7 +19,7 @@ typedef struct {
     int32_t offA, offB, offC;
     int32_t klen; /* split-K: reduction indices per split (0: none) */
     int32_t beta;
-    int32_t has_bias;
+    int32_t has_bias; /* bit 0: bias, bit 1: ReLU epilogue, bit 2: BatchNorm epilogue */
     int32_t ph, pw, r0, s0, rr, ss, hh, ww;
 } gemm_push;
 
@@ -362,7 +362,7 @@ static vkr_status gemm(vkr_cmd *cmd, const char *label, int dir, gemm_push *pc, 
     bind[0] = sub_binding(ctx, A.buf, A.first, A.count, &pc->offA);
     bind[1] = sub_binding(ctx, B.buf, B.first, B.count, &pc->offB);
     bind[2] = sub_binding(ctx, C.buf, C.first, C.count, &pc->offC);
-    pc->has_bias = bias != NULL;
+    pc->has_bias = (pc->has_bias & 6) | (bias != NULL); /* bits 1, 2: ReLU / BatchNorm epilogue (forward) */
     pc->klen = 0;
     bind[3] = bias ? vkr__whole(bias) : bind[0]; /* unused without bias */
     bind[4] = bind[2];
@@ -419,8 +419,10 @@ static int is_pointwise(const vkr_conv2d_shape *p) { /* 1x1, stride 1, no paddin
 
 /* ------------------------------------------------------------ directions */
 
-vkr_status vkr__conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
-                             vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias) {
+/* epi: VKR__EPI_RELU max(., 0) after the bias, VKR__EPI_BN inference BatchNorm after the bias
+ * (bias then holds 4 planes of k: bias, mean, gamma / sqrt(var + eps), beta; shaders: hasBias bits). */
+static vkr_status conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
+                               vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias, int epi) {
     vkr_context *ctx = vkr__cmd_context(cmd);
     uint64_t chw = (uint64_t)p->c * p->h * p->w, hw = (uint64_t)p->h * p->w;
     uint64_t ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p), kohw = p->k * ohw;
@@ -439,6 +441,7 @@ vkr_status vkr__conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shap
         int cnt = p->n - i0 < nb ? p->n - i0 : nb;
         gemm_push pc;
         push_shape(&pc, p, cnt);
+        pc.has_bias = epi & (VKR__EPI_RELU | VKR__EPI_BN); /* gemm() sets bit 0 */
         pc.M = p->k;
         pc.N = (int32_t)(cnt * ohw);
         pc.Kr = (int32_t)crs;
@@ -453,6 +456,21 @@ static uint32_t bias_splits(const vkr_context *ctx, int cnt, int k, uint64_t ohw
     uint32_t klen, S = plan_split(ctx, (uint64_t)k, (uint64_t)k, (uint64_t)cnt * ohw, (uint32_t)ohw, &klen);
     *ipb = S > 1 ? (int)(klen / ohw) : 0;
     return S;
+}
+
+vkr_status vkr__conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
+                             vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias) {
+    return conv_forward(cmd, op, p, out, inp, weight, bias, 0);
+}
+
+vkr_status vkr__conv_forward_relu(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
+                                  vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias) {
+    return conv_forward(cmd, op, p, out, inp, weight, bias, VKR__EPI_RELU);
+}
+
+vkr_status vkr__conv_forward_epi(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
+                                 vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias, int epi) {
+    return conv_forward(cmd, op, p, out, inp, weight, bias, epi);
 }
 
 static vkr_status bias_grad(vkr_cmd *cmd, const char *label, vkr_buffer *dbias, vkr_buffer *dout, uint64_t first,

@@ -17,6 +17,7 @@ vkr_status vkr_check_softmax(vkr_context *ctx, vkr_selftest *st);
 vkr_status vkr_check_softmax_ce(vkr_context *ctx, vkr_selftest *st);
 vkr_status vkr_check_sgd(vkr_context *ctx, vkr_selftest *st);
 vkr_status vkr_check_adam(vkr_context *ctx, vkr_selftest *st);
+vkr_status vkr_check_fused(vkr_context *ctx, vkr_selftest *st);
 
 static const vkr_selftest_op k_ops[] = {
     {"axpby", vkr_check_axpby},
@@ -35,6 +36,7 @@ static const vkr_selftest_op k_ops[] = {
     {"softmax_ce", vkr_check_softmax_ce},
     {"sgd", vkr_check_sgd},
     {"adam", vkr_check_adam},
+    {"fused", vkr_check_fused},
 };
 
 const vkr_selftest_op *vkr_selftest_ops(size_t *count) {
