@@ -12,7 +12,7 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     exit 77
 fi
 # sha256 of the pretraining subset's model (tests/fashion.sh pretrain), recorded on llvmpipe
-PRETRAIN_SHA256=9555e7788e582a1d82139ea4f058b263823c07c84ef7881b0cd88f920ae39a14
+PRETRAIN_SHA256=85d04e36a1f9670baf3385692f12e37a77c1021f4e73a658f60d47f9f7ad06f3
 work=$(mktemp -d "${TMPDIR:-/tmp}/vkrun_fashion_XXXXXX")
 trap 'rm -rf "$work"' EXIT
 case $mode in
