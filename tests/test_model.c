@@ -273,55 +273,6 @@ static void test_shape_overflow(void) {
     vkr_model_free(m);
 }
 
-/* vkr_file_write_atomic (every output goes through it): content, kept permissions, symbolic
- * links written through, a dangling link refused, stale temporary files of the same output
- * removed. */
-static int file_is(const char *path, const char *text) {
-    char buf[64] = "";
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    return !strcmp(buf, text);
-}
-
-static void test_atomic_write(void) {
-    const char *out = tmp_path("atomic.txt"), *link = tmp_path("atomic_link.txt");
-    mode_t old = umask(027);
-    vkr_status s = vkr_file_write_atomic(out, "one", 3);
-    struct stat st = {0};
-    int st_ok = stat(out, &st) == 0;
-    result(!s && file_is(out, "one") && st_ok && (st.st_mode & 0777) == 0640,
-           "atomic write: new file gets 0666 less the umask (0640)", "mode %o", (unsigned)(st.st_mode & 0777));
-    umask(old);
-    chmod(out, 0600);
-    s = vkr_file_write_atomic(out, "two", 3);
-    st_ok = stat(out, &st) == 0;
-    result(!s && file_is(out, "two") && st_ok && (st.st_mode & 0777) == 0600,
-           "atomic write: an existing 0600 file stays 0600", "mode %o", (unsigned)(st.st_mode & 0777));
-    unlink(link);
-    int ok = symlink(out, link) == 0;
-    s = vkr_file_write_atomic(link, "three", 5);
-    result(ok && !s && lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && file_is(out, "three"),
-           "atomic write through a symbolic link: the link stays, its target is replaced", "%s", s ? vkr_last_error() : "");
-    unlink(link);
-    ok = symlink(tmp_path("no_such_dir/x"), link) == 0;
-    s = vkr_file_write_atomic(link, "four", 4);
-    result(ok && s == VKR_ERR_IO && strstr(vkr_last_error(), link), "dangling symbolic link refused", "%s",
-           vkr_last_error());
-    unlink(link);
-    char stale[600], other[600];
-    snprintf(stale, sizeof stale, "%s.tmp.Ab12Cd", out);
-    snprintf(other, sizeof other, "%s.tmp.keep", out);
-    FILE *f = fopen(stale, "wb"), *g = fopen(other, "wb");
-    if (f) fclose(f);
-    if (g) fclose(g);
-    s = vkr_file_write_atomic(out, "five", 4);
-    result(!s && file_is(out, "five") && access(stale, F_OK) != 0 && access(other, F_OK) == 0,
-           "a killed save's OUT.tmp.XXXXXX is removed by the next save (other files kept)", NULL);
-    unlink(other);
-}
-
 static void test_loader(void) {
     const char *ok = tmp_path("ok.vkr");
     write_st(ok, k_graph_ok, k_tensors_ok, NT_OK, 0, -1, 1, 0.25f, NULL);
@@ -1174,7 +1125,6 @@ int main(void) {
     mkdir(g_dir, 0755);
     test_loader();
     test_graph_file_errors();
-    test_atomic_write();
     test_shape_overflow();
     test_shapes_and_edit();
     test_npy();
