@@ -112,6 +112,7 @@ def t_predict():
         p = o["probabilities"]
         assert len(p) == 2 and abs(sum(p) - 1) < 1e-5 and min(p) >= 0, p
         assert sorted(t["class"] for t in o["top"]) == ["cats", "dogs"], o["top"]
+    assert [o["top"][0]["class"] for o in out] == ["cats", "dogs"], [o["top"] for o in out]
 
 
 def t_no_cache_same_loss():
