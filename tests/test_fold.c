@@ -22,14 +22,8 @@
 #include "ref/relu_ref.h"
 #include "test_util.h"
 #include "vkrun_model.h"
+#include "test_rng.h"
 
-static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static double urand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (g_rng >> 11) * (1.0 / 9007199254740992.0);
-}
 
 /* max |a - b| / max |b| (error relative to the largest reference magnitude) */
 static double rel_f(const float *a, const float *b, uint64_t n) {
@@ -363,6 +357,7 @@ static void test_staging(vkr_context *ctx, const char *path) {
 }
 
 int main(void) {
+    g_test_rng = 0x9E3779B97F4A7C15ull; /* this test's own sequence */
     vkr_context *ctx = test_context(NULL, 0);
     if (!ctx) return test_finish();
     char path[64];

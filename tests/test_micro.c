@@ -4,19 +4,13 @@
  * (injected limits) is recovered with the same weights as an unforced run. */
 #include "test_util.h"
 #include "vkrun_model.h"
+#include "test_rng.h"
 
 #include <math.h>
 #include <string.h>
 
 enum { B = 8, C = 3, H = 12, W = 12, K = 5, STEPS = 3 };
 
-static uint64_t rng = 88172645463325252ull;
-static double urand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (rng >> 11) * (1.0 / 9007199254740992.0);
-}
 
 /* conv-BN-relu twice (the second strided, with a residual add), GAP, dense-relu, dense-softmax;
  * random BN statistics so that inference-mode BN is not the identity. */
@@ -38,8 +32,8 @@ static vkr_status build(vkr_model **out) {
         "{\"name\":\"fc2\",\"type\":\"dense\",\"units\":5,\"activation\":\"softmax\"}",
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0] && !s; i++) s = vkr_model_append_json(m, layers[i], 7 + i);
-    uint64_t keep = rng;
-    rng = 12345;
+    uint64_t keep = g_test_rng;
+    g_test_rng = 12345;
     for (int j = 0; j < m->nlayers && !s; j++) {
         vkr_layer *L = &m->layers[j];
         for (int k = 0; k < L->nparam; k++) {
@@ -53,7 +47,7 @@ static vkr_status build(vkr_model **out) {
             }
         }
     }
-    rng = keep;
+    g_test_rng = keep;
     if (s) vkr_model_free(m);
     else *out = m;
     return s;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vkrun_model.h"
+#include "test_rng.h"
 #include "vkrun_npy.h"
 #include "ref/add_ref.h"
 #include "ref/avgpool_ref.h"
@@ -780,13 +781,6 @@ static double max_rel(const float *got, const double *ref, uint64_t n, double *m
 
 /* ------------------------------------------------------------ device tests */
 
-static uint64_t g_rng = 88172645463325252ull;
-static double urand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (g_rng >> 11) * (1.0 / 9007199254740992.0);
-}
 
 /* The end-to-end model: residual fan-out, fused activations, in-place relu,
  * odd sizes, asymmetric padding, 3-input concat with a repeated input, add(x, x), dropout. */
