@@ -17,24 +17,21 @@ static vkr_status run(vkr_cmd *cmd, const char *shader, const char *kinds, uint3
     return vkr__dispatch_chunked(cmd, p, bufs, nbuf, writes, n, vkr__elem_chunk_floats(ctx), &pc);
 }
 
-vkr_status vkr_add_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b) {
+/* out = a + b (shader add_forward) or max(a + b, 0) (add_relu_forward), after the checks. */
+static vkr_status forward(vkr_cmd *cmd, const char *op, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b) {
     vkr_status s;
-    if (n == 0) return vkr_fail(VKR_ERR_INVALID, "add_forward: n must be positive");
-    if ((s = vkr__need("add_forward", "out", out, n)) || (s = vkr__need("add_forward", "a", a, n)) ||
-        (s = vkr__need("add_forward", "b", b, n)))
-        return s;
+    if (n == 0) return vkr_fail(VKR_ERR_INVALID, "%s: n must be positive", op);
+    if ((s = vkr__need(op, "out", out, n)) || (s = vkr__need(op, "a", a, n)) || (s = vkr__need(op, "b", b, n))) return s;
     vkr_buffer *bufs[3] = {out, a, b};
-    return run(cmd, "add_forward", "sss", 0x1, n, bufs);
+    return run(cmd, op, "sss", 0x1, n, bufs);
+}
+
+vkr_status vkr_add_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b) {
+    return forward(cmd, "add_forward", n, out, a, b);
 }
 
 vkr_status vkr_add_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *a, vkr_buffer *b) {
-    vkr_status s;
-    if (n == 0) return vkr_fail(VKR_ERR_INVALID, "add_relu_forward: n must be positive");
-    if ((s = vkr__need("add_relu_forward", "out", out, n)) || (s = vkr__need("add_relu_forward", "a", a, n)) ||
-        (s = vkr__need("add_relu_forward", "b", b, n)))
-        return s;
-    vkr_buffer *bufs[3] = {out, a, b};
-    return run(cmd, "add_relu_forward", "sss", 0x1, n, bufs);
+    return forward(cmd, "add_relu_forward", n, out, a, b);
 }
 
 vkr_status vkr_add_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *da, vkr_buffer *db, vkr_buffer *dout) {
