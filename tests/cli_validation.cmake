@@ -1,6 +1,6 @@
 # README: "VKRUN_VALIDATION=1 ... messages are counted and make the command fail".  With a
 # validation error provoked inside the context (VKRUN_TEST_PROVOKE_VALIDATION=1, see
-# runtime/device.c), each command below must exit 1 and say so; without it, the same command
+# runtime/core/device.c), each command below must exit 1 and say so; without it, the same command
 # exits 0.
 set(ENV{VKRUN_VALIDATION} 1)
 foreach(args "selftest;--op;axpby" "bench;--op;dense;--batch;1")

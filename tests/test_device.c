@@ -1,7 +1,7 @@
 /* Device layer tests: buffers, sub-allocation, dispatch chains with barriers,
  * timestamps, device selection, limits, pipeline cache, and a deliberately
  * provoked validation error proving that the messenger really counts. */
-#include "internal.h"
+#include "core/internal.h"
 #include "ops/gemm_conv.h"
 #include "test_util.h"
 #include "vkrun_ops.h"

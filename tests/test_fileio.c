@@ -1,4 +1,4 @@
-/* Tests of the atomic writer (runtime/fileio.c) through which every output goes (models,
+/* Tests of the atomic writer (runtime/core/fileio.c) through which every output goes (models,
  * optimizer state, .npy, plots, history): content, kept permissions, symbolic links, stale
  * temporaries, and a process killed in the middle of a write. */
 #include <signal.h>
@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "model_internal.h"
+#include "model/model_internal.h"
 #include "test_util.h"
 
 static char g_dir[64];

@@ -1,4 +1,4 @@
-/* Tests of "less work per step" (runtime/graph_fold.c): the ReLU epilogues of the GEMM and
+/* Tests of "less work per step" (runtime/graph/graph_fold.c): the ReLU epilogues of the GEMM and
  * add ops against the plain-C references (conv2d + BN + ReLU: selftest "fused"), and graphs
  * with inference BatchNorm folded into the epilogue of the frozen conv before it and ReLUs
  * fused into their producer against the same graphs run unfolded (opts.no_fuse = 1, itself
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 #include "ref/add_ref.h"
 #include "ref/conv2d_ref.h"
 #include "ref/dense_ref.h"

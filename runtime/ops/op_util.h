@@ -2,7 +2,7 @@
 #ifndef VKRUN_OP_UTIL_H
 #define VKRUN_OP_UTIL_H
 
-#include "internal.h"
+#include "core/internal.h"
 #include "vkrun_ops.h"
 
 /* Context a command stream records for. */

@@ -1,4 +1,4 @@
-/* The fused epilogues the graph uses (runtime/graph_fold.c): conv2d / dense with the ReLU in
+/* The fused epilogues the graph uses (runtime/graph/graph_fold.c): conv2d / dense with the ReLU in
  * the GEMM epilogue, conv2d + inference BatchNorm + ReLU (both GEMM variants, every
  * output-store layout of the texel kernel) and add + ReLU, on the device vs the references
  * composed (conv2d_ref / dense_ref / add_ref, batchnorm_ref, then relu_ref).  Backward is the unfused ops' (checked under conv2d, dense, relu, add). */

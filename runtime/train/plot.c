@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "vkrun_plot.h"
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 #include "stb_image_write.h" /* declarations only: the implementation is libstb.so */
 

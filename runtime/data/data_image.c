@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "data_internal.h"
+#include "data/data_internal.h"
 #include "stb_image.h" /* declarations only: the implementation is libstb.so */
 
 #define MAX_FILE_BYTES (1024L * 1024L * 1024L)

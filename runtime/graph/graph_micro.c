@@ -8,7 +8,7 @@
  * the mean loss over all n) and applies one optimizer update per call.  When a
  * submission or allocation runs out of memory, the graph re-plans with half the
  * micro-batch and runs the call again from its start. */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Graph runtime: optimizer state to and from a safetensors file (for resuming training). */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #include <cJSON.h>
 #include <errno.h>

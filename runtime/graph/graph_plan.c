@@ -1,5 +1,5 @@
 /* Graph runtime: liveness-based buffer planning (values, gradients, scratch). */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

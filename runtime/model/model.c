@@ -1,5 +1,5 @@
 /* Models: lifetime, queries, editing helpers, atomic save. */
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 #include <cJSON.h>
 #include <errno.h>

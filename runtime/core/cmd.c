@@ -1,6 +1,6 @@
 /* Command streams: many dispatches in one command buffer, barriers inserted
  * from read/write hazards, one submission, fences and timestamps. */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Device memory: blocks sub-allocated first-fit, buffers, staging copies. */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Graph runtime: creation (weights uploaded once, planned buffers), inference,
  * training steps, weight download, timings. Recording is in graph_exec.c,
  * buffer planning in graph_plan.c. */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -23,7 +23,7 @@
  * shader); its forward dispatch is skipped.  Its backward is unchanged (it reads the ReLU
  * output, which is what the fused layer wrote); neither the conv, dense nor add backward reads
  * its own output. */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

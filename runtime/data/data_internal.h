@@ -1,4 +1,4 @@
-/* Private helpers shared by runtime/data.c and runtime/data_image.c. */
+/* Private helpers shared by runtime/data/data.c and runtime/data/data_image.c. */
 #ifndef VKRUN_DATA_INTERNAL_H
 #define VKRUN_DATA_INTERNAL_H
 

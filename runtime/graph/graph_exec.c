@@ -1,6 +1,6 @@
 /* Graph runtime: recording of forward, loss, backward and optimizer updates
  * into one command stream per call. */
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 #include "ops/gemm_conv.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* Shape inference, parameter shape checks, initializers, FLOP counts. */
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

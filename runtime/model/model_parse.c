@@ -1,5 +1,5 @@
 /* Model files: safetensors container + graph JSON, parsed and validated. */
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 #include <cJSON.h>
 #include <errno.h>

@@ -7,8 +7,8 @@
  * Otherwise a synchronous vkr_buffer_upload / download would be a submission and a wait of its
  * own each; instead they are copied into mapped host buffers and the copies are recorded at the
  * start and the end of the step's command buffer: one submission, one wait per step. */
-#include "graph_internal.h"
-#include "internal.h"
+#include "graph/graph_internal.h"
+#include "core/internal.h"
 
 #include <string.h>
 

@@ -2,7 +2,7 @@
 #ifndef VKRUN_GRAPH_INTERNAL_H
 #define VKRUN_GRAPH_INTERNAL_H
 
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 /* A planned buffer: one value, gradient or scratch, alive over steps [start, end]. */
 typedef struct {

@@ -1,5 +1,5 @@
 /* Status codes and the thread-local error message. */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

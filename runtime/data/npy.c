@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 void vkr_npy_free(vkr_npy *a) {
     if (!a) return;

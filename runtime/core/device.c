@@ -1,5 +1,5 @@
 /* Instance, device enumeration and choice, capability probe, context. */
-#include "internal.h"
+#include "core/internal.h"
 #include "ops/gemm_conv.h"
 
 #include <ctype.h>

@@ -1,6 +1,6 @@
 /* Compute pipelines from the embedded SPIR-V, created once and cached; the
  * VkPipelineCache is persisted under the user's cache directory. */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data_internal.h"
+#include "data/data_internal.h"
 
 #define MAX_DEPTH 32
 #define MAX_THREADS 64
