@@ -253,4 +253,13 @@ static inline void vkr_grid_1d(uint64_t n, uint32_t local, uint32_t *gx, uint32_
 #ifdef __cplusplus
 }
 #endif
+/* ---- the one random number generator (splitmix64; runtime/core/rng.c) ---- */
+typedef struct { uint64_t s; } vkr_rng;
+uint64_t vkr_mix64(uint64_t z); /* splitmix64's output function of z + golden ratio: a hash */
+void vkr_rng_seed(vkr_rng *r, uint64_t seed);
+uint64_t vkr_rng_next(vkr_rng *r);
+double vkr_rng_uniform(vkr_rng *r, double lo, double hi); /* [lo, hi) */
+uint64_t vkr_rng_below(vkr_rng *r, uint64_t n);            /* [0, n), n > 0, exactly uniform */
+void vkr_rng_fill(vkr_rng *r, float *x, size_t n, double lo, double hi);
+
 #endif

@@ -40,11 +40,7 @@ const vkr_selftest_result *vkr_selftest_get(const vkr_selftest *st, size_t i);
 int vkr_selftest_all_pass(const vkr_selftest *st);
 
 /* ---- helpers for the op checks (runtime/selftest/util.c) ---- */
-/* Deterministic uniform random numbers in [lo, hi). */
-typedef struct { uint64_t s; } vkr_rng;
-void vkr_rng_seed(vkr_rng *r, uint64_t seed);
-double vkr_rng_uniform(vkr_rng *r, double lo, double hi);
-void vkr_rng_fill(vkr_rng *r, float *x, size_t n, double lo, double hi);
+/* Random inputs: vkr_rng_* in vkrun.h. */
 /* Errors of got (float, from the device) against ref (double). */
 void vkr_compare(const float *got, const double *ref, size_t n, double *max_abs, double *max_rel);
 /* Same, relative to max(max |ref|, floor): `floor` is the scale the quantity's rounding errors

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vkrun.h"
 #include "stb_image.h"       /* stbi_zlib_decode_malloc_guesssize_headerflag (libstb.so) */
 #include "stb_image_write.h" /* stbi_write_png (libstb.so) */
 
@@ -259,13 +260,6 @@ static int dir_is_empty(const char *path) {
 
 /* ---------------------------------------------------------------- sampling */
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
@@ -284,10 +278,11 @@ static int export_class(const idx_set *s, int label, int count, uint64_t seed, i
         free(idx);
         return -1;
     }
-    uint64_t st = mix64(mix64(mix64(seed) ^ (uint64_t)split) ^ (uint64_t)label);
+    /* the state starts one golden-ratio step ahead: this draws the sequence the recorded demo
+     * figures were made with */
+    vkr_rng rng = {vkr_mix64(vkr_mix64(vkr_mix64(seed) ^ (uint64_t)split) ^ (uint64_t)label) + 0x9e3779b97f4a7c15ULL};
     for (int i = 0; i < count; i++) { /* partial Fisher-Yates */
-        st += 0x9e3779b97f4a7c15ULL;
-        uint64_t r = mix64(st);
+        uint64_t r = vkr_rng_next(&rng);
         int j = i + (int)(r % (uint64_t)(m - i));
         int t = idx[i];
         idx[i] = idx[j];

@@ -1,7 +1,7 @@
 /* Atomic file writes: every file vkrun writes (models, optimizer state, .npy, plots, history)
  * goes through vkr__atomic_write, so that a reader never sees a half-written file. */
 #define _XOPEN_SOURCE 700 /* realpath */
-#include "model/model_internal.h"
+#include "core/util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -48,43 +48,14 @@ static char *path_join(const char *a, const char *b) {
     return p;
 }
 
-/* splitmix64 */
-static uint64_t mix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-typedef struct {
-    uint64_t s;
-} rng;
-
-static rng rng_make(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b) {
-    rng r = {mix64(mix64(mix64(mix64(seed) ^ tag) ^ a) ^ b)};
+static vkr_rng rng_make(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b) {
+    vkr_rng r = {vkr_mix64(vkr_mix64(vkr_mix64(vkr_mix64(seed) ^ tag) ^ a) ^ b)};
     return r;
 }
 
-static uint64_t rng_next(rng *r) {
-    r->s += 0x9e3779b97f4a7c15ULL;
-    uint64_t z = r->s;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [0, n), n > 0 (rejection sampling: exact) */
-static uint64_t rng_below(rng *r, uint64_t n) {
-    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
-    uint64_t v;
-    do v = rng_next(r);
-    while (v >= lim);
-    return v % n;
-}
-
-static void shuffle_ints(int *a, int n, rng *r) {
+static void shuffle_ints(int *a, int n, vkr_rng *r) {
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)rng_below(r, (uint64_t)i + 1);
+        int j = (int)vkr_rng_below(r, (uint64_t)i + 1);
         int t = a[i];
         a[i] = a[j];
         a[j] = t;
@@ -593,7 +564,7 @@ vkr_status vkr_dataset_split(const vkr_dataset *ds, double fraction, uint64_t se
         long k = (long)(fraction * m + 0.5);
         if (fraction > 0 && k == 0 && m >= 2) k = 1;
         if (k > m - 1) k = m > 0 ? m - 1 : 0;
-        rng r = rng_make(seed, TAG_SPLIT, (uint64_t)c, 0);
+        vkr_rng r = rng_make(seed, TAG_SPLIT, (uint64_t)c, 0);
         shuffle_ints(idx, m, &r);
         for (int i = 0; i < m; i++) {
             if (i < k)
@@ -666,7 +637,7 @@ static int batch_count(const vkr_loader *ld, int64_t g) {
 
 void vkr_epoch_permutation(int n, uint64_t seed, int epoch, int *perm) {
     for (int i = 0; i < n; i++) perm[i] = i;
-    rng r = rng_make(seed, TAG_PERM, (uint64_t)(int64_t)epoch, 0);
+    vkr_rng r = rng_make(seed, TAG_PERM, (uint64_t)(int64_t)epoch, 0);
     shuffle_ints(perm, n, &r);
 }
 
@@ -711,12 +682,12 @@ static void process_image(vkr_loader *ld, slot *s, int j, int64_t g) {
         vkr__aug aug = {0}, *pa = NULL;
         if (ld->o.flags & (VKR_LOAD_FLIP | VKR_LOAD_CROP)) {
             int epoch = (int)batch_epoch(ld, g);
-            rng rr = rng_make(ld->o.seed, TAG_AUG, (uint64_t)(int64_t)epoch, (uint64_t)i);
+            vkr_rng rr = rng_make(ld->o.seed, TAG_AUG, (uint64_t)(int64_t)epoch, (uint64_t)i);
             /* always draw all values in the same order, so that enabling one
              * augmentation does not change the other's draws */
-            int flip = (int)(rng_next(&rr) >> 63);
-            int dy = (int)rng_below(&rr, (uint64_t)(2 * ld->ph + 1));
-            int dx = (int)rng_below(&rr, (uint64_t)(2 * ld->pw + 1));
+            int flip = (int)(vkr_rng_next(&rr) >> 63);
+            int dy = (int)vkr_rng_below(&rr, (uint64_t)(2 * ld->ph + 1));
+            int dx = (int)vkr_rng_below(&rr, (uint64_t)(2 * ld->pw + 1));
             if (ld->o.flags & VKR_LOAD_FLIP) aug.flip = flip;
             if (ld->o.flags & VKR_LOAD_CROP) {
                 aug.ph = ld->ph;

@@ -9,14 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char *vkr__strdup(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 const char *vkr__model_label(const vkr_model *m) {
     static _Thread_local char buf[300];
     if (m->path && m->path[0]) return m->path;

@@ -5,11 +5,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/util.h"
 #include "vkrun_model.h"
 
 typedef struct cJSON cJSON;
 
-char *vkr__strdup(const char *s);
 
 /* Element count of a shape, checked: 0 when a dimension is negative or the product exceeds
  * `limit` (never wraps), else 1 with *count set. */
@@ -28,10 +28,6 @@ static inline int vkr__shape_count(const int64_t *shape, int ndim, uint64_t limi
 /* Label used in messages: the file path, or "model <name>". */
 const char *vkr__model_label(const vkr_model *m);
 
-/* Writes `path` atomically: fn writes to a temporary file in the same
- * directory, which is flushed, fsync'ed and renamed over `path`. */
-typedef vkr_status (*vkr__writer_fn)(FILE *f, void *ud);
-vkr_status vkr__atomic_write(const char *path, vkr__writer_fn fn, void *ud);
 
 /* Parses one layer object of the graph JSON into *L (zeroed first); `where`
  * prefixes messages ("file.vkr: layer 12"). */
@@ -48,8 +44,5 @@ vkr_status vkr__model_link(vkr_model *m, int create_from, uint64_t seed);
 vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed);
 
 /* Deterministic RNG for initializers. */
-typedef struct { uint64_t s; } vkr__rng;
-void vkr__rng_seed(vkr__rng *r, uint64_t seed);
-double vkr__rng_uniform(vkr__rng *r); /* [0, 1) */
 
 #endif

@@ -13,17 +13,6 @@ static void same_pad(int in, int k, int s, int *before, int *after) {
     *after = total - *before;
 }
 
-void vkr__rng_seed(vkr__rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull; }
-
-double vkr__rng_uniform(vkr__rng *r) {
-    /* splitmix64 */
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
-
 /* Creates tensor "<layer>.<slot>" with the given shape, initialized for its role. */
 static vkr_status create_param(vkr_model *m, int li, int slot, int ndim, const int64_t *shape, uint64_t seed) {
     vkr_layer *L = &m->layers[li];
@@ -55,9 +44,9 @@ static vkr_status create_param(vkr_model *m, int li, int slot, int ndim, const i
         double rf = ndim == 4 ? (double)shape[2] * shape[3] : 1.0;
         double fan_out = shape[0] * rf, fan_in = shape[1] * rf;
         double lim = sqrt(6.0 / (fan_in + fan_out));
-        vkr__rng r;
-        vkr__rng_seed(&r, seed ^ (0x51ED2701ull * (uint64_t)(li + 1)));
-        for (uint64_t i = 0; i < T->count; i++) T->data[i] = (float)((2 * vkr__rng_uniform(&r) - 1) * lim);
+        vkr_rng r;
+        vkr_rng_seed(&r, seed ^ (0x51ED2701ull * (uint64_t)(li + 1)));
+        for (uint64_t i = 0; i < T->count; i++) T->data[i] = (float)((2 * vkr_rng_uniform(&r, 0, 1) - 1) * lim);
     } else if (is_one) {
         for (uint64_t i = 0; i < T->count; i++) T->data[i] = 1.0f;
     }

@@ -84,22 +84,16 @@ void vkr__gemm_tune_load(vkr_context *ctx) {
 }
 
 vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile) {
-    char path[1100], tmp[1200];
+    char path[1100], dir[1100], line[96];
     if (tile < 0 || tile >= vkr__tiled_config_count()) return vkr_fail(VKR_ERR_INVALID, "tune: no tile %d", tile);
     if (!vkr__gemm_tune_path(ctx, path, sizeof path))
         return vkr_fail(VKR_ERR_UNSUPPORTED, "tune: no cache directory (set VKRUN_CACHE_DIR or HOME)");
-    snprintf(tmp, sizeof tmp, "%s", path);
-    *strrchr(tmp, '/') = 0;
-    vkr__mkdirs(tmp);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return vkr_fail(VKR_ERR_IO, "tune: cannot write %s", tmp);
-    int ok = fprintf(f, "tiled %s\n", k_tiled[tile].shader) > 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return vkr_fail(VKR_ERR_IO, "tune: cannot write %s", path);
-    }
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = 0;
+    vkr__mkdirs(dir);
+    int n = snprintf(line, sizeof line, "tiled %s\n", k_tiled[tile].shader);
+    vkr_status s = vkr_file_write_atomic(path, line, (size_t)n);
+    if (s) return s;
     ctx->tuned_tile = tile;
     return VKR_OK;
 }

@@ -4,21 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-void vkr_rng_seed(vkr_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull; }
-
-static uint64_t next(vkr_rng *r) { /* splitmix64 */
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-double vkr_rng_uniform(vkr_rng *r, double lo, double hi) { return lo + (hi - lo) * ((next(r) >> 11) * 0x1.0p-53); }
-
-void vkr_rng_fill(vkr_rng *r, float *x, size_t n, double lo, double hi) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)vkr_rng_uniform(r, lo, hi);
-}
-
 void vkr_compare(const float *got, const double *ref, size_t n, double *max_abs, double *max_rel) {
     double ma = 0, mr = 0;
     int nan = 0;
