@@ -45,6 +45,19 @@ vkr_status vkr_fail(vkr_status s, const char *fmt, ...)
 /* Name of a VkResult value (e.g. "VK_ERROR_OUT_OF_DEVICE_MEMORY"). */
 const char *vkr_vk_result_name(int vk_result);
 
+/* Messages that are not failures (a skipped image, a validation-layer report) go to one log
+ * sink; the library writes nothing else.  The default sink writes "vkrun: warning: MSG" (or
+ * "error") to stderr; vkr_set_log(fn, ud) replaces it for the whole process (fn NULL: back to
+ * the default).  fn may be called from loader threads. */
+typedef enum { VKR_LOG_WARNING = 1, VKR_LOG_ERROR = 2 } vkr_log_level;
+typedef void (*vkr_log_fn)(vkr_log_level level, const char *msg, void *ud);
+void vkr_set_log(vkr_log_fn fn, void *ud);
+void vkr_log(vkr_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* ---------------------------------------------------------------- devices */
 
 typedef enum {

@@ -108,7 +108,7 @@ typedef struct {
     int strict;             /* a bad image file is an error (VKR_ERR_FORMAT), not a warning */
     vkr_validate_mode validate;
     int threads;            /* validation threads; 0: number of CPU cores */
-    int quiet;              /* do not print warnings to stderr (they are still recorded) */
+    int quiet;              /* do not log warnings (vkr_log; they are still recorded) */
 } vkr_dataset_opts;
 
 typedef struct vkr_dataset vkr_dataset;
@@ -170,7 +170,7 @@ typedef struct {
     int prefetch;             /* batches decoded ahead; 0: default (2, or more with many
                                  threads); minimum 2 */
     int strict;               /* an image failing to decode while loading is an error */
-    int quiet;                /* no warnings on stderr */
+    int quiet;                /* no warnings logged (vkr_log) */
 } vkr_loader_opts;
 
 typedef struct vkr_loader vkr_loader;

@@ -22,7 +22,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBi
         else __atomic_add_fetch(&ctx->val_warnings, 1, __ATOMIC_RELAXED);
     }
     if (!ctx || !ctx->quiet_validation)
-        fprintf(stderr, "vkrun: validation %s: %s\n", is_err ? "error" : "warning",
+        vkr_log(is_err ? VKR_LOG_ERROR : VKR_LOG_WARNING, "validation layer: %s",
                 data && data->pMessage ? data->pMessage : "(no message)");
     return VK_FALSE;
 }

@@ -1,4 +1,4 @@
-/* Status codes and the thread-local error message. */
+/* Status codes, the thread-local error message and the log sink. */
 #include "core/internal.h"
 
 #include <stdarg.h>
@@ -47,4 +47,22 @@ const char *vkr_vk_result_name(int r) {
 #undef C
     default: return "VkResult(unknown)";
     }
+}
+
+static vkr_log_fn g_log_fn;
+static void *g_log_ud;
+
+void vkr_set_log(vkr_log_fn fn, void *ud) {
+    g_log_ud = ud;
+    g_log_fn = fn;
+}
+
+void vkr_log(vkr_log_level level, const char *fmt, ...) {
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (g_log_fn) g_log_fn(level, msg, g_log_ud);
+    else fprintf(stderr, "vkrun: %s: %s\n", level == VKR_LOG_ERROR ? "error" : "warning", msg);
 }

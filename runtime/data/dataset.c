@@ -198,7 +198,7 @@ static void warn(vkr_dataset *ds, int quiet, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (!quiet) fprintf(stderr, "warning: %s\n", buf);
+    if (!quiet) vkr_log(VKR_LOG_WARNING, "%s", buf);
     char **w = realloc(ds->warnings, sizeof(char *) * (size_t)(ds->nwarn + 1));
     if (!w) return;
     ds->warnings = w;

@@ -298,7 +298,7 @@ vkr_status vkr_loader_next(vkr_loader *ld, float *images, float *targets, int *n
                                                                      : VKR_ERR_FORMAT,
                                   "%s", m);
                 } else if (!ld->o.strict) {
-                    if (!ld->o.quiet) fprintf(stderr, "warning: dropping from batch: %s\n", m);
+                    if (!ld->o.quiet) vkr_log(VKR_LOG_WARNING, "dropping from batch: %s", m);
                     ld->dropped++;
                 }
                 continue;
