@@ -883,6 +883,7 @@ static int same_run(const run_result *a, const run_result *b, size_t floats) {
     return memcmp(a->img, b->img, floats * sizeof(float)) == 0;
 }
 
+/* order, threads, determinism, resuming, targets and pixels */
 static void test_loader(const vkr_dataset *ds) {
     const int B = 5, H = 6, W = 8, N = vkr_dataset_size(ds), K = 3;
     const size_t chw = 3 * H * W;
@@ -947,7 +948,20 @@ static void test_loader(const vkr_dataset *ds) {
     CHECK(inorder, "no shuffle, remainder dropped: 4 batches in dataset order");
     free_run(&rp);
 
-    /* augmentation: flips and shifts, deterministic */
+    free(ref);
+    free_run(&r1);
+    free_run(&r4);
+    free_run(&r4b);
+}
+
+/* augmentation: flips and shifts, deterministic */
+static void test_loader_augment(const vkr_dataset *ds) {
+    const int B = 5, H = 6, W = 8;
+    const size_t chw = 3 * H * W;
+    size_t floats = (size_t)64 * B * chw;
+    vkr_loader_opts o = {.batch = B, .height = H, .width = W, .preprocess = VKR_PREPROC_CAFFE, .epochs = 4,
+                         .seed = 7, .threads = 2};
+    float *ref = malloc(sizeof(float) * chw);
     o.flags = VKR_LOAD_FLIP | VKR_LOAD_SHUFFLE;
     o.epochs = 4;
     o.threads = 2;
@@ -1012,7 +1026,16 @@ static void test_loader(const vkr_dataset *ds) {
           ph, pw, shifted, moved, bad);
     free_run(&cr);
 
-    /* 1 channel */
+    free(ref);
+}
+
+/* one channel; errors; destroying a loader with batches in flight */
+static void test_loader_misc(const vkr_dataset *ds) {
+    const int B = 5, H = 6, W = 8;
+    const size_t chw = 3 * H * W;
+    vkr_loader_opts o = {.batch = B, .height = H, .width = W, .preprocess = VKR_PREPROC_CAFFE, .epochs = 2,
+                         .seed = 7, .threads = 2};
+    float *ref = malloc(sizeof(float) * chw);
     o.flags = 0;
     o.channels = 1;
     o.preprocess = VKR_PREPROC_UNIT;
@@ -1042,9 +1065,6 @@ static void test_loader(const vkr_dataset *ds) {
         free(img);
     }
     free(ref);
-    free_run(&r1);
-    free_run(&r4);
-    free_run(&r4b);
 }
 
 static double now_s(void) {
@@ -1137,6 +1157,8 @@ int main(void) {
     if (vkr_dataset_open(p, &o, &ds) == VKR_OK) {
         test_split(ds);
         test_loader(ds);
+        test_loader_augment(ds);
+        test_loader_misc(ds);
         vkr_dataset_free(ds);
     } else {
         CHECK(0, "open small dataset: %s", vkr_last_error());
