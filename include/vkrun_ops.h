@@ -10,9 +10,9 @@
  *    gradient output is not computed;
  *  - every op validates buffer sizes against its shape and returns
  *    VKR_ERR_INVALID naming the op and the buffer;
- *  - each op has a plain-C reference in runtime/ref/ with the same arguments
- *    (host float pointers instead of buffers, double accumulation), declared
- *    in runtime/ref/ref.h.
+ *  - each op has a plain-C reference runtime/ref/<op>_ref.c with the same
+ *    argument order (double host arrays instead of buffers), declared in
+ *    runtime/ref/<op>_ref.h as vkr_ref_<op>_forward / vkr_ref_<op>_backward.
  */
 #ifndef VKRUN_OPS_H
 #define VKRUN_OPS_H
