@@ -156,6 +156,33 @@ enum {
                                           (default: steps = floor(n/batch), rest dropped) */
 };
 
+/* Random transforms of training images (Keras's preprocessing layers, torchvision's
+ * RandomResizedCrop), drawn per (seed, epoch, image) so a run is reproducible.  Order: the
+ * resized crop (on the decoded image), the resize, brightness and contrast (on 0..255 values,
+ * clamped), then one geometric map of the resized image -- flip, rotation and zoom about the
+ * centre, shift, crop-shift -- sampled bilinearly.  A pixel that maps outside the image is 0
+ * after preprocessing (the mean colour for caffe/torch), as for VKR_LOAD_CROP.  With only flip
+ * and crop, images are exactly those of VKR_LOAD_FLIP / VKR_LOAD_CROP. */
+typedef struct {
+    int flip;          /* horizontal flip with p = 0.5 (= VKR_LOAD_FLIP) */
+    int crop;          /* shift by up to round(H/8), round(W/8) whole pixels (= VKR_LOAD_CROP) */
+    double rotate;     /* degrees, [0, 180]: angle uniform in [-rotate, rotate] */
+    double zoom;       /* [0, 1): content scale uniform in [1 - zoom, 1 + zoom] (> 1 enlarges) */
+    double shift;      /* [0, 1]: translation uniform in [-shift, shift] * (W, H) */
+    double brightness; /* [0, 1]: adds uniform [-brightness, brightness] * 255 */
+    double contrast;   /* [0, 1): per channel (v - mean) * f + mean, f uniform in [1 - c, 1 + c] */
+    int resized_crop;  /* area fraction in [0.08, 1], aspect in [3/4, 4/3] of the decoded image,
+                          resized to H x W (torchvision's defaults) */
+} vkr_augment;
+
+/* Parses "flip,crop,rotate=15,zoom=0.1,shift=0.1,brightness=0.2,contrast=0.2,resized-crop"
+ * (any subset, any order; "none" or "" for nothing).  VKR_ERR_INVALID names the bad item. */
+vkr_status vkr_augment_parse(const char *spec, vkr_augment *out);
+/* The canonical spec of a (the same items in a fixed order; "none"): parse(format(a)) == a. */
+const char *vkr_augment_format(const vkr_augment *a, char *buf, size_t n);
+/* Whether a does anything. */
+int vkr_augment_any(const vkr_augment *a);
+
 typedef struct {
     int batch, height, width; /* required, > 0 */
     int channels;             /* 3 (default when 0) or 1 */
@@ -171,6 +198,7 @@ typedef struct {
                                  threads); minimum 2 */
     int strict;               /* an image failing to decode while loading is an error */
     int quiet;                /* no warnings logged (vkr_log) */
+    vkr_augment augment;      /* more augmentation (flags' FLIP and CROP are added to it) */
 } vkr_loader_opts;
 
 typedef struct vkr_loader vkr_loader;

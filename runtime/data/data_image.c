@@ -287,8 +287,119 @@ static void pre_consts(vkr_preprocess pre, int C, float scale[3], float bias[3],
     }
 }
 
+/* The resized image, 0..255 floats [3][H][W] (the same taps and arithmetic as vkr__render). */
+static float *resize_rgb(const uint8_t *rgb, int w, int h, int H, int W, vkr_interp interp) {
+    tap *xt = malloc(sizeof(tap) * (size_t)W), *yt = malloc(sizeof(tap) * (size_t)H);
+    float *img = malloc(sizeof(float) * 3 * (size_t)H * (size_t)W);
+    if (!xt || !yt || !img) {
+        free(xt);
+        free(yt);
+        free(img);
+        return NULL;
+    }
+    make_taps(xt, W, w, interp);
+    make_taps(yt, H, h, interp);
+    const size_t plane = (size_t)H * (size_t)W, stride = (size_t)w * 3;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const tap *ty = &yt[y], *tx = &xt[x];
+            const uint8_t *r0 = rgb + (size_t)ty->i0 * stride, *r1 = rgb + (size_t)ty->i1 * stride;
+            size_t x0 = (size_t)tx->i0 * 3, x1 = (size_t)tx->i1 * 3;
+            for (int c = 0; c < 3; c++) {
+                float tl = r0[x0 + c], tr = r0[x1 + c], bl = r1[x0 + c], br = r1[x1 + c];
+                float top = tl + (tr - tl) * tx->t;
+                float bot = bl + (br - bl) * tx->t;
+                img[(size_t)c * plane + (size_t)y * W + x] = top + (bot - top) * ty->t;
+            }
+        }
+    free(xt);
+    free(yt);
+    return img;
+}
+
+/* Brightness, then contrast about each channel's mean, clamped to 0..255. */
+static void photometric(float *img, size_t plane, const vkr__aug *g) {
+    for (int c = 0; c < 3; c++) {
+        float *p = img + (size_t)c * plane;
+        double mean = 0;
+        for (size_t i = 0; i < plane; i++) mean += (double)p[i] + g->bright;
+        mean /= (double)plane;
+        for (size_t i = 0; i < plane; i++) {
+            double v = ((double)p[i] + g->bright - mean) * g->contrast + mean;
+            p[i] = (float)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+}
+
+/* Bilinear sample of plane p (H x W) at index coordinates (sx, sy); 0 with *out set when the
+ * point lies beyond the image's outer pixel edges. */
+static float sample(const float *p, int H, int W, double sx, double sy, int *out) {
+    if (sx < -0.5 || sy < -0.5 || sx > W - 0.5 || sy > H - 0.5) {
+        *out = 1;
+        return 0;
+    }
+    *out = 0;
+    double fx = floor(sx), fy = floor(sy), tx = sx - fx, ty = sy - fy;
+    int x0 = (int)fx, y0 = (int)fy, x1 = x0 + 1, y1 = y0 + 1;
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 > W - 1 ? W - 1 : x1;
+    y1 = y1 > H - 1 ? H - 1 : y1;
+    double top = p[(size_t)y0 * W + x0] + (p[(size_t)y0 * W + x1] - p[(size_t)y0 * W + x0]) * tx;
+    double bot = p[(size_t)y1 * W + x0] + (p[(size_t)y1 * W + x1] - p[(size_t)y1 * W + x0]) * tx;
+    return (float)(top + (bot - top) * ty);
+}
+
+/* The general augmentation path (see vkrun_data.h's vkr_augment for the order).  Output pixel
+ * p (pixel-centre coordinates, c the image centre) reads the resized image at
+ * F(R(-angle) (p - c - t) / scale) + c + crop shift, F the flip. */
+static int render_general(const uint8_t *rgb, int w, int h, int H, int W, int C, vkr_interp interp,
+                          vkr_preprocess pre, const vkr__aug *g, float *out) {
+    uint8_t *sub = NULL;
+    if (g->cw > 0) { /* resized crop: cut the rectangle out of the decoded image */
+        sub = malloc((size_t)g->cw * (size_t)g->ch * 3);
+        if (!sub) return -1;
+        for (int y = 0; y < g->ch; y++)
+            memcpy(sub + (size_t)y * g->cw * 3, rgb + ((size_t)(g->cy + y) * w + (size_t)g->cx) * 3, (size_t)g->cw * 3);
+        rgb = sub;
+        w = g->cw;
+        h = g->ch;
+    }
+    float *img = resize_rgb(rgb, w, h, H, W, interp);
+    free(sub);
+    if (!img) return -1;
+    const size_t plane = (size_t)H * (size_t)W;
+    if (g->photometric) photometric(img, plane, g);
+    float scale[3], bias[3];
+    int src[3];
+    pre_consts(pre, C, scale, bias, src);
+    double cs = cos(g->angle) / g->scale, sn = sin(g->angle) / g->scale;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double u = x + 0.5 - W / 2.0 - g->tx, v = y + 0.5 - H / 2.0 - g->ty;
+            double su = cs * u + sn * v, sv = -sn * u + cs * v; /* R(-angle) / scale */
+            if (g->flip) su = -su;
+            double sx = su + W / 2.0 - 0.5 + (g->dx - g->pw), sy = sv + H / 2.0 - 0.5 + (g->dy - g->ph);
+            float vals[3];
+            int outside = 0;
+            for (int c = 0; c < 3; c++) vals[c] = sample(img + (size_t)c * plane, H, W, sx, sy, &outside);
+            size_t o = (size_t)y * W + x;
+            if (outside) {
+                for (int c = 0; c < C; c++) out[(size_t)c * plane + o] = 0.0f;
+            } else if (C == 1) {
+                float gray = 0.299f * vals[0] + 0.587f * vals[1] + 0.114f * vals[2];
+                out[o] = gray * scale[0] + bias[0];
+            } else {
+                for (int c = 0; c < 3; c++) out[(size_t)c * plane + o] = vals[src[c]] * scale[c] + bias[c];
+            }
+        }
+    free(img);
+    return 0;
+}
+
 int vkr__render(const uint8_t *rgb, int w, int h, int H, int W, int C, vkr_interp interp, vkr_preprocess pre,
                 const vkr__aug *aug, float *out) {
+    if (aug && aug->general) return render_general(rgb, w, h, H, W, C, interp, pre, aug, out);
     tap *xt = malloc(sizeof(tap) * (size_t)W), *yt = malloc(sizeof(tap) * (size_t)H);
     if (!xt || !yt) {
         free(xt);

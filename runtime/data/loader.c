@@ -41,7 +41,6 @@ struct vkr_loader {
     int *last_idx;
     int last_n;
     int dropped;
-    int ph, pw;
 };
 
 static int64_t batch_epoch(const vkr_loader *ld, int64_t g) { return ld->o.epoch + g / ld->steps; }
@@ -97,22 +96,10 @@ static void process_image(vkr_loader *ld, slot *s, int j, int64_t g) {
     int w = 0, h = 0;
     int r = vkr__decode_file(path, 1, &rgb, &w, &h, err, sizeof err);
     if (r == VKR__DECODE_OK) {
-        vkr__aug aug = {0}, *pa = NULL;
-        if (ld->o.flags & (VKR_LOAD_FLIP | VKR_LOAD_CROP)) {
-            int epoch = (int)batch_epoch(ld, g);
-            vkr_rng rr = vkr__data_rng(ld->o.seed, TAG_AUG, (uint64_t)(int64_t)epoch, (uint64_t)i);
-            /* always draw all values in the same order, so that enabling one
-             * augmentation does not change the other's draws */
-            int flip = (int)(vkr_rng_next(&rr) >> 63);
-            int dy = (int)vkr_rng_below(&rr, (uint64_t)(2 * ld->ph + 1));
-            int dx = (int)vkr_rng_below(&rr, (uint64_t)(2 * ld->pw + 1));
-            if (ld->o.flags & VKR_LOAD_FLIP) aug.flip = flip;
-            if (ld->o.flags & VKR_LOAD_CROP) {
-                aug.ph = ld->ph;
-                aug.pw = ld->pw;
-                aug.dy = dy;
-                aug.dx = dx;
-            }
+        vkr__aug aug, *pa = NULL;
+        if (vkr_augment_any(&ld->o.augment)) {
+            vkr__augment_draw(&ld->o.augment, ld->o.seed, (int)batch_epoch(ld, g), i, ld->o.height, ld->o.width, w, h,
+                              &aug);
             pa = &aug;
         }
         if (vkr__render(rgb, w, h, ld->o.height, ld->o.width, ld->C, ld->o.interp, ld->o.preprocess, pa,
@@ -200,6 +187,10 @@ vkr_status vkr_loader_create_ex(const vkr_dataset *ds, const vkr_loader_opts *op
         return vkr_fail(VKR_ERR_INVALID, "loader: channels must be 1 or 3, not %d", o.channels);
     if ((unsigned)o.interp > VKR_INTERP_NEAREST_PIL || (unsigned)o.preprocess > VKR_PREPROC_UNIT)
         return vkr_fail(VKR_ERR_INVALID, "loader: bad interpolation or preprocessing value");
+    if (o.flags & VKR_LOAD_FLIP) o.augment.flip = 1;
+    if (o.flags & VKR_LOAD_CROP) o.augment.crop = 1;
+    vkr_status s = vkr__augment_check(&o.augment);
+    if (s) return vkr_fail(s, "loader: %s", vkr_last_error());
     if (ds->n <= 0) return vkr_fail(VKR_ERR_INVALID, "loader: dataset '%s' is empty", ds->root);
     int steps = vkr_steps_per_epoch(ds->n, o.batch, (o.flags & VKR_LOAD_KEEP_REMAINDER) != 0);
     if (steps == 0)
@@ -227,8 +218,6 @@ vkr_status vkr_loader_create_ex(const vkr_dataset *ds, const vkr_loader_opts *op
     ld->total = o.epochs > 0 ? (int64_t)o.epochs * steps : INT64_MAX;
     ld->S = S;
     ld->perm_epoch = o.epoch - 1; /* forces computing the first permutation */
-    ld->ph = (o.height + 4) / 8;
-    ld->pw = (o.width + 4) / 8;
     pthread_mutex_init(&ld->mu, NULL);
     pthread_cond_init(&ld->work_cv, NULL);
     pthread_cond_init(&ld->ready_cv, NULL);
