@@ -130,6 +130,11 @@ int vkr_dataset_label(const vkr_dataset *ds, int i);
 int vkr_dataset_num_warnings(const vkr_dataset *ds);
 const char *vkr_dataset_warning(const vkr_dataset *ds, int i);
 
+/* The image files below dir (by extension, as in a class folder: nested folders included,
+ * sorted per folder), for predicting a folder.  *paths and each path are malloc'ed: free()
+ * them.  Odd entries (folders named like images, dangling links) are logged and left out. */
+vkr_status vkr_find_images(const char *dir, char ***paths, int *n);
+
 /* VKR_OK when `other` has exactly the classes of `ref` in the same order
  * (e.g. a separate val/ folder against train/); else VKR_ERR_INVALID naming the difference. */
 vkr_status vkr_dataset_check_classes(const vkr_dataset *ref, const vkr_dataset *other);

@@ -264,6 +264,37 @@ static vkr_status validate_files(char **paths, int n, int full, int threads, int
     return VKR_OK;
 }
 
+static vkr_status check_root(const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (errno == ENOENT) return vkr_fail(VKR_ERR_IO, "dataset folder '%s' does not exist", dir);
+        return vkr_fail(VKR_ERR_IO, "cannot access dataset folder '%s': %s", dir, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return vkr_fail(VKR_ERR_INVALID,
+                        "'%s' is not a folder (a dataset is a folder with one subfolder of images per class)", dir);
+    return VKR_OK;
+}
+
+vkr_status vkr_find_images(const char *dir, char ***paths, int *n) {
+    if (!dir || !paths || !n) return vkr_fail(VKR_ERR_INVALID, "vkr_find_images: NULL argument");
+    *paths = NULL;
+    *n = 0;
+    vkr_status s = check_root(dir);
+    if (s) return s;
+    strvec files = {0}, odd = {0};
+    s = collect_class_files(dir, &files, &odd);
+    for (int i = 0; !s && i < odd.n; i++) vkr_log(VKR_LOG_WARNING, "skipping %s", odd.v[i]);
+    sv_free(&odd);
+    if (s) {
+        sv_free(&files);
+        return s;
+    }
+    *paths = files.v; /* the caller owns them now */
+    *n = files.n;
+    return VKR_OK;
+}
+
 /* The state of one vkr_dataset_open: what was listed, found and checked so far. */
 typedef struct {
     const char *dir;
@@ -278,17 +309,6 @@ typedef struct {
     char **msg;          /* [total] message of a failed check */
 } scan;
 
-static vkr_status check_root(const char *dir) {
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        if (errno == ENOENT) return vkr_fail(VKR_ERR_IO, "dataset folder '%s' does not exist", dir);
-        return vkr_fail(VKR_ERR_IO, "cannot access dataset folder '%s': %s", dir, strerror(errno));
-    }
-    if (!S_ISDIR(st.st_mode))
-        return vkr_fail(VKR_ERR_INVALID,
-                        "'%s' is not a folder (a dataset is a folder with one subfolder of images per class)", dir);
-    return VKR_OK;
-}
 
 /* The subfolders of dir are the classes (sorted); images directly inside are only counted. */
 static vkr_status find_classes(scan *sc) {

@@ -235,6 +235,37 @@ def t_predict_json_non_utf8_name():
     os.unlink(odd)
 
 
+def t_predict_folder():
+    """A folder stands for its images (recursively, non-images ignored), one line per file; the
+    probabilities equal those of each file predicted alone, whatever the batch."""
+    model = os.path.join(TMP, "bad_out", "m.safetensors")
+    if not os.path.exists(model):
+        raise AssertionError("needs the model of the broken-files check")
+    src = os.path.join(TMP, "bad", "a", "img000.ppm")
+    d = os.path.join(TMP, "pred_dir")
+    os.makedirs(os.path.join(d, "sub"), exist_ok=True)
+    names = [os.path.join(d, "x1.ppm"), os.path.join(d, "x2.PPM"), os.path.join(d, "sub", "y.ppm")]
+    for i, n in enumerate(names):
+        img = bytearray(open(src, "rb").read())
+        img[-1 - i] ^= 0x55  # three different images
+        open(n, "wb").write(bytes(img))
+    open(os.path.join(d, "notes.txt"), "w").write("not an image")
+    lines = run("predict", model, d).stdout.splitlines()
+    assert [l.split(" ")[0] for l in lines] == [names[0], names[1], names[2]], lines
+    assert all(len(l.split(",")) == 2 for l in lines), lines  # two classes on one line
+    alone = [json.loads(run("predict", model, n, "--json").stdout)[0]["probabilities"] for n in names]
+    for b in ("1", "2", "32"):
+        out = json.loads(run("predict", model, d, "--json", "--batch", b).stdout)
+        assert [o["image"] for o in out] == names, out
+        err = max(abs(x - y) for o, a in zip(out, alone) for x, y in zip(o["probabilities"], a))
+        assert err < 1e-5, (b, err)
+    empty = os.path.join(TMP, "pred_empty")
+    os.makedirs(empty, exist_ok=True)
+    p = run("predict", model, empty, ok=False)
+    assert p.returncode == 1 and "no images in folder" in p.stderr, p.stderr
+    print("  " + lines[0])
+
+
 def t_option_and_output_errors():
     """Errors found before any work: --freeze / --fine-tune-from past the base, an output that is
     an input, an unwritable output; Ctrl-C while caching features stops at once and caches
@@ -317,6 +348,7 @@ R.check("feature cache off gives the same losses in every epoch (1e-4)", t_no_ca
 R.check("Ctrl-C writes a checkpoint; --resume continues identically", t_interrupt_resume, shared=True)
 R.check("corrupt/truncated/zero-byte/non-image files skipped; --strict; folder errors", t_bad_files)
 R.check("predict --json with a non-UTF-8 file name is UTF-8 JSON with the exact bytes", t_predict_json_non_utf8_name)
+R.check("predict FOLDER: its images, one line each, same probabilities at any batch", t_predict_folder)
 R.check("option and output errors before any work; Ctrl-C while caching", t_option_and_output_errors)
 R.check("ResNet50 layout (synthetic weights) trains a head and fine-tunes at 64x64", t_resnet50_head_and_finetune)
 shutil.rmtree(TMP, ignore_errors=True)
