@@ -266,6 +266,42 @@ def t_predict_folder():
     print("  " + lines[0])
 
 
+def t_evaluate_report():
+    """evaluate MODEL DIR (positional): per-class F1 and macro averages equal those computed here
+    from its confusion matrix; every misclassified file is listed, most confident first."""
+    model = os.path.join(TMP, "bad_out", "m.safetensors")
+    if not os.path.exists(model):
+        raise AssertionError("needs the model of the broken-files check")
+    d = os.path.join(TMP, "bad")
+    ev = json.loads(run("evaluate", model, d, "--json").stdout)
+    cm = np.array(ev["confusion"], dtype=float)
+    names = [c["name"] for c in ev["classes"]]
+    f1s, ps, rs = [], [], []
+    for k, c in enumerate(ev["classes"]):
+        tp, col, row = cm[k, k], cm[:, k].sum(), cm[k, :].sum()
+        p = tp / col if col else None
+        r = tp / row if row else None
+        f = (2 * p * r / (p + r) if tp else 0.0) if col and row else None
+        for got, want in ((c["precision"], p), (c["recall"], r), (c["f1"], f)):
+            assert (got is None) == (want is None) and (want is None or abs(got - want) < 1e-9), (c, p, r, f)
+        if row:
+            ps.append(p or 0.0), rs.append(r), f1s.append(f or 0.0)
+    m = ev["macro_avg"]
+    assert abs(m["precision"] - np.mean(ps)) < 1e-9 and abs(m["recall"] - np.mean(rs)) < 1e-9 and \
+        abs(m["f1"] - np.mean(f1s)) < 1e-9, (m, ps, rs, f1s)
+    wrong = int(cm.sum() - np.trace(cm))
+    mis = ev["misclassified"]
+    assert len(mis) == wrong, (len(mis), wrong)
+    assert all(os.sep + o["true"] + os.sep in o["image"] and o["true"] != o["predicted"] for o in mis), mis
+    assert [o["probability"] for o in mis] == sorted((o["probability"] for o in mis), reverse=True), mis
+    if wrong:
+        one = json.loads(run("evaluate", model, "--data", d, "--json", "--errors", 1).stdout)["misclassified"]
+        assert one == mis[:1], (one, mis[:1])
+    txt = run("evaluate", model, d).stdout
+    assert "macro avg" in txt and " f1 " in txt and (not wrong or "misclassified (" in txt), txt
+    print("  %d images, %d misclassified, macro F1 %.4f" % (ev["images"], wrong, m["f1"]))
+
+
 def t_option_and_output_errors():
     """Errors found before any work: --freeze / --fine-tune-from past the base, an output that is
     an input, an unwritable output; Ctrl-C while caching features stops at once and caches
@@ -349,6 +385,7 @@ R.check("Ctrl-C writes a checkpoint; --resume continues identically", t_interrup
 R.check("corrupt/truncated/zero-byte/non-image files skipped; --strict; folder errors", t_bad_files)
 R.check("predict --json with a non-UTF-8 file name is UTF-8 JSON with the exact bytes", t_predict_json_non_utf8_name)
 R.check("predict FOLDER: its images, one line each, same probabilities at any batch", t_predict_folder)
+R.check("evaluate MODEL DIR: F1 and macro averages from the confusion matrix; the misclassified files", t_evaluate_report)
 R.check("option and output errors before any work; Ctrl-C while caching", t_option_and_output_errors)
 R.check("ResNet50 layout (synthetic weights) trains a head and fine-tunes at 64x64", t_resnet50_head_and_finetune)
 shutil.rmtree(TMP, ignore_errors=True)
