@@ -72,7 +72,20 @@ int cmd_summary(int argc, char **argv) {
     printf("Model: \"%s\"   source: %s\n", m->name ? m->name : "", m->source ? m->source : "");
     printf("Input: \"%s\" (N, %d, %d, %d)  preprocess: %s   (default size %dx%d)\n", m->input_name, m->in_c,
            m->shape_h, m->shape_w, m->preprocess, m->in_h, m->in_w);
-    if (m->nclasses) printf("Classes: %d (%s%s)\n", m->nclasses, m->classes[0], m->nclasses > 1 ? ", ..." : "");
+    if (m->nclasses) { /* every name while the line stays short; else the first ones and a count */
+        printf("Classes: %d (", m->nclasses);
+        size_t len = 0;
+        int shown = 0;
+        for (int k = 0; k < m->nclasses; k++) {
+            size_t n = strlen(m->classes[k]) + 2;
+            if (k && len + n > 80) break;
+            printf("%s%s", k ? ", " : "", m->classes[k]);
+            len += n;
+            shown++;
+        }
+        if (shown < m->nclasses) printf(", ... %d more", m->nclasses - shown);
+        printf(")\n");
+    }
     int namew = 20;
     for (int i = 0; i < m->nlayers; i++) {
         int l = (int)strlen(m->layers[i].name) + (int)strlen(vkr_layer_type_name(m->layers[i].type)) + 3;

@@ -45,4 +45,8 @@ vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed);
 
 /* Deterministic RNG for initializers. */
 
+/* What kind of foreign file (HDF5, zip, pickle, .npy, image, ONNX) starts with b, as a phrase
+ * naming the converter to run; NULL when unknown (runtime/model/model_sniff.c). */
+const char *vkr__foreign_format(const unsigned char *b, size_t n);
+
 #endif

@@ -539,6 +539,11 @@ vkr_status vkr_model_load(const char *path, vkr_model **out) {
     if ((s = read_at(fd, lenb, 8, 0, path))) goto fail;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenb[i];
+    const char *foreign = vkr__foreign_format(lenb, 8);
+    if (foreign && (hlen < 2 || hlen > fsize - 8 || hlen > MAX_HEADER)) {
+        s = vkr_fail(VKR_ERR_FORMAT, "%s is not a vkrun model: it is %s", path, foreign);
+        goto fail;
+    }
     if (hlen < 2 || hlen > fsize - 8 || hlen > MAX_HEADER) {
         s = vkr_fail(VKR_ERR_FORMAT,
                      "%s: header length %llu is impossible for a file of %llu bytes (not a safetensors file, or truncated)",

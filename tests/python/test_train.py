@@ -297,9 +297,38 @@ def t_evaluate_report():
     if wrong:
         one = json.loads(run("evaluate", model, "--data", d, "--json", "--errors", 1).stdout)["misclassified"]
         assert one == mis[:1], (one, mis[:1])
+    assert "Classes: 2 (a, b)\n" in run("summary", model).stdout  # every name, not "a, ..."
     txt = run("evaluate", model, d).stdout
     assert "macro avg" in txt and " f1 " in txt and (not wrong or "misclassified (" in txt), txt
     print("  %d images, %d misclassified, macro F1 %.4f" % (ev["images"], wrong, m["f1"]))
+
+
+def t_foreign_model_files():
+    """A Keras .h5, a PyTorch checkpoint (zip or legacy pickle), an .npy or an image given as the
+    model is named for what it is, with the converter to run."""
+    import h5py
+    import pickle
+    files = {}
+    files["k.h5"] = "HDF5 file (Keras .h5 weights): convert it first with"
+    with h5py.File(os.path.join(TMP, "k.h5"), "w") as f:
+        f.create_dataset("w", data=np.zeros(3, np.float32))
+    files["t.pth"] = "zip archive (a PyTorch .pth/.pt checkpoint?)"
+    import zipfile
+    with zipfile.ZipFile(os.path.join(TMP, "t.pth"), "w") as z:
+        z.writestr("archive/data.pkl", b"x")
+    files["legacy.th"] = "Python pickle"
+    with open(os.path.join(TMP, "legacy.th"), "wb") as f:
+        pickle.dump({"state_dict": {}}, f, protocol=2)
+    files["a.npy"] = "NumPy .npy array"
+    np.save(os.path.join(TMP, "a.npy"), np.zeros(4, np.float32))
+    for name, want in files.items():
+        path = os.path.join(TMP, name)
+        for argv in (("summary", path), ("train", "--model", path, "--data", os.path.join(TMP, "bad"), "--out", path + ".out")):
+            p = run(*argv, ok=False)
+            assert p.returncode == 1 and "is not a vkrun model" in p.stderr and want in p.stderr, (argv, p.stderr)
+            assert not os.path.exists(path + ".out")
+    if "convert.py" not in run("summary", os.path.join(TMP, "k.h5"), ok=False).stderr:
+        raise AssertionError("the converter is not named")
 
 
 def t_option_and_output_errors():
@@ -386,6 +415,7 @@ R.check("corrupt/truncated/zero-byte/non-image files skipped; --strict; folder e
 R.check("predict --json with a non-UTF-8 file name is UTF-8 JSON with the exact bytes", t_predict_json_non_utf8_name)
 R.check("predict FOLDER: its images, one line each, same probabilities at any batch", t_predict_folder)
 R.check("evaluate MODEL DIR: F1 and macro averages from the confusion matrix; the misclassified files", t_evaluate_report)
+R.check("a Keras .h5 / PyTorch checkpoint / .npy as the model: named, with the converter", t_foreign_model_files)
 R.check("option and output errors before any work; Ctrl-C while caching", t_option_and_output_errors)
 R.check("ResNet50 layout (synthetic weights) trains a head and fine-tunes at 64x64", t_resnet50_head_and_finetune)
 shutil.rmtree(TMP, ignore_errors=True)
