@@ -109,6 +109,9 @@ typedef struct {
     vkr_validate_mode validate;
     int threads;            /* validation threads; 0: number of CPU cores */
     int quiet;              /* do not log warnings (vkr_log; they are still recorded) */
+    int split_names_ok;     /* accept class folders that look like a split (train + val/validation/test):
+                               by default that is VKR_ERR_INVALID, since a folder holding train/ and val/
+                               would otherwise train a "train vs val" classifier */
 } vkr_dataset_opts;
 
 typedef struct vkr_dataset vkr_dataset;

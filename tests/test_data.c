@@ -168,6 +168,28 @@ static void test_dataset_errors(void) {
     s = vkr_dataset_open(p, &o, &ds);
     CHECK(s == VKR_ERR_INVALID && contains(vkr_last_error(), "two") && contains(vkr_last_error(), "no images"),
           "empty class named: %s", vkr_last_error());
+    /* a folder holding an already split dataset (train/ + val/) is not two classes */
+    mkdirs("presplit/train/cats");
+    mkdirs("presplit/val/cats");
+    write_png("presplit/train/cats/a.png", 4, 4, 3, px);
+    write_png("presplit/val/cats/b.png", 4, 4, 3, px);
+    path_of(p, sizeof p, "presplit");
+    s = vkr_dataset_open(p, &o, &ds);
+    CHECK(s == VKR_ERR_INVALID && contains(vkr_last_error(), "already split") && contains(vkr_last_error(), "presplit/train'") &&
+              contains(vkr_last_error(), "presplit/val'"),
+          "train + val folders: %s", vkr_last_error());
+    vkr_dataset_opts ok_split = o;
+    ok_split.split_names_ok = 1;
+    s = vkr_dataset_open(p, &ok_split, &ds);
+    CHECK(s == VKR_OK && vkr_dataset_num_classes(ds) == 2, "split_names_ok: train and val as classes");
+    vkr_dataset_free(ds);
+    ds = NULL;
+    mkdirs("presplit/dogs");
+    write_png("presplit/dogs/c.png", 4, 4, 3, px);
+    s = vkr_dataset_open(p, &o, &ds);
+    CHECK(s == VKR_OK && vkr_dataset_num_classes(ds) == 3, "train + val + dogs: ordinary class names");
+    vkr_dataset_free(ds);
+    ds = NULL;
     mkdirs("single/only");
     write_png("single/only/a.png", 4, 4, 3, px);
     path_of(p, sizeof p, "single");

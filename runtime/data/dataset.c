@@ -343,10 +343,32 @@ static vkr_status find_classes(scan *sc) {
                     dir, dir, dir);
 }
 
+/* A dataset folder whose class folders are a train/val split (only split names, "train" among
+ * them) was almost certainly meant as two datasets. */
+static vkr_status check_split_names(const scan *sc) {
+    static const char *const k_split[] = {"train", "training", "val", "valid", "validation", "test", "testing"};
+    const char *train = NULL, *other = NULL;
+    for (int c = 0; c < sc->classes.n; c++) {
+        int split = 0;
+        for (size_t k = 0; k < sizeof k_split / sizeof k_split[0]; k++)
+            if (!strcasecmp(sc->classes.v[c], k_split[k])) split = 1;
+        if (!split) return VKR_OK;
+        if (!strncasecmp(sc->classes.v[c], "train", 5)) train = sc->classes.v[c];
+        else if (!other) other = sc->classes.v[c];
+    }
+    if (!train || !other) return VKR_OK;
+    return vkr_fail(VKR_ERR_INVALID,
+                    "'%s' holds the folders '%s' and '%s': it looks like a dataset that is already split, not one "
+                    "subfolder per class; train on '%s/%s' and validate on '%s/%s' (the train command's --data and "
+                    "--val), or accept these folders as class names (train: --split-folders-as-classes)",
+                    sc->dir, train, other, sc->dir, train, sc->dir, other);
+}
+
 /* Lists every class folder's images, then flattens them into sc->all / sc->lab. */
 static vkr_status find_files(scan *sc) {
     const char *dir = sc->dir;
     const strvec *classes = &sc->classes;
+    if (classes->n <= 0) return vkr_fail(VKR_ERR_INVALID, "'%s' has no class subfolders", dir);
     sc->files = calloc((size_t)classes->n, sizeof(strvec));
     if (!sc->files) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
     int first_empty = -1, total = 0;
@@ -464,6 +486,7 @@ vkr_status vkr_dataset_open(const char *dir, const vkr_dataset_opts *opts, vkr_d
     ext_list(sc.exts, sizeof sc.exts);
     vkr_dataset *ds = NULL;
     s = find_classes(&sc);
+    if (!s && !opts->split_names_ok) s = check_split_names(&sc);
     if (!s) s = find_files(&sc);
     if (!s && !(ds = calloc(1, sizeof *ds))) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
     if (!s) {
