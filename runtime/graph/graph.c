@@ -2,12 +2,13 @@
  * training steps, weight download, timings. Recording is in graph_exec.c,
  * buffer planning in graph_plan.c. */
 #include "graph/graph_internal.h"
+#include "layers/layer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->out_h * L->out_w; }
+#define out_floats vkr__layer_out_floats
 
 void vkr_graph_destroy(vkr_graph *g) {
     if (!g) return;
@@ -94,9 +95,8 @@ static vkr_status graph_setup(vkr_model *m, const vkr_graph_opts *opts, vkr_grap
         }
     }
     const vkr_layer *T = &g->layers[g->target];
-    int ends_softmax = T->type == VKR_LAYER_SOFTMAX || (T->type == VKR_LAYER_DENSE && T->activation == VKR_ACT_SOFTMAX);
     g->loss = o.loss;
-    if (g->loss == VKR_LOSS_AUTO) g->loss = ends_softmax ? VKR_LOSS_SOFTMAX_CE : VKR_LOSS_DOT;
+    if (g->loss == VKR_LOSS_AUTO) g->loss = vkr__layer_is_softmax(T) ? VKR_LOSS_SOFTMAX_CE : VKR_LOSS_DOT;
     if (g->loss == VKR_LOSS_SOFTMAX_CE && T->out_rank != 2 && !(T->out_h == 1 && T->out_w == 1)) {
         vkr_graph_destroy(g);
         return vkr_fail(VKR_ERR_INVALID, "%s: the softmax_ce loss needs an [N, K] output; \"%s\" outputs [N, %d, %d, %d]",
@@ -108,7 +108,7 @@ static vkr_status graph_setup(vkr_model *m, const vkr_graph_opts *opts, vkr_grap
     for (int j = 0; j < g->nlayers; j++) {
         const vkr_layer *L = &g->layers[j];
         g->trained[j] = o.training && j >= o.freeze && L->trainable && L->nparam > 0;
-        g->batch_stats[j] = g->trained[j] && o.bn_train && L->type == VKR_LAYER_BATCHNORM;
+        g->batch_stats[j] = g->trained[j] && o.bn_train && vkr__layer_kind(L->type)->batch_stats;
         int r = g->trained[j];
         for (int k = 0; k < L->ninputs; k++) r |= g->needs_grad[L->input_idx[k]];
         g->needs_grad[j] = (char)r;
@@ -371,9 +371,8 @@ double vkr_graph_layer_flops(const vkr_graph *g, int j, double *backward) {
     if (backward) *backward = 0;
     if (j < 0 || j >= g->nlayers) return 0;
     const vkr_layer *L = &g->layers[j];
-    double f = 0;
-    if (L->type == VKR_LAYER_CONV2D) f = 2.0 * L->out_c * L->out_h * L->out_w * (double)L->in_c * L->kernel[0] * L->kernel[1];
-    if (L->type == VKR_LAYER_DENSE) f = 2.0 * L->out_c * (double)L->in_c;
+    const vkr_layer_kind *K = vkr__layer_kind(L->type);
+    double f = K->flops ? K->flops(L) : 0;
     if (backward && g->main.built && g->main.run_backward && g->main.run_backward[j]) {
         int din = L->ninputs && g->main.run_backward[L->input_idx[0]];
         *backward = f * ((g->trained[j] ? 1 : 0) + (din ? 1 : 0));

@@ -24,6 +24,7 @@
  * output, which is what the fused layer wrote); neither the conv, dense nor add backward reads
  * its own output. */
 #include "graph/graph_internal.h"
+#include "layers/layer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@ vkr_status vkr__fold_setup(vkr_graph *g) {
     for (int j = 0; j < nl; j++) g->fold_bn[j] = g->fold_conv[j] = -1;
     for (int j = 0; j < nl; j++)
         for (int k = 0; k < g->layers[j].ninputs; k++) ncons[g->layers[j].input_idx[k]]++;
+    /* The one pair-specific rewrite of the runtime: a BatchNorm's arithmetic done by the conv2d
+     * GEMM epilogue (vkr_conv2d_bn_forward), so the two types are named here. */
     for (int b = 0; b < nl && !fold_disabled(g); b++) {
         const vkr_layer *B = &g->layers[b];
         if (B->type != VKR_LAYER_BATCHNORM || B->ninputs != 1 || g->trained[b] || g->batch_stats[b]) continue;
@@ -117,12 +120,9 @@ void vkr__plan_fold(const vkr_graph *g, vkr__plan *P) {
 
 void vkr__plan_fuse_relu(const vkr_graph *g, vkr__plan *P, int j, int p) {
     if (fold_disabled(g)) return;
-    const vkr_layer *X = &g->layers[p];
-    int q = P->fold[p] ? g->fold_conv[p] : p; /* the layer that computes p's value */
+    int q = P->fold[p] ? g->fold_conv[p] : p; /* the layer that computes p's value (a folded BN's: its conv) */
     const vkr_layer *Q = &g->layers[q];
-    int gemm = (Q->type == VKR_LAYER_CONV2D || Q->type == VKR_LAYER_DENSE) && Q->activation == VKR_ACT_LINEAR;
-    if (!(gemm && (q == p || X->type == VKR_LAYER_BATCHNORM)) && X->type != VKR_LAYER_ADD) return;
-    if (X->type == VKR_LAYER_ADD && X->ninputs != 2) return;
+    if (!vkr__layer_kind(Q->type)->relu_epilogue || Q->activation != VKR_ACT_LINEAR) return;
     P->fused[j] = 1;
     P->epi_relu[q] = 1;
 }

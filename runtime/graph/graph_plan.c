@@ -1,5 +1,6 @@
 /* Graph runtime: liveness-based buffer planning (values, gradients, scratch). */
 #include "graph/graph_internal.h"
+#include "layers/layer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,6 @@ static int new_vb(vkr__plan *P, uint64_t floats, int start, int end) {
 static void extend(vkr__plan *P, int v, int step) {
     if (v >= 0 && P->vbufs[v].end < step) P->vbufs[v].end = step;
 }
-
-static int is_pass_through(vkr_layer_type t) { return t == VKR_LAYER_ADD || t == VKR_LAYER_DROPOUT; }
 
 /* Assigns slots greedily in start order: a slot is free once its last vbuf ended
  * before the new one starts; best fit among free slots, else grow the largest
@@ -103,7 +102,9 @@ static vkr_status assign_slots(vkr__plan *P) {
     return VKR_OK;
 }
 
-static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->out_h * L->out_w; }
+#define out_floats vkr__layer_out_floats
+
+static const vkr_layer_kind *kind(const vkr_layer *L) { return vkr__layer_kind(L->type); }
 
 /* Activation recomputation.  A clean cut is a layer whose output is the only value that
  * crosses from the layers up to it to the layers after it (a ResNet block's output).
@@ -127,7 +128,7 @@ static vkr_status plan_recompute(vkr_graph *g, vkr__plan *P, int Lsteps) {
         if (cross[c] || !P->live[c] || c - c0 < 3) continue;
         int ok = 1, bw = 0;
         for (int j = c0 + 1; j < c; j++) {
-            if (g->batch_stats[j] || P->logits[j] >= 0 || (Ls[j].type == VKR_LAYER_DENSE && Ls[j].activation == VKR_ACT_SOFTMAX))
+            if (g->batch_stats[j] || P->logits[j] >= 0 || Ls[j].activation == VKR_ACT_SOFTMAX)
                 ok = 0;
             bw |= P->run_backward[j];
         }
@@ -139,12 +140,12 @@ static vkr_status plan_recompute(vkr_graph *g, vkr__plan *P, int Lsteps) {
                 P->recomputed[j] = 1;
                 const vkr_layer *L = &Ls[j];
                 int p = L->ninputs ? L->input_idx[0] : -1;
-                if (L->type == VKR_LAYER_DROPOUT || P->inplace[j]) {
+                if (kind(L)->alias_input || P->inplace[j]) {
                     P->value_bw[j] = P->value_bw[p];
                 } else {
                     uint64_t f = (uint64_t)g->batch * out_floats(L);
                     if ((P->value_bw[j] = new_vb(P, f, rs, rs)) < 0 ||
-                        (L->type == VKR_LAYER_MAXPOOL && (P->argmax_bw[j] = new_vb(P, f, rs, rs)) < 0)) {
+                        (kind(L)->argmax && (P->argmax_bw[j] = new_vb(P, f, rs, rs)) < 0)) {
                         free(cross);
                         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
                     }
@@ -161,7 +162,7 @@ static vkr_status plan_recompute(vkr_graph *g, vkr__plan *P, int Lsteps) {
 /* The layer computing the logits fed to the loss for target T. */
 static int find_loss_layer(const vkr_graph *g, int T) {
     const vkr_layer *L = &g->layers[T];
-    if (g->loss == VKR_LOSS_SOFTMAX_CE && L->type == VKR_LAYER_SOFTMAX) return L->input_idx[0];
+    if (g->loss == VKR_LOSS_SOFTMAX_CE && kind(L)->softmax) return L->input_idx[0];
     return T;
 }
 
@@ -233,8 +234,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
     for (int j = 0; j < nl && !s; j++) {
         if (!P->run_backward[j]) continue;
         const vkr_layer *L = &Ls[j];
-        int softmax_here = L->type == VKR_LAYER_SOFTMAX || (L->type == VKR_LAYER_DENSE && L->activation == VKR_ACT_SOFTMAX);
-        if (softmax_here && !(j == P->loss_layer && g->loss == VKR_LOSS_SOFTMAX_CE))
+        if (vkr__layer_is_softmax(L) && !(j == P->loss_layer && g->loss == VKR_LOSS_SOFTMAX_CE))
             s = vkr_fail(VKR_ERR_UNSUPPORTED,
                          "%s: layer %d \"%s\": a softmax can only be trained as the last layer with the softmax_ce loss", lab,
                          j, L->name);
@@ -244,19 +244,19 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         if (!P->live[j]) continue;
         const vkr_layer *L = &Ls[j];
         int p = L->ninputs ? L->input_idx[0] : -1;
-        if (L->type == VKR_LAYER_INPUT) {
+        if (kind(L)->graph_input) {
             P->value[j] = -1;
             continue;
         }
-        if (L->type == VKR_LAYER_DROPOUT || P->fold[j]) { /* a folded BN's value is its conv's */
+        if (kind(L)->alias_input || P->fold[j]) { /* a folded BN's value is its conv's */
             P->value[j] = P->value[p];
             continue;
         }
-        if (L->type == VKR_LAYER_RELU && p > 0 && P->value[p] >= 0 && ncons[p] == 1 && p != P->loss_layer &&
-            Ls[p].type != VKR_LAYER_DROPOUT && !P->inplace[p]) {
+        if (kind(L)->in_place && p > 0 && P->value[p] >= 0 && ncons[p] == 1 && p != P->loss_layer &&
+            !kind(&Ls[p])->alias_input && !P->inplace[p]) {
             /* in place unless the producer's backward needs its own output */
             const vkr_layer *X = &Ls[p];
-            int needs_out = P->run_backward[p] && (X->type == VKR_LAYER_RELU || X->activation != VKR_ACT_LINEAR);
+            int needs_out = P->run_backward[p] && (kind(X)->bwd_reads_output || X->activation != VKR_ACT_LINEAR);
             if (!needs_out) {
                 P->value[j] = P->value[p];
                 P->inplace[j] = 1;
@@ -267,12 +267,12 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         int v = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j);
         if (v < 0) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         P->value[j] = v;
-        if (L->type == VKR_LAYER_MAXPOOL) {
+        if (kind(L)->argmax) {
             if ((P->argmax[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j)) < 0)
                 s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         }
-        int dense_softmax = L->type == VKR_LAYER_DENSE && L->activation == VKR_ACT_SOFTMAX;
-        if (dense_softmax && !(with_loss && j == P->loss_layer && g->loss == VKR_LOSS_SOFTMAX_CE)) {
+        if (L->activation == VKR_ACT_SOFTMAX && /* a fused softmax (dense): logits, then the softmax */
+            !(with_loss && j == P->loss_layer && g->loss == VKR_LOSS_SOFTMAX_CE)) {
             if ((P->logits[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j)) < 0)
                 s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         }
@@ -295,12 +295,11 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         const vkr_layer *L = &Ls[j];
         int bstep = 2 * (Lsteps - j);
         int in0 = L->ninputs ? L->input_idx[0] : -1;
-        if (L->type == VKR_LAYER_BATCHNORM) extend(P, P->value_bw[in0], bstep);
-        if ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) && g->trained[j]) extend(P, P->value_bw[in0], bstep);
-        if (L->type == VKR_LAYER_RELU || ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) &&
-                                          L->activation == VKR_ACT_RELU))
-            extend(P, P->value_bw[j], bstep);
-        if (L->type == VKR_LAYER_MAXPOOL) extend(P, P->argmax_bw[j], bstep);
+        const vkr_layer_kind *K = kind(L);
+        if (K->bwd_reads_input == VKR_READS_ALWAYS || (K->bwd_reads_input == VKR_READS_WHEN_TRAINED && g->trained[j]))
+            extend(P, P->value_bw[in0], bstep);
+        if (K->bwd_reads_output || L->activation == VKR_ACT_RELU) extend(P, P->value_bw[j], bstep);
+        if (K->argmax) extend(P, P->argmax_bw[j], bstep);
     }
     /* gradients, first writers and accumulation scratch, in backward order */
     for (int j = nl - 1; j >= 0 && !s; j--) {
@@ -326,7 +325,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
                     s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
             } else {
                 extend(P, P->value_grad[p], bstep);
-                if (!is_pass_through(L->type) &&
+                if (!kind(L)->pass_grad &&
                     (P->grad_scratch[j][k] = new_vb(P, (uint64_t)g->batch * out_floats(&Ls[p]), bstep, bstep)) < 0)
                     s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
             }
