@@ -190,29 +190,29 @@ static vkr_status build_e2e(const char *path) {
     return s;
 }
 
-static void test_device(void) {
-    vkr_context *ctx = NULL;
-    vkr_context_opts co = {.validation = -1};
-    vkr_status s = vkr_context_create(&co, &ctx);
-    if (s) {
-        printf("SKIP device tests: no Vulkan device (%s)\n", vkr_last_error());
-        g_skip++;
-        return;
+/* The end-to-end model on a device, its input and one-hot targets. */
+typedef struct {
+    vkr_context *ctx;
+    vkr_model *m;
+    const char *path; /* the model file: pristine weights */
+    float *x, tg[3 * 5];
+} e2e;
+enum { N = 3 }; /* images */
+
+/* The model's tensors back to the file's values. */
+static void restore_weights(vkr_model *m, const vkr_model *m2) {
+    for (int t = 0; t < m->ntensors; t++) {
+        int u = vkr_model_find_tensor(m2, m->tensors[t].name);
+        memcpy(m->tensors[t].data, m2->tensors[u].data, m->tensors[t].count * 4);
     }
-    const char *mp = tmp_path("e2e.vkr");
-    s = build_e2e(mp);
-    vkr_model *m = NULL;
-    if (!s) s = vkr_model_load(mp, &m);
-    result(!s, "build, save and load the end-to-end model", "%s", s ? vkr_last_error() : "");
-    if (s) {
-        vkr_context_destroy(ctx);
-        return;
-    }
-    const int N = 3, NL = m->nlayers, T = NL - 1;
-    uint64_t nin = (uint64_t)N * 3 * 9 * 7;
-    float *x = malloc(nin * sizeof *x), tg[3 * 5] = {0};
-    for (uint64_t i = 0; i < nin; i++) x[i] = (float)(2 * urand() - 1);
-    for (int b = 0; b < N; b++) tg[b * 5 + (b * 2 + 1) % 5] = 1;
+}
+
+static void test_inference(const e2e *E) {
+    vkr_model *m = E->m;
+    vkr_context *ctx = E->ctx;
+    const float *x = E->x, *tg = E->tg;
+    const int NL = m->nlayers, T = NL - 1;
+    vkr_status s;
     /* --- inference */
     vkr_graph *g = NULL;
     vkr_graph_opts o = {.batch = 4};
@@ -259,6 +259,75 @@ static void test_device(void) {
         g = NULL;
     }
     ref_free(&R);
+}
+
+/* One SGD step: w' = w - lr * grad (Rt: the reference gradients); the model restored after. */
+static void check_sgd_step(const e2e *E, vkr_graph *g, const refnet *Rt) {
+    vkr_model *m = E->m;
+    const char *mp = E->path;
+    const float *x = E->x, *tg = E->tg;
+    const int NL = m->nlayers;
+    float loss;
+    int correct;
+    vkr_status s;
+    /* one SGD step: w' = w - lr * grad */
+    s = vkr_graph_train_step(g, x, tg, N, &loss, &correct);
+    vkr_model *m2 = NULL;
+    vkr_status s2 = vkr_model_load(mp, &m2); /* pristine copy */
+    if (!s) s = vkr_graph_download_weights(g);
+    double we = 0;
+    for (int j = 1; j < NL && !s && !s2; j++)
+        for (int k = 0; k < m->layers[j].nparam; k++) {
+            const vkr_tensor *A = vkr_model_param(m, j, k), *B = vkr_model_param(m2, j, k);
+            if (!A) continue;
+            int tr = vkr_param_slot_trainable(m->layers[j].type, k);
+            for (uint64_t i = 0; i < A->count; i++) {
+                double want = tr ? B->data[i] - 0.1 * Rt->pgrad[k][j][i] : B->data[i];
+                double e = fabs(A->data[i] - want) / fmax(1e-3, fabs(want));
+                if (e > we) we = e;
+            }
+        }
+    result(!s && !s2 && we < 1e-4 && vkr_graph_step(g) == 1, "SGD step updates the weights", "max rel %.2e %s", we,
+           s ? vkr_last_error() : "");
+    /* restore the model's weights */
+    if (m2) restore_weights(m, m2);
+    vkr_model_free(m2);
+}
+
+/* BN running statistics move in batch mode: running = m*running + (1-m)*batch. */
+static void check_bn_running(const e2e *E, vkr_graph *g, const refnet *Rt) {
+    vkr_model *m = E->m;
+    const char *mp = E->path;
+    vkr_status s;
+    /* BN running statistics move in batch mode: running = m*running + (1-m)*batch */
+    s = vkr_graph_download_weights(g);
+    int bi = vkr_model_find_layer(m, "bn1");
+    const vkr_tensor *rm = vkr_model_param(m, bi, VKR_PARAM_MEAN);
+    vkr_model *m2 = NULL;
+    vkr_status s2 = vkr_model_load(mp, &m2);
+    double e = 0;
+    if (!s && !s2) {
+        const vkr_layer *L = &m->layers[bi];
+        vkr_bn_shape p = {N, L->in_c, L->in_h, L->in_w, (float)L->epsilon, (float)L->momentum, 1};
+        double *rmean = dcopy_param(m2, bi, VKR_PARAM_MEAN), *rvar = dcopy_param(m2, bi, VKR_PARAM_VAR);
+        double *sm = calloc(L->in_c, 8), *si = calloc(L->in_c, 8), *o2 = calloc(N * outf(L), 8);
+        double *gm = dcopy_param(m2, bi, 0), *bt = dcopy_param(m2, bi, 1);
+        vkr_ref_batchnorm_train_forward(o2, sm, si, Rt->val[L->input_idx[0]], gm, bt, rmean, rvar, &p);
+        e = max_rel(rm->data, rmean, rm->count, NULL);
+        free(rmean), free(rvar), free(sm), free(si), free(o2), free(gm), free(bt);
+    }
+    result(!s && !s2 && e < 1e-5, "BN running mean updated in batch mode (downloaded)", "max rel %.2e", e);
+    if (m2) restore_weights(m, m2);
+    vkr_model_free(m2);
+}
+
+static void test_training(const e2e *E) {
+    vkr_model *m = E->m;
+    vkr_context *ctx = E->ctx;
+    const float *x = E->x, *tg = E->tg;
+    const int NL = m->nlayers;
+    vkr_graph *g = NULL;
+    vkr_status s;
     /* --- training gradients: BN in inference mode (bn_train 0) and batch mode (bn_train 1), freeze 0 and 6 */
     /* split: weight / bias gradients forced into 3 split-K partials (vkr__gemm_force_split):
      * the graph must size and lend the scratch (mem.scratch > 0) and get the same gradients */
@@ -329,148 +398,134 @@ static void test_device(void) {
         result(!s && worst < 2e-4 && ngrads > 0 && frozen_ok && fabs(loss - Rt.loss) < 1e-5,
                name, "%d parameter gradients vs double reference, max rel %.2e (%s), loss %.6f vs %.6f %s", ngrads,
                worst, worst_name, loss, Rt.loss, s ? vkr_last_error() : "");
-        if (ci == 0 && !s) {
-            /* one SGD step: w' = w - lr * grad */
-            s = vkr_graph_train_step(g, x, tg, N, &loss, &correct);
-            vkr_model *m2 = NULL;
-            vkr_status s2 = vkr_model_load(mp, &m2); /* pristine copy */
-            if (!s) s = vkr_graph_download_weights(g);
-            double we = 0;
-            for (int j = 1; j < NL && !s && !s2; j++)
-                for (int k = 0; k < m->layers[j].nparam; k++) {
-                    const vkr_tensor *A = vkr_model_param(m, j, k), *B = vkr_model_param(m2, j, k);
-                    if (!A) continue;
-                    int tr = vkr_param_slot_trainable(m->layers[j].type, k);
-                    for (uint64_t i = 0; i < A->count; i++) {
-                        double want = tr ? B->data[i] - 0.1 * Rt.pgrad[k][j][i] : B->data[i];
-                        double e = fabs(A->data[i] - want) / fmax(1e-3, fabs(want));
-                        if (e > we) we = e;
-                    }
-                }
-            result(!s && !s2 && we < 1e-4 && vkr_graph_step(g) == 1, "SGD step updates the weights", "max rel %.2e %s", we,
-                   s ? vkr_last_error() : "");
-            /* restore the model's weights */
-            if (m2) {
-                for (int t = 0; t < m->ntensors; t++) {
-                    int u = vkr_model_find_tensor(m2, m->tensors[t].name);
-                    memcpy(m->tensors[t].data, m2->tensors[u].data, m->tensors[t].count * 4);
-                }
-                vkr_model_free(m2);
-            }
-        }
-        if (ci == 1 && !s) {
-            /* BN running statistics move in batch mode: running = m*running + (1-m)*batch */
-            s = vkr_graph_download_weights(g);
-            int bi = vkr_model_find_layer(m, "bn1");
-            const vkr_tensor *rm = vkr_model_param(m, bi, VKR_PARAM_MEAN);
-            vkr_model *m2 = NULL;
-            vkr_status s2 = vkr_model_load(mp, &m2);
-            double e = 0;
-            if (!s && !s2) {
-                const vkr_layer *L = &m->layers[bi];
-                vkr_bn_shape p = {N, L->in_c, L->in_h, L->in_w, (float)L->epsilon, (float)L->momentum, 1};
-                double *rmean = dcopy_param(m2, bi, VKR_PARAM_MEAN), *rvar = dcopy_param(m2, bi, VKR_PARAM_VAR);
-                double *sm = calloc(L->in_c, 8), *si = calloc(L->in_c, 8), *o2 = calloc(N * outf(L), 8);
-                double *gm = dcopy_param(m2, bi, 0), *bt = dcopy_param(m2, bi, 1);
-                vkr_ref_batchnorm_train_forward(o2, sm, si, Rt.val[L->input_idx[0]], gm, bt, rmean, rvar, &p);
-                e = max_rel(rm->data, rmean, rm->count, NULL);
-                free(rmean), free(rvar), free(sm), free(si), free(o2), free(gm), free(bt);
-            }
-            result(!s && !s2 && e < 1e-5, "BN running mean updated in batch mode (downloaded)", "max rel %.2e", e);
-            if (m2) {
-                for (int t = 0; t < m->ntensors; t++) {
-                    int u = vkr_model_find_tensor(m2, m->tensors[t].name);
-                    memcpy(m->tensors[t].data, m2->tensors[u].data, m->tensors[t].count * 4);
-                }
-                vkr_model_free(m2);
-            }
-        }
+        if (ci == 0 && !s) check_sgd_step(E, g, &Rt);
+        if (ci == 1 && !s) check_bn_running(E, g, &Rt);
         ref_free(&Rt);
         vkr_graph_destroy(g);
         g = NULL;
     }
     vkr__gemm_force_split(0);
-    /* optimizer state save/load: two Adam steps in one graph == one step, save, new graph, load, one step */
-    {
-        vkr_graph_opts ao = {.batch = N, .training = 1, .bn_train = 1, .optimizer = VKR_OPTIM_ADAM};
-        ao.optim.lr = 0.01f, ao.optim.beta1 = 0.9f, ao.optim.beta2 = 0.999f, ao.optim.eps = 1e-7f;
-        vkr_graph *ga = NULL, *gb = NULL;
-        const char *op = tmp_path("opt.safetensors");
-        float l1, l2;
-        int c1, c2;
-        s = vkr_graph_create(ctx, m, &ao, &ga);
-        if (!s) s = vkr_graph_train_step(ga, x, tg, N, &l1, &c1);
-        if (!s) s = vkr_graph_save_optimizer(ga, op);
-        if (!s) s = vkr_graph_download_weights(ga);
-        if (!s) s = vkr_graph_create(ctx, m, &ao, &gb);
-        if (!s) s = vkr_graph_load_optimizer(gb, op);
-        if (!s) s = vkr_graph_train_step(ga, x, tg, N, &l1, &c1);
-        if (!s) s = vkr_graph_train_step(gb, x, tg, N, &l2, &c2);
-        float *wa = NULL;
-        double e = 1;
-        int t0 = vkr_model_find_tensor(m, "c1.weight");
-        if (!s) s = vkr_graph_download_weights(ga);
-        if (!s) {
-            wa = malloc(m->tensors[t0].count * 4);
-            memcpy(wa, m->tensors[t0].data, m->tensors[t0].count * 4);
-            s = vkr_graph_download_weights(gb);
-        }
-        if (!s) {
-            e = 0;
-            for (uint64_t i = 0; i < m->tensors[t0].count; i++) e = fmax(e, fabs(wa[i] - m->tensors[t0].data[i]));
-        }
-        result(!s && e == 0 && l1 == l2 && vkr_graph_step(gb) == 2, "optimizer state save + load resumes exactly",
-               "max diff %.3g, loss %.6f vs %.6f %s", e, l1, l2, s ? vkr_last_error() : "");
-        free(wa);
-        ao.optimizer = VKR_OPTIM_SGD;
-        vkr_graph_destroy(gb);
-        gb = NULL;
-        s = vkr_graph_create(ctx, m, &ao, &gb);
-        if (!s) s = vkr_graph_load_optimizer(gb, op);
-        result(s == VKR_ERR_FORMAT && strstr(vkr_last_error(), "adam"), "optimizer state of another optimizer rejected",
-               "%s", vkr_last_error());
-        vkr_graph_destroy(ga);
-        vkr_graph_destroy(gb);
-        /* checkpoint metadata travels with the model file */
-        s = vkr_model_set_meta(m, "vkrun_checkpoint", "{\"epoch\":3}");
-        const char *cp = tmp_path("ckpt.vkr");
-        if (!s) s = vkr_model_save(m, cp);
-        vkr_model *m3 = NULL;
-        if (!s) s = vkr_model_load(cp, &m3);
-        const char *v = m3 ? vkr_model_get_meta(m3, "vkrun_checkpoint") : NULL;
-        result(!s && v && !strcmp(v, "{\"epoch\":3}") && vkr_model_set_meta(m, "format", "x") == VKR_ERR_INVALID,
-               "metadata set/get/save/load", "%s", s ? vkr_last_error() : "");
-        if (m3) {
-            vkr_model_set_meta(m3, "vkrun_checkpoint", NULL);
-            result(vkr_model_get_meta(m3, "vkrun_checkpoint") == NULL, "metadata removal", NULL);
-        }
-        vkr_model_free(m3);
+}
+
+/* Optimizer state save/load: two Adam steps in one graph == one step, save, new graph, load, one step;
+ * checkpoint metadata. */
+static void test_optimizer_state(const e2e *E) {
+    vkr_model *m = E->m;
+    vkr_context *ctx = E->ctx;
+    const float *x = E->x, *tg = E->tg;
+    vkr_status s;
+    vkr_graph_opts ao = {.batch = N, .training = 1, .bn_train = 1, .optimizer = VKR_OPTIM_ADAM};
+    ao.optim.lr = 0.01f, ao.optim.beta1 = 0.9f, ao.optim.beta2 = 0.999f, ao.optim.eps = 1e-7f;
+    vkr_graph *ga = NULL, *gb = NULL;
+    const char *op = tmp_path("opt.safetensors");
+    float l1, l2;
+    int c1, c2;
+    s = vkr_graph_create(ctx, m, &ao, &ga);
+    if (!s) s = vkr_graph_train_step(ga, x, tg, N, &l1, &c1);
+    if (!s) s = vkr_graph_save_optimizer(ga, op);
+    if (!s) s = vkr_graph_download_weights(ga);
+    if (!s) s = vkr_graph_create(ctx, m, &ao, &gb);
+    if (!s) s = vkr_graph_load_optimizer(gb, op);
+    if (!s) s = vkr_graph_train_step(ga, x, tg, N, &l1, &c1);
+    if (!s) s = vkr_graph_train_step(gb, x, tg, N, &l2, &c2);
+    float *wa = NULL;
+    double e = 1;
+    int t0 = vkr_model_find_tensor(m, "c1.weight");
+    if (!s) s = vkr_graph_download_weights(ga);
+    if (!s) {
+        wa = malloc(m->tensors[t0].count * 4);
+        memcpy(wa, m->tensors[t0].data, m->tensors[t0].count * 4);
+        s = vkr_graph_download_weights(gb);
     }
-    /* memory that does not fit fails clearly */
-    {
-        vkr_graph_opts big = {.batch = 1 << 20, .micro_batch = 1 << 20, .height = 512, .width = 512};
-        s = vkr_graph_create(ctx, m, &big, &g);
-        result(s == VKR_ERR_OUT_OF_MEMORY && strstr(vkr_last_error(), "MiB"),
-               "too large a forced micro-batch fails naming the memory", "%s", vkr_last_error());
-        vkr_graph_destroy(g);
-        g = NULL;
-        vkr_graph_opts huge = {.batch = 2, .height = 20000, .width = 20000};
-        s = vkr_graph_create(ctx, m, &huge, &g);
-        result(s == VKR_ERR_UNSUPPORTED && strstr(vkr_last_error(), "maxStorageBufferRange"),
-               "an image too large for one binding fails naming the limit", "%s", vkr_last_error());
-        vkr_graph_destroy(g);
-        g = NULL;
-        /* a batch that does not fit whole is planned as micro-batches */
-        vkr_graph_opts auto_mb = {.batch = 1 << 20, .height = 64, .width = 64};
-        s = vkr_graph_create(ctx, m, &auto_mb, &g);
-        int mb = s ? 0 : vkr_graph_micro_batch(g);
-        result(!s && mb > 1 && mb < (1 << 20), "a batch of 2^20 images is planned as micro-batches", "micro-batch %d %s",
-               mb, s ? vkr_last_error() : "");
-        vkr_graph_destroy(g);
+    if (!s) {
+        e = 0;
+        for (uint64_t i = 0; i < m->tensors[t0].count; i++) e = fmax(e, fabs(wa[i] - m->tensors[t0].data[i]));
     }
+    result(!s && e == 0 && l1 == l2 && vkr_graph_step(gb) == 2, "optimizer state save + load resumes exactly",
+           "max diff %.3g, loss %.6f vs %.6f %s", e, l1, l2, s ? vkr_last_error() : "");
+    free(wa);
+    ao.optimizer = VKR_OPTIM_SGD;
+    vkr_graph_destroy(gb);
+    gb = NULL;
+    s = vkr_graph_create(ctx, m, &ao, &gb);
+    if (!s) s = vkr_graph_load_optimizer(gb, op);
+    result(s == VKR_ERR_FORMAT && strstr(vkr_last_error(), "adam"), "optimizer state of another optimizer rejected",
+           "%s", vkr_last_error());
+    vkr_graph_destroy(ga);
+    vkr_graph_destroy(gb);
+    /* checkpoint metadata travels with the model file */
+    s = vkr_model_set_meta(m, "vkrun_checkpoint", "{\"epoch\":3}");
+    const char *cp = tmp_path("ckpt.vkr");
+    if (!s) s = vkr_model_save(m, cp);
+    vkr_model *m3 = NULL;
+    if (!s) s = vkr_model_load(cp, &m3);
+    const char *v = m3 ? vkr_model_get_meta(m3, "vkrun_checkpoint") : NULL;
+    result(!s && v && !strcmp(v, "{\"epoch\":3}") && vkr_model_set_meta(m, "format", "x") == VKR_ERR_INVALID,
+           "metadata set/get/save/load", "%s", s ? vkr_last_error() : "");
+    if (m3) {
+        vkr_model_set_meta(m3, "vkrun_checkpoint", NULL);
+        result(vkr_model_get_meta(m3, "vkrun_checkpoint") == NULL, "metadata removal", NULL);
+    }
+    vkr_model_free(m3);
+}
+
+/* Memory that does not fit fails clearly; a batch that does not fit whole is split. */
+static void test_memory_limits(const e2e *E) {
+    vkr_model *m = E->m;
+    vkr_context *ctx = E->ctx;
+    vkr_graph *g = NULL;
+    vkr_status s;
+    vkr_graph_opts big = {.batch = 1 << 20, .micro_batch = 1 << 20, .height = 512, .width = 512};
+    s = vkr_graph_create(ctx, m, &big, &g);
+    result(s == VKR_ERR_OUT_OF_MEMORY && strstr(vkr_last_error(), "MiB"),
+           "too large a forced micro-batch fails naming the memory", "%s", vkr_last_error());
+    vkr_graph_destroy(g);
+    g = NULL;
+    vkr_graph_opts huge = {.batch = 2, .height = 20000, .width = 20000};
+    s = vkr_graph_create(ctx, m, &huge, &g);
+    result(s == VKR_ERR_UNSUPPORTED && strstr(vkr_last_error(), "maxStorageBufferRange"),
+           "an image too large for one binding fails naming the limit", "%s", vkr_last_error());
+    vkr_graph_destroy(g);
+    g = NULL;
+    /* a batch that does not fit whole is planned as micro-batches */
+    vkr_graph_opts auto_mb = {.batch = 1 << 20, .height = 64, .width = 64};
+    s = vkr_graph_create(ctx, m, &auto_mb, &g);
+    int mb = s ? 0 : vkr_graph_micro_batch(g);
+    result(!s && mb > 1 && mb < (1 << 20), "a batch of 2^20 images is planned as micro-batches", "micro-batch %d %s",
+           mb, s ? vkr_last_error() : "");
+    vkr_graph_destroy(g);
+}
+
+static void test_device(void) {
+    vkr_context *ctx = NULL;
+    vkr_context_opts co = {.validation = -1};
+    vkr_status s = vkr_context_create(&co, &ctx);
+    if (s) {
+        printf("SKIP device tests: no Vulkan device (%s)\n", vkr_last_error());
+        g_skip++;
+        return;
+    }
+    const char *mp = tmp_path("e2e.vkr");
+    s = build_e2e(mp);
+    vkr_model *m = NULL;
+    if (!s) s = vkr_model_load(mp, &m);
+    result(!s, "build, save and load the end-to-end model", "%s", s ? vkr_last_error() : "");
+    if (s) {
+        vkr_context_destroy(ctx);
+        return;
+    }
+    e2e E = {.ctx = ctx, .m = m, .path = mp};
+    uint64_t nin = (uint64_t)N * 3 * 9 * 7;
+    E.x = malloc(nin * sizeof *E.x);
+    for (uint64_t i = 0; i < nin; i++) E.x[i] = (float)(2 * urand() - 1);
+    for (int b = 0; b < N; b++) E.tg[b * 5 + (b * 2 + 1) % 5] = 1;
+    test_inference(&E);
+    test_training(&E);
+    test_optimizer_state(&E);
+    test_memory_limits(&E);
     int verr = vkr_validation_enabled(ctx) ? (int)(vkr_validation_errors(ctx) + vkr_validation_warnings(ctx)) : 0;
     result(verr == 0, "no validation messages", "%d (validation %s)", verr, vkr_validation_enabled(ctx) ? "on" : "off");
-    free(x);
+    free(E.x);
     vkr_model_free(m);
     vkr_context_destroy(ctx);
 }

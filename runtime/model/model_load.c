@@ -187,6 +187,124 @@ done:
     return s;
 }
 
+/* The 8-byte length and the JSON header: *hdr (its text, kept for cJSON's error offsets), *root. */
+static vkr_status read_header(int fd, uint64_t fsize, const char *path, char **hdr, cJSON **root, uint64_t *data_off) {
+    if (fsize < 8)
+        return vkr_fail(VKR_ERR_FORMAT, "%s: file is %llu bytes, too short for a model file (8-byte header length missing)",
+                        path, (unsigned long long)fsize);
+    unsigned char lenb[8];
+    vkr_status s = read_at(fd, lenb, 8, 0, path);
+    if (s) return s;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenb[i];
+    if (hlen < 2 || hlen > fsize - 8 || hlen > MAX_HEADER)
+        return vkr_fail(VKR_ERR_FORMAT,
+                        "%s: header length %llu is impossible for a file of %llu bytes (not a safetensors file, or truncated)",
+                        path, (unsigned long long)hlen, (unsigned long long)fsize);
+    char *h = *hdr = malloc(hlen + 1);
+    if (!h) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    if ((s = read_at(fd, h, hlen, 8, path))) return s;
+    h[hlen] = 0;
+    const char *end = NULL;
+    *root = cJSON_ParseWithLengthOpts(h, hlen, &end, 0);
+    if (!*root) {
+        const char *e = cJSON_GetErrorPtr();
+        if (e && e >= h && e <= h + hlen)
+            return vkr_fail(VKR_ERR_FORMAT, "%s: the header is not valid JSON (parse error at byte %lld)", path,
+                            (long long)(e - h) + 8);
+        return vkr_fail(VKR_ERR_FORMAT, "%s: the header is not valid JSON", path);
+    }
+    if (!cJSON_IsObject(*root))
+        return vkr_fail(VKR_ERR_FORMAT, "%s: the header is JSON but not an object (a safetensors header maps tensor names "
+                                        "to their dtype, shape and offsets)", path);
+    for (const char *p = end; p && p < h + hlen; p++)
+        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t' && *p != 0)
+            return vkr_fail(VKR_ERR_FORMAT, "%s: unexpected bytes after the header JSON (at byte %lld)", path,
+                            (long long)(p - h) + 8);
+    *data_off = 8 + hlen;
+    return VKR_OK;
+}
+
+/* __metadata__: the format, the graph (parsed into m), the other entries (kept). */
+static vkr_status read_meta(vkr_model *m, const cJSON *root, const char *path) {
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+    if (!cJSON_IsObject(meta))
+        return vkr_fail(VKR_ERR_FORMAT, "%s: no \"__metadata__\" object: not a vkrun model (plain safetensors?)", path);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(meta, "format");
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "vkrun"))
+        return vkr_fail(VKR_ERR_FORMAT, "%s: __metadata__.format is not \"vkrun\"", path);
+    const cJSON *gr = cJSON_GetObjectItemCaseSensitive(meta, "vkrun_graph");
+    if (!cJSON_IsString(gr))
+        return vkr_fail(VKR_ERR_FORMAT, "%s: __metadata__.vkrun_graph (the graph JSON, as a string) is missing", path);
+    int nmeta = 0;
+    for (const cJSON *x = meta->child; x; x = x->next) nmeta++;
+    m->meta = calloc(nmeta ? nmeta : 1, sizeof *m->meta);
+    if (!m->meta) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (const cJSON *x = meta->child; x; x = x->next) {
+        if (!cJSON_IsString(x))
+            return vkr_fail(VKR_ERR_FORMAT, "%s: __metadata__ value \"%s\" is not a string", path, x->string);
+        if (!strcmp(x->string, "format") || !strcmp(x->string, "vkrun_graph")) continue;
+        m->meta[m->nmeta].key = vkr__strdup(x->string);
+        m->meta[m->nmeta].value = vkr__strdup(x->valuestring);
+        m->nmeta++;
+    }
+    return parse_graph(m, gr->valuestring, path);
+}
+
+/* The tensor entries of the header: names, shapes and data spans (*spans, sorted, checked apart). */
+static vkr_status read_tensor_headers(vkr_model *m, const cJSON *root, uint64_t data_size, span **spans_out,
+                                      const char *path) {
+    int nt = 0;
+    for (const cJSON *x = root->child; x; x = x->next)
+        if (strcmp(x->string, "__metadata__")) nt++;
+    m->tensors = calloc(nt ? nt : 1, sizeof *m->tensors);
+    span *spans = *spans_out = calloc(nt ? nt : 1, sizeof *spans);
+    if (!m->tensors || !spans) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    vkr_status s;
+    for (const cJSON *x = root->child; x; x = x->next) {
+        if (!strcmp(x->string, "__metadata__")) continue;
+        for (int j = 0; j < m->ntensors; j++)
+            if (!strcmp(m->tensors[j].name, x->string))
+                return vkr_fail(VKR_ERR_FORMAT, "%s: tensor \"%s\" appears twice in the header", path, x->string);
+        vkr_tensor *T = &m->tensors[m->ntensors];
+        if (!(T->name = vkr__strdup(x->string))) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+        m->ntensors++;
+        span *sp = &spans[m->ntensors - 1];
+        sp->idx = m->ntensors - 1;
+        if ((s = parse_tensor(x, T, data_size, &sp->begin, &sp->end, path))) return s;
+    }
+    qsort(spans, m->ntensors, sizeof *spans, span_cmp);
+    for (int i = 0, prev = -1; i < m->ntensors; i++) {
+        if (spans[i].end == spans[i].begin) continue; /* empty tensors occupy nothing */
+        if (prev >= 0 && spans[i].begin < spans[prev].end)
+            return vkr_fail(VKR_ERR_FORMAT,
+                            "%s: tensors \"%s\" [%llu, %llu) and \"%s\" [%llu, %llu) overlap in the data section", path,
+                            m->tensors[spans[prev].idx].name, (unsigned long long)spans[prev].begin,
+                            (unsigned long long)spans[prev].end, m->tensors[spans[i].idx].name,
+                            (unsigned long long)spans[i].begin, (unsigned long long)spans[i].end);
+        if (prev < 0 || spans[i].end > spans[prev].end) prev = i;
+    }
+    return VKR_OK;
+}
+
+/* The tensors' data, in file order; every value finite. */
+static vkr_status read_tensor_data(vkr_model *m, int fd, const span *spans, uint64_t data_off, const char *path) {
+    for (int i = 0; i < m->ntensors; i++) {
+        vkr_tensor *T = &m->tensors[spans[i].idx];
+        T->data = malloc(T->count ? T->count * 4 : 4);
+        if (!T->data)
+            return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory (tensor \"%s\", %llu bytes)", T->name,
+                            (unsigned long long)T->count * 4);
+        vkr_status s = read_at(fd, T->data, T->count * 4, data_off + spans[i].begin, path);
+        if (s) return s;
+        for (uint64_t k = 0; k < T->count; k++)
+            if (!isfinite(T->data[k]))
+                return vkr_fail(VKR_ERR_FORMAT, "%s: tensor \"%s\" holds a non-finite value (%g at element %llu)", path,
+                                T->name, (double)T->data[k], (unsigned long long)k);
+    }
+    return VKR_OK;
+}
+
 vkr_status vkr_model_load(const char *path, vkr_model **out) {
     *out = NULL;
     {
@@ -200,163 +318,26 @@ vkr_status vkr_model_load(const char *path, vkr_model **out) {
         close(fd);
         return vkr_fail(VKR_ERR_IO, "%s: not a regular file", path);
     }
-    uint64_t fsize = (uint64_t)st.st_size;
+    uint64_t fsize = (uint64_t)st.st_size, data_off = 0;
     vkr_status s = VKR_OK;
     char *hdr = NULL;
     cJSON *root = NULL;
     span *spans = NULL;
     vkr_model *m = calloc(1, sizeof *m);
-    if (!m || !(m->path = vkr__strdup(path))) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        goto fail;
-    }
-    if (fsize < 8) {
-        s = vkr_fail(VKR_ERR_FORMAT, "%s: file is %llu bytes, too short for a model file (8-byte header length missing)",
-                     path, (unsigned long long)fsize);
-        goto fail;
-    }
-    unsigned char lenb[8];
-    if ((s = read_at(fd, lenb, 8, 0, path))) goto fail;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenb[i];
-    if (hlen < 2 || hlen > fsize - 8 || hlen > MAX_HEADER) {
-        s = vkr_fail(VKR_ERR_FORMAT,
-                     "%s: header length %llu is impossible for a file of %llu bytes (not a safetensors file, or truncated)",
-                     path, (unsigned long long)hlen, (unsigned long long)fsize);
-        goto fail;
-    }
-    hdr = malloc(hlen + 1);
-    if (!hdr) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        goto fail;
-    }
-    if ((s = read_at(fd, hdr, hlen, 8, path))) goto fail;
-    hdr[hlen] = 0;
-    const char *end = NULL;
-    root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
-    if (!root) {
-        const char *e = cJSON_GetErrorPtr();
-        if (e && e >= hdr && e <= hdr + hlen)
-            s = vkr_fail(VKR_ERR_FORMAT, "%s: the header is not valid JSON (parse error at byte %lld)", path,
-                         (long long)(e - hdr) + 8);
-        else
-            s = vkr_fail(VKR_ERR_FORMAT, "%s: the header is not valid JSON", path);
-        goto fail;
-    }
-    if (!cJSON_IsObject(root)) {
-        s = vkr_fail(VKR_ERR_FORMAT, "%s: the header is JSON but not an object (a safetensors header maps tensor names "
-                                     "to their dtype, shape and offsets)", path);
-        goto fail;
-    }
-    for (const char *p = end; p && p < hdr + hlen; p++)
-        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t' && *p != 0) {
-            s = vkr_fail(VKR_ERR_FORMAT, "%s: unexpected bytes after the header JSON (at byte %lld)", path,
-                         (long long)(p - hdr) + 8);
-            goto fail;
-        }
-    uint64_t data_off = 8 + hlen, data_size = fsize - data_off;
-    /* metadata */
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
-    if (!cJSON_IsObject(meta)) {
-        s = vkr_fail(VKR_ERR_FORMAT, "%s: no \"__metadata__\" object: not a vkrun model (plain safetensors?)", path);
-        goto fail;
-    }
-    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(meta, "format");
-    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "vkrun")) {
-        s = vkr_fail(VKR_ERR_FORMAT, "%s: __metadata__.format is not \"vkrun\"", path);
-        goto fail;
-    }
-    const cJSON *gr = cJSON_GetObjectItemCaseSensitive(meta, "vkrun_graph");
-    if (!cJSON_IsString(gr)) {
-        s = vkr_fail(VKR_ERR_FORMAT, "%s: __metadata__.vkrun_graph (the graph JSON, as a string) is missing", path);
-        goto fail;
-    }
-    int nmeta = 0;
-    for (const cJSON *x = meta->child; x; x = x->next) nmeta++;
-    m->meta = calloc(nmeta ? nmeta : 1, sizeof *m->meta);
-    if (!m->meta) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        goto fail;
-    }
-    for (const cJSON *x = meta->child; x; x = x->next) {
-        if (!cJSON_IsString(x)) {
-            s = vkr_fail(VKR_ERR_FORMAT, "%s: __metadata__ value \"%s\" is not a string", path, x->string);
-            goto fail;
-        }
-        if (!strcmp(x->string, "format") || !strcmp(x->string, "vkrun_graph")) continue;
-        m->meta[m->nmeta].key = vkr__strdup(x->string);
-        m->meta[m->nmeta].value = vkr__strdup(x->valuestring);
-        m->nmeta++;
-    }
-    if ((s = parse_graph(m, gr->valuestring, path))) goto fail;
-    /* tensors */
-    int nt = 0;
-    for (const cJSON *x = root->child; x; x = x->next)
-        if (strcmp(x->string, "__metadata__")) nt++;
-    m->tensors = calloc(nt ? nt : 1, sizeof *m->tensors);
-    spans = calloc(nt ? nt : 1, sizeof *spans);
-    if (!m->tensors || !spans) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        goto fail;
-    }
-    for (const cJSON *x = root->child; x; x = x->next) {
-        if (!strcmp(x->string, "__metadata__")) continue;
-        for (int j = 0; j < m->ntensors; j++)
-            if (!strcmp(m->tensors[j].name, x->string)) {
-                s = vkr_fail(VKR_ERR_FORMAT, "%s: tensor \"%s\" appears twice in the header", path, x->string);
-                goto fail;
-            }
-        vkr_tensor *T = &m->tensors[m->ntensors];
-        if (!(T->name = vkr__strdup(x->string))) {
-            s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-            goto fail;
-        }
-        m->ntensors++;
-        span *sp = &spans[m->ntensors - 1];
-        sp->idx = m->ntensors - 1;
-        if ((s = parse_tensor(x, T, data_size, &sp->begin, &sp->end, path))) goto fail;
-    }
-    qsort(spans, m->ntensors, sizeof *spans, span_cmp);
-    for (int i = 0, prev = -1; i < m->ntensors; i++) {
-        if (spans[i].end == spans[i].begin) continue; /* empty tensors occupy nothing */
-        if (prev >= 0 && spans[i].begin < spans[prev].end) {
-            s = vkr_fail(VKR_ERR_FORMAT, "%s: tensors \"%s\" [%llu, %llu) and \"%s\" [%llu, %llu) overlap in the data section",
-                         path, m->tensors[spans[prev].idx].name, (unsigned long long)spans[prev].begin,
-                         (unsigned long long)spans[prev].end, m->tensors[spans[i].idx].name,
-                         (unsigned long long)spans[i].begin, (unsigned long long)spans[i].end);
-            goto fail;
-        }
-        if (prev < 0 || spans[i].end > spans[prev].end) prev = i;
-    }
-    /* structure and shapes before reading the data */
-    if ((s = vkr__model_link(m, m->nlayers + 1, 0))) goto fail;
-    for (int i = 0; i < m->ntensors; i++) {
-        vkr_tensor *T = &m->tensors[spans[i].idx];
-        T->data = malloc(T->count ? T->count * 4 : 4);
-        if (!T->data) {
-            s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory (tensor \"%s\", %llu bytes)", T->name,
-                         (unsigned long long)T->count * 4);
-            goto fail;
-        }
-        if ((s = read_at(fd, T->data, T->count * 4, data_off + spans[i].begin, path))) goto fail;
-        for (uint64_t k = 0; k < T->count; k++)
-            if (!isfinite(T->data[k])) {
-                s = vkr_fail(VKR_ERR_FORMAT, "%s: tensor \"%s\" holds a non-finite value (%g at element %llu)", path,
-                             T->name, (double)T->data[k], (unsigned long long)k);
-                goto fail;
-            }
-    }
+    if (!m || !(m->path = vkr__strdup(path))) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!s) s = read_header(fd, fsize, path, &hdr, &root, &data_off);
+    if (!s) s = read_meta(m, root, path);
+    if (!s) s = read_tensor_headers(m, root, fsize - data_off, &spans, path);
+    if (!s) s = vkr__model_link(m, m->nlayers + 1, 0); /* structure and shapes before reading the data */
+    if (!s) s = read_tensor_data(m, fd, spans, data_off, path);
     free(spans);
     free(hdr);
     cJSON_Delete(root);
     close(fd);
+    if (s) {
+        vkr_model_free(m);
+        return s;
+    }
     *out = m;
     return VKR_OK;
-fail:
-    free(spans);
-    free(hdr);
-    cJSON_Delete(root);
-    close(fd);
-    vkr_model_free(m);
-    return s;
 }
