@@ -91,6 +91,8 @@ struct vkr_graph {
     vkr_buffer *stage_in, *stage_tg, *stage_res;
 };
 
+/* graph_size.c: a zero-filled device buffer of `floats` floats (at least one). */
+vkr_status vkr__zeros(vkr_context *ctx, uint64_t floats, vkr_buffer **b);
 /* Builds the main plan, the input buffers and the accumulation scratch at micro-batch mb
  * (and the memory figures); allocates them when the graph has a device. */
 vkr_status vkr__graph_size(vkr_graph *g, int mb);

@@ -133,7 +133,7 @@ int vkr__layer_is_softmax(const vkr_layer *L);
 /* Output floats per image. */
 static inline uint64_t vkr__layer_out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->out_h * L->out_w; }
 
-/* ------------------------------------------------------------ layer_json.c */
+/* ------------------------------------------------------------ layer_json.c, layer_fields.c */
 /* Parses one layer object of the graph JSON into *L (zeroed first); `where` prefixes
  * messages ("file.vkr: layer 12"). */
 vkr_status vkr__parse_layer(const cJSON *obj, vkr_layer *L, const char *where);
