@@ -32,20 +32,21 @@ typedef struct {
  * (VKR_LAYER_INPUT = 0, VKR_LAYER_CONV2D = 1, ...; new types go at the end).  The list generates
  * vkr_layer_type below and the table of layer kinds (runtime/layers/layers.c), whose entry for
  * json_name is runtime/layers/json_name.c (docs/layers.md). */
-#define VKR_LAYER_LIST(X)                                                                                            \
-    X(INPUT, input)                                                                                                    \
-    X(CONV2D, conv2d)                                                                                                  \
-    X(BATCHNORM, batchnorm)                                                                                            \
-    X(RELU, relu)                                                                                                      \
-    X(ADD, add)                                                                                                        \
-    X(ZEROPAD, zeropad)                                                                                                \
-    X(MAXPOOL, maxpool)                                                                                                \
-    X(AVGPOOL, avgpool)                                                                                                \
-    X(GAP, gap)                                                                                                        \
-    X(DENSE, dense)                                                                                                    \
-    X(CONCAT, concat)                                                                                                  \
-    X(SOFTMAX, softmax)                                                                                                \
-    X(DROPOUT, dropout)
+#define VKR_LAYER_LIST(X)   \
+    X(INPUT, input)         \
+    X(CONV2D, conv2d)       \
+    X(BATCHNORM, batchnorm) \
+    X(RELU, relu)           \
+    X(ADD, add)             \
+    X(ZEROPAD, zeropad)     \
+    X(MAXPOOL, maxpool)     \
+    X(AVGPOOL, avgpool)     \
+    X(GAP, gap)             \
+    X(DENSE, dense)         \
+    X(CONCAT, concat)       \
+    X(SOFTMAX, softmax)     \
+    X(DROPOUT, dropout)     \
+    /* new types here: one line each */
 
 #define VKR__LAYER_ENUM(NAME, name) VKR_LAYER_##NAME,
 typedef enum { VKR_LAYER_LIST(VKR__LAYER_ENUM) VKR_LAYER_TYPE_COUNT } vkr_layer_type;
