@@ -79,8 +79,9 @@ typedef struct {
     int32_t *argmax;           /* .argmax kinds: written by forward, read by backward */
     /* backward only */
     double *dout;              /* gradient of the value (a fused activation's backward may overwrite it) */
-    double *const *din;        /* [ninputs] zeroed: the gradient to add to input k's */
-    double *const *dparam;     /* [VKR_MAX_PARAMS] gradients of the parameters (NULL where absent) */
+    double *const *din;        /* [ninputs] zeroed: the kind writes input k's share of the gradient (the
+                                  caller adds it to that input's gradient) */
+    double *const *dparam;     /* [VKR_MAX_PARAMS] zeroed: gradients of the parameters (NULL where absent) */
 } vkr_layer_ref;
 
 /* How a parameter slot is initialized for a new model (vkr_model_append_json). */
@@ -119,7 +120,7 @@ typedef struct vkr_layer_kind {
     vkr_status (*backward)(const vkr_layer_bwd *b);
     /* split-K scratch bytes of a trained backward at n images (NULL: none) */
     uint64_t (*bwd_scratch)(const vkr_context *ctx, const vkr_layer *L, int n);
-    /* reference (tests): forward writes out (and argmax); backward adds into din / dparam */
+    /* reference (tests): forward writes out (and argmax); backward writes din / dparam (NULL: nothing) */
     void (*ref_forward)(const vkr_layer_ref *r);
     void (*ref_backward)(const vkr_layer_ref *r);
 } vkr_layer_kind;

@@ -31,7 +31,7 @@ vkr_status vkr_model_new(const char *name, const char *input_name, int channels,
         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     m->nlayers = 1;
-    m->layers[0].type = VKR_LAYER_INPUT;
+    m->layers[0].type = VKR_LAYER_INPUT; /* a new model is its input layer */
     m->layers[0].trainable = 1;
     for (int k = 0; k < VKR_MAX_PARAMS; k++) m->layers[0].param[k] = -1;
     vkr_status s = vkr__model_link(m, 1, 0);
