@@ -62,8 +62,10 @@ static void ref_backward(const vkr_layer_ref *r) {
     uint64_t hw = (uint64_t)L->out_h * L->out_w, off = 0;
     for (int k = 0; k < L->ninputs; k++) {
         uint64_t ck = (uint64_t)r->layers[L->input_idx[k]].out_c;
-        for (int b = 0; b < r->n; b++)
-            for (uint64_t i = 0; i < ck * hw; i++) r->din[k][b * ck * hw + i] += r->dout[(b * (uint64_t)L->out_c + off) * hw + i];
+        for (int b = 0; b < r->n; b++) {
+            const double *src = r->dout + (b * (uint64_t)L->out_c + off) * hw;
+            for (uint64_t i = 0; i < ck * hw; i++) r->din[k][b * ck * hw + i] += src[i];
+        }
         off += ck;
     }
 }

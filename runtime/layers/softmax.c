@@ -12,7 +12,9 @@ static vkr_status infer(vkr_layer *L, vkr_layer_infer *I) {
     return VKR_OK;
 }
 
-static vkr_status forward(const vkr_layer_fwd *f) { return vkr_softmax_forward(f->cmd, f->n, f->L->out_c, f->out, f->in[0]); }
+static vkr_status forward(const vkr_layer_fwd *f) {
+    return vkr_softmax_forward(f->cmd, f->n, f->L->out_c, f->out, f->in[0]);
+}
 
 static void ref_forward(const vkr_layer_ref *r) { vkr_ref_softmax_forward(r->n, r->L->out_c, r->out, r->in[0]); }
 

@@ -33,7 +33,7 @@ static vkr_status infer_layer(vkr_model *m, int i, int64_t *c, int64_t *h, int64
     const vkr_layer_kind *K = vkr__layer_kind(L->type);
     if (!K) return vkr_fail(VKR_ERR_FORMAT, "%s: layer %d \"%s\": bad type", vkr__model_label(m), i, L->name);
     vkr_layer_infer I = {0};
-    char where[512];
+    char where[1024];
     snprintf(where, sizeof where, "%s: layer %d \"%s\" (%s)", vkr__model_label(m), i, L->name, K->name);
     I.where = where;
     I.layers = m->layers;
