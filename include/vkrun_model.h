@@ -28,22 +28,29 @@ typedef struct {
     float *data;                     /* host copy, owned by the model */
 } vkr_tensor;
 
-typedef enum {
-    VKR_LAYER_INPUT = 0,
-    VKR_LAYER_CONV2D,
-    VKR_LAYER_BATCHNORM,
-    VKR_LAYER_RELU,
-    VKR_LAYER_ADD,
-    VKR_LAYER_ZEROPAD,
-    VKR_LAYER_MAXPOOL,
-    VKR_LAYER_AVGPOOL,
-    VKR_LAYER_GAP,
-    VKR_LAYER_DENSE,
-    VKR_LAYER_CONCAT,
-    VKR_LAYER_SOFTMAX,
-    VKR_LAYER_DROPOUT,
-    VKR_LAYER_TYPE_COUNT
-} vkr_layer_type;
+/* The layer types: X(ENUM_SUFFIX, json_name), one line each, in the order of their values
+ * (VKR_LAYER_INPUT = 0, VKR_LAYER_CONV2D = 1, ...; new types go at the end).  The list generates
+ * vkr_layer_type below and the table of layer kinds (runtime/layers/layers.c), whose entry for
+ * json_name is runtime/layers/json_name.c (docs/layers.md). */
+#define VKR_LAYER_LIST(X)   \
+    X(INPUT, input)         \
+    X(CONV2D, conv2d)       \
+    X(BATCHNORM, batchnorm) \
+    X(RELU, relu)           \
+    X(ADD, add)             \
+    X(ZEROPAD, zeropad)     \
+    X(MAXPOOL, maxpool)     \
+    X(AVGPOOL, avgpool)     \
+    X(GAP, gap)             \
+    X(DENSE, dense)         \
+    X(CONCAT, concat)       \
+    X(SOFTMAX, softmax)     \
+    X(DROPOUT, dropout)     \
+    /* new types here: one line each */
+
+#define VKR__LAYER_ENUM(NAME, name) VKR_LAYER_##NAME,
+typedef enum { VKR_LAYER_LIST(VKR__LAYER_ENUM) VKR_LAYER_TYPE_COUNT } vkr_layer_type;
+#undef VKR__LAYER_ENUM
 
 /* "conv2d", "batchnorm", ... (the graph JSON's "type" strings). */
 const char *vkr_layer_type_name(vkr_layer_type t);

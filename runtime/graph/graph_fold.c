@@ -24,6 +24,7 @@
  * output, which is what the fused layer wrote); neither the conv, dense nor add backward reads
  * its own output. */
 #include "graph/graph_internal.h"
+#include "layers/layer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static int fold_disabled(const vkr_graph *g) {
 }
 
 vkr_status vkr__fold_setup(vkr_graph *g) {
-    int nl = g->nl;
+    int nl = g->nlayers;
     g->fold_bn = malloc(nl * sizeof *g->fold_bn);
     g->fold_conv = malloc(nl * sizeof *g->fold_conv);
     int *ncons = calloc(nl, sizeof *ncons);
@@ -45,13 +46,15 @@ vkr_status vkr__fold_setup(vkr_graph *g) {
     }
     for (int j = 0; j < nl; j++) g->fold_bn[j] = g->fold_conv[j] = -1;
     for (int j = 0; j < nl; j++)
-        for (int k = 0; k < g->L[j].ninputs; k++) ncons[g->L[j].input_idx[k]]++;
+        for (int k = 0; k < g->layers[j].ninputs; k++) ncons[g->layers[j].input_idx[k]]++;
+    /* The one pair-specific rewrite of the runtime: a BatchNorm's arithmetic done by the conv2d
+     * GEMM epilogue (vkr_conv2d_bn_forward), so the two types are named here. */
     for (int b = 0; b < nl && !fold_disabled(g); b++) {
-        const vkr_layer *B = &g->L[b];
-        if (B->type != VKR_LAYER_BATCHNORM || B->ninputs != 1 || g->pt[b] || g->bm[b]) continue;
+        const vkr_layer *B = &g->layers[b];
+        if (B->type != VKR_LAYER_BATCHNORM || B->ninputs != 1 || g->trained[b] || g->batch_stats[b]) continue;
         int j = B->input_idx[0];
-        const vkr_layer *C = &g->L[j];
-        if (C->type != VKR_LAYER_CONV2D || C->activation != VKR_ACT_LINEAR || g->pt[j] || ncons[j] != 1) continue;
+        const vkr_layer *C = &g->layers[j];
+        if (C->type != VKR_LAYER_CONV2D || C->activation != VKR_ACT_LINEAR || g->trained[j] || ncons[j] != 1) continue;
         if (C->out_c != B->out_c || !vkr_model_param(g->m, j, VKR_PARAM_WEIGHT)) continue;
         int ok = 1;
         for (int k = 0; k < 4; k++) ok &= vkr_model_param(g->m, b, k) != NULL;
@@ -65,7 +68,7 @@ vkr_status vkr__fold_setup(vkr_graph *g) {
 }
 
 void vkr__fold_free(vkr_graph *g) {
-    for (int j = 0; g->fold_aff && j < g->nl; j++) vkr_buffer_destroy(g->fold_aff[j]);
+    for (int j = 0; g->fold_aff && j < g->nlayers; j++) vkr_buffer_destroy(g->fold_aff[j]);
     free(g->fold_bn);
     free(g->fold_conv);
     free(g->fold_aff);
@@ -76,14 +79,14 @@ void vkr__fold_free(vkr_graph *g) {
 /* aff[4][K] of conv j with BN b: conv bias (0 without), mean, gamma / sqrt(var + eps) (double,
  * rounded once), beta. */
 static vkr_status fold_values(const vkr_graph *g, int j, int b, float *aff) {
-    const vkr_tensor *Bc = g->L[j].use_bias ? vkr_model_param(g->m, j, VKR_PARAM_BIAS) : NULL;
+    const vkr_tensor *Bc = g->layers[j].use_bias ? vkr_model_param(g->m, j, VKR_PARAM_BIAS) : NULL;
     const vkr_tensor *ga = vkr_model_param(g->m, b, VKR_PARAM_GAMMA), *be = vkr_model_param(g->m, b, VKR_PARAM_BETA);
     const vkr_tensor *mu = vkr_model_param(g->m, b, VKR_PARAM_MEAN), *va = vkr_model_param(g->m, b, VKR_PARAM_VAR);
-    uint64_t K = (uint64_t)g->L[j].out_c;
+    uint64_t K = (uint64_t)g->layers[j].out_c;
     if (ga->count < K || be->count < K || mu->count < K || va->count < K || (Bc && Bc->count < K))
         return vkr_fail(VKR_ERR_INVALID, "%s: folding \"%s\" into \"%s\": parameter sizes do not match %d channels",
-                        vkr__model_label(g->m), g->L[b].name, g->L[j].name, g->L[j].out_c);
-    double eps = (double)(float)g->L[b].epsilon; /* as the BN shader: eps in fp32 */
+                        vkr__model_label(g->m), g->layers[b].name, g->layers[j].name, g->layers[j].out_c);
+    double eps = (double)(float)g->layers[b].epsilon; /* as the BN shader: eps in fp32 */
     for (uint64_t k = 0; k < K; k++) {
         aff[k] = Bc ? Bc->data[k] : 0.0f;
         aff[K + k] = mu->data[k];
@@ -94,13 +97,13 @@ static vkr_status fold_values(const vkr_graph *g, int j, int b, float *aff) {
 }
 
 vkr_status vkr__fold_upload(vkr_graph *g) {
-    if (!g->fold_aff) g->fold_aff = calloc(g->nl, sizeof *g->fold_aff);
+    if (!g->fold_aff) g->fold_aff = calloc(g->nlayers, sizeof *g->fold_aff);
     if (!g->fold_aff) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     vkr_status s = VKR_OK;
-    for (int j = 0; j < g->nl && !s; j++) {
+    for (int j = 0; j < g->nlayers && !s; j++) {
         int b = g->fold_bn[j];
         if (b < 0) continue;
-        uint64_t K = (uint64_t)g->L[j].out_c;
+        uint64_t K = (uint64_t)g->layers[j].out_c;
         float *aff = malloc(4 * K * sizeof *aff);
         if (!aff) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         s = fold_values(g, j, b, aff);
@@ -112,17 +115,14 @@ vkr_status vkr__fold_upload(vkr_graph *g) {
 }
 
 void vkr__plan_fold(const vkr_graph *g, vkr__plan *P) {
-    for (int b = 0; b < g->nl; b++) P->fold[b] = P->live[b] && !P->runbw[b] && g->fold_conv && g->fold_conv[b] >= 0;
+    for (int b = 0; b < g->nlayers; b++) P->fold[b] = P->live[b] && !P->run_backward[b] && g->fold_conv && g->fold_conv[b] >= 0;
 }
 
 void vkr__plan_fuse_relu(const vkr_graph *g, vkr__plan *P, int j, int p) {
     if (fold_disabled(g)) return;
-    const vkr_layer *X = &g->L[p];
-    int q = P->fold[p] ? g->fold_conv[p] : p; /* the layer that computes p's value */
-    const vkr_layer *Q = &g->L[q];
-    int gemm = (Q->type == VKR_LAYER_CONV2D || Q->type == VKR_LAYER_DENSE) && Q->activation == VKR_ACT_LINEAR;
-    if (!(gemm && (q == p || X->type == VKR_LAYER_BATCHNORM)) && X->type != VKR_LAYER_ADD) return;
-    if (X->type == VKR_LAYER_ADD && X->ninputs != 2) return;
+    int q = P->fold[p] ? g->fold_conv[p] : p; /* the layer that computes p's value (a folded BN's: its conv) */
+    const vkr_layer *Q = &g->layers[q];
+    if (!vkr__layer_kind(Q->type)->relu_epilogue || Q->activation != VKR_ACT_LINEAR) return;
     P->fused[j] = 1;
     P->epi_relu[q] = 1;
 }

@@ -16,24 +16,26 @@ typedef struct {
 typedef struct {
     int built;
     int target;          /* requested output layer */
-    int lg;              /* loss plans: layer whose value is the logits / seeded output */
+    int loss_layer;      /* loss plans: layer whose value is the logits / seeded output */
     int with_loss, with_backward;
-    int nvb, capvb;
-    vkr__vbuf *vb;
+    int nvbufs, cap_vbufs;
+    vkr__vbuf *vbufs;    /* planned buffers (values, gradients, scratch) */
     int nslots;
     uint64_t *slot_floats;
     vkr_buffer **slot_buf;
-    char *live, *runbw, *inplace;
-    int *vid;            /* value vbuf of each layer (-1: the graph input buffer) */
-    int *gid;            /* gradient vbuf (-1: none) */
+    char *live;          /* the layer's value is needed by the target */
+    char *run_backward;  /* the layer's backward runs (live, and its output depends on a trained parameter) */
+    char *inplace;       /* the layer writes over its input's value (a ReLU, its input's only consumer) */
+    int *value;          /* value vbuf of each layer (-1: the graph input buffer) */
+    int *value_grad;     /* vbuf of the gradient of each layer's value (-1: none) */
     int *argmax;         /* maxpool argmax vbuf */
     int *logits;         /* inference dense+softmax: logits scratch vbuf */
-    int **scr;           /* [layer][input]: scratch for accumulated input gradients (-1: none) */
+    int **grad_scratch;  /* [layer][input]: scratch for accumulated input gradients (-1: none) */
     char **first;        /* [layer][input]: this backward writes the input gradient first */
     /* recomputation (graph_plan.c plan_recompute): values and argmax as backward reads them,
      * the first recomputed layer of the segment a cut ends (-1: none), recomputed layers */
-    int *vidb, *argmaxb, *rfirst;
-    char *rec;
+    int *value_bw, *argmax_bw, *recompute_from;
+    char *recomputed;
     char *fold;          /* BatchNorm done in its conv's epilogue in this plan: no dispatch, value aliases the conv's */
     char *fused;         /* ReLU done by its producer's epilogue (forward skipped, value in place) */
     char *epi_relu;      /* conv2d / dense / add: ReLU in the epilogue (for a fused ReLU consumer) */
@@ -44,8 +46,8 @@ struct vkr_graph {
     vkr_context *ctx;    /* NULL while only planning */
     vkr_model *m;
     vkr_graph_opts o;
-    int nl;
-    vkr_layer *L;        /* shallow copy of the model's layers, shapes at the graph's size */
+    int nlayers;
+    vkr_layer *layers;   /* shallow copy of the model's layers, shapes at the graph's size */
     int batch, h, w;     /* batch: images per submission (the micro-batch; buffers are sized for it) */
     int step_batch;      /* images per call (opts.batch): a call runs ceil(n / batch) micro-batches */
     /* the micro-batch being recorded: its images, and the images of the call after it */
@@ -61,14 +63,14 @@ struct vkr_graph {
     vkr_loss_kind loss;
     int classes;         /* K of softmax_ce */
     uint64_t target_floats;
-    char *pt;            /* parameters trained */
-    char *bm;            /* BatchNorm in batch-statistics mode during training */
-    char *rg;            /* output depends on a trained parameter */
-    vkr_buffer *(*param)[VKR_MAX_PARAMS];
-    vkr_buffer *(*grad)[VKR_MAX_PARAMS];
-    vkr_buffer *(*st1)[VKR_MAX_PARAMS];
-    vkr_buffer *(*st2)[VKR_MAX_PARAMS];
-    vkr_buffer **save_mean, **save_invstd;
+    char *trained;       /* [layer]: its parameters are trained in this graph */
+    char *batch_stats;   /* [layer]: BatchNorm in batch-statistics mode during training */
+    char *needs_grad;    /* [layer]: its output depends on a trained parameter (its backward may run) */
+    vkr_buffer *(*param)[VKR_MAX_PARAMS];   /* [layer][slot]: the parameters on the device */
+    vkr_buffer *(*grad)[VKR_MAX_PARAMS];    /* [layer][slot]: their gradients (trained slots only) */
+    vkr_buffer *(*moment1)[VKR_MAX_PARAMS]; /* [layer][slot]: SGD velocity / Adam first moment */
+    vkr_buffer *(*moment2)[VKR_MAX_PARAMS]; /* [layer][slot]: Adam second moment (NULL with SGD) */
+    vkr_buffer **save_mean, **save_invstd;  /* [layer]: batch-statistics BatchNorm: the forward's mean, 1/std */
     vkr_buffer *input, *targets, *probs, *result;
     vkr__plan main, infer;   /* main: the training/loss plan (training graphs) or the inference plan */
     vkr_cmd *cmd;
@@ -76,8 +78,8 @@ struct vkr_graph {
     int cmd_fresh;
     uint32_t step;
     double *fwd_ms, *bwd_ms, upd_ms;
-    uint32_t *fq, *bq;   /* [2*layer]: first/last timing index */
-    uint32_t uq[2];
+    uint32_t *fwd_ts, *bwd_ts; /* [2*layer]: first/last timestamp index of the layer's forward / backward */
+    uint32_t upd_ts[2];  /* first/last timestamp index of the optimizer updates */
     uint32_t last_dispatches, last_barriers;
     vkr_graph_memory mem;
     /* inference BatchNorm folded into the preceding frozen conv (graph_fold.c) */
@@ -89,6 +91,8 @@ struct vkr_graph {
     vkr_buffer *stage_in, *stage_tg, *stage_res;
 };
 
+/* graph_size.c: a zero-filled device buffer of `floats` floats (at least one). */
+vkr_status vkr__zeros(vkr_context *ctx, uint64_t floats, vkr_buffer **b);
 /* Builds the main plan, the input buffers and the accumulation scratch at micro-batch mb
  * (and the memory figures); allocates them when the graph has a device. */
 vkr_status vkr__graph_size(vkr_graph *g, int mb);
@@ -126,8 +130,14 @@ vkr_status vkr__stage_result_read(vkr_graph *g, void *dst, uint64_t bytes); /* a
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward);
 void vkr__plan_free(vkr__plan *P);
 vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P);
-/* mode: 0 inference, 1 inference + loss, 2 training forward + loss + backward, 3 = 2 + optimizer update */
-vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const float *targets, int n, int mode,
-                          float *loss, int *correct, float *out);
+/* What one submission records; ordered: each mode does what the one before it does, and more. */
+typedef enum {
+    VKR__RUN_INFER = 0, /* inference forward: the target layer's value downloaded to out */
+    VKR__RUN_EVAL,      /* inference forward + loss */
+    VKR__RUN_GRADS,     /* training forward + loss + backward (gradients left on the device) */
+    VKR__RUN_STEP,      /* VKR__RUN_GRADS + the optimizer update */
+} vkr__run_mode;
+vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const float *targets, int n,
+                          vkr__run_mode mode, float *loss, int *correct, float *out);
 
 #endif

@@ -69,12 +69,12 @@ vkr_status vkr__graph_choose(vkr_graph *g, int *mb_out) {
     g->usable = (uint64_t)(g->budget.available * SAFETY);
     if (!g->budget.heap) g->usable = UINT64_MAX; /* no device-local heap reported: nothing to plan against */
     /* kernels split tensors at image boundaries: one image must fit one binding */
-    for (int j = 0; j < g->nl; j++)
-        if (out_floats(&g->L[j]) * 4 > I->max_storage_buffer_range)
+    for (int j = 0; j < g->nlayers; j++)
+        if (out_floats(&g->layers[j]) * 4 > I->max_storage_buffer_range)
             return vkr_fail(VKR_ERR_UNSUPPORTED,
                             "%s: layer %d \"%s\" outputs %.1f MiB per image at %dx%d, over the device's "
                             "maxStorageBufferRange (%.1f MiB); use a smaller input size",
-                            vkr__model_label(g->m), j, g->L[j].name, mib(out_floats(&g->L[j]) * 4), g->h, g->w,
+                            vkr__model_label(g->m), j, g->layers[j].name, mib(out_floats(&g->layers[j]) * 4), g->h, g->w,
                             mib(I->max_storage_buffer_range));
     vkr_graph_memory mem;
     int ok, mb = g->step_batch;
@@ -162,16 +162,16 @@ static vkr_status forward_plan(vkr_graph *g, int j, vkr__plan **P) {
     return s;
 }
 
-/* One call as micro-batches; mode as vkr__graph_run (3: the update with the last one). */
-static vkr_status run_call(vkr_graph *g, int j, const float *input, const float *targets, int n, int mode, float *loss,
+/* One call as micro-batches; mode as vkr__graph_run (VKR__RUN_STEP: the update with the last one). */
+static vkr_status run_call(vkr_graph *g, int j, const float *input, const float *targets, int n, vkr__run_mode mode, float *loss,
                            int *correct, float *out) {
     vkr__plan *P;
-    vkr_status s = mode == 0 ? forward_plan(g, j, &P) : mode == 1 ? need_loss_plan(g, &P) : VKR_OK;
-    if (mode >= 2) P = &g->main;
+    vkr_status s = mode == VKR__RUN_INFER ? forward_plan(g, j, &P) : mode == VKR__RUN_EVAL ? need_loss_plan(g, &P) : VKR_OK;
+    if (mode >= VKR__RUN_GRADS) P = &g->main;
     if (s) return s;
     uint64_t xin = (uint64_t)g->m->in_c * g->h * g->w;
     uint64_t tf = g->loss == VKR_LOSS_SOFTMAX_CE ? (uint64_t)g->classes : g->target_floats;
-    uint64_t of = mode == 0 ? out_floats(&g->L[j]) : 0;
+    uint64_t of = mode == VKR__RUN_INFER ? out_floats(&g->layers[j]) : 0;
     uint32_t step0 = g->step;
     double lsum = 0;
     int csum = 0;
@@ -182,7 +182,7 @@ static vkr_status run_call(vkr_graph *g, int j, const float *input, const float 
         g->mb_n = m;
         g->mb_rest = n - i0 - m;
         g->accumulate = i0 > 0;
-        int md = mode == 3 && g->mb_rest > 0 ? 2 : mode;
+        vkr__run_mode md = mode == VKR__RUN_STEP && g->mb_rest > 0 ? VKR__RUN_GRADS : mode;
         s = vkr__graph_run(g, P, input + i0 * xin, targets ? targets + i0 * tf : NULL, m, md, &l, &c,
                            out ? out + i0 * of : NULL);
         lsum += (double)l * m;
@@ -200,12 +200,12 @@ static vkr_status run_call(vkr_graph *g, int j, const float *input, const float 
 }
 
 /* run_call, re-planned with half the micro-batch while it runs out of memory. */
-static vkr_status call(vkr_graph *g, int j, const float *input, const float *targets, int n, int mode, float *loss,
+static vkr_status call(vkr_graph *g, int j, const float *input, const float *targets, int n, vkr__run_mode mode, float *loss,
                        int *correct, float *out) {
     if (n < 1 || n > g->step_batch)
         return vkr_fail(VKR_ERR_INVALID, "graph: n = %d outside [1, batch %d]", n, g->step_batch);
     if (!input) return vkr_fail(VKR_ERR_INVALID, "graph: no input");
-    if (mode >= 1 && !targets) return vkr_fail(VKR_ERR_INVALID, "graph: no targets");
+    if (mode >= VKR__RUN_EVAL && !targets) return vkr_fail(VKR_ERR_INVALID, "graph: no targets");
     for (;;) {
         vkr_status s = run_call(g, j, input, targets, n, mode, loss, correct, out);
         if (s != VKR_ERR_OUT_OF_MEMORY || g->batch <= 1) return s;
@@ -227,25 +227,25 @@ vkr_status vkr_graph_forward(vkr_graph *g, const float *input, int n, const char
     if (n < 1 || n > g->step_batch)
         return vkr_fail(VKR_ERR_INVALID, "graph forward: n = %d outside [1, batch %d]", n, g->step_batch);
     if (j == 0) { /* the input itself */
-        memcpy(out, input, (size_t)n * out_floats(&g->L[0]) * sizeof(float));
+        memcpy(out, input, (size_t)n * out_floats(&g->layers[0]) * sizeof(float));
         return VKR_OK;
     }
-    return call(g, j, input, NULL, n, 0, NULL, NULL, out);
+    return call(g, j, input, NULL, n, VKR__RUN_INFER, NULL, NULL, out);
 }
 
 vkr_status vkr_graph_train_step(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
                                 int *correct) {
     if (!g->o.training) return vkr_fail(VKR_ERR_INVALID, "train_step on a graph created without training");
-    return call(g, g->target, input, targets, n, 3, loss, correct, NULL);
+    return call(g, g->target, input, targets, n, VKR__RUN_STEP, loss, correct, NULL);
 }
 
 vkr_status vkr_graph_backward_only(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
                                    int *correct) {
     if (!g->o.training) return vkr_fail(VKR_ERR_INVALID, "backward on a graph created without training");
-    return call(g, g->target, input, targets, n, 2, loss, correct, NULL);
+    return call(g, g->target, input, targets, n, VKR__RUN_GRADS, loss, correct, NULL);
 }
 
 vkr_status vkr_graph_eval_batch(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
                                 int *correct) {
-    return call(g, g->target, input, targets, n, 1, loss, correct, NULL);
+    return call(g, g->target, input, targets, n, VKR__RUN_EVAL, loss, correct, NULL);
 }

@@ -15,16 +15,16 @@ typedef struct {
 /* Every optimizer state buffer of the graph, named "<tensor>/<state>". */
 static vkr_status collect(vkr_graph *g, opt_entry **out, int *n) {
     int cap = 0, k = 0;
-    for (int j = 0; j < g->nl; j++)
-        for (int s = 0; s < VKR_MAX_PARAMS; s++) cap += (g->st1 && g->st1[j][s] ? 1 : 0) + (g->st2 && g->st2[j][s] ? 1 : 0);
+    for (int j = 0; j < g->nlayers; j++)
+        for (int s = 0; s < VKR_MAX_PARAMS; s++) cap += (g->moment1 && g->moment1[j][s] ? 1 : 0) + (g->moment2 && g->moment2[j][s] ? 1 : 0);
     opt_entry *e = calloc(cap ? cap : 1, sizeof *e);
     if (!e) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     int adam = g->o.optimizer == VKR_OPTIM_ADAM;
-    for (int j = 0; j < g->nl; j++)
+    for (int j = 0; j < g->nlayers; j++)
         for (int s = 0; s < VKR_MAX_PARAMS; s++) {
             const vkr_tensor *T = vkr_model_param(g->m, j, s);
             if (!T) continue;
-            vkr_buffer *b[2] = {g->st1 ? g->st1[j][s] : NULL, g->st2 ? g->st2[j][s] : NULL};
+            vkr_buffer *b[2] = {g->moment1 ? g->moment1[j][s] : NULL, g->moment2 ? g->moment2[j][s] : NULL};
             const char *nm[2] = {adam ? "m" : "velocity", "v"};
             for (int q = 0; q < 2; q++)
                 if (b[q]) {

@@ -1,5 +1,6 @@
 /* Graph runtime: liveness-based buffer planning (values, gradients, scratch). */
 #include "graph/graph_internal.h"
+#include "layers/layer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,19 +10,19 @@ void vkr__plan_free(vkr__plan *P) {
         for (int i = 0; i < P->nslots; i++) vkr_buffer_destroy(P->slot_buf[i]);
     free(P->slot_buf);
     free(P->slot_floats);
-    free(P->vb);
+    free(P->vbufs);
     free(P->live);
-    free(P->runbw);
+    free(P->run_backward);
     free(P->inplace);
-    free(P->vid);
-    free(P->gid);
+    free(P->value);
+    free(P->value_grad);
     free(P->argmax);
     free(P->logits);
-    free(P->vidb);
-    free(P->argmaxb);
-    free(P->rfirst);
-    free(P->rec);
-    free(P->scr);   /* one block holds the pointers and the ints */
+    free(P->value_bw);
+    free(P->argmax_bw);
+    free(P->recompute_from);
+    free(P->recomputed);
+    free(P->grad_scratch);   /* one block holds the pointers and the ints */
     free(P->first);
     free(P->fold);
     free(P->fused);
@@ -30,32 +31,30 @@ void vkr__plan_free(vkr__plan *P) {
 }
 
 static int new_vb(vkr__plan *P, uint64_t floats, int start, int end) {
-    if (P->nvb == P->capvb) {
-        int cap = P->capvb ? 2 * P->capvb : 64;
-        vkr__vbuf *v = realloc(P->vb, cap * sizeof *v);
+    if (P->nvbufs == P->cap_vbufs) {
+        int cap = P->cap_vbufs ? 2 * P->cap_vbufs : 64;
+        vkr__vbuf *v = realloc(P->vbufs, cap * sizeof *v);
         if (!v) return -1;
-        P->vb = v;
-        P->capvb = cap;
+        P->vbufs = v;
+        P->cap_vbufs = cap;
     }
-    vkr__vbuf *b = &P->vb[P->nvb];
+    vkr__vbuf *b = &P->vbufs[P->nvbufs];
     b->floats = floats ? floats : 1;
     b->start = start;
     b->end = end;
     b->slot = -1;
-    return P->nvb++;
+    return P->nvbufs++;
 }
 
 static void extend(vkr__plan *P, int v, int step) {
-    if (v >= 0 && P->vb[v].end < step) P->vb[v].end = step;
+    if (v >= 0 && P->vbufs[v].end < step) P->vbufs[v].end = step;
 }
-
-static int is_pass_through(vkr_layer_type t) { return t == VKR_LAYER_ADD || t == VKR_LAYER_DROPOUT; }
 
 /* Assigns slots greedily in start order: a slot is free once its last vbuf ended
  * before the new one starts; best fit among free slots, else grow the largest
  * free one, else a new slot. */
 static vkr_status assign_slots(vkr__plan *P) {
-    int n = P->nvb;
+    int n = P->nvbufs;
     int *order = malloc((n + 1) * sizeof *order);
     int *slot_end = malloc((n + 1) * sizeof *slot_end);
     P->slot_floats = calloc(n + 1, sizeof *P->slot_floats);
@@ -68,7 +67,7 @@ static vkr_status assign_slots(vkr__plan *P) {
     /* insertion sort by start (stable; n is a few hundred to a few thousand) */
     for (int i = 1; i < n; i++) {
         int x = order[i], j = i - 1;
-        while (j >= 0 && P->vb[order[j]].start > P->vb[x].start) {
+        while (j >= 0 && P->vbufs[order[j]].start > P->vbufs[x].start) {
             order[j + 1] = order[j];
             j--;
         }
@@ -77,7 +76,7 @@ static vkr_status assign_slots(vkr__plan *P) {
     P->nslots = 0;
     P->naive_floats = 0;
     for (int k = 0; k < n; k++) {
-        vkr__vbuf *b = &P->vb[order[k]];
+        vkr__vbuf *b = &P->vbufs[order[k]];
         P->naive_floats += b->floats;
         int best = -1, largest = -1;
         for (int s = 0; s < P->nslots; s++) {
@@ -103,7 +102,9 @@ static vkr_status assign_slots(vkr__plan *P) {
     return VKR_OK;
 }
 
-static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->out_h * L->out_w; }
+#define out_floats vkr__layer_out_floats
+
+static const vkr_layer_kind *kind(const vkr_layer *L) { return vkr__layer_kind(L->type); }
 
 /* Activation recomputation.  A clean cut is a layer whose output is the only value that
  * crosses from the layers up to it to the layers after it (a ResNet block's output).
@@ -112,8 +113,8 @@ static uint64_t out_floats(const vkr_layer *L) { return (uint64_t)L->out_c * L->
  * cut's value from the forward pass: their inner layers run again, into buffers of their
  * own (vidb, argmaxb), at step 2(2L - c) - 1, just before the backward of the cut c. */
 static vkr_status plan_recompute(vkr_graph *g, vkr__plan *P, int Lsteps) {
-    const int nl = g->nl;
-    const vkr_layer *Ls = g->L;
+    const int nl = g->nlayers;
+    const vkr_layer *Ls = g->layers;
     int *cross = calloc(nl + 1, sizeof(int));
     if (!cross) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int q = 0; q < nl; q++)
@@ -123,33 +124,33 @@ static vkr_status plan_recompute(vkr_graph *g, vkr__plan *P, int Lsteps) {
                 if (q - p >= 2) cross[p + 1]++, cross[q]--;
             }
     for (int j = 1; j < nl; j++) cross[j] += cross[j - 1];
-    for (int c = 1, c0 = 0; c < P->lg; c++) {
+    for (int c = 1, c0 = 0; c < P->loss_layer; c++) {
         if (cross[c] || !P->live[c] || c - c0 < 3) continue;
         int ok = 1, bw = 0;
         for (int j = c0 + 1; j < c; j++) {
-            if (g->bm[j] || P->logits[j] >= 0 || (Ls[j].type == VKR_LAYER_DENSE && Ls[j].activation == VKR_ACT_SOFTMAX))
+            if (g->batch_stats[j] || P->logits[j] >= 0 || Ls[j].activation == VKR_ACT_SOFTMAX)
                 ok = 0;
-            bw |= P->runbw[j];
+            bw |= P->run_backward[j];
         }
         if (ok && bw) {
-            P->rfirst[c] = c0 + 1;
+            P->recompute_from[c] = c0 + 1;
             int rs = 2 * (Lsteps - c) - 1;
             for (int j = c0 + 1; j < c; j++) {
                 if (!P->live[j]) continue;
-                P->rec[j] = 1;
+                P->recomputed[j] = 1;
                 const vkr_layer *L = &Ls[j];
                 int p = L->ninputs ? L->input_idx[0] : -1;
-                if (L->type == VKR_LAYER_DROPOUT || P->inplace[j]) {
-                    P->vidb[j] = P->vidb[p];
+                if (kind(L)->alias_input || P->inplace[j]) {
+                    P->value_bw[j] = P->value_bw[p];
                 } else {
                     uint64_t f = (uint64_t)g->batch * out_floats(L);
-                    if ((P->vidb[j] = new_vb(P, f, rs, rs)) < 0 ||
-                        (L->type == VKR_LAYER_MAXPOOL && (P->argmaxb[j] = new_vb(P, f, rs, rs)) < 0)) {
+                    if ((P->value_bw[j] = new_vb(P, f, rs, rs)) < 0 ||
+                        (kind(L)->argmax && (P->argmax_bw[j] = new_vb(P, f, rs, rs)) < 0)) {
                         free(cross);
                         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
                     }
                 }
-                for (int k = 0; k < L->ninputs; k++) extend(P, P->vidb[L->input_idx[k]], rs);
+                for (int k = 0; k < L->ninputs; k++) extend(P, P->value_bw[L->input_idx[k]], rs);
             }
         }
         c0 = c;
@@ -159,36 +160,36 @@ static vkr_status plan_recompute(vkr_graph *g, vkr__plan *P, int Lsteps) {
 }
 
 /* The layer computing the logits fed to the loss for target T. */
-static int loss_layer(const vkr_graph *g, int T) {
-    const vkr_layer *L = &g->L[T];
-    if (g->loss == VKR_LOSS_SOFTMAX_CE && L->type == VKR_LAYER_SOFTMAX) return L->input_idx[0];
+static int find_loss_layer(const vkr_graph *g, int T) {
+    const vkr_layer *L = &g->layers[T];
+    if (g->loss == VKR_LOSS_SOFTMAX_CE && kind(L)->softmax) return L->input_idx[0];
     return T;
 }
 
 /* The plan's per-layer arrays; nonzero when out of host memory. */
 static int plan_arrays(const vkr_graph *g, vkr__plan *P) {
-    const int nl = g->nl;
-    const vkr_layer *Ls = g->L;
+    const int nl = g->nlayers;
+    const vkr_layer *Ls = g->layers;
     P->live = calloc(nl, 1);
-    P->runbw = calloc(nl, 1);
+    P->run_backward = calloc(nl, 1);
     P->inplace = calloc(nl, 1);
-    P->rec = calloc(nl, 1);
+    P->recomputed = calloc(nl, 1);
     P->fold = calloc(nl, 1);
     P->fused = calloc(nl, 1);
     P->epi_relu = calloc(nl, 1);
-    int **ia[] = {&P->vid, &P->gid, &P->argmax, &P->logits, &P->vidb, &P->argmaxb, &P->rfirst};
-    int bad = !P->live || !P->runbw || !P->inplace || !P->rec || !P->fold || !P->fused || !P->epi_relu;
+    int **ia[] = {&P->value, &P->value_grad, &P->argmax, &P->logits, &P->value_bw, &P->argmax_bw, &P->recompute_from};
+    int bad = !P->live || !P->run_backward || !P->inplace || !P->recomputed || !P->fold || !P->fused || !P->epi_relu;
     for (size_t i = 0; i < sizeof ia / sizeof ia[0]; i++) bad |= !(*ia[i] = malloc(nl * sizeof(int)));
     int tot_in = 0;
     for (int j = 0; j < nl; j++) tot_in += Ls[j].ninputs;
     /* one block each: nl pointers followed by the per-input entries */
-    P->scr = malloc(nl * sizeof(int *) + (tot_in + 1) * sizeof(int));
+    P->grad_scratch = malloc(nl * sizeof(int *) + (tot_in + 1) * sizeof(int));
     P->first = malloc(nl * sizeof(char *) + tot_in + 1);
-    if (bad || !P->scr || !P->first) return 1;
-    int *ip = (int *)(P->scr + nl);
+    if (bad || !P->grad_scratch || !P->first) return 1;
+    int *ip = (int *)(P->grad_scratch + nl);
     char *cp = (char *)(P->first + nl);
     for (int j = 0; j < nl; j++) {
-        P->scr[j] = ip;
+        P->grad_scratch[j] = ip;
         P->first[j] = cp;
         for (int k = 0; k < Ls[j].ninputs; k++) ip[k] = -1, cp[k] = 0;
         ip += Ls[j].ninputs;
@@ -199,13 +200,13 @@ static int plan_arrays(const vkr_graph *g, vkr__plan *P) {
 
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward) {
     vkr__plan_free(P);
-    const int nl = g->nl, Lsteps = 2 * nl; /* steps: forward j at 2j, loss at 2L, backward j at 2(2L - j) */
-    const vkr_layer *Ls = g->L;
+    const int nl = g->nlayers, Lsteps = 2 * nl; /* steps: forward j at 2j, loss at 2L, backward j at 2(2L - j) */
+    const vkr_layer *Ls = g->layers;
     const char *lab = vkr__model_label(g->m);
     P->target = target;
     P->with_loss = with_loss;
     P->with_backward = with_backward;
-    P->lg = with_loss ? loss_layer(g, target) : target;
+    P->loss_layer = with_loss ? find_loss_layer(g, target) : target;
     int *ncons = calloc(nl, sizeof(int));
     char *init = calloc(nl, 1);
     if (!ncons || !init || plan_arrays(g, P)) {
@@ -214,27 +215,26 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         vkr__plan_free(P);
         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    for (int j = 0; j < nl; j++) P->vid[j] = P->gid[j] = P->argmax[j] = P->logits[j] = -1;
+    for (int j = 0; j < nl; j++) P->value[j] = P->value_grad[j] = P->argmax[j] = P->logits[j] = -1;
     /* live layers: ancestors of lg */
-    P->live[P->lg] = 1;
-    for (int j = P->lg; j >= 0; j--)
+    P->live[P->loss_layer] = 1;
+    for (int j = P->loss_layer; j >= 0; j--)
         if (P->live[j])
             for (int k = 0; k < Ls[j].ninputs; k++) P->live[Ls[j].input_idx[k]] = 1;
     for (int j = 0; j < nl; j++)
         if (P->live[j])
             for (int k = 0; k < Ls[j].ninputs; k++) ncons[Ls[j].input_idx[k]]++;
     if (with_backward)
-        for (int j = 0; j < nl; j++) P->runbw[j] = P->live[j] && g->rg[j];
+        for (int j = 0; j < nl; j++) P->run_backward[j] = P->live[j] && g->needs_grad[j];
     /* BatchNorm folding and ReLU epilogues (graph_fold.c); not with recomputation, whose second
      * forward of a segment reads values through its own map (vidb) */
     if (!g->recompute) vkr__plan_fold(g, P);
     vkr_status s = VKR_OK;
     /* checks of what cannot be trained */
     for (int j = 0; j < nl && !s; j++) {
-        if (!P->runbw[j]) continue;
+        if (!P->run_backward[j]) continue;
         const vkr_layer *L = &Ls[j];
-        int softmax_here = L->type == VKR_LAYER_SOFTMAX || (L->type == VKR_LAYER_DENSE && L->activation == VKR_ACT_SOFTMAX);
-        if (softmax_here && !(j == P->lg && g->loss == VKR_LOSS_SOFTMAX_CE))
+        if (vkr__layer_is_softmax(L) && !(j == P->loss_layer && g->loss == VKR_LOSS_SOFTMAX_CE))
             s = vkr_fail(VKR_ERR_UNSUPPORTED,
                          "%s: layer %d \"%s\": a softmax can only be trained as the last layer with the softmax_ce loss", lab,
                          j, L->name);
@@ -244,21 +244,21 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         if (!P->live[j]) continue;
         const vkr_layer *L = &Ls[j];
         int p = L->ninputs ? L->input_idx[0] : -1;
-        if (L->type == VKR_LAYER_INPUT) {
-            P->vid[j] = -1;
+        if (kind(L)->graph_input) {
+            P->value[j] = -1;
             continue;
         }
-        if (L->type == VKR_LAYER_DROPOUT || P->fold[j]) { /* a folded BN's value is its conv's */
-            P->vid[j] = P->vid[p];
+        if (kind(L)->alias_input || P->fold[j]) { /* a folded BN's value is its conv's */
+            P->value[j] = P->value[p];
             continue;
         }
-        if (L->type == VKR_LAYER_RELU && p > 0 && P->vid[p] >= 0 && ncons[p] == 1 && p != P->lg &&
-            Ls[p].type != VKR_LAYER_DROPOUT && !P->inplace[p]) {
+        if (kind(L)->in_place && p > 0 && P->value[p] >= 0 && ncons[p] == 1 && p != P->loss_layer &&
+            !kind(&Ls[p])->alias_input && !P->inplace[p]) {
             /* in place unless the producer's backward needs its own output */
             const vkr_layer *X = &Ls[p];
-            int needs_out = P->runbw[p] && (X->type == VKR_LAYER_RELU || X->activation != VKR_ACT_LINEAR);
+            int needs_out = P->run_backward[p] && (kind(X)->bwd_reads_output || X->activation != VKR_ACT_LINEAR);
             if (!needs_out) {
-                P->vid[j] = P->vid[p];
+                P->value[j] = P->value[p];
                 P->inplace[j] = 1;
                 if (!g->recompute) vkr__plan_fuse_relu(g, P, j, p);
                 continue;
@@ -266,13 +266,13 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         }
         int v = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j);
         if (v < 0) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        P->vid[j] = v;
-        if (L->type == VKR_LAYER_MAXPOOL) {
+        P->value[j] = v;
+        if (kind(L)->argmax) {
             if ((P->argmax[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j)) < 0)
                 s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         }
-        int dense_softmax = L->type == VKR_LAYER_DENSE && L->activation == VKR_ACT_SOFTMAX;
-        if (dense_softmax && !(with_loss && j == P->lg && g->loss == VKR_LOSS_SOFTMAX_CE)) {
+        if (L->activation == VKR_ACT_SOFTMAX && /* a fused softmax (dense): logits, then the softmax */
+            !(with_loss && j == P->loss_layer && g->loss == VKR_LOSS_SOFTMAX_CE)) {
             if ((P->logits[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), 2 * j, 2 * j)) < 0)
                 s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
         }
@@ -280,54 +280,53 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
     /* forward uses */
     for (int j = 0; j < nl && !s; j++) {
         if (!P->live[j]) continue;
-        for (int k = 0; k < Ls[j].ninputs; k++) extend(P, P->vid[Ls[j].input_idx[k]], 2 * j);
+        for (int k = 0; k < Ls[j].ninputs; k++) extend(P, P->value[Ls[j].input_idx[k]], 2 * j);
     }
-    if (!s) extend(P, P->vid[P->lg], Lsteps);
+    if (!s) extend(P, P->value[P->loss_layer], Lsteps);
     for (int j = 0; j < nl; j++) {
-        P->vidb[j] = P->vid[j];
-        P->argmaxb[j] = P->argmax[j];
-        P->rfirst[j] = -1;
+        P->value_bw[j] = P->value[j];
+        P->argmax_bw[j] = P->argmax[j];
+        P->recompute_from[j] = -1;
     }
     if (!s && with_backward && g->recompute) s = plan_recompute(g, P, Lsteps);
     /* backward uses of forward values (recomputed ones where they are) */
     for (int j = 0; j < nl && !s; j++) {
-        if (!P->runbw[j]) continue;
+        if (!P->run_backward[j]) continue;
         const vkr_layer *L = &Ls[j];
         int bstep = 2 * (Lsteps - j);
         int in0 = L->ninputs ? L->input_idx[0] : -1;
-        if (L->type == VKR_LAYER_BATCHNORM) extend(P, P->vidb[in0], bstep);
-        if ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) && g->pt[j]) extend(P, P->vidb[in0], bstep);
-        if (L->type == VKR_LAYER_RELU || ((L->type == VKR_LAYER_CONV2D || L->type == VKR_LAYER_DENSE) &&
-                                          L->activation == VKR_ACT_RELU))
-            extend(P, P->vidb[j], bstep);
-        if (L->type == VKR_LAYER_MAXPOOL) extend(P, P->argmaxb[j], bstep);
+        const vkr_layer_kind *K = kind(L);
+        if (K->bwd_reads_input == VKR_READS_ALWAYS || (K->bwd_reads_input == VKR_READS_WHEN_TRAINED && g->trained[j]))
+            extend(P, P->value_bw[in0], bstep);
+        if (K->bwd_reads_output || L->activation == VKR_ACT_RELU) extend(P, P->value_bw[j], bstep);
+        if (K->argmax) extend(P, P->argmax_bw[j], bstep);
     }
     /* gradients, first writers and accumulation scratch, in backward order */
     for (int j = nl - 1; j >= 0 && !s; j--) {
-        if (!P->runbw[j]) continue;
+        if (!P->run_backward[j]) continue;
         const vkr_layer *L = &Ls[j];
         int bstep = 2 * (Lsteps - j);
-        if (j == P->lg) {
-            if ((P->gid[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), Lsteps, bstep)) < 0)
+        if (j == P->loss_layer) {
+            if ((P->value_grad[j] = new_vb(P, (uint64_t)g->batch * out_floats(L), Lsteps, bstep)) < 0)
                 s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        } else if (P->gid[j] < 0) {
+        } else if (P->value_grad[j] < 0) {
             s = vkr_fail(VKR_ERR_INVALID, "%s: internal: layer \"%s\" has no gradient producer", lab, L->name);
             break;
         } else {
-            extend(P, P->gid[j], bstep);
+            extend(P, P->value_grad[j], bstep);
         }
         for (int k = 0; k < L->ninputs && !s; k++) {
             int p = L->input_idx[k];
-            if (!P->runbw[p]) continue;
+            if (!P->run_backward[p]) continue;
             if (!init[p]) {
                 init[p] = 1;
                 P->first[j][k] = 1;
-                if ((P->gid[p] = new_vb(P, (uint64_t)g->batch * out_floats(&Ls[p]), bstep, bstep)) < 0)
+                if ((P->value_grad[p] = new_vb(P, (uint64_t)g->batch * out_floats(&Ls[p]), bstep, bstep)) < 0)
                     s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
             } else {
-                extend(P, P->gid[p], bstep);
-                if (!is_pass_through(L->type) &&
-                    (P->scr[j][k] = new_vb(P, (uint64_t)g->batch * out_floats(&Ls[p]), bstep, bstep)) < 0)
+                extend(P, P->value_grad[p], bstep);
+                if (!kind(L)->pass_grad &&
+                    (P->grad_scratch[j][k] = new_vb(P, (uint64_t)g->batch * out_floats(&Ls[p]), bstep, bstep)) < 0)
                     s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
             }
         }

@@ -1,4 +1,4 @@
-/* Internal helpers of the model layer (runtime/model*.c, npy.c, graph*.c). */
+/* Internal helpers of the model module (runtime/model/, npy.c, graph/). */
 #ifndef VKRUN_MODEL_INTERNAL_H
 #define VKRUN_MODEL_INTERNAL_H
 
@@ -29,12 +29,14 @@ static inline int vkr__shape_count(const int64_t *shape, int ndim, uint64_t limi
 const char *vkr__model_label(const vkr_model *m);
 
 
-/* Parses one layer object of the graph JSON into *L (zeroed first); `where`
- * prefixes messages ("file.vkr: layer 12"). */
-vkr_status vkr__parse_layer(const cJSON *obj, vkr_layer *L, const char *where);
-void vkr__layer_clear(vkr_layer *L);
-/* The layer as a graph-JSON object (caller frees with cJSON_Delete). */
-cJSON *vkr__layer_to_json(const vkr_layer *L);
+/* The model module, by job, each calling only the ones below it:
+ *   model_load.c, model_save.c, model_graph_file.c  files (safetensors, graph JSON, architecture .json)
+ *   model_edit.c                                    new models, appended / truncated layers, metadata
+ *   model_link.c                                    layer inputs and parameter tensors resolved
+ *   model_shapes.c                                  shape inference (through the layer kinds)
+ *   model_init.c                                    parameter tensors created and initialized
+ *   model.c                                         lifetime, labels, queries
+ * and all of them call runtime/layers/ (the layer kinds). */
 
 /* Resolves inputs and tensors and infers shapes at m->shape_h x m->shape_w.
  * Layers with index >= create_from get missing parameter tensors created
@@ -42,8 +44,9 @@ cJSON *vkr__layer_to_json(const vkr_layer *L);
 vkr_status vkr__model_link(vkr_model *m, int create_from, uint64_t seed);
 /* Shape inference; creates the tensors marked -2 in layer.param. */
 vkr_status vkr__infer(vkr_model *m, int height, int width, uint64_t seed);
-
-/* Deterministic RNG for initializers. */
+/* Creates tensor "<layer>.<slot name>" of layer li with the given shape, initialized as the
+ * layer kind says for the slot (Glorot-uniform from seed, zeros or ones); sets layer.param[slot]. */
+vkr_status vkr__param_create(vkr_model *m, int li, int slot, int ndim, const int64_t *shape, uint64_t seed);
 
 /* What kind of foreign file (HDF5, zip, pickle, .npy, image, ONNX) starts with b, as a phrase
  * naming the converter to run; NULL when unknown (runtime/model/model_sniff.c). */
