@@ -107,7 +107,7 @@ static void case_label(char *buf, size_t sz, const bn_case *k, const vkr_bn_shap
     else snprintf(buf + o, sz - o, " e%.0e", p->eps);
 }
 
-/* Scales the errors of each tensor are measured against (floors of vkr_compare_scaled):
+/* Scales the errors of each tensor are measured against (the floors of st_cmp):
  *   out          max |gamma|          (gamma * xhat with |xhat| ~ 1: the output of a constant
  *                                      channel is beta, whatever its size)
  *   means        max |x|              (a mean's rounding is relative to the data, not to the
