@@ -1,6 +1,7 @@
 /* Compute pipelines from the embedded SPIR-V, created once and cached; the
  * VkPipelineCache is persisted under the user's cache directory. */
 #include "core/internal.h"
+#include "core/spirv_reflect.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,22 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void local_size_from_spirv(const vkr_spirv *m, uint32_t ls[3]) {
-    ls[0] = ls[1] = ls[2] = 1;
-    size_t n = m->size_bytes / 4;
-    const uint32_t *w = m->words;
-    for (size_t i = 5; i < n;) {
-        uint32_t op = w[i] & 0xffff, len = w[i] >> 16;
-        if (len == 0) break;
-        if (op == 16 /* OpExecutionMode */ && len >= 6 && w[i + 2] == 17 /* LocalSize */) {
-            ls[0] = w[i + 3];
-            ls[1] = w[i + 4];
-            ls[2] = w[i + 5];
-        }
-        i += len;
-    }
-}
 
 static VkDescriptorType desc_type(char c) {
     return c == 's' ? VK_DESCRIPTOR_TYPE_STORAGE_BUFFER : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
@@ -49,12 +34,26 @@ vkr_status vkr_pipeline_get(vkr_context *ctx, const vkr_pipeline_desc *d, vkr_pi
         }
     const vkr_spirv *m = vkr_shader_find(d->shader);
     if (!m) return vkr_fail(VKR_ERR_NOT_FOUND, "no embedded shader named \"%s\"", d->shader);
+    vkr_spirv_info info;
+    char err[200];
+    if (vkr__spirv_reflect(m->words, m->size_bytes / 4, &info, err, sizeof err))
+        return vkr_fail(VKR_ERR_INVALID, "shader %s: %s", d->shader, err);
+    /* the description must be the shader's contract (vkr_shader_ids.h has it at compile time) */
     size_t nb = strlen(d->bindings);
     if (nb == 0 || nb >= sizeof((vkr_pipeline *)0)->bindings)
         return vkr_fail(VKR_ERR_INVALID, "shader %s: %zu bindings (1..31 supported)", d->shader, nb);
-    for (size_t i = 0; i < nb; i++)
-        if (!strchr("str", d->bindings[i]))
-            return vkr_fail(VKR_ERR_INVALID, "shader %s: binding kind '%c' unknown", d->shader, d->bindings[i]);
+    if (nb != info.nbind)
+        return vkr_fail(VKR_ERR_INVALID, "shader %s declares %u bindings (\"%s\"), the pipeline gives %zu (\"%s\")",
+                        d->shader, info.nbind, info.kinds, nb, d->bindings);
+    for (size_t i = 0; i < nb; i++) {
+        char want = info.kinds[i], got = d->bindings[i];
+        if (!strchr("str", got) || (want == 's') != (got == 's') || (want == 't') != (got == 't' || got == 'r'))
+            return vkr_fail(VKR_ERR_INVALID, "shader %s: binding %zu is '%c' in the shader (\"%s\"), '%c' in the pipeline",
+                            d->shader, i, want, info.kinds, got);
+    }
+    if (d->push_size != info.push_size)
+        return vkr_fail(VKR_ERR_INVALID, "shader %s: push-constant block of %u bytes, the pipeline gives %u", d->shader,
+                        info.push_size, d->push_size);
     if (d->push_size % 4 || d->push_size > ctx->info.max_push_constants_size)
         return vkr_fail(VKR_ERR_INVALID, "shader %s: push constant size %u invalid (device max %u)", d->shader,
                         d->push_size, ctx->info.max_push_constants_size);
@@ -64,7 +63,7 @@ vkr_status vkr_pipeline_get(vkr_context *ctx, const vkr_pipeline_desc *d, vkr_pi
     snprintf(p->bindings, sizeof p->bindings, "%s", d->bindings);
     p->nbind = (uint32_t)nb;
     p->push_size = d->push_size;
-    local_size_from_spirv(m, p->local_size);
+    memcpy(p->local_size, info.local_size, sizeof p->local_size);
 
     VkDescriptorSetLayoutBinding lb[32];
     for (uint32_t i = 0; i < p->nbind; i++)

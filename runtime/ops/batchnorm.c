@@ -26,6 +26,7 @@
  *    own gradient.
  */
 #include "op_util.h"
+#include "vkr_shader_ids.h"
 
 #include <math.h>
 #include <string.h>
@@ -49,10 +50,19 @@ typedef struct {
     float cnt_prev, cnt_total, eps, momentum;
     uint32_t mg_hw[2], mg_c[2];
 } bn_push;
+VKR_PUSH_CHECK(bn_push, batchnorm_apply);
+VKR_PUSH_CHECK(bn_push, batchnorm_bwd_dinp);
+VKR_PUSH_CHECK(bn_push, batchnorm_bwd_fix);
+VKR_PUSH_CHECK(bn_push, batchnorm_bwd_fused);
+VKR_PUSH_CHECK(bn_push, batchnorm_bwd_merge);
+VKR_PUSH_CHECK(bn_push, batchnorm_bwd_part);
+VKR_PUSH_CHECK(bn_push, batchnorm_train_final);
+VKR_PUSH_CHECK(bn_push, batchnorm_train_fused);
+VKR_PUSH_CHECK(bn_push, batchnorm_train_merge);
+VKR_PUSH_CHECK(bn_push, batchnorm_train_part);
 
 /* Internal, for the self-checks: force the chunk limit (floats per binding),
  * the path (0 auto, 1 fused when possible, 2 split) and the block size. */
-void vkr__bn_test_overrides(uint64_t chunk_floats, int path, uint32_t block);
 uint64_t vkr__bn_chunk_limit(const vkr_context *ctx);
 void vkr__bn_magic(uint32_t d, uint32_t mg[2]);
 
@@ -155,10 +165,7 @@ static void push_init(bn_push *pc, const bn_plan *pl, const vkr_bn_shape *p) {
     vkr__bn_magic(pc->C, pc->mg_c);
 }
 
-static vkr_status get_pipe(vkr_context *ctx, const char *shader, const char *bindings, vkr_pipeline **out) {
-    vkr_pipeline_desc d = {.shader = shader, .bindings = bindings, .push_size = sizeof(bn_push)};
-    return vkr_pipeline_get(ctx, &d, out);
-}
+#define get_pipe(ctx, shader, out) vkr_pipeline_get(ctx, &(vkr_pipeline_desc){VKR_SHADER(shader)}, out)
 
 static vkr_status dispatch_groups(vkr_cmd *cmd, vkr_pipeline *pp, const vkr_binding *b, uint32_t nb, uint32_t writes,
                                   const bn_push *pc, uint64_t groups) {
@@ -196,7 +203,7 @@ vkr_status vkr_batchnorm_infer_forward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_
         (s = vkr__need(op, "mean", mean, pl.C)) || (s = vkr__need(op, "var", var, pl.C)))
         return s;
     vkr_pipeline *pa;
-    if ((s = get_pipe(pl.ctx, "batchnorm_apply", "ssssss", &pa))) return s;
+    if ((s = get_pipe(pl.ctx, batchnorm_apply, &pa))) return s;
     bn_push pc;
     push_init(&pc, &pl, p);
     pc.flags = F_PARAM_VAR;
@@ -222,8 +229,8 @@ static vkr_status bwd_sums_chunk(vkr_cmd *cmd, const bn_plan *pl, bn_push *pc, u
                                  vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *mean, vkr_buffer *par) {
     vkr_status s;
     vkr_pipeline *p1, *p2;
-    if ((s = get_pipe(pl->ctx, "batchnorm_bwd_part", "sssssss", &p1)) ||
-        (s = get_pipe(pl->ctx, "batchnorm_bwd_merge", "sss", &p2)))
+    if ((s = get_pipe(pl->ctx, batchnorm_bwd_part, &p1)) ||
+        (s = get_pipe(pl->ctx, batchnorm_bwd_merge, &p2)))
         return s;
     pc->nb = (uint32_t)nb;
     pc->cnt_prev = (float)(n0 * pl->HW);
@@ -277,7 +284,7 @@ vkr_status vkr_batchnorm_infer_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
     pc.flags = F_PARAM_VAR | (dbeta ? F_W0 : 0) | (dgamma ? F_W1 : 0) | (dinp ? F_DINP : 0);
     if (use_fused(&pl)) {
         vkr_pipeline *pf;
-        if ((s = get_pipe(pl.ctx, "batchnorm_bwd_fused", "ssssssss", &pf))) return s;
+        if ((s = get_pipe(pl.ctx, batchnorm_bwd_fused, &pf))) return s;
         vkr_binding b[8] = {vkr__range(dinp ? dinp : dout, 0, total), vkr__range(dgamma ? dgamma : gamma, 0, pl.C),
                             vkr__range(dbeta ? dbeta : gamma, 0, pl.C), vkr__range(dout, 0, total),
                             vkr__range(inp, 0, total), vkr__range(gamma, 0, pl.C), vkr__range(mean, 0, pl.C),
@@ -286,7 +293,7 @@ vkr_status vkr_batchnorm_infer_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
         return dispatch_groups(cmd, pf, b, 8, wr, &pc, pl.C);
     }
     vkr_pipeline *pd;
-    if ((s = get_pipe(pl.ctx, "batchnorm_bwd_dinp", "ssssssss", &pd))) return s;
+    if ((s = get_pipe(pl.ctx, batchnorm_bwd_dinp, &pd))) return s;
     for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
         uint64_t nb = pl.N - n0 < pl.nb_max ? pl.N - n0 : pl.nb_max;
         if (dgamma || dbeta) {
@@ -336,7 +343,7 @@ vkr_status vkr_batchnorm_train_forward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_
     uint32_t unb = p->unbiased_running_var ? F_UNBIASED : 0;
     if (use_fused(&pl)) {
         vkr_pipeline *pf;
-        if ((s = get_pipe(pl.ctx, "batchnorm_train_fused", "ssssssss", &pf))) return s;
+        if ((s = get_pipe(pl.ctx, batchnorm_train_fused, &pf))) return s;
         pc.flags = unb;
         vkr_binding b[8] = {vkr__range(out, 0, total),        vkr__range(save_mean, 0, pl.C),
                             vkr__range(save_invstd, 0, pl.C), vkr__range(running_mean, 0, pl.C),
@@ -345,10 +352,10 @@ vkr_status vkr_batchnorm_train_forward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_
         return dispatch_groups(cmd, pf, b, 8, 0x1F, &pc, pl.C);
     }
     vkr_pipeline *p1, *p2, *pfin, *pa;
-    if ((s = get_pipe(pl.ctx, "batchnorm_train_part", "ssss", &p1)) ||
-        (s = get_pipe(pl.ctx, "batchnorm_train_merge", "sss", &p2)) ||
-        (s = get_pipe(pl.ctx, "batchnorm_train_final", "ssss", &pfin)) ||
-        (s = get_pipe(pl.ctx, "batchnorm_apply", "ssssss", &pa)))
+    if ((s = get_pipe(pl.ctx, batchnorm_train_part, &p1)) ||
+        (s = get_pipe(pl.ctx, batchnorm_train_merge, &p2)) ||
+        (s = get_pipe(pl.ctx, batchnorm_train_final, &pfin)) ||
+        (s = get_pipe(pl.ctx, batchnorm_apply, &pa)))
         return s;
     vkr_binding am = vkr__range(save_mean, 0, pl.C), a2 = vkr__range(save_invstd, 0, pl.C);
     for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
@@ -415,7 +422,7 @@ vkr_status vkr_batchnorm_train_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
     int fused = use_fused(&pl) || (slot && pl.single && (cnt < 2 || slotn > vkr__bn_chunk_limit(pl.ctx)));
     if (fused) {
         vkr_pipeline *pf;
-        if ((s = get_pipe(pl.ctx, "batchnorm_bwd_fused", "ssssssss", &pf))) return s;
+        if ((s = get_pipe(pl.ctx, batchnorm_bwd_fused, &pf))) return s;
         pc.flags = F_TRAIN | (dbeta ? F_W0 : 0) | (dgamma ? F_W1 : 0) | (dinp ? F_DINP : 0);
         vkr_binding b[8] = {vkr__range(dinp ? dinp : dout, 0, total), vkr__range(dgamma ? dgamma : gamma, 0, pl.C),
                             vkr__range(dbeta ? dbeta : gamma, 0, pl.C), vkr__range(dout, 0, total),
@@ -446,8 +453,8 @@ vkr_status vkr_batchnorm_train_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
     }
     if (!dinp) return VKR_OK;
     vkr_pipeline *pd, *pfix;
-    if ((s = get_pipe(pl.ctx, "batchnorm_bwd_dinp", "ssssssss", &pd)) ||
-        (s = get_pipe(pl.ctx, "batchnorm_bwd_fix", "ssssssss", &pfix)))
+    if ((s = get_pipe(pl.ctx, batchnorm_bwd_dinp, &pd)) ||
+        (s = get_pipe(pl.ctx, batchnorm_bwd_fix, &pfix)))
         return s;
     uint32_t mode = pc.flags & F_SLOT;
     for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {

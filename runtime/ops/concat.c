@@ -3,19 +3,21 @@
  * offset `src_off` to dst at `dst_off`.  Split by batch when a tensor exceeds
  * maxStorageBufferRange (and by segments when one image alone does). */
 #include "elem_split.h"
+#include "vkr_shader_ids.h"
 
 typedef struct {
     uint32_t total, len;
     uint32_t dst_plane, dst_off, src_plane, src_off;
     uint32_t base_dst, base_src;
 } concat_push;
+VKR_PUSH_CHECK(concat_push, concat);
 
 static vkr_status copy_blocks(vkr_cmd *cmd, uint64_t n, vkr_buffer *dst, uint64_t dst_plane,
                               uint64_t dst_off, vkr_buffer *src, uint64_t src_plane, uint64_t src_off, uint64_t len) {
     vkr_context *ctx = vkr__cmd_context(cmd);
     uint64_t sizes[2] = {dst_plane, src_plane};
     vkr_pipeline *pipe;
-    vkr_pipeline_desc d = {.shader = "concat", .bindings = "ss", .push_size = sizeof(concat_push)};
+    vkr_pipeline_desc d = {VKR_SHADER(concat)};
     vkr_status s = vkr_pipeline_get(ctx, &d, &pipe);
     if (s) return s;
     uint64_t per = vkr__planes_per_dispatch(ctx, sizes, 2);

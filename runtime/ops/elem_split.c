@@ -1,5 +1,8 @@
 /* Splitting helpers for relu/add/zeropad/maxpool/avgpool/concat (see elem_split.h). */
 #include "elem_split.h"
+#include "vkr_shader_ids.h"
+
+#include <string.h>
 
 static _Thread_local uint64_t g_force_chunk;
 
@@ -64,17 +67,20 @@ vkr_status vkr__pool_check(const char *op, const vkr_pool_shape *p) {
     return VKR_OK;
 }
 
-vkr_status vkr__pool_record(vkr_cmd *cmd, const char *op, const char *shader, const vkr_pool_shape *p,
-                            vkr_buffer **bufs, const uint64_t *plane_floats, uint32_t nbuf, uint32_t writes,
-                            uint64_t index_plane) {
+VKR_PUSH_CHECK(vkr__pool_push, maxpool_forward);
+VKR_PUSH_CHECK(vkr__pool_push, maxpool_backward);
+VKR_PUSH_CHECK(vkr__pool_push, avgpool_forward);
+VKR_PUSH_CHECK(vkr__pool_push, avgpool_backward);
+
+vkr_status vkr__pool_record(vkr_cmd *cmd, const char *op, vkr_pipeline_desc d, const vkr_pool_shape *p,
+                            vkr_buffer **bufs, const uint64_t *plane_floats, uint32_t writes, uint64_t index_plane) {
     vkr_context *ctx = vkr__cmd_context(cmd);
+    uint32_t nbuf = (uint32_t)strlen(d.bindings);
     uint64_t planes = (uint64_t)p->n * p->c;
     uint64_t per = vkr__planes_per_dispatch(ctx, plane_floats, (int)nbuf);
     if (!per)
         return vkr_fail(VKR_ERR_UNSUPPORTED, "%s: one %dx%d image plane exceeds maxStorageBufferRange", op, p->h, p->w);
     vkr_pipeline *pipe;
-    const char kinds[4] = {'s', 's', nbuf > 2 ? 's' : 0, 0};
-    vkr_pipeline_desc d = {.shader = shader, .bindings = kinds, .push_size = sizeof(vkr__pool_push)};
     vkr_status s = vkr_pipeline_get(ctx, &d, &pipe);
     if (s) return s;
     for (uint64_t p0 = 0; p0 < planes; p0 += per) {

@@ -32,7 +32,7 @@ vkr_binding vkr__planes_binding(const vkr_context *ctx, vkr_buffer *b, uint64_t 
  * so that no window lies entirely in the padding; output >= 1x1). */
 vkr_status vkr__pool_check(const char *op, const vkr_pool_shape *p);
 
-/* Push constants of shaders/pool.glsl (keep in sync). */
+/* Push constants of shaders/pool.glsl (size checked against every pool shader in elem_split.c). */
 typedef struct {
     uint32_t total; /* invocations in this dispatch */
     uint32_t h, w, oh, ow;
@@ -42,11 +42,10 @@ typedef struct {
     uint32_t base0, base1, base2; /* float offset of the first plane in bindings 0..2 */
 } vkr__pool_push;
 
-/* Records `shader` over the planes of a pool: bindings in order, with
- * plane_floats[i] floats per plane; `writes` as for vkr_cmd_dispatch;
- * `index_plane` = floats per plane of the tensor indexed by invocations. */
-vkr_status vkr__pool_record(vkr_cmd *cmd, const char *op, const char *shader, const vkr_pool_shape *p,
-                            vkr_buffer **bufs, const uint64_t *plane_floats, uint32_t nbuf, uint32_t writes,
-                            uint64_t index_plane);
+/* Records the pool shader of pipeline `d` (VKR_SHADER(name)) over the planes of a pool:
+ * its bindings in order, with plane_floats[i] floats per plane; `writes` as for
+ * vkr_cmd_dispatch; `index_plane` = floats per plane of the tensor indexed by invocations. */
+vkr_status vkr__pool_record(vkr_cmd *cmd, const char *op, vkr_pipeline_desc d, const vkr_pool_shape *p,
+                            vkr_buffer **bufs, const uint64_t *plane_floats, uint32_t writes, uint64_t index_plane);
 
 #endif

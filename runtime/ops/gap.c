@@ -5,11 +5,18 @@
  * over maxStorageBufferRange are split into ranges of whole planes, each bound
  * as a sub-range (offsets aligned down, the remainder passed as a base). */
 #include "op_util.h"
+#include "vkr_shader_ids.h"
 
 #define GAP_SMALL_HW 256u
 
 uint64_t vkr__bn_chunk_limit(const vkr_context *ctx); /* batchnorm.c (honours the test override) */
 void vkr__bn_magic(uint32_t d, uint32_t mg[2]);
+
+typedef struct { uint32_t hw, planes, base_o, base_x; } gap_fwd_push;
+typedef struct { uint32_t hw, planes, base_i, base_o, mg[2]; } gap_bwd_push;
+VKR_PUSH_CHECK(gap_fwd_push, gap_forward);
+VKR_PUSH_CHECK(gap_fwd_push, gap_forward_small);
+VKR_PUSH_CHECK(gap_bwd_push, gap_backward);
 
 static vkr_status gap_check(vkr_cmd *cmd, const char *op, int n, int c, int hw, uint64_t *planes, uint64_t *per,
                             uint64_t *af) {
@@ -42,11 +49,11 @@ vkr_status vkr_gap_forward(vkr_cmd *cmd, int n, int c, int hw, vkr_buffer *out, 
     if ((s = vkr__need(op, "out", out, planes)) || (s = vkr__need(op, "inp", inp, planes * (uint64_t)hw))) return s;
     int small = (uint32_t)hw <= GAP_SMALL_HW;
     vkr_pipeline *pp;
-    vkr_pipeline_desc d = {.shader = small ? "gap_forward_small" : "gap_forward", .bindings = "ss", .push_size = 16};
+    vkr_pipeline_desc d = small ? (vkr_pipeline_desc){VKR_SHADER(gap_forward_small)} : (vkr_pipeline_desc){VKR_SHADER(gap_forward)};
     if ((s = vkr_pipeline_get(vkr__cmd_context(cmd), &d, &pp))) return s;
     for (uint64_t q0 = 0; q0 < planes; q0 += per) {
         uint64_t np = planes - q0 < per ? planes - q0 : per;
-        struct { uint32_t hw, planes, base_o, base_x; } pc = {(uint32_t)hw, (uint32_t)np, 0, 0};
+        gap_fwd_push pc = {(uint32_t)hw, (uint32_t)np, 0, 0};
         vkr_binding b[2] = {bind_at(out, q0, np, af, &pc.base_o), bind_at(inp, q0 * (uint64_t)hw, np * (uint64_t)hw, af, &pc.base_x)};
         uint32_t gx, gy;
         vkr_grid_1d(np, small ? 64 : 1, &gx, &gy);
@@ -64,11 +71,11 @@ vkr_status vkr_gap_backward(vkr_cmd *cmd, int n, int c, int hw, vkr_buffer *dinp
     if ((s = vkr__need(op, "dinp", dinp, planes * (uint64_t)hw)) || (s = vkr__need(op, "dout", dout, planes))) return s;
     if (dinp == dout) return vkr_fail(VKR_ERR_INVALID, "%s: dinp must not be the same buffer as dout", op);
     vkr_pipeline *pp;
-    vkr_pipeline_desc d = {.shader = "gap_backward", .bindings = "ss", .push_size = 24};
+    vkr_pipeline_desc d = {VKR_SHADER(gap_backward)};
     if ((s = vkr_pipeline_get(vkr__cmd_context(cmd), &d, &pp))) return s;
     for (uint64_t q0 = 0; q0 < planes; q0 += per) {
         uint64_t np = planes - q0 < per ? planes - q0 : per;
-        struct { uint32_t hw, planes, base_i, base_o, mg[2]; } pc = {(uint32_t)hw, (uint32_t)np, 0, 0, {0, 0}};
+        gap_bwd_push pc = {(uint32_t)hw, (uint32_t)np, 0, 0, {0, 0}};
         vkr__bn_magic((uint32_t)hw, pc.mg);
         vkr_binding b[2] = {bind_at(dinp, q0 * (uint64_t)hw, np * (uint64_t)hw, af, &pc.base_i), bind_at(dout, q0, np, af, &pc.base_o)};
         uint32_t gx, gy;

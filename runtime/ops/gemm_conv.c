@@ -1,6 +1,7 @@
 /* conv2d / dense as implicit GEMMs: kernel variants, operand modes, batch chunks
  * (see gemm_conv.h and shaders/gemm_conv.glsl). */
 #include "gemm_conv.h"
+#include "vkr_shader_ids.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,13 @@ typedef struct {
     int32_t has_bias; /* bit 0: bias, bit 1: ReLU epilogue, bit 2: BatchNorm epilogue */
     int32_t ph, pw, r0, s0, rr, ss, hh, ww;
 } gemm_push;
+VKR_PUSH_CHECK(gemm_push, gemm_tiled);
+VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x64);
+VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x128);
+VKR_PUSH_CHECK(gemm_push, gemm_texel);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_8x4);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_8x8);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_4x8);
 
 /* ------------------------------------------------------------ variants */
 
@@ -33,11 +41,11 @@ static _Thread_local int g_force_split = 0;
 static _Thread_local int g_split_target = 0;
 
 static const vkr__texel_config k_texel[] = {
-    {"gemm_texel", 16, 4, 8, 8},   /* default: 16x4 outputs, 8x8 invocations */
-    {"gemm_texel", 16, 4, 32, 2},
-    {"gemm_texel_8x4", 8, 4, 8, 8},
-    {"gemm_texel_8x8", 8, 8, 8, 8},
-    {"gemm_texel_4x8", 4, 8, 8, 8},
+    {VKR_SHADER_gemm_texel_NAME, 16, 4, 8, 8}, /* default: 16x4 outputs, 8x8 invocations */
+    {VKR_SHADER_gemm_texel_NAME, 16, 4, 32, 2},
+    {VKR_SHADER_gemm_texel_8x4_NAME, 8, 4, 8, 8},
+    {VKR_SHADER_gemm_texel_8x8_NAME, 8, 8, 8, 8},
+    {VKR_SHADER_gemm_texel_4x8_NAME, 4, 8, 8, 8},
 };
 
 int vkr__texel_config_count(void) { return (int)(sizeof k_texel / sizeof k_texel[0]); }
@@ -49,9 +57,9 @@ void vkr__gemm_force_texel_config(int i) { g_texel_config = i; }
 /* TILED tiles (shaders/variants.cmake).  The default stays 64x64 until a GPU measurement picks
  * per device (none was available: the larger tiles are only checked for correctness). */
 static const vkr__tiled_config k_tiled[] = {
-    {"gemm_tiled", 64, 64, 4, 4},
-    {"gemm_tiled_128x64", 128, 64, 8, 4},
-    {"gemm_tiled_128x128", 128, 128, 8, 8},
+    {VKR_SHADER_gemm_tiled_NAME, 64, 64, 4, 4},
+    {VKR_SHADER_gemm_tiled_128x64_NAME, 128, 64, 8, 4},
+    {VKR_SHADER_gemm_tiled_128x128_NAME, 128, 128, 8, 8},
 };
 static _Thread_local int g_tiled_config = -1;
 int vkr__tiled_config_count(void) { return (int)(sizeof k_tiled / sizeof k_tiled[0]); }
@@ -263,15 +271,20 @@ static uint32_t plan_split(const vkr_context *ctx, uint64_t groups, uint64_t out
     return S > 1 ? (uint32_t)S : 1;
 }
 
+typedef struct { uint32_t n, S, offP, offC, beta; } splitk_push;
+typedef struct { int32_t nb, k, hw, offD, beta, ipb; } bias_grad_push;
+VKR_PUSH_CHECK(splitk_push, gemm_splitk_reduce);
+VKR_PUSH_CHECK(bias_grad_push, gemm_bias_grad);
+
 /* Second pass: c[offC + i] (+)= sum over s < S of part[s*n + i], i < n. */
 static vkr_status splitk_reduce(vkr_cmd *cmd, const char *label, vkr_buffer *part, uint32_t S, uint64_t n,
                                 vkr_binding out, int32_t offC, int beta) {
     vkr_context *ctx = vkr__cmd_context(cmd);
     vkr_pipeline *pipe;
-    vkr_pipeline_desc d = {.shader = "gemm_splitk_reduce", .bindings = "ss", .push_size = 20};
+    vkr_pipeline_desc d = {VKR_SHADER(gemm_splitk_reduce)};
     vkr_status s = vkr_pipeline_get(ctx, &d, &pipe);
     if (s) return s;
-    struct { uint32_t n, S, offP, offC, beta; } pc = {(uint32_t)n, S, 0, (uint32_t)offC, (uint32_t)(beta != 0)};
+    splitk_push pc = {(uint32_t)n, S, 0, (uint32_t)offC, (uint32_t)(beta != 0)};
     vkr_binding b[2] = {vkr__range(part, 0, (uint64_t)S * n), out};
     uint32_t gx, gy;
     vkr_grid_1d((n + 3) / 4, 256, &gx, &gy);
@@ -306,7 +319,7 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
         const vkr__tiled_config *tc = &k_tiled[ti >= 0 && ti < vkr__tiled_config_count() ? ti : 0];
         g->spec[0] = (uint32_t)dir;
         g->split_spec = 1;
-        g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = "ssss", .push_size = sizeof *pc,
+        g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = VKR_SHADER_gemm_tiled_BINDINGS, .push_size = sizeof *pc,
                                    .spec_count = 2, .spec = g->spec};
         g->nbind = 4;
         g->nblocks = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->bn);
@@ -321,11 +334,11 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
     if (bmode == MODE_VEC4_MN && tc->tn % 4) bmode = MODE_GATHER;
     if (g_force_gather || pc->offC % 4 || (cmode == STORE_VEC4_N && tc->tn % 4) || (cmode == STORE_VEC4_M && tc->tm % 4))
         cmode = 0;
+    _Static_assert(sizeof g->bnd == sizeof VKR_SHADER_gemm_texel_BINDINGS, "gemm_texel's bindings changed");
+    memcpy(g->bnd, VKR_SHADER_gemm_texel_BINDINGS, sizeof g->bnd); /* texel buffers 't' bound as RGBA32F or 'r' R32F: */
     g->bnd[0] = amode ? 't' : 'r';
     g->bnd[1] = bmode ? 't' : 'r';
-    g->bnd[2] = 's';
     g->bnd[3] = 'r';
-    g->bnd[4] = 's';
     /* lanes run along x: over columns, unless there are too few of them (dense at batch 1) */
     uint32_t ncol = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->tn), nrow = vkr_div_up((uint64_t)pc->M, (uint32_t)tc->tm);
     uint32_t swap = ncol * 2 <= (uint32_t)tc->lx && nrow > ncol;
@@ -470,10 +483,10 @@ vkr_status vkr__conv_forward_epi(vkr_cmd *cmd, const char *op, const vkr_conv2d_
 static vkr_status bias_grad(vkr_cmd *cmd, const char *label, vkr_buffer *dbias, vkr_buffer *dout, uint64_t first,
                             int cnt, int k, uint64_t ohw, int beta) {
     vkr_context *ctx = vkr__cmd_context(cmd);
-    struct { int32_t nb, k, hw, offD, beta, ipb; } pc = {cnt, k, (int32_t)ohw, 0, beta, 0};
+    bias_grad_push pc = {cnt, k, (int32_t)ohw, 0, beta, 0};
     uint32_t S = bias_splits(ctx, cnt, k, ohw, &pc.ipb), split = S > 1;
     vkr_pipeline *pipe;
-    vkr_pipeline_desc d = {.shader = "gemm_bias_grad", .bindings = "ss", .push_size = 24, .spec_count = 1, .spec = &split};
+    vkr_pipeline_desc d = {VKR_SHADER(gemm_bias_grad), .spec_count = 1, .spec = &split};
     vkr_status s = vkr_pipeline_get(ctx, &d, &pipe);
     if (s) return s;
     vkr_buffer *scr = NULL;

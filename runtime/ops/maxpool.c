@@ -3,6 +3,7 @@
  * never wins); shaders/maxpool_backward.comp gathers, for each input
  * position, dout over the windows whose argmax it is (no atomics, deterministic). */
 #include "elem_split.h"
+#include "vkr_shader_ids.h"
 
 vkr_status vkr_maxpool_forward(vkr_cmd *cmd, const vkr_pool_shape *p, vkr_buffer *out, vkr_buffer *argmax,
                                vkr_buffer *inp) {
@@ -16,7 +17,7 @@ vkr_status vkr_maxpool_forward(vkr_cmd *cmd, const vkr_pool_shape *p, vkr_buffer
         return s;
     vkr_buffer *bufs[3] = {out, argmax, inp};
     uint64_t sizes[3] = {op_, op_, ip};
-    return vkr__pool_record(cmd, op, "maxpool_forward", p, bufs, sizes, 3, 0x3, op_);
+    return vkr__pool_record(cmd, op, (vkr_pipeline_desc){VKR_SHADER(maxpool_forward)}, p, bufs, sizes, 0x3, op_);
 }
 
 vkr_status vkr_maxpool_backward(vkr_cmd *cmd, const vkr_pool_shape *p, vkr_buffer *dinp, vkr_buffer *dout,
@@ -31,5 +32,5 @@ vkr_status vkr_maxpool_backward(vkr_cmd *cmd, const vkr_pool_shape *p, vkr_buffe
         return s;
     vkr_buffer *bufs[3] = {dinp, dout, argmax};
     uint64_t sizes[3] = {ip, op_, op_};
-    return vkr__pool_record(cmd, op, "maxpool_backward", p, bufs, sizes, 3, 0x1, ip);
+    return vkr__pool_record(cmd, op, (vkr_pipeline_desc){VKR_SHADER(maxpool_backward)}, p, bufs, sizes, 0x1, ip);
 }

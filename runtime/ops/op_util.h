@@ -27,6 +27,13 @@ uint64_t vkr__chunk_floats(const vkr_context *ctx);
 vkr_status vkr__dispatch_chunked(vkr_cmd *cmd, vkr_pipeline *p, vkr_buffer *const *bufs, uint32_t nbuf,
                                  uint32_t writes, uint64_t n, uint64_t chunk, void *push);
 
+/* ---- testing hooks (thread-local; the self-checks force the rare paths on small tensors) ---- */
+/* batchnorm.c (gap.c honours the chunk too): chunk limit in floats (0 = device), path
+ * (0 auto, 1 fused, 2 split), block size (0 = default). */
+void vkr__bn_test_overrides(uint64_t chunk_floats, int path, uint32_t block);
+/* softmax.c: cap on the chunk of softmax, softmax_ce, sgd and adam in floats (0 = off). */
+void vkr__loss_force_chunk(uint64_t floats);
+
 /* Binding for floats [first, first+count) of b. */
 static inline vkr_binding vkr__range(vkr_buffer *b, uint64_t first, uint64_t count) {
     vkr_binding r = {b, first * 4, count * 4};

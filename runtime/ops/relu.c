@@ -1,19 +1,21 @@
 /* ReLU forward / backward: shaders/relu_forward.comp, shaders/relu_backward.comp.
  * Element-wise, chunked so that no binding exceeds maxStorageBufferRange. */
 #include "elem_split.h"
+#include "vkr_shader_ids.h"
 
-/* Records `shader` over n floats of the given buffers (binding 0 written), chunk by chunk. */
-static vkr_status elementwise(vkr_cmd *cmd, const char *shader, uint64_t n, vkr_buffer **bufs, uint32_t nbuf) {
+#include <string.h>
+
+VKR_PUSH_CHECK(uint32_t, relu_forward);
+VKR_PUSH_CHECK(uint32_t, relu_backward);
+
+/* Records shader d over n floats of its buffers (binding 0 written), chunk by chunk. */
+static vkr_status elementwise(vkr_cmd *cmd, vkr_pipeline_desc d, uint64_t n, vkr_buffer **bufs) {
     vkr_context *ctx = vkr__cmd_context(cmd);
     vkr_pipeline *p;
-    const char *kinds = "sss";
-    char b[4] = {0};
-    for (uint32_t i = 0; i < nbuf; i++) b[i] = kinds[i];
-    vkr_pipeline_desc d = {.shader = shader, .bindings = b, .push_size = 4};
     vkr_status s = vkr_pipeline_get(ctx, &d, &p);
     if (s) return s;
     uint32_t pc = 0;
-    return vkr__dispatch_chunked(cmd, p, bufs, nbuf, 0x1, n, vkr__elem_chunk_floats(ctx), &pc);
+    return vkr__dispatch_chunked(cmd, p, bufs, (uint32_t)strlen(d.bindings), 0x1, n, vkr__elem_chunk_floats(ctx), &pc);
 }
 
 vkr_status vkr_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *inp) {
@@ -21,7 +23,7 @@ vkr_status vkr_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffe
     if (n == 0) return vkr_fail(VKR_ERR_INVALID, "relu_forward: n must be positive");
     if ((s = vkr__need("relu_forward", "out", out, n)) || (s = vkr__need("relu_forward", "inp", inp, n))) return s;
     vkr_buffer *b[2] = {out, inp};
-    return elementwise(cmd, "relu_forward", n, b, 2);
+    return elementwise(cmd, (vkr_pipeline_desc){VKR_SHADER(relu_forward)}, n, b);
 }
 
 vkr_status vkr_relu_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *dinp, vkr_buffer *dout, vkr_buffer *out) {
@@ -32,5 +34,5 @@ vkr_status vkr_relu_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *dinp, vkr_buf
         (s = vkr__need("relu_backward", "out", out, n)))
         return s;
     vkr_buffer *b[3] = {dinp, dout, out};
-    return elementwise(cmd, "relu_backward", n, b, 3);
+    return elementwise(cmd, (vkr_pipeline_desc){VKR_SHADER(relu_backward)}, n, b);
 }

@@ -2,10 +2,15 @@
  * shaders/sgd.comp (sgd_plain without a velocity), over element chunks so
  * tensors larger than maxStorageBufferRange work. */
 #include "op_util.h"
+#include "vkr_shader_ids.h"
 
 #include <math.h>
 
 uint64_t vkr__loss_chunk_floats(const vkr_context *ctx); /* softmax.c */
+
+typedef struct { uint32_t n; float lr, momentum, l2, lr_wd; uint32_t nesterov; } sgd_push;
+VKR_PUSH_CHECK(sgd_push, sgd);
+VKR_PUSH_CHECK(sgd_push, sgd_plain);
 
 vkr_status vkr_sgd_step(vkr_cmd *cmd, uint64_t n, const vkr_optim_params *o, vkr_buffer *param, vkr_buffer *grad,
                         vkr_buffer *velocity) {
@@ -21,11 +26,10 @@ vkr_status vkr_sgd_step(vkr_cmd *cmd, uint64_t n, const vkr_optim_params *o, vkr
         (velocity && (s = vkr__need(op, "velocity", velocity, n))))
         return s;
     vkr_context *ctx = vkr__cmd_context(cmd);
-    vkr_pipeline_desc d = {.shader = velocity ? "sgd" : "sgd_plain", .bindings = velocity ? "sss" : "ss",
-                           .push_size = 24};
+    vkr_pipeline_desc d = velocity ? (vkr_pipeline_desc){VKR_SHADER(sgd)} : (vkr_pipeline_desc){VKR_SHADER(sgd_plain)};
     vkr_pipeline *p;
     if ((s = vkr_pipeline_get(ctx, &d, &p))) return s;
-    struct { uint32_t n; float lr, momentum, l2, lr_wd; uint32_t nesterov; } pc = {
+    sgd_push pc = {
         0, o->lr, o->momentum, o->l2, (float)((double)o->lr * (double)o->weight_decay), o->nesterov ? 1u : 0u};
     vkr_buffer *bufs[3] = {param, grad, velocity};
     return vkr__dispatch_chunked(cmd, p, bufs, velocity ? 3 : 2, velocity ? 0x5 : 0x1, n, vkr__loss_chunk_floats(ctx),

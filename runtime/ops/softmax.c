@@ -1,9 +1,9 @@
 /* Row-wise softmax (shaders/softmax.comp), plus the row-chunking helpers shared
  * by the loss / optimizer recorders of this group (softmax_ce.c, sgd.c, adam.c). */
 #include "op_util.h"
+#include "vkr_shader_ids.h"
 
 /* ---- shared by softmax.c, softmax_ce.c, sgd.c, adam.c (declared in each) ---- */
-void vkr__loss_force_chunk(uint64_t floats);
 uint64_t vkr__loss_chunk_floats(const vkr_context *ctx);
 vkr_status vkr__loss_row_chunking(const char *op, const vkr_context *ctx, int classes, uint64_t *rows_per_chunk,
                                   uint64_t *align_floats);
@@ -44,6 +44,9 @@ vkr_status vkr__loss_row_chunking(const char *op, const vkr_context *ctx, int cl
     return VKR_OK;
 }
 
+typedef struct { uint32_t rows, classes, base; } softmax_push;
+VKR_PUSH_CHECK(softmax_push, softmax);
+
 /* Small class counts: one invocation per row; otherwise one workgroup per row. */
 #define SOFTMAX_ROWWISE_MAX 32
 
@@ -51,7 +54,7 @@ vkr_status vkr__softmax_record(vkr_cmd *cmd, const char *op, int batch, int clas
                                vkr_buffer *inp) {
     vkr_context *ctx = vkr__cmd_context(cmd);
     uint32_t rowwise = classes <= SOFTMAX_ROWWISE_MAX;
-    vkr_pipeline_desc d = {.shader = "softmax", .bindings = "ss", .push_size = 12, .spec_count = 1, .spec = &rowwise};
+    vkr_pipeline_desc d = {VKR_SHADER(softmax), .spec_count = 1, .spec = &rowwise};
     vkr_pipeline *p;
     uint64_t rpc = 1, a = 1;
     vkr_status s;
@@ -60,7 +63,7 @@ vkr_status vkr__softmax_record(vkr_cmd *cmd, const char *op, int batch, int clas
     for (uint64_t r0 = 0; r0 < (uint64_t)batch; r0 += rpc) {
         uint64_t rows = (uint64_t)batch - r0 < rpc ? (uint64_t)batch - r0 : rpc;
         uint64_t off = r0 * (uint64_t)classes, aoff = off - off % a, span = off - aoff + rows * (uint64_t)classes;
-        struct { uint32_t rows, classes, base; } pc = {(uint32_t)rows, (uint32_t)classes, (uint32_t)(off - aoff)};
+        softmax_push pc = {(uint32_t)rows, (uint32_t)classes, (uint32_t)(off - aoff)};
         vkr_binding bind[2] = {vkr__range(out, aoff, span), vkr__range(inp, aoff, span)};
         uint32_t gx, gy;
         vkr_grid_1d(rows, rowwise ? 64 : 1, &gx, &gy);

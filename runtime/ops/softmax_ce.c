@@ -1,6 +1,7 @@
 /* Fused softmax + categorical cross-entropy (shaders/softmax.comp then
  * shaders/softmax_ce.comp) and its backward (shaders/softmax_ce_backward.comp). */
 #include "op_util.h"
+#include "vkr_shader_ids.h"
 
 /* defined in softmax.c */
 uint64_t vkr__loss_chunk_floats(const vkr_context *ctx);
@@ -8,6 +9,11 @@ vkr_status vkr__loss_row_chunking(const char *op, const vkr_context *ctx, int cl
                                   uint64_t *align_floats);
 vkr_status vkr__softmax_record(vkr_cmd *cmd, const char *op, int batch, int classes, vkr_buffer *out,
                                vkr_buffer *inp);
+
+typedef struct { uint32_t rows, classes, base, batch, flags; } ce_push;
+typedef struct { uint32_t n; float batch; } ce_bwd_push;
+VKR_PUSH_CHECK(ce_push, softmax_ce);
+VKR_PUSH_CHECK(ce_bwd_push, softmax_ce_backward);
 
 vkr_status vkr_softmax_ce_forward(vkr_cmd *cmd, int batch, int classes, vkr_buffer *result, vkr_buffer *probs,
                                   vkr_buffer *logits, vkr_buffer *targets) {
@@ -25,7 +31,7 @@ vkr_status vkr_softmax_ce_forward(vkr_cmd *cmd, int batch, int classes, vkr_buff
     vkr_context *ctx = vkr__cmd_context(cmd);
     if ((s = vkr__softmax_record(cmd, op, batch, classes, probs, logits))) return s;
 
-    vkr_pipeline_desc d = {.shader = "softmax_ce", .bindings = "ssss", .push_size = 20};
+    vkr_pipeline_desc d = {VKR_SHADER(softmax_ce)};
     vkr_pipeline *p;
     uint64_t rpc = 1, a = 1;
     if ((s = vkr__loss_row_chunking(op, ctx, classes, &rpc, &a))) return s;
@@ -33,7 +39,7 @@ vkr_status vkr_softmax_ce_forward(vkr_cmd *cmd, int batch, int classes, vkr_buff
     for (uint64_t r0 = 0; r0 < (uint64_t)batch; r0 += rpc) {
         uint64_t rows = (uint64_t)batch - r0 < rpc ? (uint64_t)batch - r0 : rpc;
         uint64_t off = r0 * (uint64_t)classes, aoff = off - off % a, span = off - aoff + rows * (uint64_t)classes;
-        struct { uint32_t rows, classes, base, batch, flags; } pc = {
+        ce_push pc = {
             (uint32_t)rows, (uint32_t)classes, (uint32_t)(off - aoff), (uint32_t)batch,
             (r0 == 0 ? 1u : 0u) | (r0 + rows >= (uint64_t)batch ? 2u : 0u)};
         vkr_binding bind[4] = {vkr__range(result, 0, 2), vkr__range(logits, aoff, span),
@@ -56,10 +62,10 @@ vkr_status vkr_softmax_ce_backward(vkr_cmd *cmd, int batch, int classes, vkr_buf
         (s = vkr__need(op, "targets", targets, n)))
         return s;
     vkr_context *ctx = vkr__cmd_context(cmd);
-    vkr_pipeline_desc d = {.shader = "softmax_ce_backward", .bindings = "sss", .push_size = 8};
+    vkr_pipeline_desc d = {VKR_SHADER(softmax_ce_backward)};
     vkr_pipeline *p;
     if ((s = vkr_pipeline_get(ctx, &d, &p))) return s;
-    struct { uint32_t n; float batch; } pc = {0, (float)batch};
+    ce_bwd_push pc = {0, (float)batch};
     vkr_buffer *bufs[3] = {dlogits, probs, targets};
     return vkr__dispatch_chunked(cmd, p, bufs, 3, 0x1, n, vkr__loss_chunk_floats(ctx), &pc);
 }

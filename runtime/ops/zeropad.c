@@ -2,6 +2,7 @@
  * shaders/zeropad_backward.comp.  Work is split over channel planes when a
  * tensor exceeds maxStorageBufferRange. */
 #include "elem_split.h"
+#include "vkr_shader_ids.h"
 
 #define PAD_MAX_DIM (1 << 24)
 
@@ -25,6 +26,8 @@ typedef struct {
     uint32_t pad_t, pad_l;
     uint32_t base_dst, base_src;
 } pad_push;
+VKR_PUSH_CHECK(pad_push, zeropad_forward);
+VKR_PUSH_CHECK(pad_push, zeropad_backward);
 
 /* forward = 1: dst = out (oh*ow per plane), src = inp; else dst = dinp (h*w), src = dout. */
 static vkr_status record(vkr_cmd *cmd, const vkr_pad_shape *p, vkr_buffer *dst, vkr_buffer *src, int forward) {
@@ -44,7 +47,8 @@ static vkr_status record(vkr_cmd *cmd, const vkr_pad_shape *p, vkr_buffer *dst, 
         return vkr_fail(VKR_ERR_UNSUPPORTED, "%s: one %llux%llu image plane exceeds maxStorageBufferRange", op,
                         (unsigned long long)oh, (unsigned long long)ow);
     vkr_pipeline *pipe;
-    vkr_pipeline_desc d = {.shader = op, .bindings = "ss", .push_size = sizeof(pad_push)};
+    vkr_pipeline_desc d = forward ? (vkr_pipeline_desc){VKR_SHADER(zeropad_forward)}
+                                : (vkr_pipeline_desc){VKR_SHADER(zeropad_backward)};
     if ((s = vkr_pipeline_get(ctx, &d, &pipe))) return s;
     for (uint64_t p0 = 0; p0 < planes; p0 += per) {
         uint64_t np = planes - p0 < per ? planes - p0 : per;

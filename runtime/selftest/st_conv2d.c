@@ -1,18 +1,14 @@
-/* conv2d and dense on the device (both GEMM variants) vs runtime/ref/conv2d_ref.c and
- * runtime/ref/dense_ref.c; the references' backward vs central finite differences. */
+/* conv2d and dense on the device (every GEMM kernel: each TILED tile shape and TEXEL) vs
+ * runtime/ref/conv2d_ref.c and runtime/ref/dense_ref.c; the references' backward vs central
+ * finite differences; split-K in st_splitk.c. */
 #include "ops/gemm_conv.h"
 #include "ref/conv2d_ref.h"
 #include "ref/dense_ref.h"
-#include "vkrun_ops.h"
-#include "vkrun_selftest.h"
+#include "selftest/harness.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#define TOL_GPU 2e-5 /* fp32 sums of up to a few thousand products, relative to max |ref| */
-#define TOL_FD 1e-6
 
 /* Every kernel under test: each TILED tile shape (vkr__tiled_config) and TEXEL. */
 static const struct {
@@ -60,16 +56,7 @@ static void shape_str(char *buf, size_t size, int vi, const vkr_conv2d_shape *p,
     }
 }
 
-/* Rel error of got vs ref folded into *rel / *abs (max). */
-static void fold(const float *got, const double *ref, size_t n, double *abs_, double *rel) {
-    double a, r;
-    vkr_compare(got, ref, n, &a, &r);
-    if (a > *abs_ || a != a) *abs_ = a;
-    if (r > *rel || r != r) *rel = r;
-}
-
-/* Bytes of a chunk limit that gives `images` images per chunk (see plan_chunk in gemm_conv.c). */
-uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images);
+/* (checks.h) see plan_chunk in gemm_conv.c */
 uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images) {
     const vkr_device_info *I = vkr_context_device(ctx);
     uint64_t a = I->min_storage_buffer_offset_alignment;
@@ -80,23 +67,12 @@ uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape 
     return a + 16 + per * images + per / 2;
 }
 
+/* Device buffers of one shape. */
 typedef struct {
     vkr_buffer *inp, *w, *b, *out, *dout, *dinp, *dw, *db;
 } bufs;
 
-static void bufs_free(bufs *B) {
-    vkr_buffer_destroy(B->inp);
-    vkr_buffer_destroy(B->w);
-    vkr_buffer_destroy(B->b);
-    vkr_buffer_destroy(B->out);
-    vkr_buffer_destroy(B->dout);
-    vkr_buffer_destroy(B->dinp);
-    vkr_buffer_destroy(B->dw);
-    vkr_buffer_destroy(B->db);
-    memset(B, 0, sizeof *B);
-}
-
-static vkr_status record(vkr_cmd *cmd, int dense, int fwd, const vkr_conv2d_shape *p, bufs *B, int use_bias,
+static vkr_status record(vkr_cmd *cmd, int dense, int fwd, const vkr_conv2d_shape *p, const bufs *B, int use_bias,
                          int want_dinp, int want_dw, int want_db) {
     if (dense) {
         if (fwd) return vkr_dense_forward(cmd, p->n, p->c, p->k, B->out, B->inp, B->w, use_bias ? B->b : NULL);
@@ -108,49 +84,22 @@ static vkr_status record(vkr_cmd *cmd, int dense, int fwd, const vkr_conv2d_shap
                                B->dout, B->inp, B->w);
 }
 
-static vkr_status run1(vkr_context *ctx, int dense, int fwd, const vkr_conv2d_shape *p, bufs *B, int use_bias,
-                       int want_dinp, int want_dw, int want_db, uint32_t *dispatches) {
-    vkr_cmd *cmd;
-    vkr_status s = vkr_cmd_begin(ctx, &cmd);
-    if (s) return s;
-    s = record(cmd, dense, fwd, p, B, use_bias, want_dinp, want_dw, want_db);
-    if (dispatches) *dispatches = vkr_cmd_dispatch_count(cmd);
-    if (!s) s = vkr_cmd_submit(cmd);
-    vkr_cmd_free(cmd);
-    return s;
-}
+static int is_dense(const st_case *c) { return !strcmp(c->op, "dense"); }
 
 /* One shape: reference once, then every variant; forward and backward lines. */
-static vkr_status check_case(vkr_context *ctx, vkr_selftest *st, const char *op, int dense, const conv_case *cc,
-                             vkr_rng *rng) {
+static void conv_run(st_case *c, const void *kase) {
+    const conv_case *cc = kase;
+    int dense = is_dense(c);
     vkr_conv2d_shape p = to_shape(cc);
-    int OH = vkr_conv2d_out_h(&p), OW = vkr_conv2d_out_w(&p);
     size_t ni = (size_t)p.n * p.c * p.h * p.w, nw = (size_t)p.k * p.c * p.r * p.s, nb = (size_t)p.k,
-           no = (size_t)p.n * p.k * OH * OW;
-    float *hi = malloc(ni * 4), *hw = malloc(nw * 4), *hb = malloc(nb * 4), *hd = malloc(no * 4);
-    float *junk = malloc((ni > nw ? (ni > no ? ni : no) : (nw > no ? nw : no)) * 4);
-    double *di = NULL, *dw = NULL, *db = NULL, *dd = NULL;
-    double *rout = malloc(no * 8), *rdi = malloc(ni * 8), *rdw = malloc(nw * 8), *rdb = malloc(nb * 8);
-    float *got = NULL;
-    bufs B = {0};
-    vkr_status s = VKR_OK;
-    if (!hi || !hw || !hb || !hd || !junk || !rout || !rdi || !rdw || !rdb) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        goto done;
-    }
-    vkr_rng_fill(rng, hi, ni, -1, 1);
-    vkr_rng_fill(rng, hw, nw, -1, 1);
-    vkr_rng_fill(rng, hb, nb, -1, 1);
-    vkr_rng_fill(rng, hd, no, -1, 1);
-    for (size_t i = 0; i < (ni > nw ? (ni > no ? ni : no) : (nw > no ? nw : no)); i++) junk[i] = 1e3f; /* stale values */
-    di = vkr_to_double(hi, ni);
-    dw = vkr_to_double(hw, nw);
-    db = vkr_to_double(hb, nb);
-    dd = vkr_to_double(hd, no);
-    if (!di || !dw || !db || !dd) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        goto done;
-    }
+           no = (size_t)p.n * p.k * vkr_conv2d_out_h(&p) * vkr_conv2d_out_w(&p);
+    float *hi = st_randf(c, ni, -1, 1), *hw = st_randf(c, nw, -1, 1), *hb = st_randf(c, nb, -1, 1), *hd = st_randf(c, no, -1, 1);
+    double *di = st_to_double(c, hi, ni), *dw = st_to_double(c, hw, nw), *db = st_to_double(c, hb, nb), *dd = st_to_double(c, hd, no);
+    double *rout = st_doubles(c, no), *rdi = st_doubles(c, ni), *rdw = st_doubles(c, nw), *rdb = st_doubles(c, nb);
+    /* outputs hold stale values (1e3) */
+    bufs B = {st_upf(c, hi, ni), st_upf(c, hw, nw), st_upf(c, hb, nb), st_fill(c, no, 1e3f),
+              st_upf(c, hd, no), st_fill(c, ni, 1e3f), st_fill(c, nw, 1e3f), st_fill(c, nb, 1e3f)};
+    if (c->s) return;
     if (dense) {
         vkr_ref_dense_forward(p.n, p.c, p.k, rout, di, dw, cc->bias ? db : NULL);
         vkr_ref_dense_backward(p.n, p.c, p.k, rdi, rdw, rdb, dd, di, dw);
@@ -158,118 +107,66 @@ static vkr_status check_case(vkr_context *ctx, vkr_selftest *st, const char *op,
         vkr_ref_conv2d_forward(rout, di, dw, cc->bias ? db : NULL, &p);
         vkr_ref_conv2d_backward(rdi, rdw, rdb, dd, di, dw, &p);
     }
-    if ((s = vkr_upload_new(ctx, hi, ni, &B.inp)) || (s = vkr_upload_new(ctx, hw, nw, &B.w)) ||
-        (s = vkr_upload_new(ctx, hb, nb, &B.b)) || (s = vkr_upload_new(ctx, hd, no, &B.dout)) ||
-        (s = vkr_upload_new(ctx, junk, no, &B.out)) || (s = vkr_upload_new(ctx, junk, ni, &B.dinp)) ||
-        (s = vkr_upload_new(ctx, junk, nw, &B.dw)) || (s = vkr_upload_new(ctx, junk, nb, &B.db)))
-        goto done;
-    if (cc->split) vkr__gemm_set_chunk_limit(vkr_st_conv_chunk_limit(ctx, &p, cc->split));
-    for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0]; v++) {
+    if (cc->split) vkr__gemm_set_chunk_limit(vkr_st_conv_chunk_limit(c->ctx, &p, cc->split));
+    for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0] && !c->s; v++) {
         char shape[160];
-        double fa = 0, fr = 0, ba = 0, br = 0;
+        st_err fe = {0, 0}, be = {0, 0};
+        uint32_t nd = 0;
         force_variant((int)v);
         /* forward (one dispatch per batch chunk: the split cases must really split) */
-        uint32_t nd = 0;
-        if ((s = run1(ctx, dense, 1, &p, &B, cc->bias, 0, 0, 0, &nd))) goto done;
-        if ((s = vkr_download_new(B.out, no, &got))) goto done;
-        fold(got, rout, no, &fa, &fr);
-        if (cc->split && nd < (uint32_t)((p.n + cc->split - 1) / cc->split)) fa = fr = INFINITY;
-        free(got);
-        got = NULL;
+        ST_RUN(c, &nd, k, record(k, dense, 1, &p, &B, cc->bias, 0, 0, 0));
+        st_cmp(c, B.out, rout, no, 0, &fe);
+        if (cc->split && nd < (uint32_t)((p.n + cc->split - 1) / cc->split)) fe.abs = fe.rel = INFINITY;
         shape_str(shape, sizeof shape, (int)v, &p, dense, cc->bias, cc->split, "");
-        vkr_selftest_add(st, op, "forward", shape, fa, fr, TOL_GPU);
+        st_report(c, "forward", shape, fe, TOL_GEMM);
         /* backward: all three gradients (overwriting stale values) */
-        if ((s = run1(ctx, dense, 0, &p, &B, 1, 1, 1, 1, NULL))) goto done;
-        if ((s = vkr_download_new(B.dinp, ni, &got))) goto done;
-        fold(got, rdi, ni, &ba, &br);
-        free(got);
-        if ((s = vkr_download_new(B.dw, nw, &got))) goto done;
-        fold(got, rdw, nw, &ba, &br);
-        free(got);
-        if ((s = vkr_download_new(B.db, nb, &got))) goto done;
-        fold(got, rdb, nb, &ba, &br);
-        free(got);
-        got = NULL;
-        vkr_selftest_add(st, op, "backward", shape, ba, br, TOL_GPU);
+        ST_RUN(c, NULL, k, record(k, dense, 0, &p, &B, 1, 1, 1, 1));
+        st_cmp(c, B.dinp, rdi, ni, 0, &be);
+        st_cmp(c, B.dw, rdw, nw, 0, &be);
+        st_cmp(c, B.db, rdb, nb, 0, &be);
+        st_report(c, "backward", shape, be, TOL_GEMM);
     }
-done:
     force_variant(-1);
     vkr__gemm_set_chunk_limit(0);
-    bufs_free(&B);
-    free(hi); free(hw); free(hb); free(hd); free(junk); free(got);
-    free(di); free(dw); free(db); free(dd);
-    free(rout); free(rdi); free(rdw); free(rdb);
-    return s;
 }
 
 /* Backward with some gradients NULL: the others must still be right, the NULL ones untouched. */
-static vkr_status check_partial(vkr_context *ctx, vkr_selftest *st, const char *op, int dense, const conv_case *cc,
-                                vkr_rng *rng) {
+static void conv_partial(st_case *c, const void *kase) {
+    const conv_case *cc = kase;
+    int dense = is_dense(c);
     vkr_conv2d_shape p = to_shape(cc);
     size_t ni = (size_t)p.n * p.c * p.h * p.w, nw = (size_t)p.k * p.c * p.r * p.s;
     size_t no = (size_t)p.n * p.k * vkr_conv2d_out_h(&p) * vkr_conv2d_out_w(&p);
-    float *hi = malloc(ni * 4), *hw = malloc(nw * 4), *hd = malloc(no * 4), *got = NULL;
-    double *di = NULL, *dw = NULL, *dd = NULL, *rdi = malloc(ni * 8), *rdw = malloc(nw * 8);
-    bufs B = {0};
-    vkr_status s = VKR_OK;
-    if (!hi || !hw || !hd || !rdi || !rdw) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        goto done;
-    }
-    vkr_rng_fill(rng, hi, ni, -1, 1);
-    vkr_rng_fill(rng, hw, nw, -1, 1);
-    vkr_rng_fill(rng, hd, no, -1, 1);
-    di = vkr_to_double(hi, ni);
-    dw = vkr_to_double(hw, nw);
-    dd = vkr_to_double(hd, no);
-    if (!di || !dw || !dd) {
-        s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-        goto done;
-    }
+    float *hi = st_randf(c, ni, -1, 1), *hw = st_randf(c, nw, -1, 1), *hd = st_randf(c, no, -1, 1);
+    double *di = st_to_double(c, hi, ni), *dw = st_to_double(c, hw, nw), *dd = st_to_double(c, hd, no);
+    double *rdi = st_doubles(c, ni), *rdw = st_doubles(c, nw);
+    bufs B = {.inp = st_upf(c, hi, ni), .w = st_upf(c, hw, nw), .dout = st_upf(c, hd, no)};
+    B.dinp = st_fill(c, ni, 0), B.dw = st_fill(c, nw, 0);
+    float *mark_i = st_alloc(c, ni * 4), *mark_w = st_alloc(c, nw * 4);
+    if (c->s) return;
+    for (size_t i = 0; i < ni; i++) mark_i[i] = 7.0f;
+    for (size_t i = 0; i < nw; i++) mark_w[i] = 7.0f;
     if (dense) vkr_ref_dense_backward(p.n, p.c, p.k, rdi, rdw, NULL, dd, di, dw);
     else vkr_ref_conv2d_backward(rdi, rdw, NULL, dd, di, dw, &p);
-    if ((s = vkr_upload_new(ctx, hi, ni, &B.inp)) || (s = vkr_upload_new(ctx, hw, nw, &B.w)) ||
-        (s = vkr_upload_new(ctx, hd, no, &B.dout)) || (s = vkr_upload_new(ctx, NULL, ni, &B.dinp)) ||
-        (s = vkr_upload_new(ctx, NULL, nw, &B.dw)))
-        goto done;
-    for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0]; v++) {
-        double a = 0, r = 0;
-        char shape[200];
+    for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0] && !c->s; v++) {
+        st_err e = {0, 0};
         force_variant((int)v);
-        for (int which = 0; which < 2; which++) {
+        for (int which = 0; which < 2 && !c->s; which++) {
             /* which 0: only dweight (dinp must keep its marker); 1: only dinp */
-            float *mark = malloc((which ? nw : ni) * 4);
-            if (!mark) {
-                s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-                goto done;
-            }
-            for (size_t i = 0; i < (which ? nw : ni); i++) mark[i] = 7.0f;
-            s = vkr_buffer_upload(which ? B.dw : B.dinp, 0, mark, (which ? nw : ni) * 4);
-            if (!s) s = run1(ctx, dense, 0, &p, &B, 0, which == 1, which == 0, 0, NULL);
-            if (!s) s = vkr_download_new(which ? B.dinp : B.dw, which ? ni : nw, &got);
-            if (!s) {
-                fold(got, which ? rdi : rdw, which ? ni : nw, &a, &r);
-                free(got);
-                got = NULL;
-                s = vkr_download_new(which ? B.dw : B.dinp, which ? nw : ni, &got);
-            }
-            if (!s)
-                for (size_t i = 0; i < (which ? nw : ni); i++)
-                    if (got[i] != 7.0f) r = a = INFINITY; /* a NULL gradient was written */
-            free(mark);
-            free(got);
-            got = NULL;
-            if (s) goto done;
+            vkr_buffer *want = which ? B.dinp : B.dw, *skip = which ? B.dw : B.dinp;
+            size_t nwant = which ? ni : nw, nskip = which ? nw : ni;
+            c->s = vkr_buffer_upload(skip, 0, which ? mark_w : mark_i, nskip * 4);
+            ST_RUN(c, NULL, k, record(k, dense, 0, &p, &B, 0, which == 1, which == 0, 0));
+            st_cmp(c, want, which ? rdi : rdw, nwant, 0, &e);
+            float *got = st_down(c, skip, nskip);
+            for (size_t i = 0; got && i < nskip; i++)
+                if (got[i] != 7.0f) e.abs = e.rel = INFINITY; /* a NULL gradient was written */
         }
+        char shape[200];
         shape_str(shape, sizeof shape, (int)v, &p, dense, 0, 0, " only-dw/only-dx");
-        vkr_selftest_add(st, op, "backward", shape, a, r, TOL_GPU);
+        st_report(c, "backward", shape, e, TOL_GEMM);
     }
-done:
     force_variant(-1);
-    bufs_free(&B);
-    free(hi); free(hw); free(hd); free(got);
-    free(di); free(dw); free(dd); free(rdi); free(rdw);
-    return s;
 }
 
 /* ------------------------------------------------------------ finite differences */
@@ -281,64 +178,53 @@ typedef struct {
     const double *inp, *w, *b;
 } fd_ud;
 
-static void fd_fn(void *u, const double *x, double *out) {
+static void conv_f(void *u, const double *x, double *out) {
     fd_ud *d = u;
     const double *inp = d->which == 0 ? x : d->inp, *w = d->which == 1 ? x : d->w, *b = d->which == 2 ? x : d->b;
     if (d->dense) vkr_ref_dense_forward(d->p.n, d->p.c, d->p.k, out, inp, w, b);
     else vkr_ref_conv2d_forward(out, inp, w, b, &d->p);
 }
 
-static vkr_status check_fd(vkr_selftest *st, const char *op, int dense, const conv_case *cc, vkr_rng *rng) {
-    vkr_conv2d_shape p = to_shape(cc);
+static void conv_fd(st_case *c, const void *kase) {
+    int dense = is_dense(c);
+    vkr_conv2d_shape p = to_shape(kase);
     size_t n[3] = {(size_t)p.n * p.c * p.h * p.w, (size_t)p.k * p.c * p.r * p.s, (size_t)p.k};
     size_t no = (size_t)p.n * p.k * vkr_conv2d_out_h(&p) * vkr_conv2d_out_w(&p);
-    double *x[3], *g[3], *r = malloc(no * 8);
-    int ok = r != NULL;
+    double *x[3], *g[3], *r;
+    for (int i = 0; i < 3; i++) x[i] = st_doubles(c, n[i]), g[i] = st_doubles(c, n[i]);
+    r = st_doubles(c, no);
+    if (c->s) return;
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < n[i]; j++) x[i][j] = vkr_rng_uniform(c->rng, -1, 1);
+    for (size_t j = 0; j < no; j++) r[j] = vkr_rng_uniform(c->rng, -1, 1);
+    /* dL/d* of L = sum r * out: the backward of dout = r */
+    if (dense) vkr_ref_dense_backward(p.n, p.c, p.k, g[0], g[1], g[2], r, x[0], x[1]);
+    else vkr_ref_conv2d_backward(g[0], g[1], g[2], r, x[0], x[1], &p);
+    static const char *names[3] = {" d-inp", " d-weight", " d-bias"};
     for (int i = 0; i < 3; i++) {
-        x[i] = malloc(n[i] * 8);
-        g[i] = malloc(n[i] * 8);
-        ok = ok && x[i] && g[i];
+        fd_ud u = {p, dense, i, x[0], x[1], x[2]};
+        st_err e = {0, 0};
+        st_fd(c, conv_f, &u, x[i], n[i], no, r, g[i], 40, FD_H_LINEAR, &e);
+        char shape[200];
+        shape_str(shape, sizeof shape, -1, &p, dense, 1, 0, names[i]);
+        st_report(c, ST_FD, shape, e, TOL_FD);
     }
-    if (ok) {
-        for (int i = 0; i < 3; i++)
-            for (size_t j = 0; j < n[i]; j++) x[i][j] = vkr_rng_uniform(rng, -1, 1);
-        for (size_t j = 0; j < no; j++) r[j] = vkr_rng_uniform(rng, -1, 1);
-        /* dL/d* of L = sum r * out: the backward of dout = r */
-        if (dense) vkr_ref_dense_backward(p.n, p.c, p.k, g[0], g[1], g[2], r, x[0], x[1]);
-        else vkr_ref_conv2d_backward(g[0], g[1], g[2], r, x[0], x[1], &p);
-        static const char *names[3] = {" d-inp", " d-weight", " d-bias"};
-        for (int i = 0; i < 3; i++) {
-            fd_ud u = {p, dense, i, x[0], x[1], x[2]};
-            double a, rel;
-            vkr_fd_check(fd_fn, &u, x[i], n[i], no, r, g[i], 40, 1e-3, &a, &rel);
-            char shape[200];
-            shape_str(shape, sizeof shape, -1, &p, dense, 1, 0, names[i]);
-            vkr_selftest_add(st, op, "backward ref vs finite diff", shape, a, rel, TOL_FD);
-        }
-    }
-    for (int i = 0; i < 3; i++) {
-        free(x[i]);
-        free(g[i]);
-    }
-    free(r);
-    return ok ? VKR_OK : vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
 }
 
 /* Bad arguments are refused with VKR_ERR_INVALID, good ones accepted. */
-static vkr_status check_invalid(vkr_context *ctx, vkr_selftest *st, const char *op, int dense) {
-    vkr_buffer *b = NULL, *o = NULL; /* 16 floats each */
-    vkr_cmd *cmd = NULL;
-    vkr_status s = vkr_buffer_create(ctx, 64, &b);
-    if (!s) s = vkr_buffer_create(ctx, 64, &o);
-    if (!s) s = vkr_cmd_begin(ctx, &cmd);
+static void conv_invalid(st_case *c, const void *unused) {
+    (void)unused;
+    vkr_buffer *b = st_fill(c, 16, 0), *o = st_fill(c, 16, 0);
+    vkr_cmd *cmd = st_begin(c);
+    if (!cmd) return;
     int bad = 0;
-    if (!s && dense) {
+    if (is_dense(c)) {
         bad += vkr_dense_forward(cmd, 0, 4, 4, o, b, b, NULL) != VKR_ERR_INVALID;
         bad += vkr_dense_forward(cmd, 4, 5, 4, o, b, b, NULL) != VKR_ERR_INVALID; /* inp: 20 > 16 floats */
         bad += vkr_dense_forward(cmd, 4, 4, 4, o, b, b, b) != VKR_OK;
         bad += vkr_dense_backward(cmd, 4, 4, 4, o, NULL, NULL, NULL, b, b) != VKR_ERR_INVALID; /* no dout */
         bad += vkr_dense_backward(cmd, 4, 4, 5, o, NULL, NULL, b, b, b) != VKR_ERR_INVALID;    /* weight 20 */
-    } else if (!s) {
+    } else {
         vkr_conv2d_shape p = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0};
         bad += vkr_conv2d_forward(cmd, &p, o, b, b, NULL) != VKR_OK;
         vkr_conv2d_shape q = p;
@@ -356,15 +242,19 @@ static vkr_status check_invalid(vkr_context *ctx, vkr_selftest *st, const char *
         bad += vkr_conv2d_backward(cmd, &p, o, NULL, NULL, NULL, b, b) != VKR_ERR_INVALID; /* no dout */
         bad += vkr_conv2d_forward(cmd, NULL, o, b, b, NULL) != VKR_ERR_INVALID;
     }
-    if (!s) s = vkr_cmd_submit(cmd);
-    vkr_cmd_free(cmd);
-    vkr_buffer_destroy(b);
-    vkr_buffer_destroy(o);
-    if (!s) vkr_selftest_add(st, op, "argument checks", "bad shapes/buffers refused", bad, bad, 0.5);
-    return s;
+    st_submit(c, cmd, VKR_OK, NULL);
+    st_report_bad(c, "argument checks", "bad shapes/buffers refused", bad);
 }
 
-vkr_status vkr_check_splitk(vkr_context *ctx, vkr_selftest *st, int dense); /* st_splitk.c */
+/* Device cases, partial gradients (one shape), finite differences, split-K, argument checks. */
+static vkr_status check_gemm_op(st_suite *S, const conv_case *cases, size_t ncases, const conv_case *partial,
+                                const conv_case *fd, size_t nfd, int dense) {
+    vkr_status s;
+    if ((s = st_each(S, cases, ncases, sizeof *cases, conv_run)) || (s = ST_ONCE(S, conv_partial, partial)) ||
+        (s = st_each(S, fd, nfd, sizeof *fd, conv_fd)) || (s = vkr_st_check_splitk(S->ctx, S->st, dense)))
+        return s;
+    return ST_ONCE(S, conv_invalid, NULL);
+}
 
 vkr_status vkr_check_conv2d(vkr_context *ctx, vkr_selftest *st) {
     /* n c h w  k r s  sh sw  pt pb pl pr  bias split */
@@ -388,16 +278,9 @@ vkr_status vkr_check_conv2d(vkr_context *ctx, vkr_selftest *st) {
         {2, 2, 5, 4, 3, 3, 3, 2, 2, 1, 0, 1, 2, 1, 0},
         {1, 3, 4, 5, 2, 2, 3, 1, 1, 0, 1, 2, 0, 1, 0},
     };
-    vkr_rng rng;
-    vkr_rng_seed(&rng, 2024);
-    vkr_status s;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if ((s = check_case(ctx, st, "conv2d", 0, &cases[i], &rng))) return s;
-    if ((s = check_partial(ctx, st, "conv2d", 0, &cases[1], &rng))) return s;
-    for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++)
-        if ((s = check_fd(st, "conv2d", 0, &fd[i], &rng))) return s;
-    if ((s = vkr_check_splitk(ctx, st, 0))) return s;
-    return check_invalid(ctx, st, "conv2d", 0);
+    st_suite S;
+    st_suite_init(&S, ctx, st, "conv2d", 2024);
+    return check_gemm_op(&S, cases, sizeof cases / sizeof cases[0], &cases[1], fd, sizeof fd / sizeof fd[0], 0);
 }
 
 vkr_status vkr_check_dense(vkr_context *ctx, vkr_selftest *st) {
@@ -409,14 +292,7 @@ vkr_status vkr_check_dense(vkr_context *ctx, vkr_selftest *st) {
     };
     static const conv_case fd[] = {D(3, 5, 4, 1, 0)};
 #undef D
-    vkr_rng rng;
-    vkr_rng_seed(&rng, 77);
-    vkr_status s;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if ((s = check_case(ctx, st, "dense", 1, &cases[i], &rng))) return s;
-    if ((s = check_partial(ctx, st, "dense", 1, &cases[0], &rng))) return s;
-    for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++)
-        if ((s = check_fd(st, "dense", 1, &fd[i], &rng))) return s;
-    if ((s = vkr_check_splitk(ctx, st, 1))) return s;
-    return check_invalid(ctx, st, "dense", 1);
+    st_suite S;
+    st_suite_init(&S, ctx, st, "dense", 77);
+    return check_gemm_op(&S, cases, sizeof cases / sizeof cases[0], &cases[0], fd, sizeof fd / sizeof fd[0], 1);
 }

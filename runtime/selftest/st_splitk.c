@@ -3,25 +3,18 @@
  * on top), both GEMM variants, the automatic choice aimed at a test target, and a scratch
  * buffer lent by the caller sized by vkr__conv_backward_scratch:
  * (TILED with 64x64 and 128x128 tiles, TEXEL):
- *   - dweight and dbias match the references (runtime/ref) within TOL_SPLIT;
+ *   - dweight and dbias match the references (runtime/ref) within TOL_GEMM;
  *   - two runs give bitwise identical results (partials summed in a fixed order);
  *   - the split really ran (one more dispatch per GEMM: the partials' sum);
  *   - with the lent scratch, no op had to grow the stream's scratch. */
 #include "ops/gemm_conv.h"
 #include "ref/conv2d_ref.h"
 #include "ref/dense_ref.h"
-#include "vkrun_ops.h"
-#include "vkrun_selftest.h"
+#include "selftest/harness.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images);
-
-/* fp32 sums of up to a few hundred products, split or not: as the unsplit checks (TOL_GPU) */
-#define TOL_SPLIT 2e-5
 
 typedef struct {
     vkr_conv2d_shape p;
@@ -74,83 +67,68 @@ static void label_of(char *buf, size_t n, vkr_gemm_variant v, int tile, const sp
 }
 
 /* All variants of one case; the host data and references are shared. */
-static vkr_status split_case_run(vkr_context *ctx, vkr_selftest *st, const split_case *k, vkr_rng *rng) {
+static void split_run(st_case *c, const void *kase) {
+    const split_case *k = kase;
     const vkr_conv2d_shape *p = &k->p;
     size_t ohw = (size_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
     size_t ni = (size_t)p->n * p->c * p->h * p->w, nw = (size_t)p->k * p->c * p->r * p->s, nb = (size_t)p->k;
     size_t no = (size_t)p->n * p->k * ohw;
-    float *hi = malloc(ni * 4), *hw = malloc(nw * 4), *hd = malloc(no * 4);
-    float *g1 = malloc((nw + nb) * 4), *g2 = malloc((nw + nb) * 4);
-    double *di = NULL, *dw = NULL, *dd = NULL, *ref = malloc((nw + nb) * 8);
-    split_bufs B = {0};
-    vkr_status s = hi && hw && hd && g1 && g2 && ref ? VKR_OK : vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-    if (!s) {
-        vkr_rng_fill(rng, hi, ni, -1, 1);
-        vkr_rng_fill(rng, hw, nw, -1, 1);
-        vkr_rng_fill(rng, hd, no, -1, 1);
-        di = vkr_to_double(hi, ni), dw = vkr_to_double(hw, nw), dd = vkr_to_double(hd, no);
-        if (!di || !dw || !dd) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-    }
-    if (!s && k->dense) vkr_ref_dense_backward(p->n, p->c, p->k, NULL, ref, ref + nw, dd, di, dw);
-    else if (!s) vkr_ref_conv2d_backward(NULL, ref, ref + nw, dd, di, dw, p);
-    if (!s) s = vkr_upload_new(ctx, hi, ni, &B.inp);
-    if (!s) s = vkr_upload_new(ctx, hw, nw, &B.w);
-    if (!s) s = vkr_upload_new(ctx, hd, no, &B.dout);
-    if (!s) s = vkr_buffer_create(ctx, nw * 4, &B.dw);
-    if (!s) s = vkr_buffer_create(ctx, nb * 4, &B.db);
+    float *hi = st_randf(c, ni, -1, 1), *hw = st_randf(c, nw, -1, 1), *hd = st_randf(c, no, -1, 1);
+    float *g1 = st_alloc(c, (nw + nb) * 4), *g2 = st_alloc(c, (nw + nb) * 4);
+    double *di = st_to_double(c, hi, ni), *dw = st_to_double(c, hw, nw), *dd = st_to_double(c, hd, no);
+    double *ref = st_doubles(c, nw + nb);
+    split_bufs B = {st_upf(c, hi, ni), st_upf(c, hw, nw), st_upf(c, hd, no), st_fill(c, nw, 0), st_fill(c, nb, 0), NULL};
+    if (c->s) return;
+    if (k->dense) vkr_ref_dense_backward(p->n, p->c, p->k, NULL, ref, ref + nw, dd, di, dw);
+    else vkr_ref_conv2d_backward(NULL, ref, ref + nw, dd, di, dw, p);
     static const vkr_gemm_variant vs[] = {VKR_GEMM_TILED, VKR_GEMM_TILED, VKR_GEMM_TEXEL};
     static const int tile[] = {0, 2, -1}; /* 64x64 and 128x128 tiles */
-    for (size_t v = 0; v < 3 && !s; v++) {
+    for (size_t v = 0; v < 3 && !c->s; v++) {
         vkr_gemm_force_variant(vs[v]);
         vkr__gemm_force_tiled_config(tile[v]);
         vkr__gemm_force_split(k->splits);
         vkr__gemm_set_split_target(SPLIT_TEST_TARGET);
-        if (k->chunk) vkr__gemm_set_chunk_limit(vkr_st_conv_chunk_limit(ctx, p, k->chunk));
-        uint64_t need = vkr__conv_backward_scratch(ctx, p, 1, 1);
-        if (k->lend && need) s = vkr_buffer_create(ctx, need, &B.lent);
+        if (k->chunk) vkr__gemm_set_chunk_limit(vkr_st_conv_chunk_limit(c->ctx, p, k->chunk));
+        uint64_t need = vkr__conv_backward_scratch(c->ctx, p, 1, 1);
+        B.lent = NULL;
+        if (k->lend && need && !(c->s = vkr_buffer_create(c->ctx, need, &B.lent))) st_keep(c, B.lent);
         uint32_t nd1 = 0, nd0 = 0;
-        int grown = 0, grown2 = 0;
-        if (!s) s = run_bwd(ctx, k, &B, &nd1, &grown);
-        if (!s) s = download2(&B, nw, nb, g1);
-        if (!s) s = vkr_buffer_fill_zero(B.dw); /* the second run must rewrite everything */
-        if (!s) s = run_bwd(ctx, k, &B, &nd1, &grown2);
-        if (!s) s = download2(&B, nw, nb, g2);
+        int grown = 0, grown2 = 0, g0;
+        if (!c->s) c->s = run_bwd(c->ctx, k, &B, &nd1, &grown);
+        if (!c->s) c->s = download2(&B, nw, nb, g1);
+        if (!c->s) c->s = vkr_buffer_fill_zero(B.dw); /* the second run must rewrite everything */
+        if (!c->s) c->s = run_bwd(c->ctx, k, &B, &nd1, &grown2);
+        if (!c->s) c->s = download2(&B, nw, nb, g2);
         vkr__gemm_force_split(1); /* unsplit: the dispatch count to compare with */
         vkr__gemm_set_split_target(0);
-        int g0;
         split_bufs U = B;
         U.lent = NULL;
-        if (!s) s = run_bwd(ctx, k, &U, &nd0, &g0);
+        if (!c->s) c->s = run_bwd(c->ctx, k, &U, &nd0, &g0);
         vkr__gemm_force_split(0);
         vkr__gemm_set_chunk_limit(0);
-        vkr_buffer_destroy(B.lent);
-        B.lent = NULL;
-        if (s) break;
-        double a1, r1, a2, r2;
-        vkr_compare(g1, ref, nw, &a1, &r1);
-        vkr_compare(g1 + nw, ref + nw, nb, &a2, &r2);
+        if (c->s) break;
+        st_err e = {0, 0};
+        st_cmp_host(g1, ref, nw, 0, &e);
+        st_cmp_host(g1 + nw, ref + nw, nb, 0, &e);
         char label[160];
         label_of(label, sizeof label, vs[v], tile[v], k);
-        vkr_selftest_add(st, k->dense ? "dense" : "conv2d", "backward split-K", label, fmax(a1, a2), fmax(r1, r2),
-                         TOL_SPLIT);
+        st_report(c, "backward split-K", label, e, TOL_GEMM);
         /* bitwise identical runs; the split ran (more dispatches); a lent scratch sufficed */
         int same = memcmp(g1, g2, (nw + nb) * 4) == 0, split_ran = nd1 > nd0, fits = !grown && !grown2;
         if (k->lend && need == 0) fits = 0; /* the query must announce the scratch the split uses */
-        double bad = !same + !split_ran + !fits;
         char l2[240];
         snprintf(l2, sizeof l2, "%s:%s%s%s", label, same ? "" : " runs differ", split_ran ? "" : " no split",
                  fits ? "" : " scratch query too small");
-        vkr_selftest_add(st, k->dense ? "dense" : "conv2d", "split-K deterministic, split ran", l2, bad, bad, 0);
+        st_report_bad(c, "split-K deterministic, split ran", l2, !same + !split_ran + !fits);
     }
     vkr_gemm_force_variant(VKR_GEMM_AUTO);
     vkr__gemm_force_tiled_config(-1);
-    vkr_buffer_destroy(B.inp), vkr_buffer_destroy(B.w), vkr_buffer_destroy(B.dout);
-    vkr_buffer_destroy(B.dw), vkr_buffer_destroy(B.db);
-    free(hi), free(hw), free(hd), free(g1), free(g2), free(di), free(dw), free(dd), free(ref);
-    return s;
+    vkr__gemm_force_split(0);
+    vkr__gemm_set_split_target(0);
+    vkr__gemm_set_chunk_limit(0);
 }
 
-vkr_status vkr_check_splitk(vkr_context *ctx, vkr_selftest *st, int dense) {
+vkr_status vkr_st_check_splitk(vkr_context *ctx, vkr_selftest *st, int dense) {
     /* conv: n c h w k r s sh sw pt pb pl pr */
     static const split_case conv[] = {
         {{3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1}, 0, 0, 2, 0},    /* Kr = 189: uneven halves */
@@ -169,11 +147,7 @@ vkr_status vkr_check_splitk(vkr_context *ctx, vkr_selftest *st, int dense) {
         {D(13, 16, 12), 1, 5, 2, 0},
     };
 #undef D
-    vkr_rng rng;
-    vkr_rng_seed(&rng, dense ? 31 : 30);
-    const split_case *cs = dense ? dn : conv;
-    size_t n = dense ? sizeof dn / sizeof dn[0] : sizeof conv / sizeof conv[0];
-    vkr_status s = VKR_OK;
-    for (size_t i = 0; i < n && !s; i++) s = split_case_run(ctx, st, &cs[i], &rng);
-    return s;
+    st_suite S;
+    st_suite_init(&S, ctx, st, dense ? "dense" : "conv2d", dense ? 31 : 30);
+    return dense ? ST_EACH(&S, dn, split_run) : ST_EACH(&S, conv, split_run);
 }
