@@ -11,7 +11,7 @@
 
 /* st_splitk.c: split-K weight / bias gradients of conv2d (dense = 0) or dense (1). */
 vkr_status vkr_st_check_splitk(vkr_context *ctx, vkr_selftest *st, int dense);
-/* st_conv2d.c: bytes of a chunk limit that gives `images` images per batch chunk. */
+/* harness.c: bytes of a chunk limit that gives `images` images per batch chunk. */
 uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images);
 
 #endif

@@ -218,3 +218,14 @@ void st_fd(st_case *c, st_fd_fn f, void *ud, double *x, size_t nx, size_t nout, 
     }
     st_err_fold(e, ma, ma / (mg > 1e-30 ? mg : 1e-30));
 }
+
+/* (checks.h) the conv checks' chunk limit: see plan_chunk in gemm_conv.c */
+uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images) {
+    const vkr_device_info *I = vkr_context_device(ctx);
+    uint64_t a = I->min_storage_buffer_offset_alignment;
+    if (I->min_texel_buffer_offset_alignment > a) a = I->min_texel_buffer_offset_alignment;
+    if (a < 16) a = 16;
+    uint64_t chw = (uint64_t)p->c * p->h * p->w, kohw = (uint64_t)p->k * vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
+    uint64_t per = (chw > kohw ? chw : kohw) * 4;
+    return a + 16 + per * images + per / 2;
+}

@@ -56,17 +56,6 @@ static void shape_str(char *buf, size_t size, int vi, const vkr_conv2d_shape *p,
     }
 }
 
-/* (checks.h) see plan_chunk in gemm_conv.c */
-uint64_t vkr_st_conv_chunk_limit(const vkr_context *ctx, const vkr_conv2d_shape *p, int images) {
-    const vkr_device_info *I = vkr_context_device(ctx);
-    uint64_t a = I->min_storage_buffer_offset_alignment;
-    if (I->min_texel_buffer_offset_alignment > a) a = I->min_texel_buffer_offset_alignment;
-    if (a < 16) a = 16;
-    uint64_t chw = (uint64_t)p->c * p->h * p->w, kohw = (uint64_t)p->k * vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
-    uint64_t per = (chw > kohw ? chw : kohw) * 4;
-    return a + 16 + per * images + per / 2;
-}
-
 /* Device buffers of one shape. */
 typedef struct {
     vkr_buffer *inp, *w, *b, *out, *dout, *dinp, *dw, *db;
