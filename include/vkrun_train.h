@@ -18,8 +18,8 @@
  * opts.resume = that checkpoint continues it, bit-identically.  Stopped while
  * caching features, nothing is saved (the features are recomputed next time).
  *
- * The data loader of vkrun_data.h reports image files it skips on stderr
- * ("warning: ..."), unless opts.quiet_data. */
+ * Image files the data loader skips are reported through vkr_log (vkrun.h: the default sink
+ * writes them to stderr, vkr_set_log redirects them), unless opts.quiet_data. */
 #ifndef VKRUN_TRAIN_H
 #define VKRUN_TRAIN_H
 
@@ -68,7 +68,7 @@ typedef struct {
     unsigned augment;       /* VKR_LOAD_FLIP | VKR_LOAD_CROP (disables the feature cache) */
     int keep_remainder;     /* also train on the last partial batch */
     int strict;             /* an undecodable image file is an error (default: skipped, with a warning) */
-    int quiet_data;         /* the data loader does not print its warnings */
+    int quiet_data;         /* the data loader does not log its warnings (vkr_log) */
     uint64_t seed;          /* shuffling, split, head initialization (default 1) */
     /* head and schedule */
     int nhead, head[VKR_FIT_MAX_HEAD]; /* Dense+ReLU units before the classifier (default 1024,1024,1024,512) */
