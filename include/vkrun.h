@@ -25,6 +25,7 @@ typedef enum {
     VKR_ERR_UNSUPPORTED, /* the device lacks something required */
     VKR_ERR_VALIDATION,  /* the validation layer reported an error */
     VKR_ERR_NOT_FOUND,   /* unknown shader, op or name */
+    VKR_ERR_INTERRUPTED, /* stopped on request (a vkr_fit callback): state saved where it says */
 } vkr_status;
 
 const char *vkr_status_name(vkr_status s);
@@ -36,6 +37,11 @@ const char *vkr_last_error(void);
  * through to its target; the replaced file's permissions are kept (a new file gets 0666 less
  * the umask); temporary files left by an earlier, killed save of the same path are removed. */
 vkr_status vkr_file_write_atomic(const char *path, const void *data, size_t n);
+/* Checks made before any work on an output: VKR_ERR_INVALID when `out` is the existing file `in`
+ * (same device and inode: an output must never replace an input; in may be NULL); VKR_ERR_IO
+ * when the folder of `out` does not accept a new file (probed by creating and removing one). */
+vkr_status vkr_file_check_not_input(const char *in, const char *out);
+vkr_status vkr_file_check_writable(const char *out);
 /* Sets the thread-local message; returns s so callers can `return vkr_fail(...)`. */
 vkr_status vkr_fail(vkr_status s, const char *fmt, ...)
 #if defined(__GNUC__)

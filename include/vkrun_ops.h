@@ -51,6 +51,30 @@ const char *vkr_gemm_variant_name(vkr_gemm_variant v);
 void vkr_gemm_force_variant(vkr_gemm_variant v);
 vkr_gemm_variant vkr_gemm_pick(const vkr_context *ctx);
 
+/* Tuning hooks of `vkrun bench` and `vkrun tune` (thread-local, like vkr_gemm_force_variant).
+ * Each variant has a built-in table of block shapes; index -1 means the default choice. */
+typedef struct {
+    const char *shader; /* embedded shader name */
+    int bm, bn;         /* TILED: output tile of a workgroup (0 for TEXEL) */
+    int tm, tn;         /* outputs per invocation */
+    int lx, ly;         /* workgroup size */
+} vkr_gemm_tile;
+/* Entries in the table of `v` (TILED or TEXEL; 0 for AUTO). */
+int vkr_gemm_tile_count(vkr_gemm_variant v);
+/* Entry i of the table of `v`; VKR_ERR_INVALID when i is out of range. */
+vkr_status vkr_gemm_tile_at(vkr_gemm_variant v, int i, vkr_gemm_tile *out);
+/* Forces entry i of `v`'s table for later conv2d/dense calls (-1: the default). */
+void vkr_gemm_force_tile(vkr_gemm_variant v, int i);
+/* Forces the split-K count of the weight / bias gradients (0: automatic). */
+void vkr_gemm_force_split(int splits);
+/* The TILED entry `vkrun tune` measured for ctx's device (the default unless forced). */
+int vkr_gemm_tuned_tile(const vkr_context *ctx);
+/* Keeps TILED entry `tile` for this device and driver, in the file *path names
+ * (tune-VENDOR-DEVICE-DRIVER.txt next to the pipeline cache); read at context creation. */
+vkr_status vkr_gemm_tune_save(vkr_context *ctx, int tile);
+/* Writes that file's path to buf; 0 when there is no cache folder. */
+int vkr_gemm_tune_path(const vkr_context *ctx, char *buf, size_t n);
+
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], weight[K,C,R,S]) + bias[K] (bias may be NULL) */
 vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
                               vkr_buffer *weight, vkr_buffer *bias);

@@ -2,10 +2,7 @@
 
 #include <cJSON.h>
 #include <stdio.h>
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <string.h>
 
 int cli_wants_help(int argc, char **argv) {
@@ -83,29 +80,13 @@ void cli_print_plan(const vkr_graph *g, FILE *f) {
 }
 
 int cli_output_is_input(const char *cmd, const char *in, const char *out) {
-    struct stat a, b;
-    if (!in || !out || stat(in, &a) != 0 || stat(out, &b) != 0) return 0;
-    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) return 0;
-    fprintf(stderr, "vkrun %s: the output %s is the input %s: choose another output file\n", cmd, out, in);
+    if (vkr_file_check_not_input(in, out) == VKR_OK) return 0;
+    fprintf(stderr, "vkrun %s: %s\n", cmd, vkr_last_error());
     return 1;
 }
 
 int cli_output_unwritable(const char *cmd, const char *out) {
-    size_t n = strlen(out);
-    char *probe = malloc(n + 32);
-    if (!probe) return 1;
-    const char *slash = strrchr(out, '/');
-    if (slash) snprintf(probe, n + 32, "%.*s/.vkrun-probe.XXXXXX", (int)(slash - out), out);
-    else snprintf(probe, n + 32, ".vkrun-probe.XXXXXX");
-    if (slash == out) snprintf(probe, n + 32, "/.vkrun-probe.XXXXXX");
-    int fd = mkstemp(probe);
-    if (fd < 0) {
-        fprintf(stderr, "vkrun %s: cannot write %s: %s (checked before any work)\n", cmd, out, strerror(errno));
-        free(probe);
-        return 1;
-    }
-    close(fd);
-    unlink(probe);
-    free(probe);
-    return 0;
+    if (vkr_file_check_writable(out) == VKR_OK) return 0;
+    fprintf(stderr, "vkrun %s: %s\n", cmd, vkr_last_error());
+    return 1;
 }

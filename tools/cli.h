@@ -25,7 +25,8 @@ void cli_print_plan(const vkr_graph *g, FILE *f);
 /* Fails (returns 1) when the context's validation layer counted errors. */
 int cli_check_validation(vkr_context *ctx);
 
-/* Output checks made before any work: 1 (after a message naming both files) when `out` is the
+/* Output checks made before any work (vkr_file_check_not_input / vkr_file_check_writable with
+ * the command's name): 1 (after a message naming both files) when `out` is the
  * existing file `in` (an output must never replace an input); 1 when the folder of `out` does
  * not exist or does not accept a new file (probed by creating and removing a temporary file). */
 int cli_output_is_input(const char *cmd, const char *in, const char *out);

@@ -1,6 +1,5 @@
 /* vkrun bench --op conv2d|dense: GPU-timestamp timings of the GEMM-path ops. */
 #include "cli.h"
-#include "ops/gemm_conv.h"
 #include "vkrun_ops.h"
 
 #include <stdio.h>
@@ -181,13 +180,15 @@ int cmd_bench(int argc, char **argv) {
     int tiles[64], nt = 0;
     if (!tile) tiles[nt++] = -1;
     else if (!strcmp(tile, "all")) {
-        for (int i = 0; i < vkr__texel_config_count() || i < vkr__tiled_config_count(); i++)
+        for (int i = 0; i < vkr_gemm_tile_count(VKR_GEMM_TEXEL) || i < vkr_gemm_tile_count(VKR_GEMM_TILED); i++)
             if (nt < 64) tiles[nt++] = i;
     }
     else {
         char *end;
         long t = strtol(tile, &end, 10);
-        int most = vkr__texel_config_count() > vkr__tiled_config_count() ? vkr__texel_config_count() : vkr__tiled_config_count();
+        int most = vkr_gemm_tile_count(VKR_GEMM_TEXEL) > vkr_gemm_tile_count(VKR_GEMM_TILED)
+                       ? vkr_gemm_tile_count(VKR_GEMM_TEXEL)
+                       : vkr_gemm_tile_count(VKR_GEMM_TILED);
         if (*tile == 0 || *end || t < 0 || t >= most) {
             fprintf(stderr, "vkrun bench: --tile must be all or 0..%d\n", most - 1);
             return 2;
@@ -235,23 +236,22 @@ int cmd_bench(int argc, char **argv) {
                 for (int ti = 0; ti < nt && !failed; ti++) {
                     vkr_gemm_force_variant(vlist[vi]);
                     vkr_gemm_variant used = vkr_gemm_pick(ctx);
-                    int ntab = used == VKR_GEMM_TEXEL ? vkr__texel_config_count() : vkr__tiled_config_count();
-                    if (tiles[ti] >= ntab) continue; /* past this variant's table */
-                    vkr__gemm_force_texel_config(used == VKR_GEMM_TEXEL ? tiles[ti] : -1);
-                    vkr__gemm_force_tiled_config(used == VKR_GEMM_TILED ? tiles[ti] : -1);
+                    if (tiles[ti] >= vkr_gemm_tile_count(used)) continue; /* past this variant's table */
+                    vkr_gemm_force_tile(VKR_GEMM_TEXEL, used == VKR_GEMM_TEXEL ? tiles[ti] : -1);
+                    vkr_gemm_force_tile(VKR_GEMM_TILED, used == VKR_GEMM_TILED ? tiles[ti] : -1);
                     char vname[32];
-                    const vkr__texel_config *tc = vkr__texel_config_at(tiles[ti]);
-                    const vkr__tiled_config *tt = vkr__tiled_config_at(tiles[ti] >= 0 ? tiles[ti] : vkr__gemm_tuned_tile(ctx));
-                    if (used == VKR_GEMM_TEXEL && tc)
-                        snprintf(vname, sizeof vname, "texel%dx%d/%dx%d", tc->tm, tc->tn, tc->lx, tc->ly);
-                    else if (used == VKR_GEMM_TILED && tt)
-                        snprintf(vname, sizeof vname, "tiled%dx%d/%dx%d", tt->bm, tt->bn, tt->tm, tt->tn);
+                    vkr_gemm_tile tc;
+                    int tt = tiles[ti] >= 0 ? tiles[ti] : vkr_gemm_tuned_tile(ctx);
+                    if (used == VKR_GEMM_TEXEL && !vkr_gemm_tile_at(VKR_GEMM_TEXEL, tiles[ti], &tc))
+                        snprintf(vname, sizeof vname, "texel%dx%d/%dx%d", tc.tm, tc.tn, tc.lx, tc.ly);
+                    else if (used == VKR_GEMM_TILED && !vkr_gemm_tile_at(VKR_GEMM_TILED, tt, &tc))
+                        snprintf(vname, sizeof vname, "tiled%dx%d/%dx%d", tc.bm, tc.bn, tc.tm, tc.tn);
                     else snprintf(vname, sizeof vname, "%s", vkr_gemm_variant_name(used));
                     if (split) {
                         size_t l = strlen(vname);
                         snprintf(vname + l, sizeof vname - l, "/S%d", split);
                     }
-                    vkr__gemm_force_split(split);
+                    vkr_gemm_force_split(split);
                     for (int d = 0; d < D_COUNT && !failed; d++) {
                         double ms;
                         if ((s = time_op(ctx, dense, d, &p, &B, iters, &ms))) {
@@ -264,9 +264,9 @@ int cmd_bench(int argc, char **argv) {
                     }
                 }
             vkr_gemm_force_variant(VKR_GEMM_AUTO);
-            vkr__gemm_force_texel_config(-1);
-            vkr__gemm_force_tiled_config(-1);
-            vkr__gemm_force_split(0);
+            vkr_gemm_force_tile(VKR_GEMM_TEXEL, -1);
+            vkr_gemm_force_tile(VKR_GEMM_TILED, -1);
+            vkr_gemm_force_split(0);
             bufs_free(&B);
         }
     if (!failed) failed = cli_check_validation(ctx);
@@ -325,7 +325,7 @@ int cmd_tune(int argc, char **argv) {
     }
     printf("device: %s (%s), batch %d, %d timed run%s per direction\n", I->name, I->type_name, batch, iters,
            iters == 1 ? "" : "s");
-    int nt = vkr__tiled_config_count(), best = -1, failed = 0;
+    int nt = vkr_gemm_tile_count(VKR_GEMM_TILED), best = -1, failed = 0;
     double tot[16] = {0};
     vkr_gemm_force_variant(VKR_GEMM_TILED);
     for (int si = 0; si < (int)(sizeof k_conv / sizeof k_conv[0]) && !failed; si++) {
@@ -339,31 +339,33 @@ int cmd_tune(int argc, char **argv) {
             (s = new_zero(ctx, nw, &B.dw)))
             failed = cli_error("tune: allocating the tensors", s);
         for (int t = 0; t < nt && t < 16 && !failed; t++) {
-            vkr__gemm_force_tiled_config(t);
-            const vkr__tiled_config *tc = vkr__tiled_config_at(t);
+            vkr_gemm_force_tile(VKR_GEMM_TILED, t);
+            vkr_gemm_tile tc;
+            vkr_gemm_tile_at(VKR_GEMM_TILED, t, &tc);
             for (int d = 0; d < D_COUNT && !failed; d++) {
                 double ms;
                 if ((s = time_op(ctx, 0, d, &p, &B, iters, &ms))) failed = cli_error("tune", s);
                 else {
                     tot[t] += ms;
-                    printf("%-22s tiled%dx%d %-16s %10.3f ms\n", k_conv[si].name, tc->bm, tc->bn, k_dir_names[d], ms);
+                    printf("%-22s tiled%dx%d %-16s %10.3f ms\n", k_conv[si].name, tc.bm, tc.bn, k_dir_names[d], ms);
                     fflush(stdout);
                 }
             }
         }
         bufs_free(&B);
     }
-    vkr__gemm_force_tiled_config(-1);
+    vkr_gemm_force_tile(VKR_GEMM_TILED, -1);
     vkr_gemm_force_variant(VKR_GEMM_AUTO);
     for (int t = 0; t < nt && t < 16 && !failed; t++)
         if (best < 0 || tot[t] < tot[best]) best = t;
     if (!failed && best >= 0) {
-        s = vkr__gemm_tune_save(ctx, best);
+        s = vkr_gemm_tune_save(ctx, best);
         char path[1100] = "";
-        vkr__gemm_tune_path(ctx, path, sizeof path);
-        const vkr__tiled_config *tc = vkr__tiled_config_at(best);
+        vkr_gemm_tune_path(ctx, path, sizeof path);
+        vkr_gemm_tile tc;
+        vkr_gemm_tile_at(VKR_GEMM_TILED, best, &tc);
         if (s) failed = cli_error("tune", s);
-        else printf("picked tiled%dx%d (%.1f ms in all), saved to %s\n", tc->bm, tc->bn, tot[best], path);
+        else printf("picked tiled%dx%d (%.1f ms in all), saved to %s\n", tc.bm, tc.bn, tot[best], path);
     }
     if (!failed) failed = cli_check_validation(ctx);
     vkr_context_destroy(ctx);

@@ -2,15 +2,13 @@
  * one command): base -> global average pooling -> Dense+ReLU head -> softmax,
  * frozen base, Adam, categorical cross-entropy; optional fine-tuning stage. */
 #include "cli.h"
-#include "train.h"
+#include "vkrun_train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 const char usage_train[] =
@@ -56,11 +54,101 @@ const char usage_train[] =
     "  --resume CHECKPOINT     continue an interrupted run (Ctrl-C writes OUT.checkpoint)\n"
     "  --device D              device index or name substring\n";
 
+
 static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig) {
     (void)sig;
     g_stop = 1;
 }
+
+/* ------------------------------------------------------------------ printing: vkr_fit's callbacks */
+
+typedef struct {
+    int tty, quiet;
+    int bar;                 /* a progress line is on the terminal */
+    char what[64];           /* its label, and the phase-relative time it was last drawn */
+    double last;
+    /* test hooks: a real SIGINT after N training steps / N batches of feature caching
+     * (VKRUN_TEST_SIGINT_AFTER, VKRUN_TEST_SIGINT_CACHING) */
+    long sigint_after, sigint_caching, steps, batches;
+} train_ui;
+
+static void ui_clear(train_ui *u) {
+    if (u->bar) printf("\r%*s\r", 110, "");
+    u->bar = 0;
+}
+
+static void ui_progress(train_ui *u, const vkr_fit_step *s) {
+    if (u->quiet || !u->tty) return;
+    if (strcmp(u->what, s->what) || s->seconds < u->last) { /* a new epoch or caching pass */
+        snprintf(u->what, sizeof u->what, "%s", s->what);
+        u->last = 0;
+    }
+    if (s->step < s->steps && s->seconds - u->last < 0.2) return;
+    u->last = s->seconds;
+    double el = s->seconds, ips = el > 0 ? s->images / el : 0;
+    double eta = s->step > 0 ? el / s->step * (s->steps - s->step) : 0;
+    char bar[31];
+    int fill = s->steps ? s->step * 30 / s->steps : 30;
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : '.');
+    bar[30] = 0;
+    printf("\r%s [%s] %d/%d  loss %.4f  acc %.4f  %.1f img/s  ETA %d:%02d   ", s->what, bar, s->step, s->steps,
+           s->loss, s->accuracy, ips, (int)eta / 60, (int)eta % 60);
+    fflush(stdout);
+    u->bar = 1;
+}
+
+static int on_step(void *user, const vkr_fit_step *s) {
+    train_ui *u = user;
+    ui_progress(u, s);
+    if (s->caching ? u->sigint_caching && ++u->batches == u->sigint_caching
+                   : u->sigint_after && ++u->steps == u->sigint_after)
+        raise(SIGINT);
+    return g_stop;
+}
+
+static int on_epoch(void *user, const vkr_fit_epoch_end *e) {
+    train_ui *u = user;
+    ui_clear(u);
+    if (!u->quiet) {
+        printf("%s: loss %.4f - accuracy %.4f", e->what, e->epoch->loss, e->epoch->accuracy);
+        if (e->validated) printf(" - val_loss %.4f - val_accuracy %.4f", e->epoch->val_loss, e->epoch->val_accuracy);
+        printf(" - %.1f s (%.1f img/s)\n", e->epoch->seconds, e->epoch->images_per_s);
+        fflush(stdout);
+    }
+    return g_stop;
+}
+
+static int on_stage(void *user, const vkr_fit_stage_begin *s) {
+    (void)user;
+    (void)s;
+    return g_stop;
+}
+
+static void on_message(void *user, const char *line) {
+    train_ui *u = user;
+    ui_clear(u);
+    if (!u->quiet) printf("%s\n", line);
+}
+
+/* The exit status of a run, after its message: 0, 1 (error), 2 (invalid options), 130 (interrupted). */
+static int report(train_ui *u, vkr_status s, const vkr_fit_result *res) {
+    ui_clear(u);
+    if (s == VKR_OK) return 0;
+    if (s == VKR_ERR_INTERRUPTED) {
+        if (res->interrupted_caching) fprintf(stderr, "\nvkrun train: %s\n", vkr_last_error());
+        else fprintf(stderr, "\nvkrun train: interrupted at %s step %d/%d; checkpoint %s%s\n", res->interrupted_at,
+                     res->step, res->steps, res->checkpoint,
+                     res->checkpoint_status ? " could NOT be written" : " written; continue with --resume");
+        if (res->checkpoint_status) fprintf(stderr, "vkrun train: %s\n", res->checkpoint_error);
+        return 130;
+    }
+    if (*res->failed_at && strcmp(res->failed_at, "options")) return cli_error(res->failed_at, s);
+    fprintf(stderr, s == VKR_ERR_VALIDATION ? "vkrun: %s\n" : "vkrun train: %s\n", vkr_last_error());
+    return strcmp(res->failed_at, "options") ? 1 : 2;
+}
+
+/* ------------------------------------------------------------------ parsing */
 
 static int parse_head(const char *s, int *units, int max) {
     int n = 0;
@@ -101,30 +189,36 @@ static int num_double(const char *opt, const char *v, double *out) {
     return 1;
 }
 
-int cmd_train(int argc, char **argv) {
-    train_args a;
-    train_args_defaults(&a);
+typedef struct {
+    vkr_fit_opts o;
+    const char *interp, *augment, *optimizer; /* named values, checked after the outputs */
+    int quiet;
+} train_args;
+
+/* Returns -1 when the arguments parse, else the exit status (after a message). */
+static int parse_args(int argc, char **argv, train_args *t) {
+    vkr_fit_opts *a = &t->o;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define ARG(name) (!strcmp(o, name) && v && (i++, 1))
-        if (ARG("--model")) a.model = v;
-        else if (ARG("--data")) a.data = v;
-        else if (ARG("--val")) a.val = v;
-        else if (ARG("--val-split")) { if (!num_double(o, v, &a.val_split)) return 2; }
-        else if (ARG("--out")) a.out = v;
-        else if (ARG("--plots")) a.plots = v;
-        else if (ARG("--batch")) { if (!num_int(o, v, &a.batch)) return 2; }
-        else if (ARG("--micro-batch")) { if (!num_int(o, v, &a.micro_batch)) return 2; }
-        else if (ARG("--epochs")) { if (!num_int(o, v, &a.epochs)) return 2; }
-        else if (ARG("--val-every")) { if (!num_int(o, v, &a.val_every)) return 2; }
+        if (ARG("--model")) a->model = v;
+        else if (ARG("--data")) a->data = v;
+        else if (ARG("--val")) a->val = v;
+        else if (ARG("--val-split")) { if (!num_double(o, v, &a->val_split)) return 2; }
+        else if (ARG("--out")) a->out = v;
+        else if (ARG("--plots")) a->plots = v;
+        else if (ARG("--batch")) { if (!num_int(o, v, &a->batch)) return 2; }
+        else if (ARG("--micro-batch")) { if (!num_int(o, v, &a->micro_batch)) return 2; }
+        else if (ARG("--epochs")) { if (!num_int(o, v, &a->epochs)) return 2; }
+        else if (ARG("--val-every")) { if (!num_int(o, v, &a->val_every)) return 2; }
         else if (ARG("--size")) {
-            if (sscanf(v, "%dx%d", &a.height, &a.width) != 2 || a.height <= 0 || a.width <= 0) {
+            if (sscanf(v, "%dx%d", &a->height, &a->width) != 2 || a->height <= 0 || a->width <= 0) {
                 fprintf(stderr, "vkrun train: --size wants HxW, e.g. 224x224\n");
                 return 2;
             }
-        } else if (ARG("--interpolation")) a.interp = v;
-        else if (ARG("--augment")) a.augment = v;
+        } else if (ARG("--interpolation")) t->interp = v;
+        else if (ARG("--augment")) t->augment = v;
         else if (ARG("--seed")) {
             int sd;
             if (!num_int(o, v, &sd)) return 2;
@@ -132,62 +226,106 @@ int cmd_train(int argc, char **argv) {
                 fprintf(stderr, "vkrun train: --seed wants a non-negative integer\n");
                 return 2;
             }
-            a.seed = (uint64_t)sd;
+            a->seed = (uint64_t)sd;
         }
         else if (ARG("--head")) {
-            a.nhead = parse_head(v, a.head, TRAIN_MAX_HEAD);
-            if (a.nhead < 0) {
+            a->nhead = parse_head(v, a->head, VKR_FIT_MAX_HEAD);
+            if (a->nhead < 0) {
                 fprintf(stderr, "vkrun train: --head wants up to %d comma-separated positive units, e.g. 1024,512\n",
-                        TRAIN_MAX_HEAD);
+                        VKR_FIT_MAX_HEAD);
                 return 2;
             }
         } else if (ARG("--freeze")) {
-            if (!num_int(o, v, &a.freeze)) return 2;
-            if (a.freeze < 0) {
-                fprintf(stderr, "vkrun train: --freeze %d: a layer count must be >= 0\n", a.freeze);
+            if (!num_int(o, v, &a->freeze)) return 2;
+            if (a->freeze < 0) {
+                fprintf(stderr, "vkrun train: --freeze %d: a layer count must be >= 0\n", a->freeze);
                 return 2;
             }
         }
-        else if (ARG("--optimizer")) a.optimizer = v;
-        else if (ARG("--lr")) { if (!num_double(o, v, &a.lr)) return 2; }
-        else if (ARG("--momentum")) { if (!num_double(o, v, &a.momentum)) return 2; }
-        else if (ARG("--fine-tune-epochs")) { if (!num_int(o, v, &a.ft_epochs)) return 2; }
-        else if (ARG("--fine-tune-lr")) { if (!num_double(o, v, &a.ft_lr)) return 2; }
-        else if (ARG("--fine-tune-from")) { if (!num_int(o, v, &a.ft_from)) return 2; }
-        else if (ARG("--cache")) a.cache_dir = v;
-        else if (ARG("--resume")) a.resume = v;
-        else if (ARG("--device")) a.device = v;
-        else if (!strcmp(o, "--no-cache")) a.no_cache = 1;
-        else if (!strcmp(o, "--bn-train")) a.bn_train = 1;
-        else if (!strcmp(o, "--recompute")) a.recompute = 1;
-        else if (!strcmp(o, "--no-recompute")) a.recompute = -1;
-        else if (!strcmp(o, "--keep-remainder")) a.keep_remainder = 1;
-        else if (!strcmp(o, "--strict")) a.strict = 1;
-        else if (!strcmp(o, "--quiet")) a.quiet = 1;
+        else if (ARG("--optimizer")) t->optimizer = v;
+        else if (ARG("--lr")) { if (!num_double(o, v, &a->lr)) return 2; }
+        else if (ARG("--momentum")) { if (!num_double(o, v, &a->momentum)) return 2; }
+        else if (ARG("--fine-tune-epochs")) { if (!num_int(o, v, &a->ft_epochs)) return 2; }
+        else if (ARG("--fine-tune-lr")) { if (!num_double(o, v, &a->ft_lr)) return 2; }
+        else if (ARG("--fine-tune-from")) { if (!num_int(o, v, &a->ft_from)) return 2; }
+        else if (ARG("--cache")) a->cache_dir = v;
+        else if (ARG("--resume")) a->resume = v;
+        else if (ARG("--device")) a->device = v;
+        else if (!strcmp(o, "--no-cache")) a->no_cache = 1;
+        else if (!strcmp(o, "--bn-train")) a->bn_train = 1;
+        else if (!strcmp(o, "--recompute")) a->recompute = 1;
+        else if (!strcmp(o, "--no-recompute")) a->recompute = -1;
+        else if (!strcmp(o, "--keep-remainder")) a->keep_remainder = 1;
+        else if (!strcmp(o, "--strict")) a->strict = 1;
+        else if (!strcmp(o, "--quiet")) t->quiet = 1;
         else {
             fprintf(stderr, "vkrun train: unknown or incomplete option %s (see vkrun train --help)\n", o);
             return 2;
         }
 #undef ARG
     }
-    if (!a.model || !a.data || !a.out) {
+    if (!a->model || !a->data || !a->out) {
         fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
         return 2;
     }
-    if (a.batch <= 0 || a.micro_batch < 0 || a.val_every <= 0 || a.freeze < -1 || a.epochs < 0 || a.ft_epochs < 0 || a.ft_from < 0 || !(a.lr > 0) || !(a.ft_lr > 0) || a.val_split < 0 ||
-        a.val_split >= 1 || (a.val && a.val_split > 0)) {
+    if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 || a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || a->val_split < 0 ||
+        a->val_split >= 1 || (a->val && a->val_split > 0)) {
         fprintf(stderr, "vkrun train: invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, val-every > 0, "
                         "fine-tune-from >= 0, 0 <= val-split < 1, "
                         "not both --val and --val-split)\n");
         return 2;
     }
+    return -1;
+}
+
+/* The named values (interpolation, augmentation, optimizer); -1 when all are fine, else the exit
+ * status.  vkr_fit checks the outputs before any work. */
+static int check_args(train_args *t) {
+    vkr_fit_opts *a = &t->o;
+    vkr_status s = vkr_interp_parse(t->interp, &a->interp);
+    if (s) return cli_error("train", s);
+    if (t->augment) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", t->augment);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            if (!strcmp(tok, "flip")) a->augment |= VKR_LOAD_FLIP;
+            else if (!strcmp(tok, "crop")) a->augment |= VKR_LOAD_CROP;
+            else if (strcmp(tok, "none")) {
+                fprintf(stderr, "vkrun train: --augment takes flip, crop (got \"%s\")\n", tok);
+                return 2;
+            }
+        }
+    }
+    if (strcmp(t->optimizer, "adam") && strcmp(t->optimizer, "sgd")) {
+        fprintf(stderr, "vkrun train: --optimizer is adam or sgd\n");
+        return 2;
+    }
+    a->optimizer = !strcmp(t->optimizer, "sgd") ? VKR_OPTIM_SGD : VKR_OPTIM_ADAM;
+    return -1;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args t = {.interp = "bilinear", .optimizer = "adam"};
+    vkr_fit_defaults(&t.o);
+    int rc = parse_args(argc, argv, &t);
+    if (rc < 0) rc = check_args(&t);
+    if (rc >= 0) return rc;
+    train_ui u = {.tty = isatty(STDOUT_FILENO), .quiet = t.quiet};
+    const char *e = getenv("VKRUN_TEST_SIGINT_AFTER");
+    u.sigint_after = e && *e ? atol(e) : 0;
+    e = getenv("VKRUN_TEST_SIGINT_CACHING");
+    u.sigint_caching = e && *e ? atol(e) : 0;
+    vkr_fit_callbacks cb = {&u, on_step, on_epoch, on_stage, on_message};
+    vkr_fit_result *res = malloc(sizeof *res);
+    if (!res) return cli_error("train", vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory"));
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
-    a.stop_flag = &g_stop;
-    int rc = train_run(&a);
+    vkr_status s = vkr_fit(&t.o, &cb, res);
     signal(SIGINT, SIG_DFL);
+    rc = report(&u, s, res);
+    free(res);
     return rc;
 }

@@ -18,6 +18,7 @@ const char *vkr_status_name(vkr_status s) {
     case VKR_ERR_UNSUPPORTED: return "unsupported";
     case VKR_ERR_VALIDATION: return "validation error";
     case VKR_ERR_NOT_FOUND: return "not found";
+    case VKR_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown status";
 }

@@ -128,3 +128,29 @@ vkr_status vkr_file_write_atomic(const char *path, const void *data, size_t n) {
     bytes_w b = {data, n};
     return vkr__atomic_write(path, write_bytes, &b);
 }
+
+vkr_status vkr_file_check_not_input(const char *in, const char *out) {
+    struct stat a, b;
+    if (!in || !out || stat(in, &a) != 0 || stat(out, &b) != 0) return VKR_OK;
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) return VKR_OK;
+    return vkr_fail(VKR_ERR_INVALID, "the output %s is the input %s: choose another output file", out, in);
+}
+
+vkr_status vkr_file_check_writable(const char *out) {
+    size_t n = strlen(out);
+    char *probe = malloc(n + 32);
+    if (!probe) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    const char *slash = strrchr(out, '/');
+    if (slash) snprintf(probe, n + 32, "%.*s/.vkrun-probe.XXXXXX", (int)(slash - out), out);
+    else snprintf(probe, n + 32, ".vkrun-probe.XXXXXX");
+    if (slash == out) snprintf(probe, n + 32, "/.vkrun-probe.XXXXXX");
+    int fd = mkstemp(probe);
+    vkr_status s = VKR_OK;
+    if (fd < 0) s = vkr_fail(VKR_ERR_IO, "cannot write %s: %s (checked before any work)", out, strerror(errno));
+    else {
+        close(fd);
+        unlink(probe);
+    }
+    free(probe);
+    return s;
+}

@@ -1,0 +1,401 @@
+/* vkr_fit: the whole training job (include/vkrun_train.h, docs/training.md).
+ *
+ * Stage 1 trains the head on a frozen base (on cached pooled features when nothing else needs
+ * the base, runtime/train/fit_cache.c); stage 2 (fine-tuning) unfreezes the base from
+ * opts.ft_from.  A callback's stop request finishes the current step and writes OUT.checkpoint
+ * (model with optimizer state and position) plus the history so far; opts.resume continues. */
+#include "train/fit_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void vkr_fit_defaults(vkr_fit_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->batch = 32;
+    o->epochs = 5;
+    o->lr = 1e-3;
+    o->momentum = 0.9;
+    o->ft_lr = 1e-5;
+    o->seed = 1;
+    o->optimizer = VKR_OPTIM_ADAM;
+    o->interp = VKR_INTERP_BILINEAR;
+    o->freeze = -1;
+    o->val_every = 1;
+    int def[] = {1024, 1024, 1024, 512};
+    o->nhead = 4;
+    memcpy(o->head, def, sizeof def);
+}
+
+double fit_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void fit_msg(fit_run *r, const char *fmt, ...) {
+    if (!r->cb || !r->cb->on_message) return;
+    char line[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    r->cb->on_message(r->cb->user, line);
+}
+
+void fit_plan_msg(fit_run *r, const vkr_graph *g, const char *what) {
+    char line[1024];
+    vkr_graph_plan_line(g, line, sizeof line);
+    fit_msg(r, "%s %s", what, line);
+}
+
+void fit_step_cb(fit_run *r, const vkr_fit_step *s) {
+    if (r->cb && r->cb->on_step && r->cb->on_step(r->cb->user, s)) r->stop = 1;
+}
+
+vkr_status fit_failed(fit_run *r, const char *what, vkr_status s) {
+    r->res->failed_at = what;
+    return s;
+}
+
+static vkr_status check_opts(const vkr_fit_opts *a) {
+    if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 ||
+        a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || !(a->val_split >= 0) ||
+        a->val_split >= 1 || (a->val && a->val_split > 0) || a->nhead < 0 || a->nhead > VKR_FIT_MAX_HEAD ||
+        a->height < 0 || a->width < 0 || (a->augment & ~(unsigned)(VKR_LOAD_FLIP | VKR_LOAD_CROP)))
+        return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
+                                         "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
+                                         "val-split, at most %d head layers, augment flip and crop)", VKR_FIT_MAX_HEAD);
+    if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
+        return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
+    return VKR_OK;
+}
+
+/* The training (and validation) folders, and the "data:" line. */
+static vkr_status open_data(fit_run *r) {
+    const vkr_fit_opts *a = r->a;
+    vkr_dataset_opts dopt = {.strict = a->strict, .quiet = a->quiet_data};
+    vkr_dataset *all = NULL;
+    vkr_status s;
+    if ((s = vkr_dataset_open(a->data, &dopt, &all))) return fit_failed(r, "train data", s);
+    if (a->val_split > 0) {
+        s = vkr_dataset_split(all, a->val_split, a->seed, &r->train, &r->val);
+        vkr_dataset_free(all);
+        if (s) return fit_failed(r, "train data", s);
+    } else {
+        r->train = all;
+        vkr_dataset_opts vopt = {.strict = a->strict, .allow_single_class = 1, .quiet = a->quiet_data};
+        if (a->val && ((s = vkr_dataset_open(a->val, &vopt, &r->val)) || (s = vkr_dataset_check_classes(r->train, r->val))))
+            return fit_failed(r, "validation data", s);
+    }
+    int nc = vkr_dataset_num_classes(r->train);
+    size_t cap = 128, len = 0;
+    for (int c = 0; c < nc; c++) cap += strlen(vkr_dataset_class_name(r->train, c)) + 16;
+    char *line = malloc(cap);
+    if (!line) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    len += (size_t)snprintf(line + len, cap - len, "data: %d training images in %d classes (", vkr_dataset_size(r->train), nc);
+    for (int c = 0; c < nc; c++)
+        len += (size_t)snprintf(line + len, cap - len, "%s%s: %d", c ? ", " : "", vkr_dataset_class_name(r->train, c),
+                                vkr_dataset_class_size(r->train, c));
+    len += (size_t)snprintf(line + len, cap - len, ")");
+    if (r->val) snprintf(line + len, cap - len, ", %d validation images", vkr_dataset_size(r->val));
+    if (r->cb && r->cb->on_message) r->cb->on_message(r->cb->user, line);
+    free(line);
+    return VKR_OK;
+}
+
+/* The checkpoint of an interrupted run: its model, position and history (*resume: its metadata). */
+static vkr_status load_checkpoint(fit_run *r, cJSON **resume) {
+    const vkr_fit_opts *a = r->a;
+    vkr_status s;
+    if ((s = vkr_model_load(a->resume, &r->model))) return fit_failed(r, "resume", s);
+    const char *meta = vkr_model_get_meta(r->model, "vkrun_checkpoint");
+    *resume = meta ? cJSON_Parse(meta) : NULL;
+    if (!*resume)
+        return vkr_fail(VKR_ERR_FORMAT, "%s is not a vkrun checkpoint (no vkrun_checkpoint metadata)", a->resume);
+    r->base_layers = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "base_layers"));
+    r->gap_layer = r->base_layers;
+    int same = r->base_layers > 0 && r->base_layers < r->model->nlayers &&
+               r->model->layers[r->gap_layer].type == VKR_LAYER_GAP &&
+               r->model->nclasses == vkr_dataset_num_classes(r->train);
+    for (int c = 0; same && c < r->model->nclasses; c++)
+        same = !strcmp(r->model->classes[c], vkr_dataset_class_name(r->train, c));
+    if (!same)
+        return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s does not match this data (its classes or layers differ)",
+                        a->resume);
+    if (fit_history_from_json(r->hist, cJSON_GetObjectItem(*resume, "history")))
+        return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s: its history is malformed or too long", a->resume);
+    vkr_model_set_meta(r->model, "vkrun_checkpoint", NULL);
+    r->step = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "step"));
+    r->loss_sum = cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "loss_sum"));
+    r->correct_sum = cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "correct_sum"));
+    r->seen = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "seen"));
+    return VKR_OK;
+}
+
+/* The model (base + new head, or the checkpoint's), its input size and preprocessing, checked
+ * against the options. */
+static vkr_status prepare_model(fit_run *r, cJSON **resume) {
+    const vkr_fit_opts *a = r->a;
+    vkr_status s;
+    if (a->resume) {
+        if ((s = load_checkpoint(r, resume))) return s;
+    } else if ((s = vkr_model_open(a->model, a->seed, &r->model)) || (s = fit_build_model(r))) {
+        return fit_failed(r, "model", s);
+    }
+    r->H = a->height ? a->height : r->model->in_h;
+    r->W = a->width ? a->width : r->model->in_w;
+    r->C = r->model->in_c;
+    if (r->C != 1 && r->C != 3)
+        return vkr_fail(VKR_ERR_INVALID, "the model wants %d input channels; images give 1 or 3", r->C);
+    if ((s = vkr_preprocess_parse(r->model->preprocess, &r->pre)) || (s = vkr_model_infer_shapes(r->model, r->H, r->W)))
+        return fit_failed(r, "model", s);
+    /* --freeze and --fine-tune-from count layers of the base: past it they would freeze the new
+     * head, and nothing would train */
+    if (a->freeze > r->base_layers || a->ft_from > r->base_layers)
+        return vkr_fail(VKR_ERR_INVALID, "--%s %d is past the base: the base has layers [0, %d) and the new head starts "
+                                         "at %d (\"%s\"); use at most %d",
+                        a->freeze > r->base_layers ? "freeze" : "fine-tune-from",
+                        a->freeze > r->base_layers ? a->freeze : a->ft_from, r->base_layers, r->gap_layer,
+                        r->model->layers[r->gap_layer].name, r->base_layers);
+    r->freeze = a->freeze >= 0 ? a->freeze : r->base_layers;
+    if (*resume) {
+        char now[1024];
+        const char *then = cJSON_GetStringValue(cJSON_GetObjectItem(*resume, "settings"));
+        fit_settings_string(r, now, sizeof now);
+        if (!then || strcmp(then, now))
+            return vkr_fail(VKR_ERR_INVALID,
+                            "--resume needs the options of the interrupted run\n  checkpoint: %s\n  now:        %s",
+                            then ? then : "(none recorded)", now);
+    }
+    r->stage1_frozen = r->freeze >= r->base_layers;
+    return VKR_OK;
+}
+
+static void opts_for(const fit_run *r, vkr_graph_opts *o, int training, int freeze, double lr) {
+    memset(o, 0, sizeof *o);
+    o->batch = r->a->batch;
+    o->micro_batch = r->a->micro_batch;
+    o->recompute = r->a->recompute;
+    o->height = r->H;
+    o->width = r->W;
+    o->training = training;
+    o->freeze = freeze;
+    o->bn_train = r->a->bn_train;
+    o->optimizer = r->a->optimizer;
+    o->optim.lr = (float)lr;
+    o->optim.momentum = (float)r->a->momentum;
+    o->optim.beta1 = 0.9f;
+    o->optim.beta2 = 0.999f;
+    o->optim.eps = 1e-7f;
+    o->loss = VKR_LOSS_SOFTMAX_CE;
+}
+
+/* Buffers of one run that outlive a stage. */
+typedef struct {
+    vkr_graph *g;
+    vkr_model *hm;          /* head-only model of the cached path */
+    float *feat, *labels, *vfeat, *vlabels;
+    cJSON *resume;
+    char optpath[4300];     /* the checkpoint's optimizer state */
+} fit_bufs;
+
+/* Pooled features of the training (and validation) images, and the head-only model over them. */
+static vkr_status cache_features(fit_run *r, fit_bufs *b) {
+    double t0 = fit_now();
+    vkr_graph_opts go;
+    opts_for(r, &go, 0, 0, r->a->lr);
+    vkr_status s = vkr_graph_create(r->ctx, r->model, &go, &b->g);
+    if (s) return fit_failed(r, "feature graph", s);
+    fit_plan_msg(r, b->g, "features:");
+    s = fit_cached_features(r, b->g, r->train, "train", &b->feat, &b->labels);
+    if (!s && r->val && !r->stop) s = fit_cached_features(r, b->g, r->val, "val", &b->vfeat, &b->vlabels);
+    vkr_graph_destroy(b->g);
+    b->g = NULL;
+    if (!s && r->stop) {
+        r->res->interrupted_caching = 1;
+        return vkr_fail(VKR_ERR_INTERRUPTED, "interrupted while caching features; nothing to save (the features are "
+                                             "recomputed on the next run)");
+    }
+    if (s) return fit_failed(r, "feature cache", s);
+    r->hist->cache_seconds += fit_now() - t0;
+    fit_msg(r, "cached pooled features of %d images in %.1f s",
+            vkr_dataset_size(r->train) + (r->val ? vkr_dataset_size(r->val) : 0), fit_now() - t0);
+    if ((s = fit_head_model(r, &b->hm))) return fit_failed(r, "head model", s);
+    return VKR_OK;
+}
+
+static void stage_cb(fit_run *r, vkr_fit_stage stage, int first, int epochs, int from, double lr, int cached) {
+    vkr_fit_stage_begin sb = {stage, first, epochs, from, r->model->nlayers, lr, cached};
+    if (r->cb && r->cb->on_stage && r->cb->on_stage(r->cb->user, &sb)) r->stop = 1;
+}
+
+/* Stage 1: the head on a frozen base (or every layer from --freeze on). */
+static vkr_status stage1(fit_run *r, fit_bufs *b, int use_cache, int done1) {
+    const vkr_fit_opts *a = r->a;
+    vkr_graph_opts go;
+    vkr_model *gm = r->model;
+    vkr_status s;
+    if (use_cache) {
+        if ((s = cache_features(r, b))) return s;
+        gm = b->hm;
+        opts_for(r, &go, 1, r->freeze > r->base_layers ? r->freeze - r->base_layers : 0, a->lr);
+        go.height = go.width = 1;
+    } else {
+        opts_for(r, &go, 1, r->freeze, a->lr);
+    }
+    if ((s = vkr_graph_create(r->ctx, gm, &go, &b->g))) return fit_failed(r, "training graph", s);
+    fit_plan_msg(r, b->g, r->stage1_frozen ? "head:" : "training:");
+    if (b->resume && (s = fit_resume_optimizer(b->g, b->optpath, b->resume))) return fit_failed(r, "resume", s);
+    stage_cb(r, r->stage1_frozen ? VKR_FIT_HEAD : VKR_FIT_TRAIN, done1, a->epochs - done1, r->freeze, a->lr, use_cache);
+    s = fit_train_stage(r, b->g, 1, done1, a->epochs - done1, b->feat, b->labels, b->vfeat, b->vlabels, gm);
+    if (s) return s;
+    if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "train", s);
+    if (gm != r->model) fit_copy_tensors(r->model, gm);
+    vkr_graph_destroy(b->g);
+    b->g = NULL;
+    cJSON_Delete(b->resume);
+    b->resume = NULL;
+    return VKR_OK;
+}
+
+/* Stage 2: fine-tuning layers [ft_from, end), after `done2` epochs of it. */
+static vkr_status stage2(fit_run *r, fit_bufs *b, int done2) {
+    const vkr_fit_opts *a = r->a;
+    vkr_graph_opts go;
+    opts_for(r, &go, 1, a->ft_from, a->ft_lr);
+    vkr_status s = vkr_graph_create(r->ctx, r->model, &go, &b->g);
+    if (s) return fit_failed(r, "fine-tuning graph", s);
+    fit_plan_msg(r, b->g, "fine-tuning:");
+    if (b->resume && (s = fit_resume_optimizer(b->g, b->optpath, b->resume))) return fit_failed(r, "resume", s);
+    fit_msg(r, "fine-tuning layers [%d, %d) with lr %g", a->ft_from, r->model->nlayers, a->ft_lr);
+    stage_cb(r, VKR_FIT_FINE_TUNE, a->epochs + done2, a->ft_epochs - done2, a->ft_from, a->ft_lr, 0);
+    s = fit_train_stage(r, b->g, 2, a->epochs + done2, a->ft_epochs - done2, NULL, NULL, NULL, NULL, r->model);
+    if (s) return s;
+    if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "fine-tune", s);
+    return VKR_OK;
+}
+
+/* The device, and the "model:" and "device:" lines. */
+static vkr_status open_device(fit_run *r, int use_cache) {
+    const vkr_fit_opts *a = r->a;
+    if (a->ctx) r->ctx = a->ctx;
+    else {
+        vkr_context_opts copt = {.device = a->device, .validation = -1};
+        vkr_status s = vkr_context_create(&copt, &r->ctx);
+        if (s) return fit_failed(r, "device", s);
+        r->own_ctx = 1;
+    }
+    uint64_t tot, tr, ntr;
+    vkr_model_param_totals(r->model, &tot, &tr, &ntr);
+    fit_msg(r, "model: %s, %d layers (base %d, head from %d), input %dx%dx%d, %s preprocessing, %llu parameters",
+            r->model->name, r->model->nlayers, r->base_layers, r->gap_layer, r->C, r->H, r->W, r->model->preprocess,
+            (unsigned long long)tot);
+    fit_msg(r, "device: %s; batch %d; %s lr %g; layers [0, %d) frozen; feature cache: %s",
+            vkr_context_device(r->ctx)->name, a->batch, a->optimizer == VKR_OPTIM_SGD ? "sgd" : "adam", a->lr,
+            r->freeze, use_cache ? (a->cache_dir ? a->cache_dir : "in memory") : "off");
+    return VKR_OK;
+}
+
+/* The trained model (remembering the input size and resize it was trained with), the history
+ * and curves; the checkpoint of an interrupted run is removed. */
+static vkr_status write_outputs(fit_run *r) {
+    const vkr_fit_opts *a = r->a;
+    r->model->in_h = r->H;
+    r->model->in_w = r->W;
+    vkr_status s;
+    if ((s = vkr_model_set_meta(r->model, "vkrun_interpolation", vkr_interp_name(a->interp))) ||
+        (s = vkr_model_save(r->model, a->out)))
+        return fit_failed(r, "save", s);
+    if ((s = fit_write_history(r->hist, r->res->plots)))
+        return vkr_fail(s, "wrote %s, but not all of the history and curves in %s: %s", a->out, r->res->plots,
+                        vkr_last_error());
+    remove(r->res->checkpoint);
+    char opt[4300];
+    snprintf(opt, sizeof opt, "%s.optimizer", r->res->checkpoint);
+    remove(opt);
+    if (r->hist->n) {
+        const vkr_fit_epoch *e = &r->hist->epochs[r->hist->n - 1];
+        fit_msg(r, "wrote %s; history and curves (accuracy.png, loss.png) in %s", a->out, r->res->plots);
+        if (!isnan(e->val_accuracy)) fit_msg(r, "final: val_loss %.4f, val_accuracy %.4f", e->val_loss, e->val_accuracy);
+    }
+    return VKR_OK;
+}
+
+/* Where the history goes (created if missing) and the checkpoint's path; then the checks made
+ * before any work: the outputs, the options. */
+static vkr_status output_paths(fit_run *r) {
+    vkr_fit_result *res = r->res;
+    const vkr_fit_opts *a = r->a;
+    if (a->plots) snprintf(res->plots, sizeof res->plots, "%s", a->plots);
+    else {
+        snprintf(res->plots, sizeof res->plots, "%s", a->out);
+        char *slash = strrchr(res->plots, '/');
+        if (slash) *slash = 0;
+        else snprintf(res->plots, sizeof res->plots, ".");
+    }
+    struct stat st;
+    if (stat(res->plots, &st) != 0 && mkdir(res->plots, 0755) != 0)
+        return vkr_fail(VKR_ERR_IO, "cannot create %s: %s", res->plots, strerror(errno));
+    snprintf(res->checkpoint, sizeof res->checkpoint, "%s.checkpoint", a->out);
+    vkr_status s;
+    if ((s = vkr_file_check_not_input(a->model, a->out)) || (s = vkr_file_check_not_input(a->resume, a->out)) ||
+        (s = vkr_file_check_writable(a->out)))
+        return s;
+    if ((s = check_opts(a))) r->res->failed_at = "options";
+    return s;
+}
+
+static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
+    const vkr_fit_opts *a = r->a;
+    vkr_status s;
+    if ((s = output_paths(r)) || (s = open_data(r)) || (s = prepare_model(r, &b->resume))) return s;
+    int use_cache = !a->no_cache && !a->augment && r->freeze >= r->base_layers;
+    if ((s = open_device(r, use_cache))) return s;
+    int stage = b->resume ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(b->resume, "stage")) : 1;
+    int done1 = 0;
+    for (int i = 0; i < r->hist->n; i++) done1 += r->hist->epochs[i].stage != VKR_FIT_FINE_TUNE;
+    snprintf(b->optpath, sizeof b->optpath, "%s.optimizer", a->resume ? a->resume : "");
+    if (stage == 1 && done1 < a->epochs && (s = stage1(r, b, use_cache, done1))) return s;
+    int done2 = r->hist->n - (a->epochs < done1 ? done1 : a->epochs);
+    if (done2 < 0) done2 = 0;
+    if (a->ft_epochs > done2 && (s = stage2(r, b, done2))) return s;
+    if ((s = write_outputs(r))) return s;
+    if (r->own_ctx && vkr_validation_enabled(r->ctx) && (vkr_validation_errors(r->ctx) || vkr_validation_warnings(r->ctx)))
+        return vkr_fail(VKR_ERR_VALIDATION, "the validation layer reported %u error(s) and %u warning(s)",
+                        vkr_validation_errors(r->ctx), vkr_validation_warnings(r->ctx));
+    return VKR_OK;
+}
+
+vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fit_result *res) {
+    vkr_fit_result *own = NULL;
+    if (!opts) return vkr_fail(VKR_ERR_INVALID, "vkr_fit: no options");
+    if (!res && !(res = own = malloc(sizeof *own))) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    memset(res, 0, sizeof *res);
+    res->failed_at = "";
+    fit_run R = {.a = opts, .cb = cb, .res = res, .hist = &res->history};
+    fit_bufs B = {0};
+    vkr_status s = opts->data && opts->out && (opts->model || opts->resume)
+                       ? fit_run_all(&R, &B)
+                       : vkr_fail(VKR_ERR_INVALID, "vkr_fit: data, out and model (or resume) are required");
+    char msg[1024]; /* the failure's message, kept across the clean-up */
+    snprintf(msg, sizeof msg, "%s", s ? vkr_last_error() : "");
+    cJSON_Delete(B.resume);
+    if (B.g) vkr_graph_destroy(B.g);
+    vkr_model_free(B.hm);
+    free(B.feat);
+    free(B.labels);
+    free(B.vfeat);
+    free(B.vlabels);
+    vkr_model_free(R.model);
+    if (R.own_ctx) vkr_context_destroy(R.ctx);
+    vkr_dataset_free(R.train);
+    vkr_dataset_free(R.val);
+    free(own);
+    return s ? vkr_fail(s, "%s", msg) : VKR_OK;
+}

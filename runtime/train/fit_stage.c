@@ -1,0 +1,197 @@
+/* The epochs of one stage: steps over the loader (or the cached features), the running loss and
+ * accuracy, validation, the history record, and the checkpoint when a callback asks to stop. */
+#include "train/fit_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One image batch source: cached features or the loader. */
+typedef struct {
+    vkr_loader *ld;       /* uncached */
+    const float *feat;    /* cached: [n][C] in dataset order */
+    const float *labels;  /* cached: one-hot [n][K] */
+    int *perm, n, pos, steps, step, batch, dim, K;
+} batch_src;
+
+static vkr_status src_next(batch_src *b, float *x, float *t, int *n) {
+    if (b->ld) return vkr_loader_next(b->ld, x, t, n);
+    if (b->step >= b->steps) {
+        *n = 0;
+        return VKR_OK;
+    }
+    int cnt = b->n - b->pos < b->batch ? b->n - b->pos : b->batch;
+    for (int j = 0; j < cnt; j++) {
+        int i = b->perm ? b->perm[b->pos + j] : b->pos + j;
+        memcpy(x + (size_t)j * b->dim, b->feat + (size_t)i * b->dim, sizeof(float) * b->dim);
+        memcpy(t + (size_t)j * b->K, b->labels + (size_t)i * b->K, sizeof(float) * b->K);
+    }
+    b->pos += cnt;
+    b->step++;
+    *n = cnt;
+    return VKR_OK;
+}
+
+/* Loss/accuracy over a whole set (inference mode). */
+static vkr_status evaluate_set(fit_run *r, vkr_graph *g, batch_src *b, double *loss, double *acc) {
+    int K = vkr_dataset_num_classes(r->train);
+    size_t xdim = b->ld ? (size_t)r->C * r->H * r->W : (size_t)b->dim;
+    float *x = malloc(sizeof(float) * (size_t)r->a->batch * xdim), *t = malloc(sizeof(float) * (size_t)r->a->batch * K);
+    if (!x || !t) {
+        free(x);
+        free(t);
+        return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    double ls = 0;
+    long correct = 0, seen = 0;
+    int n;
+    vkr_status s;
+    while (!(s = src_next(b, x, t, &n)) && n > 0) {
+        float l;
+        int c;
+        if ((s = vkr_graph_eval_batch(g, x, t, n, &l, &c))) break;
+        ls += (double)l * n;
+        correct += c;
+        seen += n;
+    }
+    free(x);
+    free(t);
+    *loss = seen ? ls / seen : NAN;
+    *acc = seen ? (double)correct / seen : NAN;
+    return s;
+}
+
+/* Validation of the epoch just trained, on the cached features or the loader. */
+static vkr_status validate(fit_run *r, vkr_graph *g, const float *vfeat, const float *vlabels, int dim,
+                           vkr_fit_epoch *er) {
+    batch_src vb = {0};
+    vkr_status s;
+    if (vfeat) {
+        int nv = vkr_dataset_size(r->val);
+        vb = (batch_src){.feat = vfeat, .labels = vlabels, .n = nv, .steps = vkr_steps_per_epoch(nv, r->a->batch, 1),
+                         .batch = r->a->batch, .dim = dim, .K = vkr_dataset_num_classes(r->train)};
+    } else if ((s = fit_open_loader(r, r->val, 0, 0, 1, &vb.ld))) {
+        return s;
+    }
+    s = evaluate_set(r, g, &vb, &er->val_loss, &er->val_accuracy);
+    vkr_loader_destroy(vb.ld);
+    return s;
+}
+
+/* Writes the checkpoint and the history so far; the result says where the run stopped. */
+static vkr_status interrupted(fit_run *r, vkr_graph *g, vkr_model *gm, const char *what, int step, int steps) {
+    vkr_fit_result *res = r->res;
+    res->checkpoint_status = fit_save_checkpoint(r, g, gm);
+    if (res->checkpoint_status) snprintf(res->checkpoint_error, sizeof res->checkpoint_error, "%s", vkr_last_error());
+    else fit_write_history(r->hist, res->plots);
+    snprintf(res->interrupted_at, sizeof res->interrupted_at, "%s", what);
+    res->step = step;
+    res->steps = steps;
+    return vkr_fail(VKR_ERR_INTERRUPTED, "interrupted at %s step %d/%d; checkpoint %s %s", what, step, steps,
+                    res->checkpoint, res->checkpoint_status ? "could NOT be written" : "written");
+}
+
+/* The steps of one epoch (a resumed epoch skips those it already took); *images gets the
+ * images trained on. */
+static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, float *t, const char *what, int steps,
+                            long *images) {
+    int skip = r->step, n, step = 0;
+    if (skip == 0) {
+        r->loss_sum = r->correct_sum = 0;
+        r->seen = 0;
+    }
+    double t0 = fit_now();
+    vkr_status s = VKR_OK;
+    *images = 0;
+    while (!r->stop && !(s = src_next(b, x, t, &n)) && n > 0) {
+        if (step < skip) {
+            step++;
+            continue;
+        }
+        float l;
+        int c, rec = vkr_graph_recoveries(g);
+        if ((s = vkr_graph_train_step(g, x, t, n, &l, &c))) return s;
+        if (vkr_graph_recoveries(g) != rec) fit_plan_msg(r, g, "out of device memory: re-planned;");
+        r->loss_sum += (double)l * n;
+        r->correct_sum += c;
+        r->seen += n;
+        *images += n;
+        r->step = ++step;
+        vkr_fit_step st = {what, 0, step, steps, r->loss_sum / r->seen, r->correct_sum / r->seen, *images,
+                           fit_now() - t0};
+        fit_step_cb(r, &st);
+    }
+    return r->stop ? VKR_OK : s;
+}
+
+vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch, int epochs, const float *feat,
+                           const float *labels, const float *vfeat, const float *vlabels, vkr_model *gm) {
+    const vkr_fit_opts *a = r->a;
+    int K = vkr_dataset_num_classes(r->train), ntrain = vkr_dataset_size(r->train);
+    int dim = feat ? r->model->layers[r->gap_layer].out_c : r->C * r->H * r->W;
+    float *x = malloc(sizeof(float) * (size_t)a->batch * dim), *t = malloc(sizeof(float) * (size_t)a->batch * K);
+    int *perm = malloc(sizeof(int) * (size_t)ntrain);
+    vkr_status s = x && t && perm ? VKR_OK : fit_failed(r, "train", vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory"));
+    int total_epochs = first_epoch + epochs;
+    for (int e = first_epoch; e < total_epochs && !s; e++) {
+        r->stage = stage;
+        r->epoch = e;
+        batch_src b = {0};
+        int steps = vkr_steps_per_epoch(ntrain, a->batch, a->keep_remainder);
+        if (steps == 0) {
+            s = fit_failed(r, "train", vkr_fail(VKR_ERR_INVALID, "%d training images make no batch of %d (use a smaller "
+                                                                 "--batch or --keep-remainder)", ntrain, a->batch));
+            break;
+        }
+        if (r->hist->n >= VKR_FIT_MAX_EPOCHS) {
+            s = fit_failed(r, "train", vkr_fail(VKR_ERR_INVALID, "more than %d epochs in the history", VKR_FIT_MAX_EPOCHS));
+            break;
+        }
+        int global_epoch = r->hist->n; /* epochs finished before this one */
+        if (feat) {
+            vkr_epoch_permutation(ntrain, a->seed, global_epoch, perm);
+            b = (batch_src){.feat = feat, .labels = labels, .perm = perm, .n = ntrain, .steps = steps, .batch = a->batch,
+                            .dim = dim, .K = K};
+        } else if ((s = fit_open_loader(r, r->train, global_epoch, 1, a->keep_remainder, &b.ld))) {
+            s = fit_failed(r, "train", s);
+            break;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%sepoch %d/%d", stage == 2 ? "fine-tune " : r->stage1_frozen ? "head " : "", e + 1,
+                 total_epochs);
+        double t0 = fit_now();
+        long images;
+        s = run_epoch(r, g, &b, x, t, what, steps, &images);
+        vkr_loader_destroy(b.ld);
+        if (s) {
+            s = fit_failed(r, "train", s);
+            break;
+        }
+        if (r->stop) {
+            s = interrupted(r, g, gm, what, r->step, steps);
+            break;
+        }
+        double secs = fit_now() - t0;
+        vkr_fit_epoch *er = &r->hist->epochs[r->hist->n];
+        er->stage = stage == 2 ? VKR_FIT_FINE_TUNE : r->stage1_frozen ? VKR_FIT_HEAD : VKR_FIT_TRAIN;
+        er->loss = r->seen ? r->loss_sum / r->seen : NAN;
+        er->accuracy = r->seen ? r->correct_sum / r->seen : NAN;
+        er->seconds = secs;
+        er->images_per_s = secs > 0 ? images / secs : 0;
+        er->val_loss = er->val_accuracy = NAN;
+        int val = r->val && ((r->hist->n + 1) % a->val_every == 0 || e == total_epochs - 1);
+        if (val && (s = validate(r, g, vfeat, vlabels, dim, er))) {
+            s = fit_failed(r, "validation", s);
+            break;
+        }
+        r->hist->n++;
+        r->step = 0;
+        vkr_fit_epoch_end ee = {what, r->hist->n - 1, er, val};
+        if (r->cb && r->cb->on_epoch && r->cb->on_epoch(r->cb->user, &ee)) r->stop = 1;
+    }
+    free(x);
+    free(t);
+    free(perm);
+    return s;
+}

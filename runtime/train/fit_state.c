@@ -1,0 +1,185 @@
+/* What a run leaves behind: history.json / history.csv and the curves, and the checkpoint an
+ * interrupted run writes (the model with its "vkrun_checkpoint" metadata: settings, position,
+ * running sums and history; the optimizer state in OUT.checkpoint.optimizer). */
+#include "train/fit_internal.h"
+#include "vkrun_plot.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *vkr_fit_stage_name(vkr_fit_stage stage) {
+    return stage == VKR_FIT_FINE_TUNE ? "fine-tune" : stage == VKR_FIT_HEAD ? "head" : "train";
+}
+
+cJSON *fit_history_json(const vkr_fit_history *h) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "epochs");
+    for (int i = 0; i < h->n; i++) {
+        const vkr_fit_epoch *e = &h->epochs[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "epoch", i + 1);
+        cJSON_AddStringToObject(o, "stage", vkr_fit_stage_name(e->stage));
+        cJSON_AddNumberToObject(o, "loss", e->loss);
+        cJSON_AddNumberToObject(o, "accuracy", e->accuracy);
+        if (!isnan(e->val_loss)) {
+            cJSON_AddNumberToObject(o, "val_loss", e->val_loss);
+            cJSON_AddNumberToObject(o, "val_accuracy", e->val_accuracy);
+        }
+        cJSON_AddNumberToObject(o, "seconds", e->seconds);
+        cJSON_AddNumberToObject(o, "images_per_s", e->images_per_s);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_AddNumberToObject(root, "feature_cache_seconds", h->cache_seconds);
+    return root;
+}
+
+static double num_or_nan(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return v ? cJSON_GetNumberValue(v) : NAN;
+}
+
+int fit_history_from_json(vkr_fit_history *h, const cJSON *root) {
+    const cJSON *arr = cJSON_GetObjectItem(root, "epochs"), *o;
+    h->n = 0;
+    h->cache_seconds = cJSON_GetNumberValue(cJSON_GetObjectItem(root, "feature_cache_seconds"));
+    if (isnan(h->cache_seconds)) h->cache_seconds = 0;
+    cJSON_ArrayForEach(o, arr) {
+        if (h->n >= VKR_FIT_MAX_EPOCHS) return -1;
+        vkr_fit_epoch *e = &h->epochs[h->n++];
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(o, "stage"));
+        e->stage = st && !strcmp(st, "fine-tune") ? VKR_FIT_FINE_TUNE : st && !strcmp(st, "head") ? VKR_FIT_HEAD
+                                                                                                   : VKR_FIT_TRAIN;
+        e->loss = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "loss"));
+        e->accuracy = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "accuracy"));
+        e->val_loss = num_or_nan(o, "val_loss");
+        e->val_accuracy = num_or_nan(o, "val_accuracy");
+        e->seconds = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "seconds"));
+        e->images_per_s = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "images_per_s"));
+    }
+    return 0;
+}
+
+/* Writes text to dir/name atomically; keeps the first failure's message in err. */
+static void write_text(const char *dir, const char *name, const char *text, char *err, size_t n) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    vkr_status s = text ? vkr_file_write_atomic(path, text, strlen(text))
+                        : vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory writing %s", path);
+    if (s && !*err) snprintf(err, n, "cannot write %s: %s", path, vkr_last_error());
+}
+
+static char *history_csv(const vkr_fit_history *h) {
+    size_t cap = 128 + (size_t)h->n * 160;
+    char *csv = malloc(cap);
+    if (!csv) return NULL;
+    size_t len = (size_t)snprintf(csv, cap, "epoch,stage,loss,accuracy,val_loss,val_accuracy,seconds\n");
+    for (int i = 0; i < h->n; i++) {
+        const vkr_fit_epoch *e = &h->epochs[i];
+        len += (size_t)snprintf(csv + len, cap - len, "%d,%s,%.6f,%.6f,%.6f,%.6f,%.3f\n", i + 1,
+                                vkr_fit_stage_name(e->stage), e->loss, e->accuracy, e->val_loss, e->val_accuracy,
+                                e->seconds);
+    }
+    return csv;
+}
+
+static vkr_status plot_history(const vkr_fit_history *h, const char *dir) {
+    double *y = malloc(sizeof(double) * 4 * (size_t)h->n);
+    if (!y) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int i = 0; i < h->n; i++) {
+        y[i] = h->epochs[i].accuracy;
+        y[h->n + i] = h->epochs[i].val_accuracy;
+        y[2 * h->n + i] = h->epochs[i].loss;
+        y[3 * h->n + i] = h->epochs[i].val_loss;
+    }
+    int has_val = !isnan(h->epochs[h->n - 1].val_accuracy);
+    vkr_plot_series acc[2] = {{"train", NULL, y, h->n, 0}, {"val", NULL, y + h->n, h->n, 0}};
+    vkr_plot_series loss[2] = {{"train", NULL, y + 2 * h->n, h->n, 0}, {"val", NULL, y + 3 * h->n, h->n, 0}};
+    char path[4400];
+    snprintf(path, sizeof path, "%s/accuracy.png", dir);
+    vkr_status s = vkr_plot_lines(path, "Model accuracy", "epoch", "accuracy", acc, has_val ? 2 : 1);
+    if (!s) {
+        snprintf(path, sizeof path, "%s/loss.png", dir);
+        s = vkr_plot_lines(path, "Model loss", "epoch", "loss", loss, has_val ? 2 : 1);
+    }
+    free(y);
+    return s;
+}
+
+/* history.json, history.csv, accuracy.png and loss.png in dir; tries them all, fails (VKR_ERR_IO)
+ * with the first problem. */
+vkr_status fit_write_history(const vkr_fit_history *h, const char *dir) {
+    char err[5600] = "";
+    cJSON *root = fit_history_json(h);
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    write_text(dir, "history.json", txt, err, sizeof err);
+    free(txt);
+    char *csv = history_csv(h);
+    write_text(dir, "history.csv", csv, err, sizeof err);
+    free(csv);
+    if (h->n && plot_history(h, dir) && !*err) snprintf(err, sizeof err, "plot: %s", vkr_last_error());
+    return *err ? vkr_fail(VKR_ERR_IO, "%s", err) : VKR_OK;
+}
+
+/* The options a resumed run must share with the interrupted one (data order, sizes, schedule,
+ * optimizer); resuming refuses anything else. */
+void fit_settings_string(const fit_run *r, char *buf, size_t n) {
+    const vkr_fit_opts *a = r->a;
+    snprintf(buf, n,
+             "size=%dx%d batch=%d seed=%llu keep_remainder=%d augment=%u interpolation=%s optimizer=%s lr=%.9g "
+             "momentum=%.9g epochs=%d freeze=%d bn_train=%d fine_tune_epochs=%d fine_tune_lr=%.9g fine_tune_from=%d "
+             "val_every=%d",
+             r->H, r->W, a->batch, (unsigned long long)a->seed, a->keep_remainder, a->augment,
+             vkr_interp_name(a->interp), a->optimizer == VKR_OPTIM_SGD ? "sgd" : "adam", a->lr, a->momentum,
+             a->epochs, r->freeze, a->bn_train, a->ft_epochs, a->ft_lr, a->ft_from, a->val_every);
+}
+
+vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm) {
+    vkr_status s = vkr_graph_download_weights(g);
+    if (s) return s;
+    if (gm != r->model) fit_copy_tensors(r->model, gm);
+    /* the optimizer state first: the model file (renamed into place last) names its step */
+    char opt[4300];
+    snprintf(opt, sizeof opt, "%s.optimizer", r->res->checkpoint);
+    if ((s = vkr_graph_save_optimizer(g, opt))) return s;
+    char settings[1024];
+    fit_settings_string(r, settings, sizeof settings);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "settings", settings);
+    cJSON_AddNumberToObject(c, "optimizer_step", vkr_graph_step(g));
+    cJSON_AddNumberToObject(c, "stage", r->stage);
+    cJSON_AddNumberToObject(c, "epoch", r->epoch);
+    cJSON_AddNumberToObject(c, "step", r->step);
+    cJSON_AddNumberToObject(c, "loss_sum", r->loss_sum);
+    cJSON_AddNumberToObject(c, "correct_sum", r->correct_sum);
+    cJSON_AddNumberToObject(c, "seen", (double)r->seen);
+    cJSON_AddNumberToObject(c, "base_layers", r->base_layers);
+    cJSON_AddItemToObject(c, "history", fit_history_json(r->hist));
+    char *txt = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    if (!txt) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    s = vkr_model_set_meta(r->model, "vkrun_checkpoint", txt);
+    free(txt);
+    int h = r->model->in_h, w = r->model->in_w;
+    r->model->in_h = r->H; /* the checkpoint remembers the training size */
+    r->model->in_w = r->W;
+    if (!s) s = vkr_model_save(r->model, r->res->checkpoint);
+    r->model->in_h = h;
+    r->model->in_w = w;
+    vkr_model_set_meta(r->model, "vkrun_checkpoint", NULL);
+    return s;
+}
+
+/* Loads the optimizer state saved beside a checkpoint and checks it is the one the
+ * checkpoint was written with (same optimizer step). */
+vkr_status fit_resume_optimizer(vkr_graph *g, const char *path, const cJSON *ck) {
+    vkr_status s = vkr_graph_load_optimizer(g, path);
+    if (s) return s;
+    double want = cJSON_GetNumberValue(cJSON_GetObjectItem(ck, "optimizer_step"));
+    if (want != (double)vkr_graph_step(g))
+        return vkr_fail(VKR_ERR_FORMAT, "%s holds the optimizer state of step %u, the checkpoint was written at step %.0f",
+                        path, vkr_graph_step(g), want);
+    return VKR_OK;
+}
