@@ -1,6 +1,5 @@
 /* Instance, device enumeration and choice, capability probe, context. */
 #include "core/internal.h"
-#include "ops/gemm_conv.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -396,7 +395,7 @@ vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
         bs = ctx->info.max_memory_allocation_size;
     ctx->block_size = bs;
     if (!opts->no_pipeline_cache) vkr__pipeline_cache_load(ctx);
-    if (!opts->no_pipeline_cache) vkr__gemm_tune_load(ctx);
+    ctx->tuned_tile = opts->no_pipeline_cache ? 0 : -1; /* -1: read by the first GEMM (ops/gemm_conv.c) */
     /* Test hook (ctest cli_validation_fails): one invalid call, so that a test can check that
      * every command turns a validation message into a failure.  VkBufferCreateInfo with usage 0
      * violates VUID-VkBufferCreateInfo-usage-requiredbitmask. */

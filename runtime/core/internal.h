@@ -82,7 +82,7 @@ struct vkr_context {
     char pcache_path[1024];
     int pcache_dirty;
     vkr_pipeline *pipelines;
-    int tuned_tile;             /* TILED tile index measured by vkrun tune (0: the default) */
+    int tuned_tile;             /* TILED tile index measured by vkrun tune (0: the default; -1: not read yet) */
 };
 
 vkr_status vkr__fill_device_info(VkInstance inst, VkPhysicalDevice pd, int index, vkr_device_info *info);

@@ -77,7 +77,6 @@ int vkr__gemm_tune_path(const vkr_context *ctx, char *buf, size_t n) {
                     ctx->info.device_id, ctx->info.driver_version) < (int)n;
 }
 
-int vkr__gemm_tuned_tile(const vkr_context *ctx) { return ctx->tuned_tile; }
 
 void vkr__gemm_tune_load(vkr_context *ctx) {
     char path[1100], name[64];
@@ -89,6 +88,12 @@ void vkr__gemm_tune_load(vkr_context *ctx) {
         for (int i = 0; i < vkr__tiled_config_count(); i++)
             if (!strcmp(name, k_tiled[i].shader)) ctx->tuned_tile = i;
     fclose(f);
+}
+
+int vkr__gemm_tuned_tile(const vkr_context *ctx) {
+    /* the tune cache, read on first use: a cache in the context, hence the cast */
+    if (ctx->tuned_tile < 0) vkr__gemm_tune_load((vkr_context *)ctx);
+    return ctx->tuned_tile;
 }
 
 vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile) {
@@ -315,7 +320,7 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
                         gemm_cfg *g) {
     memset(g, 0, sizeof *g);
     if (vkr_gemm_pick(ctx) == VKR_GEMM_TILED) {
-        int ti = g_tiled_config >= 0 ? g_tiled_config : ctx->tuned_tile;
+        int ti = g_tiled_config >= 0 ? g_tiled_config : vkr__gemm_tuned_tile(ctx);
         const vkr__tiled_config *tc = &k_tiled[ti >= 0 && ti < vkr__tiled_config_count() ? ti : 0];
         g->spec[0] = (uint32_t)dir;
         g->split_spec = 1;

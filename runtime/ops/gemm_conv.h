@@ -73,7 +73,7 @@ void vkr__gemm_force_tiled_config(int i);
  * (tune-VENDOR-DEVICE-DRIVER.txt); loaded when a context is created (default 64x64). */
 int vkr__gemm_tune_path(const vkr_context *ctx, char *buf, size_t n);
 void vkr__gemm_tune_load(vkr_context *ctx);
-int vkr__gemm_tuned_tile(const vkr_context *ctx); /* the tile TILED uses unless forced */
+int vkr__gemm_tuned_tile(const vkr_context *ctx); /* the tile TILED uses unless forced (reads the cache once) */
 vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile);
 /* Disables the RGBA32F (vec4) operand modes of TEXEL: every operand gathered as R32F. */
 void vkr__gemm_force_gather(int on);

@@ -32,37 +32,6 @@ void vkr_fit_defaults(vkr_fit_opts *o) {
     memcpy(o->head, def, sizeof def);
 }
 
-double fit_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-void fit_msg(fit_run *r, const char *fmt, ...) {
-    if (!r->cb || !r->cb->on_message) return;
-    char line[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    r->cb->on_message(r->cb->user, line);
-}
-
-void fit_plan_msg(fit_run *r, const vkr_graph *g, const char *what) {
-    char line[1024];
-    vkr_graph_plan_line(g, line, sizeof line);
-    fit_msg(r, "%s %s", what, line);
-}
-
-void fit_step_cb(fit_run *r, const vkr_fit_step *s) {
-    if (r->cb && r->cb->on_step && r->cb->on_step(r->cb->user, s)) r->stop = 1;
-}
-
-vkr_status fit_failed(fit_run *r, const char *what, vkr_status s) {
-    r->res->failed_at = what;
-    return s;
-}
-
 static vkr_status check_opts(const vkr_fit_opts *a) {
     if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 ||
         a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || !(a->val_split >= 0) ||
