@@ -323,6 +323,16 @@ void vkr_model_set_trainable(vkr_model *m, int first, int last, int trainable) {
 
 /* ------------------------------------------------------------ serialization */
 
+/* cJSON's adders return NULL / false when an allocation fails: OK() records that in the
+ * function's `bad`, so that a model is never written with a field missing. */
+#define OK(x) (bad |= !(x))
+#define put vkr__json_put
+int vkr__json_put(cJSON *o, const char *key, cJSON *item) {
+    if (key ? cJSON_AddItemToObject(o, key, item) : cJSON_AddItemToArray(o, item)) return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
 static cJSON *int_pair(const int v[2]) {
     int a[2] = {v[0], v[1]};
     return cJSON_CreateIntArray(a, 2);
@@ -338,46 +348,52 @@ cJSON *vkr__layer_to_json(const vkr_layer *L) {
     static const char *acts[] = {"linear", "relu", "softmax"};
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddStringToObject(o, "name", L->name);
-    cJSON_AddStringToObject(o, "type", vkr_layer_type_name(L->type));
+    int bad = 0;
+    OK(cJSON_AddStringToObject(o, "name", L->name));
+    OK(cJSON_AddStringToObject(o, "type", vkr_layer_type_name(L->type)));
     if (L->type != VKR_LAYER_INPUT) {
-        cJSON *in = cJSON_AddArrayToObject(o, "inputs");
-        for (int i = 0; i < L->ninputs; i++) cJSON_AddItemToArray(in, cJSON_CreateString(L->inputs[i]));
+        cJSON *in;
+        OK(in = cJSON_AddArrayToObject(o, "inputs"));
+        for (int i = 0; i < L->ninputs; i++) OK(put(in, NULL, cJSON_CreateString(L->inputs[i])));
     }
-    cJSON_AddBoolToObject(o, "trainable", L->trainable);
+    OK(cJSON_AddBoolToObject(o, "trainable", L->trainable));
     switch (L->type) {
     case VKR_LAYER_CONV2D:
-        cJSON_AddNumberToObject(o, "filters", L->filters);
-        cJSON_AddItemToObject(o, "kernel", int_pair(L->kernel));
-        cJSON_AddItemToObject(o, "strides", int_pair(L->strides));
-        cJSON_AddItemToObject(o, "padding", padding_json(L));
-        cJSON_AddBoolToObject(o, "use_bias", L->use_bias);
-        cJSON_AddStringToObject(o, "activation", acts[L->activation]);
+        OK(cJSON_AddNumberToObject(o, "filters", L->filters));
+        OK(put(o, "kernel", int_pair(L->kernel)));
+        OK(put(o, "strides", int_pair(L->strides)));
+        OK(put(o, "padding", padding_json(L)));
+        OK(cJSON_AddBoolToObject(o, "use_bias", L->use_bias));
+        OK(cJSON_AddStringToObject(o, "activation", acts[L->activation]));
         break;
     case VKR_LAYER_DENSE:
-        cJSON_AddNumberToObject(o, "units", L->filters);
-        cJSON_AddBoolToObject(o, "use_bias", L->use_bias);
-        cJSON_AddStringToObject(o, "activation", acts[L->activation]);
+        OK(cJSON_AddNumberToObject(o, "units", L->filters));
+        OK(cJSON_AddBoolToObject(o, "use_bias", L->use_bias));
+        OK(cJSON_AddStringToObject(o, "activation", acts[L->activation]));
         break;
     case VKR_LAYER_BATCHNORM:
-        cJSON_AddNumberToObject(o, "epsilon", L->epsilon);
-        cJSON_AddNumberToObject(o, "momentum", L->momentum);
+        OK(cJSON_AddNumberToObject(o, "epsilon", L->epsilon));
+        OK(cJSON_AddNumberToObject(o, "momentum", L->momentum));
         break;
     case VKR_LAYER_ZEROPAD:
-        cJSON_AddItemToObject(o, "padding", cJSON_CreateIntArray(L->pad, 4));
+        OK(put(o, "padding", cJSON_CreateIntArray(L->pad, 4)));
         break;
     case VKR_LAYER_MAXPOOL:
     case VKR_LAYER_AVGPOOL:
-        cJSON_AddItemToObject(o, "pool", int_pair(L->kernel));
-        cJSON_AddItemToObject(o, "strides", int_pair(L->strides));
-        cJSON_AddItemToObject(o, "padding", padding_json(L));
-        if (L->type == VKR_LAYER_AVGPOOL) cJSON_AddBoolToObject(o, "count_include_pad", L->count_include_pad);
+        OK(put(o, "pool", int_pair(L->kernel)));
+        OK(put(o, "strides", int_pair(L->strides)));
+        OK(put(o, "padding", padding_json(L)));
+        if (L->type == VKR_LAYER_AVGPOOL) OK(cJSON_AddBoolToObject(o, "count_include_pad", L->count_include_pad));
         break;
     case VKR_LAYER_DROPOUT:
-        cJSON_AddNumberToObject(o, "rate", L->rate);
+        OK(cJSON_AddNumberToObject(o, "rate", L->rate));
         break;
     default:
         break;
+    }
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
     }
     return o;
 }
@@ -385,22 +401,26 @@ cJSON *vkr__layer_to_json(const vkr_layer *L) {
 static char *graph_json(const vkr_model *m) {
     cJSON *g = cJSON_CreateObject();
     if (!g) return NULL;
-    cJSON_AddNumberToObject(g, "version", 1);
-    cJSON_AddStringToObject(g, "name", m->name ? m->name : "");
-    cJSON_AddStringToObject(g, "source", m->source ? m->source : "");
-    cJSON *in = cJSON_AddObjectToObject(g, "input");
-    cJSON_AddStringToObject(in, "name", m->layers[0].name);
-    cJSON_AddNumberToObject(in, "channels", m->in_c);
-    cJSON_AddNumberToObject(in, "height", m->in_h);
-    cJSON_AddNumberToObject(in, "width", m->in_w);
-    cJSON_AddStringToObject(in, "preprocess", m->preprocess ? m->preprocess : "none");
+    int bad = 0;
+    OK(cJSON_AddNumberToObject(g, "version", 1));
+    OK(cJSON_AddStringToObject(g, "name", m->name ? m->name : ""));
+    OK(cJSON_AddStringToObject(g, "source", m->source ? m->source : ""));
+    cJSON *in;
+    OK(in = cJSON_AddObjectToObject(g, "input"));
+    OK(cJSON_AddStringToObject(in, "name", m->layers[0].name));
+    OK(cJSON_AddNumberToObject(in, "channels", m->in_c));
+    OK(cJSON_AddNumberToObject(in, "height", m->in_h));
+    OK(cJSON_AddNumberToObject(in, "width", m->in_w));
+    OK(cJSON_AddStringToObject(in, "preprocess", m->preprocess ? m->preprocess : "none"));
     if (m->nclasses) {
-        cJSON *c = cJSON_AddArrayToObject(g, "classes");
-        for (int i = 0; i < m->nclasses; i++) cJSON_AddItemToArray(c, cJSON_CreateString(m->classes[i]));
+        cJSON *c;
+        OK(c = cJSON_AddArrayToObject(g, "classes"));
+        for (int i = 0; i < m->nclasses; i++) OK(put(c, NULL, cJSON_CreateString(m->classes[i])));
     }
-    cJSON *ly = cJSON_AddArrayToObject(g, "layers");
-    for (int i = 0; i < m->nlayers; i++) cJSON_AddItemToArray(ly, vkr__layer_to_json(&m->layers[i]));
-    char *txt = cJSON_PrintUnformatted(g);
+    cJSON *ly;
+    OK(ly = cJSON_AddArrayToObject(g, "layers"));
+    for (int i = 0; i < m->nlayers; i++) OK(put(ly, NULL, vkr__layer_to_json(&m->layers[i])));
+    char *txt = bad ? NULL : cJSON_PrintUnformatted(g);
     cJSON_Delete(g);
     return txt;
 }
@@ -446,10 +466,11 @@ vkr_status vkr_model_save(const vkr_model *m, const char *path) {
         cJSON_Delete(h);
         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    cJSON_AddStringToObject(meta, "format", "vkrun");
-    cJSON_AddStringToObject(meta, "vkrun_graph", graph);
+    int bad = 0;
+    OK(cJSON_AddStringToObject(meta, "format", "vkrun"));
+    OK(cJSON_AddStringToObject(meta, "vkrun_graph", graph));
     free(graph);
-    for (int i = 0; i < m->nmeta; i++) cJSON_AddStringToObject(meta, m->meta[i].key, m->meta[i].value);
+    for (int i = 0; i < m->nmeta; i++) OK(cJSON_AddStringToObject(meta, m->meta[i].key, m->meta[i].value));
     /* tensors in layer order */
     int n = 0;
     for (int i = 0; i < m->nlayers; i++)
@@ -458,16 +479,19 @@ vkr_status vkr_model_save(const vkr_model *m, const char *path) {
     uint64_t off = 0;
     for (int k = 0; k < n; k++) {
         const vkr_tensor *T = &m->tensors[order[k]];
-        cJSON *t = cJSON_AddObjectToObject(h, T->name);
-        cJSON_AddStringToObject(t, "dtype", "F32");
-        cJSON *sh = cJSON_AddArrayToObject(t, "shape");
-        for (int d = 0; d < T->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)T->shape[d]));
-        cJSON *of = cJSON_AddArrayToObject(t, "data_offsets");
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)(off + 4 * T->count)));
+        cJSON *t;
+        OK(t = cJSON_AddObjectToObject(h, T->name));
+        OK(cJSON_AddStringToObject(t, "dtype", "F32"));
+        cJSON *sh;
+        OK(sh = cJSON_AddArrayToObject(t, "shape"));
+        for (int d = 0; d < T->ndim; d++) OK(put(sh, NULL, cJSON_CreateNumber((double)T->shape[d])));
+        cJSON *of;
+        OK(of = cJSON_AddArrayToObject(t, "data_offsets"));
+        OK(put(of, NULL, cJSON_CreateNumber((double)off)));
+        OK(put(of, NULL, cJSON_CreateNumber((double)(off + 4 * T->count))));
         off += 4 * T->count;
     }
-    char *hdr = cJSON_PrintUnformatted(h);
+    char *hdr = bad ? NULL : cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     if (!hdr) {
         free(order);

@@ -37,8 +37,12 @@ vkr_status vkr__atomic_write(const char *path, vkr__writer_fn fn, void *ud);
  * prefixes messages ("file.vkr: layer 12"). */
 vkr_status vkr__parse_layer(const cJSON *obj, vkr_layer *L, const char *where);
 void vkr__layer_clear(vkr_layer *L);
-/* The layer as a graph-JSON object (caller frees with cJSON_Delete). */
+/* The layer as a graph-JSON object (caller frees with cJSON_Delete); NULL when out of memory. */
 cJSON *vkr__layer_to_json(const vkr_layer *L);
+/* Attaches item to object o under key (key NULL: appends to the array o); returns 0 and
+ * deletes item when that fails (an allocation failed, or o or item is NULL).  Writers of
+ * JSON check every adder with it, so that no file is written with a field missing. */
+int vkr__json_put(cJSON *o, const char *key, cJSON *item);
 
 /* Resolves inputs and tensors and infers shapes at m->shape_h x m->shape_w.
  * Layers with index >= create_from get missing parameter tensors created
