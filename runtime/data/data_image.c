@@ -113,12 +113,44 @@ static int pnm_truncated(const unsigned char *d, long len) {
     return (double)(len - i) < need;
 }
 
+/* 1 when a JPEG declares a Huffman table of more than 256 codes.  Debian's stb_image
+ * (git 2022-09-08) does not check that count and writes up to 3.8 KB past its table, over the
+ * decoder's function pointers (fuzz_image found it; upstream checks it since).  Walks the
+ * marker segments as stb does, skipping entropy-coded data, and reads each DHT table as stb
+ * would (missing bytes read as 0). */
+static int jpeg_bad_huffman(const unsigned char *d, long len) {
+    if (len < 4 || d[0] != 0xFF || d[1] != 0xD8) return 0;
+    long i = 2;
+    while (i + 3 < len) {
+        if (d[i] != 0xFF || d[i + 1] == 0xFF || d[i + 1] == 0x00 || (d[i + 1] >= 0xD0 && d[i + 1] <= 0xD7)) {
+            i++; /* entropy-coded data, fill, stuffed 0xFF 0x00 and restart markers have no length */
+            continue;
+        }
+        long seg = (long)d[i + 2] << 8 | d[i + 3];
+        if (d[i + 1] == 0xC4)
+            for (long L = seg - 2, j = i + 4; L > 0;) {
+                long n = 0;
+                for (long k = j + 1; k <= j + 16; k++) n += k < len ? d[k] : 0;
+                if (n > 256) return 1;
+                j += 17 + n;
+                L -= 17 + n;
+            }
+        i += 2 + seg;
+    }
+    return 0;
+}
+
 int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, char *err, size_t errsz) {
     if (rgb) *rgb = NULL;
     unsigned char *data;
     long len;
     int r = read_whole(path, &data, &len, err, errsz);
     if (r) return r;
+    if (jpeg_bad_huffman(data, len)) {
+        snprintf(err, errsz, "'%s': corrupt JPEG (a Huffman table of more than 256 codes)", path);
+        free(data);
+        return VKR__DECODE_FORMAT;
+    }
     int iw = 0, ih = 0, comp = 0;
     if (!stbi_info_from_memory(data, (int)len, &iw, &ih, &comp)) {
         static const unsigned char png_sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
