@@ -1,5 +1,6 @@
 # Every Vulkan function runtime/ calls is either wrapped by test_faults (WRAPPED: those that
 # return a VkResult) or one that cannot fail (void: destroy/free/cmd/get...).
+cmake_minimum_required(VERSION 3.20)
 file(GLOB_RECURSE srcs ${RUNTIME}/*.c ${RUNTIME}/*.h)
 set(called "")
 foreach(f ${srcs})
