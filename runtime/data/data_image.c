@@ -194,7 +194,11 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
         return VKR__DECODE_OK;
     }
     int lw = 0, lh = 0, lc = 0;
-    stbi_uc *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, 3);
+    /* A binary PGM is decoded as gray and made RGB below: Debian's stb_image (git 2022-09-08)
+     * converts a 16-bit one to RGB as if it were 8-bit, then reads past that buffer (heap
+     * overflow, found by fuzz_image). */
+    int pgm = len >= 2 && data[0] == 'P' && data[1] == '5';
+    stbi_uc *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, pgm ? 1 : 3);
     free(data);
     if (!px) {
         const char *why = stbi_failure_reason();
@@ -214,7 +218,10 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
         snprintf(err, errsz, "'%s': out of memory decoding %dx%d pixels", path, lw, lh);
         return VKR__DECODE_NOMEM;
     }
-    memcpy(copy, px, bytes);
+    if (pgm)
+        for (size_t i = 0; i < bytes; i++) copy[i] = px[i / 3];
+    else
+        memcpy(copy, px, bytes);
     stbi_image_free(px);
     if (rgb)
         *rgb = copy;
