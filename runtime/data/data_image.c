@@ -119,8 +119,10 @@ static int pnm_truncated(const unsigned char *d, long len) {
  * marker segments as stb does, skipping entropy-coded data, and reads each DHT table as stb
  * would (missing bytes read as 0). */
 static int jpeg_bad_huffman(const unsigned char *d, long len) {
-    if (len < 4 || d[0] != 0xFF || d[1] != 0xD8) return 0;
-    long i = 2;
+    long i = 1;
+    while (i < len && d[i] == 0xFF) i++; /* stb skips fill bytes before SOI too */
+    if (len < 4 || d[0] != 0xFF || i >= len || d[i] != 0xD8) return 0;
+    i++;
     while (i + 3 < len) {
         if (d[i] != 0xFF || d[i + 1] == 0xFF || d[i + 1] == 0x00 || (d[i + 1] >= 0xD0 && d[i + 1] <= 0xD7)) {
             i++; /* entropy-coded data, fill, stuffed 0xFF 0x00 and restart markers have no length */
