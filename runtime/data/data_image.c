@@ -92,8 +92,10 @@ static int read_whole(const char *path, unsigned char **data, long *len, char *e
 }
 
 /* Binary PNM (P5/P6): stb does not notice pixel data cut short and would return
- * garbage, so check the size: returns 1 when the data is shorter than the header says. */
-static int pnm_truncated(const unsigned char *d, long len) {
+ * garbage, so check the size: returns 1 when the data is shorter than the header says.
+ * Returns 2 for a header number of 10 digits or more: Debian's stb_image parses them into an
+ * int without an overflow check (undefined behaviour; found by fuzz_image). */
+static int pnm_check(const unsigned char *d, long len) {
     if (len < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6')) return 0;
     long v[3] = {0, 0, 0}, i = 2;
     for (int k = 0; k < 3; k++) {
@@ -107,6 +109,7 @@ static int pnm_truncated(const unsigned char *d, long len) {
         }
         if (i >= len || d[i] < '0' || d[i] > '9') return 0; /* let stb report a malformed header */
         while (i < len && d[i] >= '0' && d[i] <= '9' && v[k] < 100000000) v[k] = v[k] * 10 + (d[i++] - '0');
+        if (i < len && d[i] >= '0' && d[i] <= '9') return 2;
     }
     i++; /* the single whitespace byte after maxval */
     double need = (double)v[0] * (double)v[1] * (d[1] == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
@@ -153,6 +156,12 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
         free(data);
         return VKR__DECODE_FORMAT;
     }
+    int pnm = pnm_check(data, len);
+    if (pnm == 2) {
+        snprintf(err, errsz, "'%s': corrupt PNM header (a number of 10 digits or more)", path);
+        free(data);
+        return VKR__DECODE_FORMAT;
+    }
     int iw = 0, ih = 0, comp = 0;
     if (!stbi_info_from_memory(data, (int)len, &iw, &ih, &comp)) {
         static const unsigned char png_sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
@@ -184,7 +193,7 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
         free(data);
         return VKR__DECODE_FORMAT;
     }
-    if (pnm_truncated(data, len)) {
+    if (pnm == 1) {
         snprintf(err, errsz, "'%s': cannot decode (PNM pixel data truncated)", path);
         free(data);
         return VKR__DECODE_FORMAT;
