@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds vkrun and runs the whole test suite twice: a Release build, then a
-# build with -fsanitize=address,undefined.  Every Vulkan test runs with the
-# Khronos validation layer and fails on any message.
+# build with -fsanitize=address,undefined; then builds the libFuzzer targets with
+# clang (build-fuzz) and runs each for 60 s (VKRUN_FUZZ_SECONDS=N: N s).  Every
+# Vulkan test runs with the Khronos validation layer and fails on any message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -20,3 +21,10 @@ cmake --build build-asan -j"$jobs"
 # suppressions for the third-party driver stack only (tests/sanitizer/lsan.supp), and
 # ctest lsan_catches_vkrun_leaks proves that vkrun's own leaks still fail.
 (cd build-asan && ctest --output-on-failure -E '^python_')
+
+echo "== Fuzz build (clang, libFuzzer + address, undefined)"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKRUN_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz
+# Each target from its seeds for 60 s; any crash, leak, timeout or out-of-memory fails
+# (the input is kept in build-fuzz/tests/fuzz/fuzz-NAME/artifacts/).
+(cd build-fuzz && ctest --output-on-failure -L fuzz)

@@ -307,7 +307,9 @@ vkr_status vkr_cmd_submit_async(vkr_cmd *c) {
 vkr_status vkr_cmd_wait(vkr_cmd *c) {
     if (!c->submitted) return vkr_fail(VKR_ERR_INVALID, "wait on a command stream that was not submitted");
     VkResult r = vkWaitForFences(c->ctx->device, 1, &c->fence, VK_TRUE, UINT64_MAX);
-    c->submitted = 0;
+    /* after a failed wait the work may still run, and the caller may free what it uses (a graph
+     * re-plans): wait for the whole device; if even that fails, reset and free wait again */
+    if (r == VK_SUCCESS || r == VK_ERROR_DEVICE_LOST || vkDeviceWaitIdle(c->ctx->device) == VK_SUCCESS) c->submitted = 0;
     if (r == VK_ERROR_DEVICE_LOST)
         return vkr_fail(VKR_ERR_VULKAN, "the device was lost while running %u dispatches (VK_ERROR_DEVICE_LOST)", c->ndispatch);
     VK_CHECK_RET(r, "vkWaitForFences");

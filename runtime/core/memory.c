@@ -115,7 +115,16 @@ static vkr_status block_new(vkr_context *ctx, uint32_t type, uint64_t size, vkr_
     }
     VkMemoryPropertyFlags f = ctx->memprops.memoryTypes[type].propertyFlags;
     if ((f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (f & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)) {
-        if (vkMapMemory(ctx->device, b->memory, 0, VK_WHOLE_SIZE, 0, &b->mapped) != VK_SUCCESS) b->mapped = NULL;
+        /* host buffers are used through this mapping: a block of this type is always mapped */
+        r = vkMapMemory(ctx->device, b->memory, 0, VK_WHOLE_SIZE, 0, &b->mapped);
+        if (r != VK_SUCCESS) {
+            vkFreeMemory(ctx->device, b->memory, NULL);
+            free(b->free_off);
+            free(b->free_len);
+            free(b);
+            return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "vkMapMemory of %.1f MiB failed: %s", size / 1048576.0,
+                            vkr_vk_result_name(r));
+        }
     }
     b->size = size;
     b->type_index = type;
@@ -342,7 +351,11 @@ vkr_status vkr__oneshot_end(vkr_context *ctx, VkCommandBuffer cb) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb};
         r = vkQueueSubmit(ctx->queue, 1, &si, fence);
     }
-    if (r == VK_SUCCESS) r = vkWaitForFences(ctx->device, 1, &fence, VK_TRUE, UINT64_MAX);
+    if (r == VK_SUCCESS) {
+        r = vkWaitForFences(ctx->device, 1, &fence, VK_TRUE, UINT64_MAX);
+        /* the fence and command buffer are destroyed below: the copy must have finished */
+        if (r != VK_SUCCESS) (void)vkDeviceWaitIdle(ctx->device);
+    }
     if (r != VK_SUCCESS) s = vkr_fail(VKR_ERR_VULKAN, "transfer submission failed: %s", vkr_vk_result_name(r));
     if (fence) vkDestroyFence(ctx->device, fence, NULL);
     vkFreeCommandBuffers(ctx->device, ctx->pool, 1, &cb);

@@ -5,6 +5,7 @@
  * every platform, so that a seed reproduces a run exactly. */
 #include "core/util.h"
 
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,4 +45,10 @@ char *vkr__strdup(const char *s) {
     char *d = malloc(n);
     if (d) memcpy(d, s, n);
     return d;
+}
+
+int vkr__json_put(cJSON *o, const char *key, cJSON *item) {
+    if (o && item && (key ? cJSON_AddItemToObject(o, key, item) : cJSON_AddItemToArray(o, item))) return 1;
+    cJSON_Delete(item);
+    return 0;
 }

@@ -92,8 +92,10 @@ static int read_whole(const char *path, unsigned char **data, long *len, char *e
 }
 
 /* Binary PNM (P5/P6): stb does not notice pixel data cut short and would return
- * garbage, so check the size: returns 1 when the data is shorter than the header says. */
-static int pnm_truncated(const unsigned char *d, long len) {
+ * garbage, so check the size: returns 1 when the data is shorter than the header says.
+ * Returns 2 for a header number of 10 digits or more: Debian's stb_image parses them into an
+ * int without an overflow check (undefined behaviour; found by fuzz_image). */
+static int pnm_check(const unsigned char *d, long len) {
     if (len < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6')) return 0;
     long v[3] = {0, 0, 0}, i = 2;
     for (int k = 0; k < 3; k++) {
@@ -107,10 +109,40 @@ static int pnm_truncated(const unsigned char *d, long len) {
         }
         if (i >= len || d[i] < '0' || d[i] > '9') return 0; /* let stb report a malformed header */
         while (i < len && d[i] >= '0' && d[i] <= '9' && v[k] < 100000000) v[k] = v[k] * 10 + (d[i++] - '0');
+        if (i < len && d[i] >= '0' && d[i] <= '9') return 2;
     }
     i++; /* the single whitespace byte after maxval */
     double need = (double)v[0] * (double)v[1] * (d[1] == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
     return (double)(len - i) < need;
+}
+
+/* 1 when a JPEG declares a Huffman table of more than 256 codes.  Debian's stb_image
+ * (git 2022-09-08) does not check that count and writes up to 3.8 KB past its table, over the
+ * decoder's function pointers (fuzz_image found it; upstream checks it since).  Walks the
+ * marker segments as stb does, skipping entropy-coded data, and reads each DHT table as stb
+ * would (missing bytes read as 0). */
+static int jpeg_bad_huffman(const unsigned char *d, long len) {
+    long i = 1;
+    while (i < len && d[i] == 0xFF) i++; /* stb skips fill bytes before SOI too */
+    if (len < 4 || d[0] != 0xFF || i >= len || d[i] != 0xD8) return 0;
+    i++;
+    while (i + 3 < len) {
+        if (d[i] != 0xFF || d[i + 1] == 0xFF || d[i + 1] == 0x00 || (d[i + 1] >= 0xD0 && d[i + 1] <= 0xD7)) {
+            i++; /* entropy-coded data, fill, stuffed 0xFF 0x00 and restart markers have no length */
+            continue;
+        }
+        long seg = (long)d[i + 2] << 8 | d[i + 3];
+        if (d[i + 1] == 0xC4)
+            for (long L = seg - 2, j = i + 4; L > 0;) {
+                long n = 0;
+                for (long k = j + 1; k <= j + 16; k++) n += k < len ? d[k] : 0;
+                if (n > 256) return 1;
+                j += 17 + n;
+                L -= 17 + n;
+            }
+        i += 2 + seg;
+    }
+    return 0;
 }
 
 int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, char *err, size_t errsz) {
@@ -119,6 +151,17 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
     long len;
     int r = read_whole(path, &data, &len, err, errsz);
     if (r) return r;
+    if (jpeg_bad_huffman(data, len)) {
+        snprintf(err, errsz, "'%s': corrupt JPEG (a Huffman table of more than 256 codes)", path);
+        free(data);
+        return VKR__DECODE_FORMAT;
+    }
+    int pnm = pnm_check(data, len);
+    if (pnm == 2) {
+        snprintf(err, errsz, "'%s': corrupt PNM header (a number of 10 digits or more)", path);
+        free(data);
+        return VKR__DECODE_FORMAT;
+    }
     int iw = 0, ih = 0, comp = 0;
     if (!stbi_info_from_memory(data, (int)len, &iw, &ih, &comp)) {
         static const unsigned char png_sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
@@ -150,7 +193,7 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
         free(data);
         return VKR__DECODE_FORMAT;
     }
-    if (pnm_truncated(data, len)) {
+    if (pnm == 1) {
         snprintf(err, errsz, "'%s': cannot decode (PNM pixel data truncated)", path);
         free(data);
         return VKR__DECODE_FORMAT;
@@ -162,7 +205,11 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
         return VKR__DECODE_OK;
     }
     int lw = 0, lh = 0, lc = 0;
-    stbi_uc *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, 3);
+    /* A binary PGM is decoded as gray and made RGB below: Debian's stb_image (git 2022-09-08)
+     * converts a 16-bit one to RGB as if it were 8-bit, then reads past that buffer (heap
+     * overflow, found by fuzz_image). */
+    int pgm = len >= 2 && data[0] == 'P' && data[1] == '5';
+    stbi_uc *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, pgm ? 1 : 3);
     free(data);
     if (!px) {
         const char *why = stbi_failure_reason();
@@ -182,7 +229,10 @@ int vkr__decode_file(const char *path, int full, uint8_t **rgb, int *w, int *h, 
         snprintf(err, errsz, "'%s': out of memory decoding %dx%d pixels", path, lw, lh);
         return VKR__DECODE_NOMEM;
     }
-    memcpy(copy, px, bytes);
+    if (pgm)
+        for (size_t i = 0; i < bytes; i++) copy[i] = px[i / 3];
+    else
+        memcpy(copy, px, bytes);
     stbi_image_free(px);
     if (rgb)
         *rgb = copy;

@@ -177,12 +177,14 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
         }
     }
     if (!s) s = vkr__zeros(ctx, 4, &g->result);
-    if (!s) s = vkr__graph_size(g, mb);
-    /* an allocation the budget allowed failed: smaller micro-batches, unless forced */
-    while (s == VKR_ERR_OUT_OF_MEMORY && g->o.micro_batch <= 0 && mb > 1) {
-        mb = (mb + 1) / 2;
-        g->recoveries++;
+    if (!s) {
         s = vkr__graph_size(g, mb);
+        /* an allocation the budget allowed failed: smaller micro-batches, unless forced */
+        while (s == VKR_ERR_OUT_OF_MEMORY && g->o.micro_batch <= 0 && mb > 1) {
+            mb = (mb + 1) / 2;
+            g->recoveries++;
+            s = vkr__graph_size(g, mb);
+        }
     }
     if (!s) s = vkr__fold_upload(g);
     if (!s) s = vkr_cmd_begin(ctx, &g->cmd);

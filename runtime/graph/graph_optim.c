@@ -82,21 +82,25 @@ vkr_status vkr_graph_save_optimizer(vkr_graph *g, const char *path) {
     }
     char step[32];
     snprintf(step, sizeof step, "%u", g->step);
-    cJSON_AddStringToObject(meta, "format", "vkrun-optimizer");
-    cJSON_AddStringToObject(meta, "optimizer", g->o.optimizer == VKR_OPTIM_ADAM ? "adam" : "sgd");
-    cJSON_AddStringToObject(meta, "step", step);
+    int bad = 0; /* an adder failed (out of memory): no file with a field missing */
+#define OK(x) (bad |= !(x))
+    OK(cJSON_AddStringToObject(meta, "format", "vkrun-optimizer"));
+    OK(cJSON_AddStringToObject(meta, "optimizer", g->o.optimizer == VKR_OPTIM_ADAM ? "adam" : "sgd"));
+    OK(cJSON_AddStringToObject(meta, "step", step));
     uint64_t off = 0;
     for (int k = 0; k < n; k++) {
-        cJSON *t = cJSON_AddObjectToObject(h, e[k].name);
-        cJSON_AddStringToObject(t, "dtype", "F32");
-        cJSON *sh = cJSON_AddArrayToObject(t, "shape");
-        cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)e[k].count));
-        cJSON *of = cJSON_AddArrayToObject(t, "data_offsets");
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)(off + 4 * e[k].count)));
+        cJSON *t, *sh, *of;
+        OK(t = cJSON_AddObjectToObject(h, e[k].name));
+        OK(cJSON_AddStringToObject(t, "dtype", "F32"));
+        OK(sh = cJSON_AddArrayToObject(t, "shape"));
+        OK(vkr__json_put(sh, NULL, cJSON_CreateNumber((double)e[k].count)));
+        OK(of = cJSON_AddArrayToObject(t, "data_offsets"));
+        OK(vkr__json_put(of, NULL, cJSON_CreateNumber((double)off)));
+        OK(vkr__json_put(of, NULL, cJSON_CreateNumber((double)(off + 4 * e[k].count))));
         off += 4 * e[k].count;
     }
-    char *txt = cJSON_PrintUnformatted(h);
+#undef OK
+    char *txt = bad ? NULL : cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     if (!txt) {
         free(e);

@@ -11,9 +11,8 @@ static vkr_status parse(const cJSON *obj, vkr_layer *L, const char *where) {
     return s;
 }
 
-static void to_json(const vkr_layer *L, cJSON *o) {
-    vkr__pool_to_json(L, o);
-    cJSON_AddBoolToObject(o, "count_include_pad", L->count_include_pad);
+static int to_json(const vkr_layer *L, cJSON *o) {
+    return vkr__pool_to_json(L, o) | vkr__json_add_bool(o, "count_include_pad", L->count_include_pad);
 }
 
 static vkr_status forward(const vkr_layer_fwd *f) {

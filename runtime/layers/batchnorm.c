@@ -18,9 +18,8 @@ static vkr_status parse(const cJSON *obj, vkr_layer *L, const char *where) {
     return VKR_OK;
 }
 
-static void to_json(const vkr_layer *L, cJSON *o) {
-    cJSON_AddNumberToObject(o, "epsilon", L->epsilon);
-    cJSON_AddNumberToObject(o, "momentum", L->momentum);
+static int to_json(const vkr_layer *L, cJSON *o) {
+    return vkr__json_add_num(o, "epsilon", L->epsilon) | vkr__json_add_num(o, "momentum", L->momentum);
 }
 
 static vkr_status infer(vkr_layer *L, vkr_layer_infer *I) {

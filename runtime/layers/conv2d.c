@@ -19,13 +19,10 @@ static vkr_status parse(const cJSON *obj, vkr_layer *L, const char *where) {
     return VKR_OK;
 }
 
-static void to_json(const vkr_layer *L, cJSON *o) {
-    cJSON_AddNumberToObject(o, "filters", L->filters);
-    vkr__json_add_pair(o, "kernel", L->kernel);
-    vkr__json_add_pair(o, "strides", L->strides);
-    vkr__json_add_padding(o, L);
-    cJSON_AddBoolToObject(o, "use_bias", L->use_bias);
-    vkr__json_add_activation(o, L);
+static int to_json(const vkr_layer *L, cJSON *o) {
+    return vkr__json_add_num(o, "filters", L->filters) | vkr__json_add_pair(o, "kernel", L->kernel) |
+           vkr__json_add_pair(o, "strides", L->strides) | vkr__json_add_padding(o, L) |
+           vkr__json_add_bool(o, "use_bias", L->use_bias) | vkr__json_add_activation(o, L);
 }
 
 static vkr_status infer(vkr_layer *L, vkr_layer_infer *I) {

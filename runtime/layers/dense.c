@@ -16,10 +16,9 @@ static vkr_status parse(const cJSON *obj, vkr_layer *L, const char *where) {
     return VKR_OK;
 }
 
-static void to_json(const vkr_layer *L, cJSON *o) {
-    cJSON_AddNumberToObject(o, "units", L->filters);
-    cJSON_AddBoolToObject(o, "use_bias", L->use_bias);
-    vkr__json_add_activation(o, L);
+static int to_json(const vkr_layer *L, cJSON *o) {
+    return vkr__json_add_num(o, "units", L->filters) | vkr__json_add_bool(o, "use_bias", L->use_bias) |
+           vkr__json_add_activation(o, L);
 }
 
 static vkr_status infer(vkr_layer *L, vkr_layer_infer *I) {

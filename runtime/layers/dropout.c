@@ -11,7 +11,7 @@ static vkr_status parse(const cJSON *obj, vkr_layer *L, const char *where) {
     return VKR_OK;
 }
 
-static void to_json(const vkr_layer *L, cJSON *o) { cJSON_AddNumberToObject(o, "rate", L->rate); }
+static int to_json(const vkr_layer *L, cJSON *o) { return vkr__json_add_num(o, "rate", L->rate); }
 
 const vkr_layer_kind vkr_layer_dropout = {
     .name = "dropout",

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "core/util.h"
 #include "vkrun_model.h"
 #include "vkrun_ops.h"
 
@@ -112,7 +113,7 @@ typedef struct vkr_layer_kind {
     vkr_layer_reads bwd_reads_input;             /* backward reads input 0's value */
     /* model */
     vkr_status (*parse)(const cJSON *obj, vkr_layer *L, const char *where); /* type-specific fields */
-    void (*to_json)(const vkr_layer *L, cJSON *o);                           /* the same, written */
+    int (*to_json)(const vkr_layer *L, cJSON *o); /* the same, written: 0, or nonzero when an allocation failed */
     vkr_status (*infer)(vkr_layer *L, vkr_layer_infer *I);                  /* NULL: shape unchanged */
     double (*flops)(const vkr_layer *L);                                     /* NULL: 0 (memory bound) */
     /* graph runtime: NULL forward records nothing; NULL backward is an error (not trainable through) */
@@ -159,9 +160,12 @@ vkr_status vkr__json_pad4(const cJSON *v, int out[4], const char *key, const cha
 /* "padding": "valid" (default), "same" or [t, b, l, r] into pad_mode / pad. */
 vkr_status vkr__json_padding(const cJSON *o, vkr_layer *L, const char *where);
 vkr_status vkr__json_activation(const cJSON *o, vkr_layer *L, int allow_softmax, const char *where);
-void vkr__json_add_pair(cJSON *o, const char *key, const int v[2]);
-void vkr__json_add_padding(cJSON *o, const vkr_layer *L);
-void vkr__json_add_activation(cJSON *o, const vkr_layer *L);
+/* Writers of fields: 0, or nonzero when an allocation failed (the field is then missing). */
+int vkr__json_add_pair(cJSON *o, const char *key, const int v[2]);
+int vkr__json_add_padding(cJSON *o, const vkr_layer *L);
+int vkr__json_add_activation(cJSON *o, const vkr_layer *L);
+int vkr__json_add_num(cJSON *o, const char *key, double v);
+int vkr__json_add_bool(cJSON *o, const char *key, int v);
 
 /* ------------------------------------------------------------ layer_common.c: shared by kinds */
 /* Resolves L->rpad from pad_mode (Keras "same") and computes the window output size. */
@@ -172,7 +176,7 @@ vkr_conv2d_shape vkr__conv_shape(const vkr_layer *L, int n);
 vkr_pool_shape vkr__pool_shape(const vkr_layer *L, int n);
 /* Pools (maxpool, avgpool): "pool", "strides", "padding". */
 vkr_status vkr__pool_parse(const cJSON *obj, vkr_layer *L, const char *where);
-void vkr__pool_to_json(const vkr_layer *L, cJSON *o);
+int vkr__pool_to_json(const vkr_layer *L, cJSON *o);
 vkr_status vkr__pool_infer(vkr_layer *L, vkr_layer_infer *I);
 /* Pass-through gradients (add, dropout): dout copied or added into each din[k]. */
 vkr_status vkr__pass_grad(const vkr_layer_bwd *b);

@@ -68,10 +68,9 @@ vkr_status vkr__pool_parse(const cJSON *obj, vkr_layer *L, const char *where) {
     return VKR_OK;
 }
 
-void vkr__pool_to_json(const vkr_layer *L, cJSON *o) {
-    vkr__json_add_pair(o, "pool", L->kernel);
-    vkr__json_add_pair(o, "strides", L->strides);
-    vkr__json_add_padding(o, L);
+int vkr__pool_to_json(const vkr_layer *L, cJSON *o) {
+    return vkr__json_add_pair(o, "pool", L->kernel) | vkr__json_add_pair(o, "strides", L->strides) |
+           vkr__json_add_padding(o, L);
 }
 
 vkr_status vkr__pool_infer(vkr_layer *L, vkr_layer_infer *I) {

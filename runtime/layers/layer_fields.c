@@ -124,19 +124,23 @@ vkr_status vkr__json_activation(const cJSON *o, vkr_layer *L, int allow_softmax,
     return VKR_OK;
 }
 
-void vkr__json_add_pair(cJSON *o, const char *key, const int v[2]) {
+int vkr__json_add_pair(cJSON *o, const char *key, const int v[2]) {
     int a[2] = {v[0], v[1]};
-    cJSON_AddItemToObject(o, key, cJSON_CreateIntArray(a, 2));
+    return !vkr__json_put(o, key, cJSON_CreateIntArray(a, 2));
 }
 
-void vkr__json_add_padding(cJSON *o, const vkr_layer *L) {
+int vkr__json_add_padding(cJSON *o, const vkr_layer *L) {
     cJSON *p = L->pad_mode == VKR_PAD_SAME    ? cJSON_CreateString("same")
                : L->pad_mode == VKR_PAD_VALID ? cJSON_CreateString("valid")
                                               : cJSON_CreateIntArray(L->pad, 4);
-    cJSON_AddItemToObject(o, "padding", p);
+    return !vkr__json_put(o, "padding", p);
 }
 
-void vkr__json_add_activation(cJSON *o, const vkr_layer *L) {
+int vkr__json_add_activation(cJSON *o, const vkr_layer *L) {
     static const char *acts[] = {"linear", "relu", "softmax"};
-    cJSON_AddStringToObject(o, "activation", acts[L->activation]);
+    return !vkr__json_put(o, "activation", cJSON_CreateString(acts[L->activation]));
 }
+
+int vkr__json_add_num(cJSON *o, const char *key, double v) { return !vkr__json_put(o, key, cJSON_CreateNumber(v)); }
+
+int vkr__json_add_bool(cJSON *o, const char *key, int v) { return !vkr__json_put(o, key, cJSON_CreateBool(v)); }

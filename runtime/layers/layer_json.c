@@ -82,13 +82,18 @@ cJSON *vkr__layer_to_json(const vkr_layer *L) {
     const vkr_layer_kind *K = vkr__layer_kind(L->type);
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddStringToObject(o, "name", L->name);
-    cJSON_AddStringToObject(o, "type", vkr_layer_type_name(L->type));
+    int bad = !vkr__json_put(o, "name", cJSON_CreateString(L->name)) |
+              !vkr__json_put(o, "type", cJSON_CreateString(vkr_layer_type_name(L->type)));
     if (K && K->max_inputs > 0) {
-        cJSON *in = cJSON_AddArrayToObject(o, "inputs");
-        for (int i = 0; i < L->ninputs; i++) cJSON_AddItemToArray(in, cJSON_CreateString(L->inputs[i]));
+        cJSON *in = cJSON_CreateArray();
+        for (int i = 0; in && i < L->ninputs; i++) bad |= !vkr__json_put(in, NULL, cJSON_CreateString(L->inputs[i]));
+        bad |= !vkr__json_put(o, "inputs", in);
     }
-    cJSON_AddBoolToObject(o, "trainable", L->trainable);
-    if (K && K->to_json) K->to_json(L, o);
+    bad |= vkr__json_add_bool(o, "trainable", L->trainable);
+    if (K && K->to_json) bad |= K->to_json(L, o);
+    if (bad) { /* an allocation failed: no layer with a field missing */
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }

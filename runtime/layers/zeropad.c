@@ -13,7 +13,7 @@ static vkr_status parse(const cJSON *obj, vkr_layer *L, const char *where) {
     return vkr__json_pad4(v, L->pad, "padding", where);
 }
 
-static void to_json(const vkr_layer *L, cJSON *o) { cJSON_AddItemToObject(o, "padding", cJSON_CreateIntArray(L->pad, 4)); }
+static int to_json(const vkr_layer *L, cJSON *o) { return !vkr__json_put(o, "padding", cJSON_CreateIntArray(L->pad, 4)); }
 
 static vkr_status infer(vkr_layer *L, vkr_layer_infer *I) {
     memcpy(L->rpad, L->pad, sizeof L->rpad);

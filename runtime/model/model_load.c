@@ -105,8 +105,10 @@ static vkr_status parse_graph(vkr_model *m, const char *text, const char *path) 
         goto done;
     }
     const cJSON *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(g, "name")) && cJSON_IsString(v)) m->name = vkr__strdup(v->valuestring);
-    if ((v = cJSON_GetObjectItemCaseSensitive(g, "source")) && cJSON_IsString(v)) m->source = vkr__strdup(v->valuestring);
+    if (((v = cJSON_GetObjectItemCaseSensitive(g, "name")) && cJSON_IsString(v) && !(m->name = vkr__strdup(v->valuestring))) ||
+        ((v = cJSON_GetObjectItemCaseSensitive(g, "source")) && cJSON_IsString(v) &&
+         !(m->source = vkr__strdup(v->valuestring))))
+        goto oom;
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(g, "input");
     if (!cJSON_IsObject(in)) {
         s = vkr__json_fail(where, "missing \"input\" object");
@@ -122,13 +124,13 @@ static vkr_status parse_graph(vkr_model *m, const char *text, const char *path) 
         s = vkr__json_fail(where, "missing \"name\"");
         goto done;
     }
-    m->input_name = vkr__strdup(v->valuestring);
+    if (!(m->input_name = vkr__strdup(v->valuestring))) goto oom;
     v = cJSON_GetObjectItemCaseSensitive(in, "preprocess");
     if (v && !cJSON_IsString(v)) {
         s = vkr__json_fail(where, "\"preprocess\" must be a string");
         goto done;
     }
-    m->preprocess = vkr__strdup(v ? v->valuestring : "none");
+    if (!(m->preprocess = vkr__strdup(v ? v->valuestring : "none"))) goto oom;
     if (strcmp(m->preprocess, "caffe") && strcmp(m->preprocess, "torch") && strcmp(m->preprocess, "none")) {
         s = vkr__json_fail(where, "preprocess \"%s\" unknown (caffe, torch, none)", m->preprocess);
         goto done;
@@ -142,17 +144,15 @@ static vkr_status parse_graph(vkr_model *m, const char *text, const char *path) 
         }
         int n = cJSON_GetArraySize(cl);
         m->classes = calloc(n ? n : 1, sizeof *m->classes);
-        if (!m->classes) {
-            s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
-            goto done;
-        }
+        if (!m->classes) goto oom;
         for (int i = 0; i < n; i++) {
             const cJSON *x = cJSON_GetArrayItem(cl, i);
             if (!cJSON_IsString(x)) {
                 s = vkr__json_fail(where, "\"classes\" must be a list of strings");
                 goto done;
             }
-            m->classes[m->nclasses++] = vkr__strdup(x->valuestring);
+            if (!(m->classes[m->nclasses] = vkr__strdup(x->valuestring))) goto oom;
+            m->nclasses++;
         }
     }
     const cJSON *ly = cJSON_GetObjectItemCaseSensitive(g, "layers");
@@ -185,6 +185,9 @@ static vkr_status parse_graph(vkr_model *m, const char *text, const char *path) 
 done:
     cJSON_Delete(g);
     return s;
+oom:
+    s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    goto done;
 }
 
 /* The 8-byte length and the JSON header: *hdr (its text, kept for cJSON's error offsets), *root. */
@@ -247,9 +250,10 @@ static vkr_status read_meta(vkr_model *m, const cJSON *root, const char *path) {
         if (!cJSON_IsString(x))
             return vkr_fail(VKR_ERR_FORMAT, "%s: __metadata__ value \"%s\" is not a string", path, x->string);
         if (!strcmp(x->string, "format") || !strcmp(x->string, "vkrun_graph")) continue;
-        m->meta[m->nmeta].key = vkr__strdup(x->string);
-        m->meta[m->nmeta].value = vkr__strdup(x->valuestring);
-        m->nmeta++;
+        vkr_meta *e = &m->meta[m->nmeta++]; /* counted now: vkr_model_free frees what was copied */
+        e->key = vkr__strdup(x->string);
+        e->value = vkr__strdup(x->valuestring);
+        if (!e->key || !e->value) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     return parse_graph(m, gr->valuestring, path);
 }

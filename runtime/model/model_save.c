@@ -8,25 +8,29 @@
 
 #include "layers/layer.h"
 
+#define PUT(o, key, item) (bad |= !vkr__json_put(o, key, item))
+
+/* The graph JSON; NULL when an allocation failed (never a graph with a field missing). */
 static char *graph_json(const vkr_model *m) {
-    cJSON *g = cJSON_CreateObject();
-    if (!g) return NULL;
-    cJSON_AddNumberToObject(g, "version", 1);
-    cJSON_AddStringToObject(g, "name", m->name ? m->name : "");
-    cJSON_AddStringToObject(g, "source", m->source ? m->source : "");
-    cJSON *in = cJSON_AddObjectToObject(g, "input");
-    cJSON_AddStringToObject(in, "name", m->layers[0].name);
-    cJSON_AddNumberToObject(in, "channels", m->in_c);
-    cJSON_AddNumberToObject(in, "height", m->in_h);
-    cJSON_AddNumberToObject(in, "width", m->in_w);
-    cJSON_AddStringToObject(in, "preprocess", m->preprocess ? m->preprocess : "none");
+    cJSON *g = cJSON_CreateObject(), *in = cJSON_CreateObject(), *ly = cJSON_CreateArray();
+    int bad = !g;
+    PUT(g, "version", cJSON_CreateNumber(1));
+    PUT(g, "name", cJSON_CreateString(m->name ? m->name : ""));
+    PUT(g, "source", cJSON_CreateString(m->source ? m->source : ""));
+    PUT(in, "name", cJSON_CreateString(m->layers[0].name));
+    PUT(in, "channels", cJSON_CreateNumber(m->in_c));
+    PUT(in, "height", cJSON_CreateNumber(m->in_h));
+    PUT(in, "width", cJSON_CreateNumber(m->in_w));
+    PUT(in, "preprocess", cJSON_CreateString(m->preprocess ? m->preprocess : "none"));
+    PUT(g, "input", in);
     if (m->nclasses) {
-        cJSON *c = cJSON_AddArrayToObject(g, "classes");
-        for (int i = 0; i < m->nclasses; i++) cJSON_AddItemToArray(c, cJSON_CreateString(m->classes[i]));
+        cJSON *c = cJSON_CreateArray();
+        for (int i = 0; c && i < m->nclasses; i++) PUT(c, NULL, cJSON_CreateString(m->classes[i]));
+        PUT(g, "classes", c);
     }
-    cJSON *ly = cJSON_AddArrayToObject(g, "layers");
-    for (int i = 0; i < m->nlayers; i++) cJSON_AddItemToArray(ly, vkr__layer_to_json(&m->layers[i]));
-    char *txt = cJSON_PrintUnformatted(g);
+    for (int i = 0; ly && i < m->nlayers; i++) PUT(ly, NULL, vkr__layer_to_json(&m->layers[i]));
+    PUT(g, "layers", ly);
+    char *txt = bad ? NULL : cJSON_PrintUnformatted(g);
     cJSON_Delete(g);
     return txt;
 }
@@ -72,10 +76,11 @@ vkr_status vkr_model_save(const vkr_model *m, const char *path) {
         cJSON_Delete(h);
         return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    cJSON_AddStringToObject(meta, "format", "vkrun");
-    cJSON_AddStringToObject(meta, "vkrun_graph", graph);
+    int bad = 0;
+    PUT(meta, "format", cJSON_CreateString("vkrun"));
+    PUT(meta, "vkrun_graph", cJSON_CreateString(graph));
     free(graph);
-    for (int i = 0; i < m->nmeta; i++) cJSON_AddStringToObject(meta, m->meta[i].key, m->meta[i].value);
+    for (int i = 0; i < m->nmeta; i++) PUT(meta, m->meta[i].key, cJSON_CreateString(m->meta[i].value));
     /* tensors in layer order */
     int n = 0;
     for (int i = 0; i < m->nlayers; i++)
@@ -84,16 +89,17 @@ vkr_status vkr_model_save(const vkr_model *m, const char *path) {
     uint64_t off = 0;
     for (int k = 0; k < n; k++) {
         const vkr_tensor *T = &m->tensors[order[k]];
-        cJSON *t = cJSON_AddObjectToObject(h, T->name);
-        cJSON_AddStringToObject(t, "dtype", "F32");
-        cJSON *sh = cJSON_AddArrayToObject(t, "shape");
-        for (int d = 0; d < T->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)T->shape[d]));
-        cJSON *of = cJSON_AddArrayToObject(t, "data_offsets");
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(of, cJSON_CreateNumber((double)(off + 4 * T->count)));
+        cJSON *t = cJSON_CreateObject(), *sh = cJSON_CreateArray(), *of = cJSON_CreateArray();
+        PUT(t, "dtype", cJSON_CreateString("F32"));
+        for (int d = 0; sh && d < T->ndim; d++) PUT(sh, NULL, cJSON_CreateNumber((double)T->shape[d]));
+        PUT(t, "shape", sh);
+        PUT(of, NULL, cJSON_CreateNumber((double)off));
+        PUT(of, NULL, cJSON_CreateNumber((double)(off + 4 * T->count)));
+        PUT(t, "data_offsets", of);
+        PUT(h, T->name, t);
         off += 4 * T->count;
     }
-    char *hdr = cJSON_PrintUnformatted(h);
+    char *hdr = bad ? NULL : cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     if (!hdr) {
         free(order);
