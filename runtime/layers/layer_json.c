@@ -82,8 +82,8 @@ cJSON *vkr__layer_to_json(const vkr_layer *L) {
     const vkr_layer_kind *K = vkr__layer_kind(L->type);
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    int bad = !vkr__json_put(o, "name", cJSON_CreateString(L->name)) |
-              !vkr__json_put(o, "type", cJSON_CreateString(vkr_layer_type_name(L->type)));
+    int bad = !vkr__json_put(o, "name", cJSON_CreateString(L->name));
+    bad |= !vkr__json_put(o, "type", cJSON_CreateString(vkr_layer_type_name(L->type)));
     if (K && K->max_inputs > 0) {
         cJSON *in = cJSON_CreateArray();
         for (int i = 0; in && i < L->ninputs; i++) bad |= !vkr__json_put(in, NULL, cJSON_CreateString(L->inputs[i]));
