@@ -46,6 +46,11 @@ typedef struct {
     X(CONCAT, concat)       \
     X(SOFTMAX, softmax)     \
     X(DROPOUT, dropout)     \
+    X(CLIP, clip)           \
+    X(SIGMOID, sigmoid)     \
+    X(HARD_SIGMOID, hard_sigmoid) \
+    X(HARD_SWISH, hard_swish) \
+    X(SWISH, swish)         \
     /* new types here: one line each */
 
 #define VKR__LAYER_ENUM(NAME, name) VKR_LAYER_##NAME,
@@ -84,6 +89,7 @@ typedef struct {
     double epsilon, momentum;        /* batchnorm (Keras momentum convention) */
     int count_include_pad;           /* avgpool */
     double rate;                     /* dropout */
+    double alpha, beta;              /* clip: min, max; hard_sigmoid: alpha, beta */
     int param[VKR_MAX_PARAMS];       /* tensor indices, -1 when absent */
     int nparam;                      /* slots used by the type (2 or 4, else 0) */
     /* filled by vkr_model_infer_shapes (done at load with the default size) */

@@ -110,6 +110,32 @@ vkr_status vkr_add_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_b
 /* da = dout, db = dout (either may be NULL) */
 vkr_status vkr_add_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *da, vkr_buffer *db, vkr_buffer *dout);
 
+/* Element-wise activations, one shader family (shaders/act.glsl) with a mode:
+ *   CLIP          y = min(max(x, a), b)                    (ReLU6: a = 0, b = 6)
+ *   SIGMOID       y = 1 / (1 + exp(-x))
+ *   HARD_SIGMOID  y = max(0, min(1, a*x + b))              (torch: a = 1/6, b = 1/2)
+ *   HARD_SWISH    y = x * max(0, min(1, x/6 + 1/2))        (a, b unused)
+ *   SWISH         y = x * sigmoid(x)                       (SiLU; a, b unused)
+ * Backward reads the forward INPUT: dinp = dout * f'(inp), with torch's slope on a kink
+ * (clip / hard_sigmoid: 0 at either end; hard_swish: 0 at -3, 3/3 + 1/2 at 3).  In-place
+ * safe: out may be inp, dinp may be dout. */
+typedef enum {
+    VKR_ACT_CLIP = 0,
+    VKR_ACT_SIGMOID = 1,
+    VKR_ACT_HARD_SIGMOID = 2,
+    VKR_ACT_HARD_SWISH = 3,
+    VKR_ACT_SWISH = 4,
+    VKR_ACT_MODE_COUNT
+} vkr_act_mode;
+typedef struct {
+    vkr_act_mode mode;
+    float a, b; /* clip: min, max; hard_sigmoid: alpha, beta */
+} vkr_act_params;
+const char *vkr_act_name(vkr_act_mode m); /* "clip", "sigmoid", ... */
+vkr_status vkr_act_forward(vkr_cmd *cmd, const vkr_act_params *a, uint64_t n, vkr_buffer *out, vkr_buffer *inp);
+vkr_status vkr_act_backward(vkr_cmd *cmd, const vkr_act_params *a, uint64_t n, vkr_buffer *dinp, vkr_buffer *dout,
+                            vkr_buffer *inp);
+
 /* --------------------------------------------------------- zero padding */
 typedef struct {
     int n, c, h, w;

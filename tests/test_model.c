@@ -490,6 +490,31 @@ static void test_npy(void) {
     }
 }
 
+/* Fields and shapes of the issue-14 layer types: each bad layer appended to a small model is a
+ * VKR_ERR_FORMAT naming the layer and the fault. */
+static void test_new_layer_errors(void) {
+    static const struct {
+        const char *name, *json, *needle;
+    } bad[] = {
+        {"clip without max", "{\"name\":\"q\",\"type\":\"clip\",\"min\":0}", "\"min\" and \"max\""},
+        {"clip min above max", "{\"name\":\"q\",\"type\":\"clip\",\"min\":2,\"max\":1}", "above \"max\""},
+        {"clip max not a number", "{\"name\":\"q\",\"type\":\"clip\",\"min\":0,\"max\":\"6\"}", "\"max\""},
+        {"hard_sigmoid alpha 0", "{\"name\":\"q\",\"type\":\"hard_sigmoid\",\"alpha\":0}", "must not be 0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vkr_model *m = NULL;
+        vkr_status s = vkr_model_new("t", "in", 6, 9, 7, "none", &m);
+        if (!s && bad[i].json[0] != '{') /* "prefix|layer": a layer appended first */
+            s = vkr_model_append_json(m, "{\"name\":\"se\",\"type\":\"gap\"}", 1);
+        const char *js = bad[i].json[0] == '{' ? bad[i].json : strchr(bad[i].json, '|') + 1;
+        if (!s) s = vkr_model_append_json(m, js, 1);
+        const char *e = vkr_last_error();
+        result(s == VKR_ERR_FORMAT && strstr(e, bad[i].needle) && strstr(e, "\"q\""), bad[i].name, "%s [%s]", e,
+               vkr_status_name(s));
+        vkr_model_free(m);
+    }
+}
+
 int main(void) {
     test_dir_create("model");
     test_loader();
@@ -497,6 +522,7 @@ int main(void) {
     test_shape_overflow();
     test_shapes_and_edit();
     test_npy();
+    test_new_layer_errors();
     test_dir_remove();
     return test_finish();
 }

@@ -19,6 +19,7 @@
 #define TOL_MAXPOOL_FWD 0   /* a copy of the window's maximum (argmax compared exactly) */
 #define TOL_CONCAT 0        /* copies, forward and backward */
 #define TOL_BN_CONSTANT 0   /* constant channels: out = beta, dgamma = 0 exactly (st_batchnorm.c) */
+#define TOL_ACT_EXACT 0     /* clip: a selection; its backward dout or 0 */
 
 /* ---- one or a few roundings ---- */
 /* a*x + b*y: two products and a sum, 3 u relative to |a x| + |b y|, which exceeds max |ref|
@@ -57,6 +58,16 @@
  * u of |param| per step, 5 steps: 40 u + 5 u |param| / |displacement| (<= 10 with the
  * params chosen, st_optim.c) ~ 9e-6; 1e-5.  measured 3.6e-6 (sgd), 7.0e-7 (adam). */
 #define TOL_OPTIM_STEP 1e-5
+
+/* act (sigmoid, hard_sigmoid, hard_swish, swish), inputs |x| < 8: forward, sigmoid's exp has
+ * Vulkan's bound 3 + 2|x| ulp <= 19 ulp, the 1 + e and the division (2.5 ulp) ~ 3 more, swish's
+ * product one more: ~ 23 u relative to the value, <= 23 u of max |ref| = 1.4e-6; the hard ones
+ * a product, a sum and a product, 3 u.  1e-5 leaves 7x.  Backward: the slope s (1 - s) or
+ * s + x s (1 - s) from that s (error 22 u of s), |x| < 8 scaling the second term: ~ 8 * 25 u
+ * of |dout| = 1.2e-5 relative to max |ref| >= max |dout| / 4 ... bounded by 5e-5 (sigmoid's
+ * max slope is 1/4, so the relative bound is 4x the absolute one).  measured: see selftest. */
+#define TOL_ACT_FWD 1e-5
+#define TOL_ACT_BWD 5e-5
 
 /* ---- long accumulations ---- */
 /* conv2d / dense (every GEMM kernel, split or not, with fused ReLU / BatchNorm epilogues):
