@@ -51,6 +51,8 @@ typedef struct {
     X(HARD_SIGMOID, hard_sigmoid) \
     X(HARD_SWISH, hard_swish) \
     X(SWISH, swish)         \
+    X(MULTIPLY, multiply)   \
+    X(FLATTEN, flatten)     \
     /* new types here: one line each */
 
 #define VKR__LAYER_ENUM(NAME, name) VKR_LAYER_##NAME,

@@ -136,6 +136,15 @@ vkr_status vkr_act_forward(vkr_cmd *cmd, const vkr_act_params *a, uint64_t n, vk
 vkr_status vkr_act_backward(vkr_cmd *cmd, const vkr_act_params *a, uint64_t n, vkr_buffer *dinp, vkr_buffer *dout,
                             vkr_buffer *inp);
 
+/* out[N,C,HW] = a[N,C,HW] * b, with b [N,C,HW] (bhw = hw) or [N,C] broadcast over HW (bhw = 1:
+ * squeeze-and-excitation).  Backward: da = dout * b (broadcast alike), db = dout * a, or
+ * db[n,c] = sum over HW of dout * a (a per-plane reduction, no atomics).  Either gradient may be
+ * NULL; da may be dout (computed after db); a gradient must not be a or b. */
+vkr_status vkr_multiply_forward(vkr_cmd *cmd, int n, int c, int hw, int bhw, vkr_buffer *out, vkr_buffer *a,
+                                vkr_buffer *b);
+vkr_status vkr_multiply_backward(vkr_cmd *cmd, int n, int c, int hw, int bhw, vkr_buffer *da, vkr_buffer *db,
+                                 vkr_buffer *dout, vkr_buffer *a, vkr_buffer *b);
+
 /* --------------------------------------------------------- zero padding */
 typedef struct {
     int n, c, h, w;

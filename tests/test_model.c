@@ -344,7 +344,7 @@ static void test_loader(void) {
     expect_fail("graph is not JSON", p, "vkrun_graph", "JSON");
     write_st(p, k_graph_ok, k_tensors_ok, NT_OK, 0, -1, 1, NAN, NULL);
     expect_fail("non-finite weight", p, "c1.weight", "non-finite");
-    graph_case("unknown layer type", "\"type\":\"gap\"", "\"type\":\"flatten\"", "\"g\"", "unknown layer type \"flatten\"");
+    graph_case("unknown layer type", "\"type\":\"gap\"", "\"type\":\"reshape\"", "\"g\"", "unknown layer type \"reshape\"");
     graph_case("unknown input name", "\"inputs\":[\"c1\"]", "\"inputs\":[\"nope\"]", "\"g\"", "\"nope\"");
     graph_case("input defined later (cycle)", "\"inputs\":[\"in\"]", "\"inputs\":[\"g\"]", "\"c1\"", "later");
     graph_case("self-cycle", "\"inputs\":[\"c1\"]", "\"inputs\":[\"g\"]", "\"g\"", "cycle");
@@ -499,6 +499,9 @@ static void test_new_layer_errors(void) {
         {"clip without max", "{\"name\":\"q\",\"type\":\"clip\",\"min\":0}", "\"min\" and \"max\""},
         {"clip min above max", "{\"name\":\"q\",\"type\":\"clip\",\"min\":2,\"max\":1}", "above \"max\""},
         {"clip max not a number", "{\"name\":\"q\",\"type\":\"clip\",\"min\":0,\"max\":\"6\"}", "\"max\""},
+        {"multiply: the image broadcast onto a vector", "|{\"name\":\"q\",\"type\":\"multiply\",\"inputs\":[\"se\",\"in\"]}",
+         "neither the shape"},
+        {"multiply with one input", "{\"name\":\"q\",\"type\":\"multiply\",\"inputs\":[\"in\"]}", "input"},
         {"hard_sigmoid alpha 0", "{\"name\":\"q\",\"type\":\"hard_sigmoid\",\"alpha\":0}", "must not be 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -167,9 +167,17 @@ static vkr_status build_e2e(const char *path) {
         "{\"name\":\"sw\",\"type\":\"swish\"}",
         "{\"name\":\"hsg\",\"type\":\"hard_sigmoid\",\"alpha\":0.2,\"beta\":0.5}",
         "{\"name\":\"sg\",\"type\":\"sigmoid\"}",
+        "{\"name\":\"se_g\",\"type\":\"gap\"}",
+        "{\"name\":\"se_fc\",\"type\":\"dense\",\"units\":12}",
+        "{\"name\":\"se_s\",\"type\":\"hard_sigmoid\"}",
+        "{\"name\":\"se_m\",\"type\":\"multiply\",\"inputs\":[\"sg\",\"se_s\"]}",
+        "{\"name\":\"sq\",\"type\":\"multiply\",\"inputs\":[\"se_m\",\"twice\"]}",
         "{\"name\":\"gap\",\"type\":\"gap\"}",
         "{\"name\":\"drop\",\"type\":\"dropout\",\"rate\":0.5}",
         "{\"name\":\"fc1\",\"type\":\"dense\",\"units\":7,\"activation\":\"relu\"}",
+        "{\"name\":\"fl\",\"type\":\"flatten\",\"inputs\":[\"drop\"]}", /* flat: passes through (4-D: python_parity) */
+        "{\"name\":\"fcf\",\"type\":\"dense\",\"units\":7}",
+        "{\"name\":\"sum\",\"type\":\"add\",\"inputs\":[\"fc1\",\"fcf\"]}",
         "{\"name\":\"fc2\",\"type\":\"dense\",\"units\":5,\"activation\":\"softmax\"}",
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0] && !s; i++) s = vkr_model_append_json(m, layers[i], 100 + i);

@@ -69,6 +69,14 @@
 #define TOL_ACT_FWD 1e-5
 #define TOL_ACT_BWD 5e-5
 
+/* multiply: one product, u relative to |a b| <= max |ref|: 6e-8 (and da = dout * b alike);
+ * 1e-7 as TOL_ADD_FWD.  The broadcast's db is a sum over a plane of HW products: per-invocation
+ * serial runs (<= 256 terms for HW <= 256, else ceil(HW / 256) <= 49) and an 8-level tree:
+ * <= 257 roundings, 257 u = 1.5e-5 relative to the plane's sum of |dout a| (the floor st_cmp
+ * gets); 2e-5.  measured: see selftest. */
+#define TOL_MUL 1e-7
+#define TOL_MUL_REDUCE 2e-5
+
 /* ---- long accumulations ---- */
 /* conv2d / dense (every GEMM kernel, split or not, with fused ReLU / BatchNorm epilogues):
  * fp32 sums of K = C*R*S (forward, <= 16*9 and 512 here), K*R*S (dinp) or N*OH*OW (dweight,
