@@ -84,6 +84,9 @@ typedef struct {
     int filters;                     /* conv2d filters, dense units */
     int kernel[2];                   /* conv2d kernel, pool size [h, w] */
     int strides[2];
+    int dilation[2];                 /* conv2d dilation [h, w] (default 1, 1) */
+    int groups;                      /* conv2d groups (default 1) */
+    int ceil_mode;                   /* maxpool / avgpool: output size rounds up (torch) */
     vkr_pad_mode pad_mode;
     int pad[4];                      /* explicit padding t, b, l, r (also zeropad) */
     int use_bias;

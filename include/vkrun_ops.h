@@ -34,10 +34,27 @@ typedef struct {
     int r, s;                       /* kernel height, width */
     int stride_h, stride_w;
     int pad_t, pad_b, pad_l, pad_r; /* explicit, may be asymmetric */
+    int dil_h, dil_w;               /* dilation (0 or 1: none); the window spans (r-1)*dil_h+1 rows */
+    int groups;                     /* 0 or 1: none; else c and k divisible by it, weight [k][c/groups][r][s];
+                                       groups == c == k: the depthwise kernels (shaders/dw_*.comp) */
 } vkr_conv2d_shape;
 
-static inline int vkr_conv2d_out_h(const vkr_conv2d_shape *p) { return (p->h + p->pad_t + p->pad_b - p->r) / p->stride_h + 1; }
-static inline int vkr_conv2d_out_w(const vkr_conv2d_shape *p) { return (p->w + p->pad_l + p->pad_r - p->s) / p->stride_w + 1; }
+static inline int vkr_conv2d_dil_h(const vkr_conv2d_shape *p) { return p->dil_h > 1 ? p->dil_h : 1; }
+static inline int vkr_conv2d_dil_w(const vkr_conv2d_shape *p) { return p->dil_w > 1 ? p->dil_w : 1; }
+static inline int vkr_conv2d_groups(const vkr_conv2d_shape *p) { return p->groups > 1 ? p->groups : 1; }
+/* effective (dilated) window */
+static inline int vkr_conv2d_eff_r(const vkr_conv2d_shape *p) { return (p->r - 1) * vkr_conv2d_dil_h(p) + 1; }
+static inline int vkr_conv2d_eff_s(const vkr_conv2d_shape *p) { return (p->s - 1) * vkr_conv2d_dil_w(p) + 1; }
+static inline int vkr_conv2d_out_h(const vkr_conv2d_shape *p) {
+    return (p->h + p->pad_t + p->pad_b - vkr_conv2d_eff_r(p)) / p->stride_h + 1;
+}
+static inline int vkr_conv2d_out_w(const vkr_conv2d_shape *p) {
+    return (p->w + p->pad_l + p->pad_r - vkr_conv2d_eff_s(p)) / p->stride_w + 1;
+}
+/* weight floats: k * (c / groups) * r * s */
+static inline uint64_t vkr_conv2d_weight_floats(const vkr_conv2d_shape *p) {
+    return (uint64_t)p->k * (uint64_t)(p->c / vkr_conv2d_groups(p)) * (uint64_t)p->r * (uint64_t)p->s;
+}
 
 /* GEMM kernel variants behind conv2d / dense. AUTO picks per device. */
 typedef enum {

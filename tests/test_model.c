@@ -502,6 +502,14 @@ static void test_new_layer_errors(void) {
         {"multiply: the image broadcast onto a vector", "|{\"name\":\"q\",\"type\":\"multiply\",\"inputs\":[\"se\",\"in\"]}",
          "neither the shape"},
         {"multiply with one input", "{\"name\":\"q\",\"type\":\"multiply\",\"inputs\":[\"in\"]}", "input"},
+        {"conv2d groups not dividing the channels",
+         "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":8,\"kernel\":3,\"groups\":4}", "groups 4 must divide"},
+        {"conv2d groups 0", "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"groups\":0}",
+         "\"groups\""},
+        {"conv2d dilation 0", "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"dilation\":[1,0]}",
+         "\"dilation\""},
+        {"conv2d dilated window larger than the input",
+         "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"dilation\":4}", "larger than"},
         {"hard_sigmoid alpha 0", "{\"name\":\"q\",\"type\":\"hard_sigmoid\",\"alpha\":0}", "must not be 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

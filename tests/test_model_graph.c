@@ -158,6 +158,9 @@ static vkr_status build_e2e(const char *path) {
         "{\"name\":\"add\",\"type\":\"add\",\"inputs\":[\"mp\",\"c2\"]}",
         "{\"name\":\"hsw\",\"type\":\"hard_swish\"}",
         "{\"name\":\"clp\",\"type\":\"clip\",\"min\":-0.5,\"max\":0.75}",
+        "{\"name\":\"dw\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"groups\":6,\"padding\":\"same\"}",
+        "{\"name\":\"gc\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"groups\":3,\"dilation\":2,"
+        "\"padding\":\"same\",\"use_bias\":false}",
         "{\"name\":\"zp\",\"type\":\"zeropad\",\"padding\":[1,0,0,1]}",
         "{\"name\":\"ap\",\"type\":\"avgpool\",\"pool\":3,\"strides\":1,\"count_include_pad\":false}",
         "{\"name\":\"c3\",\"type\":\"conv2d\",\"filters\":4,\"kernel\":[3,2],\"strides\":2,\"padding\":[1,1,0,1],\"use_bias\":false}",

@@ -9,7 +9,7 @@ static vkr_status forward(const char *op, vkr_cmd *cmd, const vkr_conv2d_shape *
     if (s) return s;
     uint64_t n = p->n, oh = vkr_conv2d_out_h(p), ow = vkr_conv2d_out_w(p);
     if ((s = vkr__need(op, "out", out, n * p->k * oh * ow)) || (s = vkr__need(op, "inp", inp, n * p->c * p->h * p->w)) ||
-        (s = vkr__need(op, "weight", weight, (uint64_t)p->k * p->c * p->r * p->s)) ||
+        (s = vkr__need(op, "weight", weight, vkr_conv2d_weight_floats(p))) ||
         (bias && (s = vkr__need(op, "bias", bias, (uint64_t)p->k))))
         return s;
     if (relu) return vkr__conv_forward_relu(cmd, "conv2d+relu", p, out, inp, weight, bias);
@@ -28,7 +28,7 @@ vkr_status vkr_conv2d_bn_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_bu
     if (s) return s;
     uint64_t n = p->n, oh = vkr_conv2d_out_h(p), ow = vkr_conv2d_out_w(p);
     if ((s = vkr__need(op, "out", out, n * p->k * oh * ow)) || (s = vkr__need(op, "inp", inp, n * p->c * p->h * p->w)) ||
-        (s = vkr__need(op, "weight", weight, (uint64_t)p->k * p->c * p->r * p->s)) ||
+        (s = vkr__need(op, "weight", weight, vkr_conv2d_weight_floats(p))) ||
         (s = vkr__need(op, "affine", affine, 4ull * p->k)))
         return s;
     return vkr__conv_forward_epi(cmd, relu ? "conv2d+bn+relu" : "conv2d+bn", p, out, inp, weight, affine,
@@ -46,7 +46,7 @@ vkr_status vkr_conv2d_backward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buff
     vkr_status s = vkr__conv_check_shape(op, p);
     if (s) return s;
     uint64_t n = p->n, oh = vkr_conv2d_out_h(p), ow = vkr_conv2d_out_w(p);
-    uint64_t ninp = n * p->c * p->h * p->w, nw = (uint64_t)p->k * p->c * p->r * p->s;
+    uint64_t ninp = n * p->c * p->h * p->w, nw = vkr_conv2d_weight_floats(p);
     if ((s = vkr__need(op, "dout", dout, n * p->k * oh * ow))) return s;
     if (dinp && ((s = vkr__need(op, "dinp", dinp, ninp)) || (s = vkr__need(op, "weight", weight, nw)))) return s;
     if (dweight && ((s = vkr__need(op, "dweight", dweight, nw)) || (s = vkr__need(op, "inp", inp, ninp)))) return s;

@@ -1,0 +1,49 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+// Depthwise forward: out[img][c][oh][ow] = sum_{r,s} w[c][r][s] * inp[img][c][oh*sh-pt+r*dh][ow*sw-pl+s*dw]
+// (+ bias[c]; then the inference BatchNorm and / or ReLU epilogue, as the GEMM kernels).
+// One invocation: DW_RUN consecutive outputs of one row, each weight loaded once for them.
+layout(local_size_x = 64) in;
+#include "common.glsl"
+#include "dw_common.glsl"
+layout(std430, binding = 0) writeonly buffer O { float o[]; };
+layout(std430, binding = 1) readonly buffer I { float x[]; };
+layout(std430, binding = 2) readonly buffer Wt { float wt[]; };
+layout(std430, binding = 3) readonly buffer B { float bias[]; };
+void main() {
+    int owb = (p.OW + DW_RUN - 1) / DW_RUN;
+    int t = int(vkr_flat_index());
+    if (t >= p.nb * p.C * p.OH * owb) return;
+    int bx = t % owb;
+    t /= owb;
+    int oh = t % p.OH;
+    t /= p.OH;
+    int c = t % p.C, img = t / p.C;
+    int ow0 = bx * DW_RUN;
+    int ib = p.offI + (img * p.C + c) * p.H * p.W, wb = c * p.R * p.S;
+    float acc[DW_RUN];
+    [[unroll]] for (int j = 0; j < DW_RUN; j++) acc[j] = 0.0;
+    for (int r = 0; r < p.R; r++) {
+        int ih = oh * p.sh - p.pt + r * p.dh;
+        if (uint(ih) >= uint(p.H)) continue;
+        int rb = ib + ih * p.W;
+        for (int s = 0; s < p.S; s++) {
+            float wv = wt[wb + r * p.S + s];
+            int iw0 = ow0 * p.sw - p.pl + s * p.dw;
+            [[unroll]] for (int j = 0; j < DW_RUN; j++) {
+                int iw = iw0 + j * p.sw;
+                if (uint(iw) < uint(p.W)) acc[j] = fma(wv, x[rb + iw], acc[j]);
+            }
+        }
+    }
+    float bv = (p.flags & 1) != 0 ? bias[c] : 0.0;
+    int ob = p.offO + ((img * p.C + c) * p.OH + oh) * p.OW;
+    [[unroll]] for (int j = 0; j < DW_RUN; j++) {
+        if (ow0 + j >= p.OW) break;
+        float v = acc[j] + bv;
+        if ((p.flags & 4) != 0) v = (v - bias[p.C + c]) * bias[2 * p.C + c] + bias[3 * p.C + c];
+        if ((p.flags & 2) != 0) v = v > 0.0 ? v : 0.0;
+        o[ob + ow0 + j] = v;
+    }
+}
