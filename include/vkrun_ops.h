@@ -177,9 +177,25 @@ typedef struct {
     int stride_h, stride_w;
     int pad_t, pad_b, pad_l, pad_r;
     int count_include_pad; /* avg pool: 1 = divide by kh*kw (torch default), 0 = by the valid count (Keras) */
+    int ceil_mode;         /* output size rounds up (torch / ONNX): the last window may run past the padded
+                              input but starts inside the input or its top / left padding; cells past the
+                              padding never count (max: never win; avg: not in either divisor) */
 } vkr_pool_shape;
-static inline int vkr_pool_out_h(const vkr_pool_shape *p) { return (p->h + p->pad_t + p->pad_b - p->kh) / p->stride_h + 1; }
-static inline int vkr_pool_out_w(const vkr_pool_shape *p) { return (p->w + p->pad_l + p->pad_r - p->kw) / p->stride_w + 1; }
+/* output size of one dimension: in + pads - k over stride s, rounded down or (ceil) up */
+static inline int vkr_pool_out_dim(int in, int before, int after, int k, int s, int ceil_mode) {
+    int o = (in + before + after - k) / s + 1;
+    if (ceil_mode) {
+        o = (in + before + after - k + s - 1) / s + 1;
+        if ((o - 1) * s >= in + before) o--;
+    }
+    return o;
+}
+static inline int vkr_pool_out_h(const vkr_pool_shape *p) {
+    return vkr_pool_out_dim(p->h, p->pad_t, p->pad_b, p->kh, p->stride_h, p->ceil_mode);
+}
+static inline int vkr_pool_out_w(const vkr_pool_shape *p) {
+    return vkr_pool_out_dim(p->w, p->pad_l, p->pad_r, p->kw, p->stride_w, p->ceil_mode);
+}
 
 /* argmax[N,C,OH,OW] (int32, flat index into the input image plane h*W+w) is saved for backward.
  * Padding never wins (it is -inf, as in Keras and torch). */

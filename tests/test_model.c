@@ -510,6 +510,8 @@ static void test_new_layer_errors(void) {
          "\"dilation\""},
         {"conv2d dilated window larger than the input",
          "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"dilation\":4}", "larger than"},
+        {"maxpool ceil_mode not a bool",
+         "{\"name\":\"q\",\"type\":\"maxpool\",\"pool\":2,\"ceil_mode\":1}", "\"ceil_mode\""},
         {"hard_sigmoid alpha 0", "{\"name\":\"q\",\"type\":\"hard_sigmoid\",\"alpha\":0}", "must not be 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

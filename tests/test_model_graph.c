@@ -153,7 +153,7 @@ static vkr_status build_e2e(const char *path) {
         "{\"name\":\"c1\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"padding\":\"same\"}",
         "{\"name\":\"bn1\",\"type\":\"batchnorm\",\"epsilon\":0.001,\"momentum\":0.9}",
         "{\"name\":\"r1\",\"type\":\"relu\"}",
-        "{\"name\":\"mp\",\"type\":\"maxpool\",\"pool\":2,\"strides\":2,\"padding\":\"same\"}",
+        "{\"name\":\"mp\",\"type\":\"maxpool\",\"pool\":2,\"strides\":2,\"ceil_mode\":true}",
         "{\"name\":\"c2\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":1,\"activation\":\"relu\"}",
         "{\"name\":\"add\",\"type\":\"add\",\"inputs\":[\"mp\",\"c2\"]}",
         "{\"name\":\"hsw\",\"type\":\"hard_swish\"}",
@@ -163,6 +163,8 @@ static vkr_status build_e2e(const char *path) {
         "\"padding\":\"same\",\"use_bias\":false}",
         "{\"name\":\"zp\",\"type\":\"zeropad\",\"padding\":[1,0,0,1]}",
         "{\"name\":\"ap\",\"type\":\"avgpool\",\"pool\":3,\"strides\":1,\"count_include_pad\":false}",
+        "{\"name\":\"apc\",\"type\":\"avgpool\",\"pool\":3,\"strides\":2,\"padding\":[1,1,1,1],"
+        "\"count_include_pad\":true,\"ceil_mode\":true}",
         "{\"name\":\"c3\",\"type\":\"conv2d\",\"filters\":4,\"kernel\":[3,2],\"strides\":2,\"padding\":[1,1,0,1],\"use_bias\":false}",
         "{\"name\":\"bn2\",\"type\":\"batchnorm\",\"epsilon\":0.01}",
         "{\"name\":\"cat\",\"type\":\"concat\",\"inputs\":[\"bn2\",\"c3\",\"bn2\"]}",

@@ -65,7 +65,7 @@ vkr_conv2d_shape vkr__conv_shape(const vkr_layer *L, int n) {
 
 vkr_pool_shape vkr__pool_shape(const vkr_layer *L, int n) {
     vkr_pool_shape p = {n, L->in_c, L->in_h, L->in_w, L->kernel[0], L->kernel[1], L->strides[0], L->strides[1],
-                        L->rpad[0], L->rpad[1], L->rpad[2], L->rpad[3], L->count_include_pad};
+                        L->rpad[0], L->rpad[1], L->rpad[2], L->rpad[3], L->count_include_pad, L->ceil_mode};
     return p;
 }
 
@@ -73,7 +73,7 @@ vkr_status vkr__pool_parse(const cJSON *obj, vkr_layer *L, const char *where) {
     vkr_status s;
     if ((s = vkr__json_pair(obj, "pool", NULL, 1, L->kernel, where)) ||
         (s = vkr__json_pair(obj, "strides", L->kernel, 1, L->strides, where)) ||
-        (s = vkr__json_padding(obj, L, where)))
+        (s = vkr__json_padding(obj, L, where)) || (s = vkr__json_bool(obj, "ceil_mode", 0, &L->ceil_mode, where)))
         return s;
     return VKR_OK;
 }
@@ -82,6 +82,7 @@ void vkr__pool_to_json(const vkr_layer *L, cJSON *o) {
     vkr__json_add_pair(o, "pool", L->kernel);
     vkr__json_add_pair(o, "strides", L->strides);
     vkr__json_add_padding(o, L);
+    if (L->ceil_mode) cJSON_AddBoolToObject(o, "ceil_mode", 1);
 }
 
 vkr_status vkr__pool_infer(vkr_layer *L, vkr_layer_infer *I) {
