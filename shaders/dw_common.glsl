@@ -10,5 +10,7 @@ layout(push_constant) uniform P {
     int offI, offO;
     int flags; // forward: bit 0 bias, bit 1 ReLU (after), bit 2 inference BN (bias planes 1..3); wgrad: bit 3 beta
 } p;
-#define DW_RUN 4 // consecutive outputs along W per invocation (forward, data gradient)
+#define DW_RUN 8 // consecutive outputs along W per invocation (forward, data gradient)
+#define DW_MAXS 7 // row reuse (unit stride and dilation along W, S <= DW_MAXS): one load per input
+                  // column of the DW_RUN + S - 1 the outputs need, not S per output
 #endif

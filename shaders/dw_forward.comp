@@ -24,10 +24,25 @@ void main() {
     int ib = p.offI + (img * p.C + c) * p.H * p.W, wb = c * p.R * p.S;
     float acc[DW_RUN];
     [[unroll]] for (int j = 0; j < DW_RUN; j++) acc[j] = 0.0;
+    bool reuse = p.sw == 1 && p.dw == 1 && p.S <= DW_MAXS; // uniform
     for (int r = 0; r < p.R; r++) {
         int ih = oh * p.sh - p.pt + r * p.dh;
         if (uint(ih) >= uint(p.H)) continue;
         int rb = ib + ih * p.W;
+        if (reuse) { // the row's DW_RUN + S - 1 input columns, each loaded once
+            int iw0 = ow0 - p.pl, span = DW_RUN + p.S - 1;
+            float xs[DW_RUN + DW_MAXS - 1];
+            [[unroll]] for (int k = 0; k < DW_RUN + DW_MAXS - 1; k++) {
+                int iw = iw0 + k;
+                xs[k] = (k < span && uint(iw) < uint(p.W)) ? x[rb + iw] : 0.0;
+            }
+            [[unroll]] for (int s = 0; s < DW_MAXS; s++) {
+                if (s >= p.S) break;
+                float wv = wt[wb + r * p.S + s];
+                [[unroll]] for (int j = 0; j < DW_RUN; j++) acc[j] = fma(wv, xs[j + s], acc[j]);
+            }
+            continue;
+        }
         for (int s = 0; s < p.S; s++) {
             float wv = wt[wb + r * p.S + s];
             int iw0 = ow0 * p.sw - p.pl + s * p.dw;

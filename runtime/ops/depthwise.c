@@ -1,7 +1,8 @@
 /* Depthwise convolution (groups == c == k), shaders/dw_forward.comp, dw_bwd_data.comp,
  * dw_bwd_weight.comp: direct kernels (a depthwise conv has R*S MACs per output, too few for a
  * GEMM).  Forward and data gradient: DW_RUN outputs of a row per invocation; weight gradient:
- * one workgroup per tap with a tree reduction (no atomics).  Batches over maxStorageBufferRange
+ * one workgroup per channel and group of DW_TAPS taps, each invocation a run of output positions,
+ * the partials folded by shared-memory trees (no atomics).  Batches over maxStorageBufferRange
  * run in chunks of images bound as sub-ranges (the GEMM layer's chunk plan); later chunks add
  * their weight-gradient partial (flags bit 3). */
 #include "gemm_conv.h"
@@ -20,7 +21,8 @@ VKR_PUSH_CHECK(dw_push, dw_forward);
 VKR_PUSH_CHECK(dw_push, dw_bwd_data);
 VKR_PUSH_CHECK(dw_push, dw_bwd_weight);
 
-#define DW_RUN 4 /* shaders/dw_common.glsl */
+#define DW_RUN 8  /* shaders/dw_common.glsl */
+#define DW_TAPS 8 /* shaders/dw_bwd_weight.comp: taps per workgroup */
 
 static dw_push push_of(const vkr_conv2d_shape *p, int nb) {
     dw_push pc = {nb, p->c, p->h, p->w, vkr_conv2d_out_h(p), vkr_conv2d_out_w(p), p->r, p->s,
@@ -87,7 +89,7 @@ vkr_status vkr__dw_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape
             pc.flags = i0 > 0 ? 8 : 0;
             vkr_binding b[3] = {vkr__whole(dweight), vkr__gemm_sub_binding(ctx, dout, i0 * cohw, cnt * cohw, &pc.offO),
                                 vkr__gemm_sub_binding(ctx, inp, i0 * chw, cnt * chw, &pc.offI)};
-            vkr_grid_1d((uint64_t)p->c * p->r * p->s, 1, &gx, &gy);
+            vkr_grid_1d((uint64_t)p->c * ((p->r * p->s + DW_TAPS - 1) / DW_TAPS), 1, &gx, &gy);
             snprintf(label, sizeof label, "%s backward-weight (depthwise)", op);
             vkr_cmd_label(cmd, label);
             if ((s = vkr_cmd_dispatch(cmd, pw, b, 3, 0x1, &pc, gx, gy, 1))) return s;

@@ -452,7 +452,12 @@ static vkr_conv2d_shape group_shape(const vkr_conv2d_shape *p) {
     return q;
 }
 
-static int is_depthwise(const vkr_conv2d_shape *p) { return p->groups > 1 && p->groups == p->c && p->groups == p->k; }
+static _Thread_local int g_dw_gemm = 0;
+void vkr__conv_force_gemm_depthwise(int on) { g_dw_gemm = on; }
+
+static int is_depthwise(const vkr_conv2d_shape *p) {
+    return !g_dw_gemm && p->groups > 1 && p->groups == p->c && p->groups == p->k;
+}
 
 static int is_pointwise(const vkr_conv2d_shape *p) { /* 1x1, stride 1, no padding: B is the tensor itself */
     return p->r == 1 && p->s == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_t && !p->pad_b && !p->pad_l &&

@@ -90,6 +90,9 @@ int vkr__gemm_tune_path(const vkr_context *ctx, char *buf, size_t n);
 void vkr__gemm_tune_load(vkr_context *ctx);
 int vkr__gemm_tuned_tile(const vkr_context *ctx); /* the tile TILED uses unless forced */
 vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile);
+/* Runs depthwise convolutions through the grouped-GEMM path (one GEMM per image and group) instead
+ * of the depthwise kernels: vkrun bench --op depthwise compares the two. */
+void vkr__conv_force_gemm_depthwise(int on);
 /* Disables the RGBA32F (vec4) operand modes of TEXEL: every operand gathered as R32F. */
 void vkr__gemm_force_gather(int on);
 
