@@ -124,7 +124,7 @@ static vkr_status time_op(vkr_context *ctx, int dense, int dir, const vkr_conv2d
     return s;
 }
 
-/* --op depthwise: each shape by the depthwise kernels and by the grouped-GEMM path. */
+/* --op depthwise: each shape by the depthwise kernels and by the grouped-GEMM path; destroys ctx. */
 static int bench_depthwise(vkr_context *ctx, const int *batches, int nbatch, int iters) {
     int failed = 0;
     for (int si = 0; si < (int)(sizeof k_dw / sizeof k_dw[0]) && !failed; si++)
@@ -156,6 +156,8 @@ static int bench_depthwise(vkr_context *ctx, const int *batches, int nbatch, int
             vkr__conv_force_gemm_depthwise(0);
             bufs_free(&B);
         }
+    if (!failed) failed = cli_check_validation(ctx);
+    vkr_context_destroy(ctx);
     return failed;
 }
 
@@ -256,12 +258,7 @@ int cmd_bench(int argc, char **argv) {
     }
     printf("device: %s (%s), %d timed run%s after a warm-up\n", I->name, I->type_name, iters, iters == 1 ? "" : "s");
     printf("%-7s %-22s %5s %-13s %-16s %10s %9s\n", "op", "shape", "batch", "variant", "direction", "ms", "GFLOP/s");
-    if (dwise) {
-        int failed = bench_depthwise(ctx, batches, nbatch, iters);
-        if (!failed) failed = cli_check_validation(ctx);
-        vkr_context_destroy(ctx);
-        return failed;
-    }
+    if (dwise) return bench_depthwise(ctx, batches, nbatch, iters);
     const bench_shape *shapes = dense ? k_dense : k_conv;
     int nshapes = dense ? (int)(sizeof k_dense / sizeof k_dense[0]) : (int)(sizeof k_conv / sizeof k_conv[0]);
     int failed = 0;
