@@ -440,8 +440,8 @@ static void push_shape(gemm_push *pc, const vkr_conv2d_shape *p, int nb) {
 }
 
 /* The convolution of one group of one image: c / G input and k / G output channels, n = 1
- * (grouped convolutions run one implicit GEMM per image and group; the depthwise case has its
- * own kernels). */
+ * (grouped convolutions run one implicit GEMM per image and group; conv2d.c sends the depthwise
+ * case to its own kernels, depthwise.c). */
 static vkr_conv2d_shape group_shape(const vkr_conv2d_shape *p) {
     vkr_conv2d_shape q = *p;
     int G = vkr_conv2d_groups(p);
@@ -452,12 +452,7 @@ static vkr_conv2d_shape group_shape(const vkr_conv2d_shape *p) {
     return q;
 }
 
-static _Thread_local int g_dw_gemm = 0;
-void vkr__conv_force_gemm_depthwise(int on) { g_dw_gemm = on; }
 
-static int is_depthwise(const vkr_conv2d_shape *p) {
-    return !g_dw_gemm && p->groups > 1 && p->groups == p->c && p->groups == p->k;
-}
 
 static int is_pointwise(const vkr_conv2d_shape *p) { /* 1x1, stride 1, no padding: B is the tensor itself */
     return p->r == 1 && p->s == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_t && !p->pad_b && !p->pad_l &&
@@ -523,7 +518,6 @@ static vkr_status grouped_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d
 
 static vkr_status conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
                                vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias, int epi) {
-    if (is_depthwise(p)) return vkr__dw_forward(cmd, op, p, out, inp, weight, bias, epi);
     if (vkr_conv2d_groups(p) > 1) return grouped_forward(cmd, op, p, out, inp, weight, bias, epi);
     vkr_context *ctx = vkr__cmd_context(cmd);
     uint64_t chw = (uint64_t)p->c * p->h * p->w, hw = (uint64_t)p->h * p->w;
@@ -616,7 +610,7 @@ uint64_t vkr__conv_backward_scratch(const vkr_context *ctx, const vkr_conv2d_sha
         vkr_conv2d_shape q = group_shape(p), b = *p;
         b.groups = 1;
         b.c = q.c; /* the d-bias plan depends on k, the output and the chunk only */
-        uint64_t w = dweight && !is_depthwise(p) ? vkr__conv_backward_scratch(ctx, &q, 1, 0) : 0;
+        uint64_t w = dweight ? vkr__conv_backward_scratch(ctx, &q, 1, 0) : 0; /* (depthwise kernels: none needed) */
         uint64_t bb = dbias ? vkr__conv_backward_scratch(ctx, &b, 0, 1) : 0;
         return w > bb ? w : bb;
     }
@@ -725,8 +719,7 @@ vkr_status vkr__conv_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_sha
                               vkr_buffer *weight) {
     vkr_status s;
     if (vkr_conv2d_groups(p) > 1) {
-        s = is_depthwise(p) ? vkr__dw_backward(cmd, op, p, dinp, dweight, dout, inp, weight)
-                            : grouped_backward(cmd, op, p, dinp, dweight, dout, inp, weight);
+        s = dinp || dweight ? grouped_backward(cmd, op, p, dinp, dweight, dout, inp, weight) : VKR_OK;
         return !s && dbias ? bias_only(cmd, op, p, dbias, dout) : s;
     }
     vkr_context *ctx = vkr__cmd_context(cmd);

@@ -46,7 +46,9 @@ vkr_binding vkr__gemm_sub_binding(const vkr_context *ctx, vkr_buffer *b, uint64_
                                   int32_t *elem_off);
 
 /* Depthwise convolution (groups == c == k; depthwise.c, shaders/dw_*.comp): direct kernels, any
- * kernel size, stride, dilation and padding.  epi as vkr__conv_forward_epi (bias may be NULL). */
+ * kernel size, stride, dilation and padding.  epi as vkr__conv_forward_epi (bias may be NULL).
+ * conv2d.c chooses them (vkr__conv_* above handle groups > 1 as one GEMM per image and group);
+ * the backward leaves the bias gradient to vkr__conv_backward. */
 vkr_status vkr__dw_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
                            vkr_buffer *weight, vkr_buffer *bias, int epi);
 vkr_status vkr__dw_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *dinp,
@@ -91,7 +93,7 @@ void vkr__gemm_tune_load(vkr_context *ctx);
 int vkr__gemm_tuned_tile(const vkr_context *ctx); /* the tile TILED uses unless forced */
 vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile);
 /* Runs depthwise convolutions through the grouped-GEMM path (one GEMM per image and group) instead
- * of the depthwise kernels: vkrun bench --op depthwise compares the two. */
+ * of the depthwise kernels (conv2d.c): vkrun bench --op depthwise compares the two. */
 void vkr__conv_force_gemm_depthwise(int on);
 /* Disables the RGBA32F (vec4) operand modes of TEXEL: every operand gathered as R32F. */
 void vkr__gemm_force_gather(int on);

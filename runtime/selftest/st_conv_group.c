@@ -71,12 +71,15 @@ static void grp_run(st_case *c, const void *kase) {
     }
     if (q->split) vkr__gemm_set_chunk_limit(vkr_st_conv_chunk_limit(c->ctx, &p, q->split));
     int dwise = p.groups == p.c && p.groups == p.k;
-    int nv = dwise ? 1 : (int)(sizeof k_var / sizeof k_var[0]); /* depthwise: no GEMM */
+    /* depthwise: its kernels, then the grouped-GEMM path forced (TEXEL) */
+    int nv = dwise ? 2 : (int)(sizeof k_var / sizeof k_var[0]);
     for (int v = 0; v < nv && !c->s; v++) {
         char shape[200];
         st_err fe = {0, 0}, ee = {0, 0}, be = {0, 0};
-        force_variant(dwise ? -1 : v);
+        force_variant(dwise ? (v ? 3 : -1) : v);
+        vkr__conv_force_gemm_depthwise(dwise && v);
         label(shape, sizeof shape, dwise ? -1 : v, &p, q->split);
+        if (dwise && v) snprintf(shape + strlen(shape), sizeof shape - strlen(shape), " as group-gemm");
         ST_RUN(c, NULL, k, vkr_conv2d_forward(k, &p, bo, bi, bw, ba));
         st_cmp(c, bo, rout, no, 0, &fe);
         st_report(c, "forward", shape, fe, TOL_GEMM);
@@ -90,6 +93,7 @@ static void grp_run(st_case *c, const void *kase) {
         st_report(c, "backward", shape, be, TOL_GEMM);
     }
     force_variant(-1);
+    vkr__conv_force_gemm_depthwise(0);
     vkr__gemm_set_chunk_limit(0);
 }
 
