@@ -13,13 +13,10 @@ layout(std430, binding = 2) readonly buffer Wt { float wt[]; };
 layout(std430, binding = 3) readonly buffer B { float bias[]; };
 void main() {
     int owb = (p.OW + DW_RUN - 1) / DW_RUN;
-    int t = int(vkr_flat_index());
-    if (t >= p.nb * p.C * p.OH * owb) return;
-    int bx = t % owb;
-    t /= owb;
-    int oh = t % p.OH;
-    t /= p.OH;
-    int c = t % p.C, img = t / p.C;
+    uint t = vkr_flat_index();
+    if (t >= uint(p.nb * p.C * p.OH * owb)) return;
+    int img, c, oh, bx;
+    dw_split(t, owb, p.OH, img, c, oh, bx);
     int ow0 = bx * DW_RUN;
     int ib = p.offI + (img * p.C + c) * p.H * p.W, wb = c * p.R * p.S;
     float acc[DW_RUN];
