@@ -46,6 +46,13 @@ typedef struct {
     X(CONCAT, concat)       \
     X(SOFTMAX, softmax)     \
     X(DROPOUT, dropout)     \
+    X(CLIP, clip)           \
+    X(SIGMOID, sigmoid)     \
+    X(HARD_SIGMOID, hard_sigmoid) \
+    X(HARD_SWISH, hard_swish) \
+    X(SWISH, swish)         \
+    X(MULTIPLY, multiply)   \
+    X(FLATTEN, flatten)     \
     /* new types here: one line each */
 
 #define VKR__LAYER_ENUM(NAME, name) VKR_LAYER_##NAME,
@@ -77,6 +84,9 @@ typedef struct {
     int filters;                     /* conv2d filters, dense units */
     int kernel[2];                   /* conv2d kernel, pool size [h, w] */
     int strides[2];
+    int dilation[2];                 /* conv2d dilation [h, w] (default 1, 1) */
+    int groups;                      /* conv2d groups (default 1) */
+    int ceil_mode;                   /* maxpool / avgpool: output size rounds up (torch) */
     vkr_pad_mode pad_mode;
     int pad[4];                      /* explicit padding t, b, l, r (also zeropad) */
     int use_bias;
@@ -84,6 +94,7 @@ typedef struct {
     double epsilon, momentum;        /* batchnorm (Keras momentum convention) */
     int count_include_pad;           /* avgpool */
     double rate;                     /* dropout */
+    double alpha, beta;              /* clip: min, max; hard_sigmoid: alpha, beta */
     int param[VKR_MAX_PARAMS];       /* tensor indices, -1 when absent */
     int nparam;                      /* slots used by the type (2 or 4, else 0) */
     /* filled by vkr_model_infer_shapes (done at load with the default size) */

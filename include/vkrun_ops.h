@@ -34,10 +34,27 @@ typedef struct {
     int r, s;                       /* kernel height, width */
     int stride_h, stride_w;
     int pad_t, pad_b, pad_l, pad_r; /* explicit, may be asymmetric */
+    int dil_h, dil_w;               /* dilation (0 or 1: none); the window spans (r-1)*dil_h+1 rows */
+    int groups;                     /* 0 or 1: none; else c and k divisible by it, weight [k][c/groups][r][s];
+                                       groups == c == k: the depthwise kernels (shaders/dw_*.comp) */
 } vkr_conv2d_shape;
 
-static inline int vkr_conv2d_out_h(const vkr_conv2d_shape *p) { return (p->h + p->pad_t + p->pad_b - p->r) / p->stride_h + 1; }
-static inline int vkr_conv2d_out_w(const vkr_conv2d_shape *p) { return (p->w + p->pad_l + p->pad_r - p->s) / p->stride_w + 1; }
+static inline int vkr_conv2d_dil_h(const vkr_conv2d_shape *p) { return p->dil_h > 1 ? p->dil_h : 1; }
+static inline int vkr_conv2d_dil_w(const vkr_conv2d_shape *p) { return p->dil_w > 1 ? p->dil_w : 1; }
+static inline int vkr_conv2d_groups(const vkr_conv2d_shape *p) { return p->groups > 1 ? p->groups : 1; }
+/* effective (dilated) window */
+static inline int vkr_conv2d_eff_r(const vkr_conv2d_shape *p) { return (p->r - 1) * vkr_conv2d_dil_h(p) + 1; }
+static inline int vkr_conv2d_eff_s(const vkr_conv2d_shape *p) { return (p->s - 1) * vkr_conv2d_dil_w(p) + 1; }
+static inline int vkr_conv2d_out_h(const vkr_conv2d_shape *p) {
+    return (p->h + p->pad_t + p->pad_b - vkr_conv2d_eff_r(p)) / p->stride_h + 1;
+}
+static inline int vkr_conv2d_out_w(const vkr_conv2d_shape *p) {
+    return (p->w + p->pad_l + p->pad_r - vkr_conv2d_eff_s(p)) / p->stride_w + 1;
+}
+/* weight floats: k * (c / groups) * r * s */
+static inline uint64_t vkr_conv2d_weight_floats(const vkr_conv2d_shape *p) {
+    return (uint64_t)p->k * (uint64_t)(p->c / vkr_conv2d_groups(p)) * (uint64_t)p->r * (uint64_t)p->s;
+}
 
 /* GEMM kernel variants behind conv2d / dense. AUTO picks per device. */
 typedef enum {
@@ -70,10 +87,13 @@ void vkr_gemm_force_split(int splits);
 /* The TILED entry `vkrun tune` measured for ctx's device (the default unless forced). */
 int vkr_gemm_tuned_tile(const vkr_context *ctx);
 /* Keeps TILED entry `tile` for this device and driver, in the file *path names
- * (tune-VENDOR-DEVICE-DRIVER.txt next to the pipeline cache); read at context creation. */
+ * (tune-VENDOR-DEVICE-DRIVER.txt next to the pipeline cache); read by a context's first GEMM. */
 vkr_status vkr_gemm_tune_save(vkr_context *ctx, int tile);
 /* Writes that file's path to buf; 0 when there is no cache folder. */
 int vkr_gemm_tune_path(const vkr_context *ctx, char *buf, size_t n);
+/* Runs depthwise convolutions (groups == C == K) through the grouped GEMM instead of their own
+ * kernels, for `vkrun bench --op depthwise` (thread-local; 0: the depthwise kernels). */
+void vkr_conv_force_gemm_depthwise(int on);
 
 /* out[N,K,OH,OW] = conv(inp[N,C,H,W], weight[K,C,R,S]) + bias[K] (bias may be NULL) */
 vkr_status vkr_conv2d_forward(vkr_cmd *cmd, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
@@ -134,6 +154,41 @@ vkr_status vkr_add_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_b
 /* da = dout, db = dout (either may be NULL) */
 vkr_status vkr_add_backward(vkr_cmd *cmd, uint64_t n, vkr_buffer *da, vkr_buffer *db, vkr_buffer *dout);
 
+/* Element-wise activations, one shader family (shaders/act.glsl) with a mode:
+ *   CLIP          y = min(max(x, a), b)                    (ReLU6: a = 0, b = 6)
+ *   SIGMOID       y = 1 / (1 + exp(-x))
+ *   HARD_SIGMOID  y = max(0, min(1, a*x + b))              (torch: a = 1/6, b = 1/2)
+ *   HARD_SWISH    y = x * max(0, min(1, x/6 + 1/2))        (a, b unused)
+ *   SWISH         y = x * sigmoid(x)                       (SiLU; a, b unused)
+ * Backward reads the forward INPUT: dinp = dout * f'(inp), with torch's slope on a kink
+ * (clip / hard_sigmoid: 0 at either end; hard_swish: 0 at -3, 3/3 + 1/2 at 3).  In-place
+ * safe: out may be inp, dinp may be dout. */
+typedef enum {
+    VKR_ACT_CLIP = 0,
+    VKR_ACT_SIGMOID = 1,
+    VKR_ACT_HARD_SIGMOID = 2,
+    VKR_ACT_HARD_SWISH = 3,
+    VKR_ACT_SWISH = 4,
+    VKR_ACT_MODE_COUNT
+} vkr_act_mode;
+typedef struct {
+    vkr_act_mode mode;
+    float a, b; /* clip: min, max; hard_sigmoid: alpha, beta */
+} vkr_act_params;
+const char *vkr_act_name(vkr_act_mode m); /* "clip", "sigmoid", ... */
+vkr_status vkr_act_forward(vkr_cmd *cmd, const vkr_act_params *a, uint64_t n, vkr_buffer *out, vkr_buffer *inp);
+vkr_status vkr_act_backward(vkr_cmd *cmd, const vkr_act_params *a, uint64_t n, vkr_buffer *dinp, vkr_buffer *dout,
+                            vkr_buffer *inp);
+
+/* out[N,C,HW] = a[N,C,HW] * b, with b [N,C,HW] (bhw = hw) or [N,C] broadcast over HW (bhw = 1:
+ * squeeze-and-excitation).  Backward: da = dout * b (broadcast alike), db = dout * a, or
+ * db[n,c] = sum over HW of dout * a (a per-plane reduction, no atomics).  Either gradient may be
+ * NULL; da may be dout (computed after db); a gradient must not be a or b. */
+vkr_status vkr_multiply_forward(vkr_cmd *cmd, int n, int c, int hw, int bhw, vkr_buffer *out, vkr_buffer *a,
+                                vkr_buffer *b);
+vkr_status vkr_multiply_backward(vkr_cmd *cmd, int n, int c, int hw, int bhw, vkr_buffer *da, vkr_buffer *db,
+                                 vkr_buffer *dout, vkr_buffer *a, vkr_buffer *b);
+
 /* --------------------------------------------------------- zero padding */
 typedef struct {
     int n, c, h, w;
@@ -149,9 +204,25 @@ typedef struct {
     int stride_h, stride_w;
     int pad_t, pad_b, pad_l, pad_r;
     int count_include_pad; /* avg pool: 1 = divide by kh*kw (torch default), 0 = by the valid count (Keras) */
+    int ceil_mode;         /* output size rounds up (torch / ONNX): the last window may run past the padded
+                              input but starts inside the input or its top / left padding; cells past the
+                              padding never count (max: never win; avg: not in either divisor) */
 } vkr_pool_shape;
-static inline int vkr_pool_out_h(const vkr_pool_shape *p) { return (p->h + p->pad_t + p->pad_b - p->kh) / p->stride_h + 1; }
-static inline int vkr_pool_out_w(const vkr_pool_shape *p) { return (p->w + p->pad_l + p->pad_r - p->kw) / p->stride_w + 1; }
+/* output size of one dimension: in + pads - k over stride s, rounded down or (ceil) up */
+static inline int vkr_pool_out_dim(int in, int before, int after, int k, int s, int ceil_mode) {
+    int o = (in + before + after - k) / s + 1;
+    if (ceil_mode) {
+        o = (in + before + after - k + s - 1) / s + 1;
+        if ((o - 1) * s >= in + before) o--;
+    }
+    return o;
+}
+static inline int vkr_pool_out_h(const vkr_pool_shape *p) {
+    return vkr_pool_out_dim(p->h, p->pad_t, p->pad_b, p->kh, p->stride_h, p->ceil_mode);
+}
+static inline int vkr_pool_out_w(const vkr_pool_shape *p) {
+    return vkr_pool_out_dim(p->w, p->pad_l, p->pad_r, p->kw, p->stride_w, p->ceil_mode);
+}
 
 /* argmax[N,C,OH,OW] (int32, flat index into the input image plane h*W+w) is saved for backward.
  * Padding never wins (it is -inf, as in Keras and torch). */

@@ -29,11 +29,14 @@ void main() {
                 int b0, b1;
                 pool_window(ox, pp.KW, pp.SW, pp.PL, pp.W, b0, b1);
                 d /= float(b1 - b0);
+            } else if (pp.include_pad == 2u) {
+                d /= float(pool_span(ox, pp.KW, pp.SW, pp.PL, pp.EW));
             }
             gy += d;
         }
-        g += pp.include_pad != 0u ? gy : gy / float(a1 - a0);
+        if (pp.include_pad == 2u) a1 = a0 + pool_span(oy, pp.KH, pp.SH, pp.PT, pp.EH);
+        g += pp.include_pad == 1u ? gy : gy / float(a1 - a0);
     }
-    if (pp.include_pad != 0u) g /= float(pp.KH * pp.KW);
+    if (pp.include_pad == 1u) g /= float(pp.KH * pp.KW);
     dinp[pp.base0 + i] = g;
 }

@@ -23,6 +23,8 @@ void main() {
         uint row = ib + uint(y) * pp.W;
         for (int xx = x0; xx < x1; xx++) s += x[row + uint(xx)];
     }
-    float cnt = pp.include_pad != 0u ? float(pp.KH * pp.KW) : float((y1 - y0) * (x1 - x0));
+    float cnt = pp.include_pad == 1u ? float(pp.KH * pp.KW) : float((y1 - y0) * (x1 - x0));
+    if (pp.include_pad == 2u)
+        cnt = float(pool_span(oy, pp.KH, pp.SH, pp.PT, pp.EH) * pool_span(ox, pp.KW, pp.SW, pp.PL, pp.EW));
     o[pp.base0 + i] = s / cnt;
 }

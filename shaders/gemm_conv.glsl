@@ -4,7 +4,7 @@
 // operands are read in place from the NCHW / OIHW tensors (implicit GEMM, no im2col):
 //
 //   DIR_FWD   m = out channel ko, n = output pixel (img,oh,ow), k = (c,r,s)
-//             A = weight[ko][c][r][s]            B = inp[img][c][oh*sh-pt+r][ow*sw-pl+s]
+//             A = weight[ko][c][r][s]            B = inp[img][c][oh*sh-pt+r*dh][ow*sw-pl+s*dw]
 //             C = out[img][ko][oh][ow] (+ bias[ko])
 //   DIR_DGRAD one stride phase (ph,pw): input pixels ih = ph + sh*i, iw = pw + sw*j; only the taps
 //             r = r0 + sh*tr, s = s0 + sw*ts (r0 = (ph+pt) mod sh) reach them, and then
@@ -37,7 +37,28 @@ layout(push_constant) uniform P {
     int beta;            // 1: C += result (accumulate), 0: C = result
     int hasBias;         // bit 0: add bias[m] (FWD); bit 2: then inference BN (bias planes 1..3); bit 1: then ReLU
     int ph, pw, r0, s0, rr, ss, hh, ww; // DGRAD phase (see above); hh x ww pixels, rr x ss taps
+                                        // FWD: ph = element offset of the bias (a group's first channel),
+                                        // pw = stride of the bias planes (0: M) -- grouped convolutions
+    int dh, dw;                         // dilation (1: none)
 } p;
+
+// Dilation: the tap r reads input row oh*sh - pt + r*dh.  DGRAD: the taps reaching one stride
+// phase are r0 + tstep*tr (tstep = sh / gcd(sh, dh)), and each step moves the output row by
+// tdec = dh / gcd(sh, dh) (both 1-dilation values: sh and 1, the maps above).
+int gemm_gcd(int a, int b) {
+    while (b != 0) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+ivec4 gemm_dgrad_steps() { // (tstep_h, tstep_w, tdec_h, tdec_w)
+    int gh = gemm_gcd(p.sh, p.dh), gw = gemm_gcd(p.sw, p.dw);
+    return ivec4(p.sh / gh, p.sw / gw, p.dh / gh, p.dw / gw);
+}
+// FWD epilogue: bias plane `plane` (0 the bias, 1..3 the BatchNorm) of output channel m
+int gemm_bias_idx(int plane, int m) { return p.ph + plane * (p.pw != 0 ? p.pw : p.M) + m; }
 
 // Element index of C(m,n).
 int gemm_idx_c(int dir, int m, int n) {

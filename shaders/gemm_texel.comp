@@ -51,6 +51,7 @@ int cb[TN];           // per-column index of C(0, n); C(m, n) = cb + m * cstride
 int cstride;
 int ac0, ac1, ac2;    // reduction counters of A (uniform)
 int KB, KE, SPL;      // this workgroup's reduction range [KB, KE) and split index (gemm_split)
+ivec4 dstep;          // DGRAD tap steps and output decrements under dilation (gemm_dgrad_steps)
 int bc0, bc1, bc2;    // reduction counters of B (uniform)
 
 // ------------------------------------------------------------------ setup
@@ -98,15 +99,15 @@ void setup_b() {
             if (BMODE == 2) bb[j] = p.offB + d0 * p.C * hw + d1 * p.W + d2; // 1x1: inp[img][c][q]
             cb[j] = p.offC + d0 * p.K * ohw + d1 * p.OW + d2;
         } else if (DIR == DIR_DGRAD) {
-            bih[j] = d1 + (p.ph + p.pt - p.r0) / p.sh;
-            biw[j] = d2 + (p.pw + p.pl - p.s0) / p.sw;
+            bih[j] = d1 + (p.ph + p.pt - p.r0 * p.dh) / p.sh;
+            biw[j] = d2 + (p.pw + p.pl - p.s0 * p.dw) / p.sw;
             bb[j] = p.offB + d0 * p.K * ohw + bih[j] * p.OW + biw[j];
             if (BMODE == 1) bb[j] = p.offB + n * p.K;                    // dense: dout[n][ko]
             if (BMODE == 2) bb[j] = p.offB + d0 * p.K * ohw + d1 * p.W + d2; // 1x1: dout[img][ko][q]
             cb[j] = p.offC + d0 * p.C * hw + (p.ph + p.sh * d1) * p.W + p.pw + p.sw * d2;
         } else {
-            bih[j] = d1 - p.pt;
-            biw[j] = d2 - p.pl;
+            bih[j] = d1 * p.dh - p.pt;
+            biw[j] = d2 * p.dw - p.pl;
             bb[j] = p.offB + d0 * hw + bih[j] * p.W + biw[j];
             if (BMODE == 1) bb[j] = p.offB + n * hw; // 1x1: inp[img][c][q]
             if (BMODE == 2) bb[j] = p.offB + n;      // dense: inp[img][c]
@@ -163,7 +164,7 @@ void load_a(int k0) {
             if (DIR == DIR_FWD) {
                 u = k;
             } else if (DIR == DIR_DGRAD) { // (ko, tr, ts)
-                u = ac0 * p.C * p.R * p.S + (p.r0 + p.sh * ac1) * p.S + p.s0 + p.sw * ac2;
+                u = ac0 * p.C * p.R * p.S + (p.r0 + dstep.x * ac1) * p.S + p.s0 + dstep.y * ac2;
                 ac2 += 1;
                 bool w = ac2 == p.ss;
                 ac2 = w ? 0 : ac2;
@@ -213,8 +214,8 @@ void load_b(int k0) {
             bool kok = k < KE;
             int u, dy, dx, lim_y, lim_x;
             if (DIR == DIR_FWD) { // counters (c, r, s)
-                u = bc0 * p.H * p.W + bc1 * p.W + bc2;
-                dy = bc1; dx = bc2; lim_y = p.H; lim_x = p.W;
+                dy = bc1 * p.dh; dx = bc2 * p.dw; lim_y = p.H; lim_x = p.W;
+                u = bc0 * p.H * p.W + dy * p.W + dx;
                 bc2 += 1;
                 bool w = bc2 == p.S;
                 bc2 = w ? 0 : bc2;
@@ -223,8 +224,8 @@ void load_b(int k0) {
                 bc1 = w ? 0 : bc1;
                 bc0 += w ? 1 : 0;
             } else if (DIR == DIR_DGRAD) { // counters (ko, tr, ts)
-                u = bc0 * p.OH * p.OW - bc1 * p.OW - bc2;
-                dy = -bc1; dx = -bc2; lim_y = p.OH; lim_x = p.OW;
+                dy = -bc1 * dstep.z; dx = -bc2 * dstep.w; lim_y = p.OH; lim_x = p.OW;
+                u = bc0 * p.OH * p.OW + dy * p.OW + dx;
                 bc2 += 1;
                 bool w = bc2 == p.ss;
                 bc2 = w ? 0 : bc2;
@@ -255,13 +256,14 @@ void load_b(int k0) {
 // Inference BatchNorm in the epilogue (hasBias bit 2): planes 1..3 of the bias binding hold
 // mean, gamma / sqrt(var + eps) and beta per output channel (plane 0 the conv bias).
 vec3 bn_at(int m) {
-    return vec3(texelFetch(Biast, p.M + m).x, texelFetch(Biast, 2 * p.M + m).x,
-                texelFetch(Biast, 3 * p.M + m).x);
+    return vec3(texelFetch(Biast, gemm_bias_idx(1, m)).x, texelFetch(Biast, gemm_bias_idx(2, m)).x,
+                texelFetch(Biast, gemm_bias_idx(3, m)).x);
 }
 
 void main() {
     GemmSplit sp = gemm_split(SPLITK != 0);
     KB = sp.kb; KE = sp.ke; SPL = sp.s;
+    dstep = DIR == DIR_DGRAD ? gemm_dgrad_steps() : ivec4(1);
     int xblk = sp.xblk * LX + int(gl_LocalInvocationID.x);
     int yblk = int(gl_GlobalInvocationID.y);
     n0 = (SWAP != 0 ? yblk : xblk) * TN;
@@ -291,7 +293,7 @@ void main() {
         [[unroll]] for (int i = 0; i < TM; i++) {
             int m = m0 + i;
             if (m >= p.M) break;
-            float bias = (p.hasBias & 1) != 0 ? texelFetch(Biast, m).x : 0.0;
+            float bias = (p.hasBias & 1) != 0 ? texelFetch(Biast, gemm_bias_idx(0, m)).x : 0.0;
             vec3 bn = bnep ? bn_at(m) : vec3(0.0, 1.0, 0.0);
             [[unroll]] for (int g = 0; g < TN; g += 4) {
                 if (n0 + g >= p.N) break;
@@ -309,8 +311,8 @@ void main() {
             if (m >= p.M) break;
             vec4 bias = vec4(0.0);
             if ((p.hasBias & 1) != 0)
-                bias = vec4(texelFetch(Biast, m).x, texelFetch(Biast, m + 1).x,
-                            texelFetch(Biast, m + 2).x, texelFetch(Biast, m + 3).x);
+                bias = vec4(texelFetch(Biast, gemm_bias_idx(0, m)).x, texelFetch(Biast, gemm_bias_idx(0, m + 1)).x,
+                            texelFetch(Biast, gemm_bias_idx(0, m + 2)).x, texelFetch(Biast, gemm_bias_idx(0, m + 3)).x);
             vec4 bm = vec4(0.0), bg = vec4(1.0), bt = vec4(0.0);
             if (bnep)
                 [[unroll]] for (int q = 0; q < 4; q++) {
@@ -331,7 +333,7 @@ void main() {
         [[unroll]] for (int i = 0; i < TM; i++) {
             int m = m0 + i;
             if (m >= p.M) break;
-            float bias = (p.hasBias & 1) != 0 ? texelFetch(Biast, m).x : 0.0;
+            float bias = (p.hasBias & 1) != 0 ? texelFetch(Biast, gemm_bias_idx(0, m)).x : 0.0;
             vec3 bn = bnep ? bn_at(m) : vec3(0.0, 1.0, 0.0);
             [[unroll]] for (int j = 0; j < TN; j++) {
                 if (n0 + j >= p.N) break;

@@ -62,8 +62,8 @@ void main() {
         int img = n / phw;
         int q = n - img * phw;
         int i = q / p.ww;
-        bY = i + (p.ph + p.pt - p.r0) / p.sh;
-        bX = q - i * p.ww + (p.pw + p.pl - p.s0) / p.sw;
+        bY = i + (p.ph + p.pt - p.r0 * p.dh) / p.sh;
+        bX = q - i * p.ww + (p.pw + p.pl - p.s0 * p.dw) / p.sw;
         bBase = p.offB + img * p.K * ohw + bY * p.OW + bX;
         bLimY = p.OH; bLimX = p.OW;
     } else {
@@ -71,8 +71,8 @@ void main() {
         int c = n / rs;
         int u = n - c * rs;
         int r = u / p.S;
-        bY = r - p.pt;
-        bX = u - r * p.S - p.pl;
+        bY = r * p.dh - p.pt;
+        bX = (u - r * p.S) * p.dw - p.pl;
         bBase = p.offB + c * hw + bY * p.W + bX;
         bLimY = p.H; bLimX = p.W;
     }
@@ -95,15 +95,16 @@ void main() {
                     int u = k - c * rs;
                     int r = u / p.S;
                     int s = u - r * p.S;
-                    oa = k; ob = c * hw + r * p.W + s; dy = r; dx = s;
+                    oa = k; ob = c * hw + r * p.dh * p.W + s * p.dw; dy = r * p.dh; dx = s * p.dw;
                 } else if (DIR == DIR_DGRAD) { // (ko, tr, ts)
                     int t = p.rr * p.ss;
                     int ko = k / t;
                     int u = k - ko * t;
                     int tr = u / p.ss;
                     int ts = u - tr * p.ss;
-                    oa = ko * p.C * p.R * p.S + (p.r0 + p.sh * tr) * p.S + p.s0 + p.sw * ts;
-                    ob = ko * ohw - tr * p.OW - ts; dy = -tr; dx = -ts;
+                    ivec4 st = gemm_dgrad_steps();
+                    oa = ko * p.C * p.R * p.S + (p.r0 + st.x * tr) * p.S + p.s0 + st.y * ts;
+                    ob = ko * ohw - tr * st.z * p.OW - ts * st.w; dy = -tr * st.z; dx = -ts * st.w;
                 } else { // (img, oh, ow)
                     int img = k / ohw;
                     int q = k - img * ohw;
@@ -148,12 +149,12 @@ void main() {
     for (int i = 0; i < TM; i++) {
         int m = bm + ty * TM + i;
         if (m >= p.M) continue;
-        float bias = (p.hasBias & 1) != 0 ? biasv[m] : 0.0;
+        float bias = (p.hasBias & 1) != 0 ? biasv[gemm_bias_idx(0, m)] : 0.0;
         float bmean = 0.0, bgi = 1.0, bbeta = 0.0;
         if (bnep) {
-            bmean = biasv[p.M + m];
-            bgi = biasv[2 * p.M + m];
-            bbeta = biasv[3 * p.M + m];
+            bmean = biasv[gemm_bias_idx(1, m)];
+            bgi = biasv[gemm_bias_idx(2, m)];
+            bbeta = biasv[gemm_bias_idx(3, m)];
         }
         for (int j = 0; j < TN; j++) {
             int nn = bn + tx * TN + j;

@@ -8,9 +8,17 @@ layout(push_constant) uniform PoolParams {
     uint H, W, OH, OW;
     uint KH, KW, SH, SW;
     uint PT, PL;
-    uint include_pad;    // avg pool: 1 = divide by KH*KW, 0 = by the valid count
+    uint include_pad;    // avg pool: 1 = divide by KH*KW, 0 = by the valid count, 2 = by the cells inside the
+                         // padded input (ceil_mode with padding counted: the overhang past it does not)
     uint base0, base1, base2; // float offset of the first plane in bindings 0..2
+    uint EH, EW;         // end of the padded input: H + pad_b, W + pad_r
 } pp;
+
+// Cells of the window of output o inside the padded input [-P, E) (include_pad 2).
+int pool_span(uint o, uint K, uint S, uint P, uint E) {
+    int start = int(o * S) - int(P);
+    return min(start + int(K), int(E)) - start;
+}
 
 // Output rows [lo, hi) whose window (rows o*S - P .. o*S - P + K - 1) covers input row i.
 void pool_covering(uint i, uint K, uint S, uint P, uint O, out uint lo, out uint hi) {

@@ -110,11 +110,11 @@ static void check_add_relu(vkr_context *ctx, uint64_t n) {
 static void test_ops(vkr_context *ctx) {
     /* output layouts of the texel epilogue: scalar stores (7x6 pixels), vec4 along pixels
      * (4x4), vec4 along channels (dense, 8 units); the tiled kernel stores scalars */
-    vkr_conv2d_shape c3 = {2, 5, 7, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1};
-    vkr_conv2d_shape c1 = {2, 8, 4, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0};
-    vkr_conv2d_shape s2 = {1, 3, 9, 9, 5, 3, 3, 2, 2, 1, 0, 1, 0};
-    vkr_conv2d_shape d8 = {3, 12, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0};
-    vkr_conv2d_shape d7 = {3, 5, 1, 1, 7, 1, 1, 1, 1, 0, 0, 0, 0};
+    vkr_conv2d_shape c3 = {2, 5, 7, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    vkr_conv2d_shape c1 = {2, 8, 4, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+    vkr_conv2d_shape s2 = {1, 3, 9, 9, 5, 3, 3, 2, 2, 1, 0, 1, 0, 1, 1, 1};
+    vkr_conv2d_shape d8 = {3, 12, 1, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+    vkr_conv2d_shape d7 = {3, 5, 1, 1, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
     vkr_gemm_variant vs[2] = {VKR_GEMM_TEXEL, VKR_GEMM_TILED};
     for (int v = 0; v < 2; v++) {
         vkr_gemm_force_variant(vs[v]);

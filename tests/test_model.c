@@ -344,7 +344,7 @@ static void test_loader(void) {
     expect_fail("graph is not JSON", p, "vkrun_graph", "JSON");
     write_st(p, k_graph_ok, k_tensors_ok, NT_OK, 0, -1, 1, NAN, NULL);
     expect_fail("non-finite weight", p, "c1.weight", "non-finite");
-    graph_case("unknown layer type", "\"type\":\"gap\"", "\"type\":\"flatten\"", "\"g\"", "unknown layer type \"flatten\"");
+    graph_case("unknown layer type", "\"type\":\"gap\"", "\"type\":\"reshape\"", "\"g\"", "unknown layer type \"reshape\"");
     graph_case("unknown input name", "\"inputs\":[\"c1\"]", "\"inputs\":[\"nope\"]", "\"g\"", "\"nope\"");
     graph_case("input defined later (cycle)", "\"inputs\":[\"in\"]", "\"inputs\":[\"g\"]", "\"c1\"", "later");
     graph_case("self-cycle", "\"inputs\":[\"c1\"]", "\"inputs\":[\"g\"]", "\"g\"", "cycle");
@@ -490,6 +490,44 @@ static void test_npy(void) {
     }
 }
 
+/* Fields and shapes of the issue-14 layer types: each bad layer appended to a small model is a
+ * VKR_ERR_FORMAT naming the layer and the fault. */
+static void test_new_layer_errors(void) {
+    static const struct {
+        const char *name, *json, *needle;
+    } bad[] = {
+        {"clip without max", "{\"name\":\"q\",\"type\":\"clip\",\"min\":0}", "\"min\" and \"max\""},
+        {"clip min above max", "{\"name\":\"q\",\"type\":\"clip\",\"min\":2,\"max\":1}", "above \"max\""},
+        {"clip max not a number", "{\"name\":\"q\",\"type\":\"clip\",\"min\":0,\"max\":\"6\"}", "\"max\""},
+        {"multiply: the image broadcast onto a vector", "|{\"name\":\"q\",\"type\":\"multiply\",\"inputs\":[\"se\",\"in\"]}",
+         "neither the shape"},
+        {"multiply with one input", "{\"name\":\"q\",\"type\":\"multiply\",\"inputs\":[\"in\"]}", "input"},
+        {"conv2d groups not dividing the channels",
+         "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":8,\"kernel\":3,\"groups\":4}", "groups 4 must divide"},
+        {"conv2d groups 0", "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"groups\":0}",
+         "\"groups\""},
+        {"conv2d dilation 0", "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"dilation\":[1,0]}",
+         "\"dilation\""},
+        {"conv2d dilated window larger than the input",
+         "{\"name\":\"q\",\"type\":\"conv2d\",\"filters\":6,\"kernel\":3,\"dilation\":4}", "larger than"},
+        {"maxpool ceil_mode not a bool",
+         "{\"name\":\"q\",\"type\":\"maxpool\",\"pool\":2,\"ceil_mode\":1}", "\"ceil_mode\""},
+        {"hard_sigmoid alpha 0", "{\"name\":\"q\",\"type\":\"hard_sigmoid\",\"alpha\":0}", "must not be 0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vkr_model *m = NULL;
+        vkr_status s = vkr_model_new("t", "in", 6, 9, 7, "none", &m);
+        if (!s && bad[i].json[0] != '{') /* "prefix|layer": a layer appended first */
+            s = vkr_model_append_json(m, "{\"name\":\"se\",\"type\":\"gap\"}", 1);
+        const char *js = bad[i].json[0] == '{' ? bad[i].json : strchr(bad[i].json, '|') + 1;
+        if (!s) s = vkr_model_append_json(m, js, 1);
+        const char *e = vkr_last_error();
+        result(s == VKR_ERR_FORMAT && strstr(e, bad[i].needle) && strstr(e, "\"q\""), bad[i].name, "%s [%s]", e,
+               vkr_status_name(s));
+        vkr_model_free(m);
+    }
+}
+
 int main(void) {
     test_dir_create("model");
     test_loader();
@@ -497,6 +535,7 @@ int main(void) {
     test_shape_overflow();
     test_shapes_and_edit();
     test_npy();
+    test_new_layer_errors();
     test_dir_remove();
     return test_finish();
 }

@@ -1,4 +1,5 @@
-/* vkrun bench --op conv2d|dense: GPU-timestamp timings of the GEMM-path ops. */
+/* vkrun bench --op conv2d|dense|depthwise: GPU-timestamp timings of the GEMM-path ops and of the
+ * depthwise kernels (against the grouped-GEMM path on the same shapes). */
 #include "cli.h"
 #include "vkrun_ops.h"
 
@@ -7,7 +8,7 @@
 #include <string.h>
 
 const char usage_bench[] =
-    "usage: vkrun bench --op conv2d|dense [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
+    "usage: vkrun bench --op conv2d|dense|depthwise [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
     "                   [--iters N] [--tile I|all] [--split S]\n"
     "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
     "                   [--freeze F] [--device D]\n\n"
@@ -16,10 +17,12 @@ const char usage_bench[] =
     "direction (forward, backward-data, backward-weight) the median milliseconds and\n"
     "GFLOP/s (2 x the multiply-adds of the forward convolution, for every direction).\n"
     "Shapes: conv2d: ResNet50 3x3 256->256 at 14x14, 1x1 1024->256 at 14x14,\n"
-    "7x7/2 3->64 at 224x224 (pad 3), 1x1 64->256 at 56x56; dense: 2048->1024, 1024->1024.\n"
+    "7x7/2 3->64 at 224x224 (pad 3), 1x1 64->256 at 56x56; dense: 2048->1024, 1024->1024;\n"
+    "depthwise: MobileNetV2 3x3 96 at 56x56, 3x3/2 144 at 56x56, 5x5 240 at 14x14, 3x3 dilation 2\n"
+    "384 at 14x14, each by the depthwise kernels and by the grouped-GEMM path (--variant ignored).\n"
     "On a CPU device (llvmpipe) other processes on the machine stretch GPU timestamps:\n"
     "compare variants side by side in one run.\n\n"
-    "  --op OP         conv2d or dense\n"
+    "  --op OP         conv2d, dense or depthwise\n"
     "  --device D      device index or name substring (default: VKRUN_DEVICE, else best)\n"
     "  --batch B       batch size (default: runs 1 and 32)\n"
     "  --variant V     GEMM kernel variant: auto (the device's choice, default), tiled, texel, all\n"
@@ -37,14 +40,20 @@ typedef struct {
 } bench_shape;
 
 static const bench_shape k_conv[] = {
-    {"3x3 256->256 14x14", {0, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, 1, 1}},
-    {"1x1 1024->256 14x14", {0, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0, 0, 0}},
-    {"7x7/2 3->64 224x224", {0, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3, 3, 3}},
-    {"1x1 64->256 56x56", {0, 64, 56, 56, 256, 1, 1, 1, 1, 0, 0, 0, 0}},
+    {"3x3 256->256 14x14", {0, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {"1x1 1024->256 14x14", {0, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}},
+    {"7x7/2 3->64 224x224", {0, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1}},
+    {"1x1 64->256 56x56", {0, 64, 56, 56, 256, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}},
+};
+static const bench_shape k_dw[] = {
+    {"dw3x3 96 56x56", {0, 96, 56, 56, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 96}},
+    {"dw3x3/2 144 56x56", {0, 144, 56, 56, 144, 3, 3, 2, 2, 0, 1, 0, 1, 1, 1, 144}},
+    {"dw5x5 240 14x14", {0, 240, 14, 14, 240, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 240}},
+    {"dw3x3 dil2 384 14x14", {0, 384, 14, 14, 384, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 384}},
 };
 static const bench_shape k_dense[] = {
-    {"2048->1024", {0, 2048, 1, 1, 1024, 1, 1, 1, 1, 0, 0, 0, 0}},
-    {"1024->1024", {0, 1024, 1, 1, 1024, 1, 1, 1, 1, 0, 0, 0, 0}},
+    {"2048->1024", {0, 2048, 1, 1, 1024, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}},
+    {"1024->1024", {0, 1024, 1, 1, 1024, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}},
 };
 
 enum { D_FWD, D_BWD_DATA, D_BWD_WEIGHT, D_COUNT };
@@ -114,6 +123,43 @@ static vkr_status time_op(vkr_context *ctx, int dense, int dir, const vkr_conv2d
     return s;
 }
 
+/* --op depthwise: each shape by the depthwise kernels and by the grouped-GEMM path; destroys ctx. */
+static int bench_depthwise(vkr_context *ctx, const int *batches, int nbatch, int iters) {
+    int failed = 0;
+    for (int si = 0; si < (int)(sizeof k_dw / sizeof k_dw[0]) && !failed; si++)
+        for (int bi = 0; bi < nbatch && !failed; bi++) {
+            vkr_conv2d_shape p = k_dw[si].p;
+            p.n = batches[bi];
+            uint64_t ni = (uint64_t)p.n * p.c * p.h * p.w, nw = vkr_conv2d_weight_floats(&p);
+            uint64_t no = (uint64_t)p.n * p.k * vkr_conv2d_out_h(&p) * vkr_conv2d_out_w(&p);
+            double flops = 2.0 * (double)no * (p.c / p.groups) * p.r * p.s;
+            bench_bufs B = {0};
+            vkr_status s;
+            if ((s = new_zero(ctx, ni, &B.inp)) || (s = new_zero(ctx, nw, &B.w)) || (s = new_zero(ctx, p.k, &B.b)) ||
+                (s = new_zero(ctx, no, &B.out)) || (s = new_zero(ctx, no, &B.dout)) || (s = new_zero(ctx, ni, &B.dinp)) ||
+                (s = new_zero(ctx, nw, &B.dw)))
+                failed = cli_error("bench: allocating the tensors", s);
+            for (int gemm = 0; gemm < 2 && !failed; gemm++) {
+                vkr_conv_force_gemm_depthwise(gemm);
+                for (int d = 0; d < D_COUNT && !failed; d++) {
+                    double ms;
+                    if ((s = time_op(ctx, 0, d, &p, &B, iters, &ms))) {
+                        failed = cli_error("bench", s);
+                        break;
+                    }
+                    printf("%-9s %-22s %5d %-13s %-16s %10.3f %9.2f\n", "depthwise", k_dw[si].name, p.n,
+                           gemm ? "group-gemm" : "depthwise", k_dir_names[d], ms, ms > 0 ? flops / (ms * 1e6) : 0.0);
+                    fflush(stdout);
+                }
+            }
+            vkr_conv_force_gemm_depthwise(0);
+            bufs_free(&B);
+        }
+    if (!failed) failed = cli_check_validation(ctx);
+    vkr_context_destroy(ctx);
+    return failed;
+}
+
 static int parse_int(const char *s, int *out) {
     char *end;
     long v = strtol(s, &end, 10);
@@ -160,9 +206,9 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     if (!op) return 2;
-    int dense = !strcmp(op, "dense");
-    if (!dense && strcmp(op, "conv2d")) {
-        fprintf(stderr, "vkrun bench: --op must be conv2d or dense, got \"%s\"\n", op);
+    int dense = !strcmp(op, "dense"), dwise = !strcmp(op, "depthwise");
+    if (!dense && !dwise && strcmp(op, "conv2d")) {
+        fprintf(stderr, "vkrun bench: --op must be conv2d, dense or depthwise, got \"%s\"\n", op);
         return 2;
     }
     vkr_gemm_variant vlist[VKR_GEMM_VARIANT_COUNT];
@@ -213,6 +259,7 @@ int cmd_bench(int argc, char **argv) {
     }
     printf("device: %s (%s), %d timed run%s after a warm-up\n", I->name, I->type_name, iters, iters == 1 ? "" : "s");
     printf("%-7s %-22s %5s %-13s %-16s %10s %9s\n", "op", "shape", "batch", "variant", "direction", "ms", "GFLOP/s");
+    if (dwise) return bench_depthwise(ctx, batches, nbatch, iters);
     const bench_shape *shapes = dense ? k_dense : k_conv;
     int nshapes = dense ? (int)(sizeof k_dense / sizeof k_dense[0]) : (int)(sizeof k_conv / sizeof k_conv[0]);
     int failed = 0;

@@ -85,14 +85,34 @@ class VkrunNet(nn.Module):
             return x
         a = outs[l["inputs"][0]]
         if t == "conv2d":
-            pt, pb, pl, pr = vm.resolve_padding(l["padding"], a.shape[2], a.shape[3], l["kernel"], l["strides"])
+            g, dil = vm.conv_groups_dilation(l)
+            keff = [(l["kernel"][i] - 1) * dil[i] + 1 for i in range(2)]
+            pt, pb, pl, pr = vm.resolve_padding(l["padding"], a.shape[2], a.shape[3], keff, l["strides"])
+            bias = self._p(l, "bias") if l.get("use_bias", True) else None
             if pt == pb and pl == pr:
-                y = F.conv2d(a, self._p(l, "weight"), self._p(l, "bias") if l.get("use_bias", True) else None,
-                             stride=tuple(l["strides"]), padding=(pt, pl))
+                y = F.conv2d(a, self._p(l, "weight"), bias, stride=tuple(l["strides"]), padding=(pt, pl),
+                             dilation=dil, groups=g)
             else:
-                y = F.conv2d(F.pad(a, (pl, pr, pt, pb)), self._p(l, "weight"),
-                             self._p(l, "bias") if l.get("use_bias", True) else None, stride=tuple(l["strides"]))
+                y = F.conv2d(F.pad(a, (pl, pr, pt, pb)), self._p(l, "weight"), bias, stride=tuple(l["strides"]),
+                             dilation=dil, groups=g)
             return F.relu(y) if l.get("activation", "linear") == "relu" else y
+        if t == "clip":
+            return torch.clamp(a, l["min"], l["max"])
+        if t == "sigmoid":
+            return torch.sigmoid(a)
+        if t == "hard_sigmoid":
+            return torch.clamp(l.get("alpha", 1.0 / 6.0) * a + l.get("beta", 0.5), 0.0, 1.0)
+        if t == "hard_swish":
+            return F.hardswish(a)
+        if t == "swish":
+            return F.silu(a)
+        if t == "multiply":
+            b = outs[l["inputs"][1]]
+            if b.dim() == 2 and a.dim() == 4:
+                b = b[:, :, None, None]
+            return a * b
+        if t == "flatten":
+            return a.flatten(1)
         if t == "batchnorm":
             train = self.training and l["name"] not in self.frozen
             return F.batch_norm(a, self._p(l, "running_mean"), self._p(l, "running_var"), self._p(l, "gamma"),
@@ -104,19 +124,26 @@ class VkrunNet(nn.Module):
         if t == "zeropad":
             pt, pb, pl, pr = l["padding"]
             return F.pad(a, (pl, pr, pt, pb))
-        if t == "maxpool":
-            pt, pb, pl, pr = vm.resolve_padding(l["padding"], a.shape[2], a.shape[3], l["pool"], l["strides"])
-            if pt or pb or pl or pr:
-                a = F.pad(a, (pl, pr, pt, pb), value=float("-inf"))
-            return F.max_pool2d(a, tuple(l["pool"]), tuple(l["strides"]))
-        if t == "avgpool":
+        if t in ("maxpool", "avgpool"):
             pt, pb, pl, pr = vm.resolve_padding(l["padding"], a.shape[2], a.shape[3], l["pool"], l["strides"])
             k, s = tuple(l["pool"]), tuple(l["strides"])
-            ssum = F.avg_pool2d(F.pad(a, (pl, pr, pt, pb)), k, s) * (k[0] * k[1])
-            if l["count_include_pad"]:
-                return ssum / (k[0] * k[1])
-            ones = F.pad(torch.ones_like(a[:1, :1]), (pl, pr, pt, pb))
-            cnt = F.avg_pool2d(ones, k, s) * (k[0] * k[1])
+            # ceil_mode: windows may run past the padded input; pad further (eb, er) so that floor
+            # mode gives the same windows; those cells never count (max: -inf; avg: not in the divisor)
+            ceil = l.get("ceil_mode", False)
+            oh = vm.window_out(a.shape[2], k[0], s[0], pt, pb, ceil)
+            ow = vm.window_out(a.shape[3], k[1], s[1], pl, pr, ceil)
+            eb = max(0, (oh - 1) * s[0] + k[0] - (a.shape[2] + pt + pb))
+            er = max(0, (ow - 1) * s[1] + k[1] - (a.shape[3] + pl + pr))
+            if t == "maxpool":
+                a = F.pad(a, (pl, pr + er, pt, pb + eb), value=float("-inf"))
+                return F.max_pool2d(a, k, s)
+            ssum = F.avg_pool2d(F.pad(a, (pl, pr + er, pt, pb + eb)), k, s) * (k[0] * k[1])
+            ones = torch.ones_like(a[:1, :1])
+            if l["count_include_pad"]:  # torch: the padded input counts, the ceil overhang does not
+                ones = F.pad(ones, (pl, pr, pt, pb), value=1.0)
+                cnt = F.avg_pool2d(F.pad(ones, (0, er, 0, eb)), k, s) * (k[0] * k[1])
+            else:
+                cnt = F.avg_pool2d(F.pad(ones, (pl, pr + er, pt, pb + eb)), k, s) * (k[0] * k[1])
             return ssum / cnt
         if t == "gap":
             return a.mean(dim=(2, 3))

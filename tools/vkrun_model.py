@@ -34,7 +34,10 @@ LAYER_PARAMS = {
 }
 NON_TRAINABLE_PARAMS = ("running_mean", "running_var")
 LAYER_TYPES = ("input", "conv2d", "batchnorm", "relu", "add", "zeropad", "maxpool", "avgpool",
-               "gap", "dense", "concat", "softmax", "dropout")
+               "gap", "dense", "concat", "softmax", "dropout", "clip", "sigmoid", "hard_sigmoid", "hard_swish",
+               "swish", "multiply", "flatten")
+# element-wise activations: shape unchanged, no parameters (docs/model-format.md)
+ELEMENTWISE = ("relu", "dropout", "clip", "sigmoid", "hard_sigmoid", "hard_swish", "swish")
 ACTIVATIONS = {"conv2d": ("linear", "relu"), "dense": ("linear", "relu", "softmax")}
 PREPROCESS = ("caffe", "torch", "none")
 
@@ -78,8 +81,24 @@ def resolve_padding(padding, h, w, kernel, strides):
     raise ModelError("bad padding %r" % (padding,))
 
 
-def window_out(size, k, stride, before, after):
-    return (size + before + after - k) // stride + 1
+def window_out(size, k, stride, before, after, ceil_mode=False):
+    """Output size of a window k (the effective, dilated, size) over a padded input; ceil_mode
+    rounds up, torch's rule: the last window must start inside the input or its left padding."""
+    if not ceil_mode:
+        return (size + before + after - k) // stride + 1
+    out = -(-(size + before + after - k) // stride) + 1
+    if (out - 1) * stride >= size + before:
+        out -= 1
+    return out
+
+
+def conv_groups_dilation(layer):
+    """(groups, (dh, dw)) of a conv2d layer (defaults 1, [1, 1])."""
+    g = layer.get("groups", 1)
+    d = layer.get("dilation", [1, 1])
+    if isinstance(d, int) and not isinstance(d, bool):
+        d = [d, d]
+    return g, tuple(d)
 
 
 # --------------------------------------------------------------------------- graph validation
@@ -152,13 +171,13 @@ def infer_shapes(graph, height=None, width=None):
                 if any(l.get("name") == i for l in layers if isinstance(l, dict)):
                     raise ModelError("%s: input %r comes later in the list (cycle or bad order)" % (where, i))
                 raise ModelError("%s: unknown input %r" % (where, i))
-        nin = {"add": 2}.get(t)
+        nin = {"add": 2, "multiply": 2}.get(t)
         if nin is not None and len(ins) != nin:
             raise ModelError("%s: takes %d inputs, has %d" % (where, nin, len(ins)))
         if t == "concat":
             if len(ins) < 2:
                 raise ModelError("%s: concat takes at least 2 inputs" % where)
-        elif t != "add" and len(ins) != 1:
+        elif t not in ("add", "multiply") and len(ins) != 1:
             raise ModelError("%s: takes 1 input, has %d" % (where, len(ins)))
         s = shapes[ins[0]]
         if t in ("conv2d", "zeropad", "maxpool", "avgpool", "gap", "batchnorm", "concat") and len(s) != 3:
@@ -168,6 +187,13 @@ def infer_shapes(graph, height=None, width=None):
             if not _is_pos_int(layer.get("filters")):
                 raise ModelError("%s: 'filters' must be a positive integer" % where)
             k, st = _pair(layer, "kernel"), _pair(layer, "strides")
+            g, dil = conv_groups_dilation(layer)
+            if not _is_pos_int(g) or s[0] % g or layer["filters"] % g:
+                raise ModelError("%s: 'groups' %r must be a positive integer dividing the input channels %d and "
+                                 "the filters %d" % (where, g, s[0], layer["filters"]))
+            if len(dil) != 2 or not all(_is_pos_int(v) for v in dil):
+                raise ModelError("%s: 'dilation' must be one or two positive integers" % where)
+            k = ((k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1)  # the effective window
             if layer.get("activation", "linear") not in ACTIVATIONS["conv2d"]:
                 raise ModelError("%s: bad activation %r" % (where, layer.get("activation")))
             if not isinstance(layer.get("use_bias", True), bool):
@@ -184,13 +210,16 @@ def infer_shapes(graph, height=None, width=None):
             k, st = _pair(layer, "pool"), _pair(layer, "strides")
             if t == "avgpool" and not isinstance(layer.get("count_include_pad"), bool):
                 raise ModelError("%s: 'count_include_pad' must be true or false" % where)
+            ceil = layer.get("ceil_mode", False)
+            if not isinstance(ceil, bool):
+                raise ModelError("%s: 'ceil_mode' must be true or false" % where)
             try:
                 t_, b_, l_, r_ = resolve_padding(layer.get("padding"), s[1], s[2], k, st)
             except ModelError as e:
                 raise ModelError("%s: %s" % (where, e))
             if max(t_, b_) >= k[0] or max(l_, r_) >= k[1]:
                 raise ModelError("%s: padding must be smaller than the pool window" % where)
-            oh, ow = window_out(s[1], k[0], st[0], t_, b_), window_out(s[2], k[1], st[1], l_, r_)
+            oh, ow = window_out(s[1], k[0], st[0], t_, b_, ceil), window_out(s[2], k[1], st[1], l_, r_, ceil)
             if oh < 1 or ow < 1:
                 raise ModelError("%s: output would be empty for a %dx%d input" % (where, s[1], s[2]))
             shapes[name] = (s[0], oh, ow)
@@ -208,17 +237,32 @@ def infer_shapes(graph, height=None, width=None):
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
                     raise ModelError("%s: %r must be a non-negative number" % (where, key))
             shapes[name] = s
-        elif t in ("relu", "dropout"):
+        elif t in ELEMENTWISE:
             if t == "dropout":
                 r = layer.get("rate", 0.0)
                 if not isinstance(r, (int, float)) or not 0 <= r < 1:
                     raise ModelError("%s: 'rate' must be in [0,1)" % where)
+            if t == "clip":
+                lo, hi = layer.get("min"), layer.get("max")
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)) or lo > hi:
+                    raise ModelError("%s: clip needs numbers 'min' <= 'max'" % where)
             shapes[name] = s
         elif t == "add":
             if shapes[ins[0]] != shapes[ins[1]]:
                 raise ModelError("%s: inputs %r %s and %r %s differ in shape"
                                  % (where, ins[0], shapes[ins[0]], ins[1], shapes[ins[1]]))
             shapes[name] = s
+        elif t == "multiply":
+            b = shapes[ins[1]]
+            if not (b == s or (len(s) == 3 and b in ((s[0],), (s[0], 1, 1)))):
+                raise ModelError("%s: input %r %s is neither the shape of %r %s nor [N, C, 1, 1] / [N, C] with its C"
+                                 % (where, ins[1], b, ins[0], s))
+            shapes[name] = s
+        elif t == "flatten":
+            n = 1
+            for v in s:
+                n *= v
+            shapes[name] = (n,)
         elif t == "concat":
             for i in ins:
                 if len(shapes[i]) != 3 or shapes[i][1:] != s[1:]:
@@ -264,7 +308,8 @@ def expected_tensors(graph, shapes=None):
         cin = shapes[layer["inputs"][0]]
         if t == "conv2d":
             k = layer["kernel"]
-            out[tensor_name(name, "weight")] = (layer["filters"], cin[0], k[0], k[1])
+            g = layer.get("groups", 1)
+            out[tensor_name(name, "weight")] = (layer["filters"], cin[0] // g, k[0], k[1])
             if layer.get("use_bias", True):
                 out[tensor_name(name, "bias")] = (layer["filters"],)
         elif t == "batchnorm":

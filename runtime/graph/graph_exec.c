@@ -75,6 +75,7 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     b.dout = vbuf(g, P, P->value_grad[j]);
     b.out = vbuf(g, P, P->value_bw[j]);
     b.in = L->ninputs ? vbuf(g, P, P->value_bw[L->input_idx[0]]) : NULL;
+    b.in1 = K->bwd_reads_input1 && L->ninputs > 1 ? vbuf(g, P, P->value_bw[L->input_idx[1]]) : NULL;
     b.aux = K->argmax ? vbuf(g, P, P->argmax_bw[j]) : NULL;
     b.batch_stats = g->batch_stats[j];
     b.save_mean = g->save_mean[j];

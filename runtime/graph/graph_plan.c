@@ -298,6 +298,7 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
         const vkr_layer_kind *K = kind(L);
         if (K->bwd_reads_input == VKR_READS_ALWAYS || (K->bwd_reads_input == VKR_READS_WHEN_TRAINED && g->trained[j]))
             extend(P, P->value_bw[in0], bstep);
+        if (K->bwd_reads_input1 && L->ninputs > 1) extend(P, P->value_bw[L->input_idx[1]], bstep);
         if (K->bwd_reads_output || L->activation == VKR_ACT_RELU) extend(P, P->value_bw[j], bstep);
         if (K->argmax) extend(P, P->argmax_bw[j], bstep);
     }

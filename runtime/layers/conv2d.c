@@ -1,4 +1,5 @@
-/* conv2d: 2-D convolution, OIHW weight, optional bias, fused linear / relu activation; the
+/* conv2d: 2-D convolution (groups, dilation), OIHW weight [K, C/groups, R, S], optional bias, fused
+ * linear / relu activation; the
  * GEMM epilogue can also apply a folded inference BatchNorm (graph_fold.c) or a following ReLU. */
 #include "layers/layer.h"
 
@@ -14,22 +15,31 @@ static vkr_status parse(const cJSON *obj, vkr_layer *L, const char *where) {
     if ((s = vkr__json_int(obj, "filters", 0, 1, 1, 1 << 20, &L->filters, where)) ||
         (s = vkr__json_pair(obj, "kernel", NULL, 1, L->kernel, where)) ||
         (s = vkr__json_pair(obj, "strides", one, 1, L->strides, where)) || (s = vkr__json_padding(obj, L, where)) ||
-        (s = vkr__json_bool(obj, "use_bias", 1, &L->use_bias, where)) || (s = vkr__json_activation(obj, L, 0, where)))
+        (s = vkr__json_bool(obj, "use_bias", 1, &L->use_bias, where)) || (s = vkr__json_activation(obj, L, 0, where)) ||
+        (s = vkr__json_int(obj, "groups", 1, 0, 1, 1 << 20, &L->groups, where)) ||
+        (s = vkr__json_pair(obj, "dilation", one, 1, L->dilation, where)))
         return s;
     return VKR_OK;
 }
 
 static int to_json(const vkr_layer *L, cJSON *o) {
-    return vkr__json_add_num(o, "filters", L->filters) | vkr__json_add_pair(o, "kernel", L->kernel) |
-           vkr__json_add_pair(o, "strides", L->strides) | vkr__json_add_padding(o, L) |
-           vkr__json_add_bool(o, "use_bias", L->use_bias) | vkr__json_add_activation(o, L);
+    int bad = vkr__json_add_num(o, "filters", L->filters) | vkr__json_add_pair(o, "kernel", L->kernel) |
+              vkr__json_add_pair(o, "strides", L->strides) | vkr__json_add_padding(o, L) |
+              vkr__json_add_bool(o, "use_bias", L->use_bias) | vkr__json_add_activation(o, L);
+    if (L->groups > 1) bad |= vkr__json_add_num(o, "groups", L->groups);
+    if (L->dilation[0] > 1 || L->dilation[1] > 1) bad |= vkr__json_add_pair(o, "dilation", L->dilation);
+    return bad;
 }
 
 static vkr_status infer(vkr_layer *L, vkr_layer_infer *I) {
     int64_t oh = 0, ow = 0;
+    int G = L->groups > 1 ? L->groups : 1;
+    if (I->c % G || L->filters % G)
+        return vkr_fail(VKR_ERR_FORMAT, "%s: groups %d must divide the input channels %lld and the filters %d", I->where,
+                        G, (long long)I->c, L->filters);
     vkr_status s = vkr__infer_window(L, I, &oh, &ow);
     if (s) return s;
-    int64_t w[4] = {L->filters, I->c, L->kernel[0], L->kernel[1]};
+    int64_t w[4] = {L->filters, I->c / G, L->kernel[0], L->kernel[1]};
     I->pndim[VKR_PARAM_WEIGHT] = 4;
     I->pndim[VKR_PARAM_BIAS] = 1;
     for (int d = 0; d < 4; d++) I->pshape[VKR_PARAM_WEIGHT][d] = w[d];
@@ -39,7 +49,8 @@ static vkr_status infer(vkr_layer *L, vkr_layer_infer *I) {
 }
 
 static double flops(const vkr_layer *L) {
-    return 2.0 * L->out_c * L->out_h * L->out_w * (double)L->in_c * L->kernel[0] * L->kernel[1];
+    int G = L->groups > 1 ? L->groups : 1;
+    return 2.0 * L->out_c * L->out_h * L->out_w * (double)(L->in_c / G) * L->kernel[0] * L->kernel[1];
 }
 
 static vkr_status forward(const vkr_layer_fwd *f) {

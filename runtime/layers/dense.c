@@ -58,7 +58,7 @@ static vkr_status backward(const vkr_layer_bwd *b) {
 }
 
 static uint64_t bwd_scratch(const vkr_context *ctx, const vkr_layer *L, int n) {
-    vkr_conv2d_shape p = {n, L->in_c, 1, 1, L->out_c, 1, 1, 1, 1, 0, 0, 0, 0};
+    vkr_conv2d_shape p = {n, L->in_c, 1, 1, L->out_c, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
     return vkr__conv_backward_scratch(ctx, &p, 1, L->use_bias);
 }
 

@@ -59,6 +59,7 @@ typedef struct {
     vkr_buffer *dout;          /* gradient of the layer's value (a fused activation's backward may overwrite it) */
     vkr_buffer *out;           /* the layer's value as backward reads it */
     vkr_buffer *in;            /* input 0's value as backward reads it */
+    vkr_buffer *in1;           /* input 1's value (kinds with bwd_reads_input1; else NULL) */
     vkr_buffer *const *param;
     vkr_buffer *dparam[2];     /* gradients of parameter slots 0 and 1 (NULL: not trained) */
     vkr_buffer *din[VKR_LAYER_MAX_INPUTS]; /* where input k's gradient goes (NULL: not needed) */
@@ -111,6 +112,7 @@ typedef struct vkr_layer_kind {
     unsigned softmax : 1;                        /* its value is softmax(input 0): softmax_ce takes input 0 as logits */
     unsigned bwd_reads_output : 1;               /* backward reads the layer's own value */
     vkr_layer_reads bwd_reads_input;             /* backward reads input 0's value */
+    unsigned bwd_reads_input1 : 1;               /* backward reads input 1's value as well (multiply) */
     /* model */
     vkr_status (*parse)(const cJSON *obj, vkr_layer *L, const char *where); /* type-specific fields */
     int (*to_json)(const vkr_layer *L, cJSON *o); /* the same, written: 0, or nonzero when an allocation failed */

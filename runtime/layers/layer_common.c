@@ -15,7 +15,9 @@ static void same_pad(int64_t in, int k, int s, int *before, int *after) {
 
 vkr_status vkr__infer_window(vkr_layer *L, const vkr_layer_infer *I, int64_t *oh, int64_t *ow) {
     int64_t h = I->h, w = I->w;
-    int kh = L->kernel[0], kw = L->kernel[1], sh = L->strides[0], sw = L->strides[1];
+    /* the effective window: a dilated kernel spans (k - 1) * d + 1 (conv2d; pools have no dilation) */
+    int dh = L->dilation[0] > 1 ? L->dilation[0] : 1, dw = L->dilation[1] > 1 ? L->dilation[1] : 1;
+    int kh = (L->kernel[0] - 1) * dh + 1, kw = (L->kernel[1] - 1) * dw + 1, sh = L->strides[0], sw = L->strides[1];
     if (L->pad_mode == VKR_PAD_SAME) {
         same_pad(h, kh, sh, &L->rpad[0], &L->rpad[1]);
         same_pad(w, kw, sw, &L->rpad[2], &L->rpad[3]);
@@ -30,6 +32,12 @@ vkr_status vkr__infer_window(vkr_layer *L, const vkr_layer_infer *I, int64_t *oh
                         I->where, kh, kw, (long long)ph, (long long)pw, (long long)h, (long long)w);
     *oh = (ph - kh) / sh + 1;
     *ow = (pw - kw) / sw + 1;
+    if (L->ceil_mode) { /* torch: round up, but the last window starts inside the input or its top / left padding */
+        *oh = (ph - kh + sh - 1) / sh + 1;
+        *ow = (pw - kw + sw - 1) / sw + 1;
+        if ((*oh - 1) * sh >= h + L->rpad[0]) --*oh;
+        if ((*ow - 1) * sw >= w + L->rpad[2]) --*ow;
+    }
     return VKR_OK;
 }
 
@@ -49,13 +57,15 @@ vkr_status vkr__infer_inputs_match(const vkr_layer *L, const vkr_layer_infer *I,
 
 vkr_conv2d_shape vkr__conv_shape(const vkr_layer *L, int n) {
     vkr_conv2d_shape p = {n, L->in_c, L->in_h, L->in_w, L->out_c, L->kernel[0], L->kernel[1], L->strides[0],
-                          L->strides[1], L->rpad[0], L->rpad[1], L->rpad[2], L->rpad[3]};
+                          L->strides[1], L->rpad[0], L->rpad[1], L->rpad[2], L->rpad[3],
+                          L->dilation[0] > 1 ? L->dilation[0] : 1, L->dilation[1] > 1 ? L->dilation[1] : 1,
+                          L->groups > 1 ? L->groups : 1};
     return p;
 }
 
 vkr_pool_shape vkr__pool_shape(const vkr_layer *L, int n) {
     vkr_pool_shape p = {n, L->in_c, L->in_h, L->in_w, L->kernel[0], L->kernel[1], L->strides[0], L->strides[1],
-                        L->rpad[0], L->rpad[1], L->rpad[2], L->rpad[3], L->count_include_pad};
+                        L->rpad[0], L->rpad[1], L->rpad[2], L->rpad[3], L->count_include_pad, L->ceil_mode};
     return p;
 }
 
@@ -63,14 +73,16 @@ vkr_status vkr__pool_parse(const cJSON *obj, vkr_layer *L, const char *where) {
     vkr_status s;
     if ((s = vkr__json_pair(obj, "pool", NULL, 1, L->kernel, where)) ||
         (s = vkr__json_pair(obj, "strides", L->kernel, 1, L->strides, where)) ||
-        (s = vkr__json_padding(obj, L, where)))
+        (s = vkr__json_padding(obj, L, where)) || (s = vkr__json_bool(obj, "ceil_mode", 0, &L->ceil_mode, where)))
         return s;
     return VKR_OK;
 }
 
 int vkr__pool_to_json(const vkr_layer *L, cJSON *o) {
-    return vkr__json_add_pair(o, "pool", L->kernel) | vkr__json_add_pair(o, "strides", L->strides) |
-           vkr__json_add_padding(o, L);
+    int bad = vkr__json_add_pair(o, "pool", L->kernel) | vkr__json_add_pair(o, "strides", L->strides) |
+              vkr__json_add_padding(o, L);
+    if (L->ceil_mode) bad |= vkr__json_add_bool(o, "ceil_mode", 1);
+    return bad;
 }
 
 vkr_status vkr__pool_infer(vkr_layer *L, vkr_layer_infer *I) {

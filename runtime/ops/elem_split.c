@@ -96,10 +96,13 @@ vkr_status vkr__pool_record(vkr_cmd *cmd, const char *op, vkr_pipeline_desc d, c
                              (uint32_t)p->stride_w,
                              (uint32_t)p->pad_t,
                              (uint32_t)p->pad_l,
-                             (uint32_t)(p->count_include_pad != 0),
+                             /* 2: padding counts, the ceil_mode overhang does not (torch) */
+                             (uint32_t)(p->count_include_pad ? (p->ceil_mode ? 2 : 1) : 0),
                              0,
                              0,
-                             0};
+                             0,
+                             (uint32_t)(p->h + p->pad_b),
+                             (uint32_t)(p->w + p->pad_r)};
         uint32_t *base[3] = {&pc.base0, &pc.base1, &pc.base2};
         vkr_binding bind[3];
         for (uint32_t i = 0; i < nbuf; i++) bind[i] = vkr__planes_binding(ctx, bufs[i], plane_floats[i], p0, np, base[i]);

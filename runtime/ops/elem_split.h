@@ -40,6 +40,7 @@ typedef struct {
     uint32_t pad_t, pad_l;
     uint32_t include_pad;
     uint32_t base0, base1, base2; /* float offset of the first plane in bindings 0..2 */
+    uint32_t eh, ew;              /* end of the padded input (h + pad_b, w + pad_r): include_pad 2 */
 } vkr__pool_push;
 
 /* Records the pool shader of pipeline `d` (VKR_SHADER(name)) over the planes of a pool:

@@ -21,7 +21,8 @@ typedef struct {
     int32_t klen; /* split-K: reduction indices per split (0: none) */
     int32_t beta;
     int32_t has_bias; /* bit 0: bias, bit 1: ReLU epilogue, bit 2: BatchNorm epilogue */
-    int32_t ph, pw, r0, s0, rr, ss, hh, ww;
+    int32_t ph, pw, r0, s0, rr, ss, hh, ww; /* FWD: ph = bias offset, pw = bias plane stride (groups) */
+    int32_t dh, dw;                         /* dilation */
 } gemm_push;
 VKR_PUSH_CHECK(gemm_push, gemm_tiled);
 VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x64);
@@ -159,14 +160,23 @@ vkr_status vkr__conv_check_shape(const char *op, const vkr_conv2d_shape *p) {
     if (p->pad_t < 0 || p->pad_b < 0 || p->pad_l < 0 || p->pad_r < 0)
         return vkr_fail(VKR_ERR_INVALID, "%s: padding must be >= 0 (got %d, %d, %d, %d)", op, p->pad_t, p->pad_b,
                         p->pad_l, p->pad_r);
-    if (p->h + p->pad_t + p->pad_b < p->r || p->w + p->pad_l + p->pad_r < p->s)
-        return vkr_fail(VKR_ERR_INVALID, "%s: kernel %dx%d larger than the padded input %dx%d", op, p->r, p->s,
-                        p->h + p->pad_t + p->pad_b, p->w + p->pad_l + p->pad_r);
+    if (p->dil_h < 0 || p->dil_w < 0 || p->groups < 0)
+        return vkr_fail(VKR_ERR_INVALID, "%s: dilation and groups must be >= 0 (got %d, %d, %d)", op, p->dil_h, p->dil_w,
+                        p->groups);
+    if (p->c % vkr_conv2d_groups(p) || p->k % vkr_conv2d_groups(p))
+        return vkr_fail(VKR_ERR_INVALID, "%s: groups %d must divide the input channels %d and the output channels %d", op,
+                        p->groups, p->c, p->k);
+    if ((int64_t)p->h + p->pad_t + p->pad_b < (int64_t)(p->r - 1) * vkr_conv2d_dil_h(p) + 1 ||
+        (int64_t)p->w + p->pad_l + p->pad_r < (int64_t)(p->s - 1) * vkr_conv2d_dil_w(p) + 1)
+        return vkr_fail(VKR_ERR_INVALID, "%s: kernel %dx%d (dilation %dx%d) larger than the padded input %dx%d", op, p->r,
+                        p->s, vkr_conv2d_dil_h(p), vkr_conv2d_dil_w(p), p->h + p->pad_t + p->pad_b,
+                        p->w + p->pad_l + p->pad_r);
     const int64_t lim = INT32_MAX / 2;
     int64_t chw = (int64_t)p->c * p->h * p->w, kcrs = (int64_t)p->k * p->c * p->r * p->s;
     int64_t kohw = (int64_t)p->k * vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
     if (p->h > lim || p->w > lim || chw > lim || kcrs > lim || kohw > lim || p->pad_t > lim || p->pad_b > lim ||
-        p->pad_l > lim || p->pad_r > lim || p->stride_h > lim || p->stride_w > lim)
+        p->pad_l > lim || p->pad_r > lim || p->stride_h > lim || p->stride_w > lim || p->dil_h > lim / (p->r + 1) ||
+        p->dil_w > lim / (p->s + 1))
         return vkr_fail(VKR_ERR_UNSUPPORTED, "%s: tensor sizes beyond 2^30 elements per image are not supported", op);
     return VKR_OK;
 }
@@ -211,6 +221,14 @@ static vkr_binding sub_binding(const vkr_context *ctx, vkr_buffer *b, uint64_t f
     *elem_off = (int32_t)((byte0 - off) / 4);
     vkr_binding r = {b, off, range};
     return r;
+}
+
+vkr_status vkr__gemm_plan_chunk(const char *op, const vkr_context *ctx, uint64_t per, int n, int *nb) {
+    return plan_chunk(op, ctx, per, n, nb);
+}
+vkr_binding vkr__gemm_sub_binding(const vkr_context *ctx, vkr_buffer *b, uint64_t first, uint64_t count,
+                                  int32_t *elem_off) {
+    return sub_binding(ctx, b, first, count, elem_off);
 }
 
 /* ------------------------------------------------------------ split-K */
@@ -422,19 +440,90 @@ static void push_shape(gemm_push *pc, const vkr_conv2d_shape *p, int nb) {
     pc->pl = p->pad_l;
     pc->OH = vkr_conv2d_out_h(p);
     pc->OW = vkr_conv2d_out_w(p);
+    pc->dh = vkr_conv2d_dil_h(p);
+    pc->dw = vkr_conv2d_dil_w(p);
 }
+
+/* The convolution of one group of one image: c / G input and k / G output channels, n = 1
+ * (grouped convolutions run one implicit GEMM per image and group; conv2d.c sends the depthwise
+ * case to its own kernels, depthwise.c). */
+static vkr_conv2d_shape group_shape(const vkr_conv2d_shape *p) {
+    vkr_conv2d_shape q = *p;
+    int G = vkr_conv2d_groups(p);
+    q.n = 1;
+    q.c = p->c / G;
+    q.k = p->k / G;
+    q.groups = 1;
+    return q;
+}
+
+
 
 static int is_pointwise(const vkr_conv2d_shape *p) { /* 1x1, stride 1, no padding: B is the tensor itself */
     return p->r == 1 && p->s == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_t && !p->pad_b && !p->pad_l &&
            !p->pad_r;
 }
 
+/* The taps of a kernel of `r` (stride st, dilation d) that reach the input rows of one stride
+ * phase (a = phase + top padding): r*d == a (mod st), i.e. r0 + step*t with step = st / gcd(st, d);
+ * *r0 the first, *rr how many (0: none).  d = 1: r0 = a mod st, step st. */
+static void dgrad_taps(int r, int st, int d, int a, int32_t *r0, int32_t *rr) {
+    int g = st, b = d;
+    while (b) {
+        int t = g % b;
+        g = b;
+        b = t;
+    }
+    int step = st / g;
+    *r0 = 0;
+    *rr = 0;
+    for (int t = 0; t < r && t < st; t++)
+        if ((t * d - a) % st == 0) { /* t*d - a may be negative: % keeps the sign, 0 either way */
+            *r0 = t;
+            *rr = (r - t + step - 1) / step;
+            return;
+        }
+}
+
 /* ------------------------------------------------------------ directions */
 
 /* epi: VKR__EPI_RELU max(., 0) after the bias, VKR__EPI_BN inference BatchNorm after the bias
  * (bias then holds 4 planes of k: bias, mean, gamma / sqrt(var + eps), beta; shaders: hasBias bits). */
+static vkr_status grouped_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
+                                  vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias, int epi) {
+    vkr_context *ctx = vkr__cmd_context(cmd);
+    vkr_conv2d_shape q = group_shape(p);
+    int G = vkr_conv2d_groups(p), nb;
+    uint64_t chw = (uint64_t)p->c * p->h * p->w, ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
+    uint64_t kohw = p->k * ohw, ghw = (uint64_t)q.c * p->h * p->w, gcrs = (uint64_t)q.c * p->r * p->s;
+    vkr_status s = plan_chunk(op, ctx, chw > kohw ? chw : kohw, 1, &nb);
+    if (s) return s;
+    int pw = is_pointwise(p), hw = p->h * p->w;
+    int amode = gcrs % 4 == 0 ? MODE_VEC4_K : MODE_GATHER;
+    int bmode = pw && hw % 4 == 0 ? MODE_VEC4_MN : MODE_GATHER;
+    int cmode = ohw % 4 == 0 ? STORE_VEC4_N : STORE_SCALAR;
+    char label[64];
+    snprintf(label, sizeof label, "%s forward (group)", op);
+    for (int i = 0; i < p->n; i++)
+        for (int g = 0; g < G; g++) {
+            gemm_push pc;
+            push_shape(&pc, &q, 1);
+            pc.has_bias = epi & (VKR__EPI_RELU | VKR__EPI_BN);
+            pc.ph = g * q.k; /* this group's bias / BatchNorm entries */
+            pc.pw = p->k;
+            pc.M = q.k;
+            pc.N = (int32_t)ohw;
+            pc.Kr = (int32_t)gcrs;
+            operand A = {weight, g * q.k * gcrs, q.k * gcrs}, B = {inp, i * chw + g * ghw, ghw},
+                    C = {out, i * kohw + g * q.k * ohw, q.k * ohw};
+            if ((s = gemm(cmd, label, DIR_FWD, &pc, A, B, C, bias, amode, bmode, cmode))) return s;
+        }
+    return VKR_OK;
+}
+
 static vkr_status conv_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out,
                                vkr_buffer *inp, vkr_buffer *weight, vkr_buffer *bias, int epi) {
+    if (vkr_conv2d_groups(p) > 1) return grouped_forward(cmd, op, p, out, inp, weight, bias, epi);
     vkr_context *ctx = vkr__cmd_context(cmd);
     uint64_t chw = (uint64_t)p->c * p->h * p->w, hw = (uint64_t)p->h * p->w;
     uint64_t ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p), kohw = p->k * ohw;
@@ -522,6 +611,14 @@ static void wgrad_setup(const vkr_conv2d_shape *p, int cnt, int beta, gemm_push 
 }
 
 uint64_t vkr__conv_backward_scratch(const vkr_context *ctx, const vkr_conv2d_shape *p, int dweight, int dbias) {
+    if (vkr_conv2d_groups(p) > 1) { /* per image and group GEMMs (depthwise: none) + the d-bias over the batch */
+        vkr_conv2d_shape q = group_shape(p), b = *p;
+        b.groups = 1;
+        b.c = q.c; /* the d-bias plan depends on k, the output and the chunk only */
+        uint64_t w = dweight ? vkr__conv_backward_scratch(ctx, &q, 1, 0) : 0; /* (depthwise kernels: none needed) */
+        uint64_t bb = dbias ? vkr__conv_backward_scratch(ctx, &b, 0, 1) : 0;
+        return w > bb ? w : bb;
+    }
     uint64_t chw = (uint64_t)p->c * p->h * p->w, ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
     uint64_t kohw = p->k * ohw, need = 0;
     int nb = 1;
@@ -545,47 +642,105 @@ uint64_t vkr__conv_backward_scratch(const vkr_context *ctx, const vkr_conv2d_sha
     return need;
 }
 
+/* Data gradient of images [i0, i0 + cnt) of shape p: one GEMM per stride phase, input pixels
+ * (ph + sh*i, pw + sw*j) and the taps that reach them.  A: the weight, B: dout, C: dinp. */
+static vkr_status dgrad_phases(vkr_cmd *cmd, const char *label, const vkr_conv2d_shape *p, int cnt, operand A,
+                               operand B, operand C) {
+    uint64_t hw = (uint64_t)p->h * p->w;
+    int pw = is_pointwise(p);
+    int amode = p->r == 1 && p->s == 1 && p->c % 4 == 0 ? MODE_VEC4_MN : MODE_GATHER;
+    int bmode = pw && hw % 4 == 0 ? MODE_VEC4_MN : pw && hw == 1 && p->k % 4 == 0 ? MODE_VEC4_K : MODE_GATHER;
+    /* dinp[img][c][pixel]: contiguous along n with stride 1, along c for dense (hw = 1) */
+    int unit = p->stride_h == 1 && p->stride_w == 1;
+    int cmode = unit && hw % 4 == 0 ? STORE_VEC4_N : hw == 1 && p->c % 4 == 0 ? STORE_VEC4_M : STORE_SCALAR;
+    vkr_status s;
+    for (int ph = 0; ph < p->stride_h && ph < p->h; ph++)
+        for (int pwp = 0; pwp < p->stride_w && pwp < p->w; pwp++) {
+            gemm_push pc;
+            push_shape(&pc, p, cnt);
+            pc.ph = ph;
+            pc.pw = pwp;
+            dgrad_taps(p->r, p->stride_h, vkr_conv2d_dil_h(p), ph + p->pad_t, &pc.r0, &pc.rr);
+            dgrad_taps(p->s, p->stride_w, vkr_conv2d_dil_w(p), pwp + p->pad_l, &pc.s0, &pc.ss);
+            pc.hh = (p->h - ph + p->stride_h - 1) / p->stride_h;
+            pc.ww = (p->w - pwp + p->stride_w - 1) / p->stride_w;
+            pc.M = p->c;
+            pc.N = cnt * pc.hh * pc.ww;
+            pc.Kr = p->k * pc.rr * pc.ss;
+            if ((s = gemm(cmd, label, DIR_DGRAD, &pc, A, B, C, NULL, amode, bmode, cmode))) return s;
+        }
+    return VKR_OK;
+}
+
+/* d-bias alone over the batch chunks (grouped and depthwise convolutions) */
+static vkr_status bias_only(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *dbias,
+                            vkr_buffer *dout) {
+    uint64_t chw = (uint64_t)p->c * p->h * p->w, ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
+    uint64_t kohw = p->k * ohw;
+    int nb = 1;
+    vkr_status s = plan_chunk(op, vkr__cmd_context(cmd), chw > kohw ? chw : kohw, p->n, &nb);
+    char label[64];
+    snprintf(label, sizeof label, "%s backward-bias", op);
+    for (int i0 = 0; !s && i0 < p->n; i0 += nb) {
+        int cnt = p->n - i0 < nb ? p->n - i0 : nb;
+        s = bias_grad(cmd, label, dbias, dout, i0 * kohw, cnt, p->k, ohw, i0 > 0);
+    }
+    return s;
+}
+
+/* Grouped convolution backward: per image and group, the data-gradient phases and the
+ * weight-gradient GEMM of that group (accumulated over the images). */
+static vkr_status grouped_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *dinp,
+                                   vkr_buffer *dweight, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *weight) {
+    vkr_conv2d_shape q = group_shape(p);
+    int G = vkr_conv2d_groups(p), nb;
+    uint64_t chw = (uint64_t)p->c * p->h * p->w, ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p);
+    uint64_t kohw = p->k * ohw, ghw = (uint64_t)q.c * p->h * p->w, gcrs = (uint64_t)q.c * p->r * p->s;
+    vkr_status s = plan_chunk(op, vkr__cmd_context(cmd), chw > kohw ? chw : kohw, 1, &nb);
+    char label[64];
+    for (int i = 0; !s && i < p->n; i++)
+        for (int g = 0; !s && g < G; g++) {
+            operand Wg = {weight, g * q.k * gcrs, q.k * gcrs}, Dg = {dout, i * kohw + g * q.k * ohw, q.k * ohw};
+            operand Ig = {inp, i * chw + g * ghw, ghw};
+            if (dinp) {
+                operand Cg = {dinp, i * chw + g * ghw, ghw};
+                snprintf(label, sizeof label, "%s backward-data (group)", op);
+                s = dgrad_phases(cmd, label, &q, 1, Wg, Dg, Cg);
+            }
+            if (!s && dweight) {
+                gemm_push pc;
+                int amode, bmode, cmode;
+                wgrad_setup(&q, 1, i > 0, &pc, &amode, &bmode, &cmode);
+                operand Cw = {dweight, g * q.k * gcrs, q.k * gcrs};
+                snprintf(label, sizeof label, "%s backward-weight (group)", op);
+                s = gemm(cmd, label, DIR_WGRAD, &pc, Dg, Ig, Cw, NULL, amode, bmode, cmode);
+            }
+        }
+    return s;
+}
+
 vkr_status vkr__conv_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *dinp,
                               vkr_buffer *dweight, vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp,
                               vkr_buffer *weight) {
+    vkr_status s;
+    if (vkr_conv2d_groups(p) > 1) {
+        s = dinp || dweight ? grouped_backward(cmd, op, p, dinp, dweight, dout, inp, weight) : VKR_OK;
+        return !s && dbias ? bias_only(cmd, op, p, dbias, dout) : s;
+    }
     vkr_context *ctx = vkr__cmd_context(cmd);
-    uint64_t chw = (uint64_t)p->c * p->h * p->w, hw = (uint64_t)p->h * p->w;
+    uint64_t chw = (uint64_t)p->c * p->h * p->w;
     uint64_t ohw = (uint64_t)vkr_conv2d_out_h(p) * vkr_conv2d_out_w(p), kohw = p->k * ohw;
     uint64_t crs = (uint64_t)p->c * p->r * p->s;
     int nb = 1;
-    vkr_status s = plan_chunk(op, ctx, chw > kohw ? chw : kohw, p->n, &nb);
-    if (s) return s;
-    int pw = is_pointwise(p);
+    if ((s = plan_chunk(op, ctx, chw > kohw ? chw : kohw, p->n, &nb))) return s;
     char label[64];
     for (int i0 = 0; i0 < p->n; i0 += nb) {
         int cnt = p->n - i0 < nb ? p->n - i0 : nb;
         operand Dout = {dout, i0 * kohw, cnt * kohw}, Inp = {inp, i0 * chw, cnt * chw};
         if (dinp) {
-            /* one GEMM per stride phase: input pixels (ph + sh*i, pw + sw*j) and the taps that reach them */
             operand A = {weight, 0, p->k * crs}, C = {dinp, i0 * chw, cnt * chw};
-            int amode = p->r == 1 && p->s == 1 && p->c % 4 == 0 ? MODE_VEC4_MN : MODE_GATHER;
-            int bmode = pw && hw % 4 == 0 ? MODE_VEC4_MN : pw && hw == 1 && p->k % 4 == 0 ? MODE_VEC4_K : MODE_GATHER;
-            /* dinp[img][c][pixel]: contiguous along n with stride 1, along c for dense (hw = 1) */
-            int unit = p->stride_h == 1 && p->stride_w == 1;
-            int cmode = unit && hw % 4 == 0 ? STORE_VEC4_N : hw == 1 && p->c % 4 == 0 ? STORE_VEC4_M : STORE_SCALAR;
             snprintf(label, sizeof label, "%s backward-data", op);
-            for (int ph = 0; ph < p->stride_h && ph < p->h; ph++)
-                for (int pwp = 0; pwp < p->stride_w && pwp < p->w; pwp++) {
-                    gemm_push pc;
-                    push_shape(&pc, p, cnt);
-                    pc.ph = ph;
-                    pc.pw = pwp;
-                    pc.r0 = (ph + p->pad_t) % p->stride_h;
-                    pc.s0 = (pwp + p->pad_l) % p->stride_w;
-                    pc.rr = pc.r0 < p->r ? (p->r - pc.r0 + p->stride_h - 1) / p->stride_h : 0;
-                    pc.ss = pc.s0 < p->s ? (p->s - pc.s0 + p->stride_w - 1) / p->stride_w : 0;
-                    pc.hh = (p->h - ph + p->stride_h - 1) / p->stride_h;
-                    pc.ww = (p->w - pwp + p->stride_w - 1) / p->stride_w;
-                    pc.M = p->c;
-                    pc.N = cnt * pc.hh * pc.ww;
-                    pc.Kr = p->k * pc.rr * pc.ss;
-                    if ((s = gemm(cmd, label, DIR_DGRAD, &pc, A, Dout, C, NULL, amode, bmode, cmode))) return s;
-                }
+            if ((s = dgrad_phases(cmd, label, p, cnt, A, Dout, C))) return s;
         }
         if (dweight) {
             gemm_push pc;

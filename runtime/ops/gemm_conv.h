@@ -37,6 +37,23 @@ vkr_status vkr__conv_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_sha
                               vkr_buffer *dweight, vkr_buffer *dbias, vkr_buffer *dout, vkr_buffer *inp,
                               vkr_buffer *weight);
 
+/* Batch chunks and their bindings, shared with the depthwise kernels (depthwise.c): images per
+ * chunk so that a per-image tensor of `per` floats fits one binding (honours the chunk-limit
+ * hook below); the binding of floats [first, first+count) of b from an aligned offset, *elem_off
+ * = first's index in it. */
+vkr_status vkr__gemm_plan_chunk(const char *op, const vkr_context *ctx, uint64_t per, int n, int *nb);
+vkr_binding vkr__gemm_sub_binding(const vkr_context *ctx, vkr_buffer *b, uint64_t first, uint64_t count,
+                                  int32_t *elem_off);
+
+/* Depthwise convolution (groups == c == k; depthwise.c, shaders/dw_*.comp): direct kernels, any
+ * kernel size, stride, dilation and padding.  epi as vkr__conv_forward_epi (bias may be NULL).
+ * conv2d.c chooses them (vkr__conv_* above handle groups > 1 as one GEMM per image and group);
+ * the backward leaves the bias gradient to vkr__conv_backward. */
+vkr_status vkr__dw_forward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *out, vkr_buffer *inp,
+                           vkr_buffer *weight, vkr_buffer *bias, int epi);
+vkr_status vkr__dw_backward(vkr_cmd *cmd, const char *op, const vkr_conv2d_shape *p, vkr_buffer *dinp,
+                            vkr_buffer *dweight, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *weight);
+
 /* Bytes of scratch (vkr_cmd_reserve_scratch) the backward of this shape uses on ctx for the
  * split-K partials of its weight (dweight != 0) and bias (dbias != 0) gradients; 0 = none. */
 uint64_t vkr__conv_backward_scratch(const vkr_context *ctx, const vkr_conv2d_shape *p, int dweight, int dbias);
@@ -75,6 +92,9 @@ int vkr__gemm_tune_path(const vkr_context *ctx, char *buf, size_t n);
 void vkr__gemm_tune_load(vkr_context *ctx);
 int vkr__gemm_tuned_tile(const vkr_context *ctx); /* the tile TILED uses unless forced (reads the cache once) */
 vkr_status vkr__gemm_tune_save(vkr_context *ctx, int tile);
+/* Runs depthwise convolutions through the grouped-GEMM path (one GEMM per image and group) instead
+ * of the depthwise kernels (conv2d.c): vkrun bench --op depthwise compares the two. */
+void vkr__conv_force_gemm_depthwise(int on);
 /* Disables the RGBA32F (vec4) operand modes of TEXEL: every operand gathered as R32F. */
 void vkr__gemm_force_gather(int on);
 

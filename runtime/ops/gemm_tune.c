@@ -28,3 +28,4 @@ void vkr_gemm_force_split(int splits) { vkr__gemm_force_split(splits); }
 int vkr_gemm_tuned_tile(const vkr_context *ctx) { return vkr__gemm_tuned_tile(ctx); }
 vkr_status vkr_gemm_tune_save(vkr_context *ctx, int tile) { return vkr__gemm_tune_save(ctx, tile); }
 int vkr_gemm_tune_path(const vkr_context *ctx, char *buf, size_t n) { return vkr__gemm_tune_path(ctx, buf, n); }
+void vkr_conv_force_gemm_depthwise(int on) { vkr__conv_force_gemm_depthwise(on); }

@@ -29,7 +29,7 @@ typedef struct {
 } conv_case;
 
 static vkr_conv2d_shape to_shape(const conv_case *c) {
-    vkr_conv2d_shape p = {c->n, c->c, c->h, c->w, c->k, c->r, c->s, c->sh, c->sw, c->pt, c->pb, c->pl, c->pr};
+    vkr_conv2d_shape p = {c->n, c->c, c->h, c->w, c->k, c->r, c->s, c->sh, c->sw, c->pt, c->pb, c->pl, c->pr, 1, 1, 1};
     return p;
 }
 
@@ -214,7 +214,7 @@ static void conv_invalid(st_case *c, const void *unused) {
         bad += vkr_dense_backward(cmd, 4, 4, 4, o, NULL, NULL, NULL, b, b) != VKR_ERR_INVALID; /* no dout */
         bad += vkr_dense_backward(cmd, 4, 4, 5, o, NULL, NULL, b, b, b) != VKR_ERR_INVALID;    /* weight 20 */
     } else {
-        vkr_conv2d_shape p = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0};
+        vkr_conv2d_shape p = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1};
         bad += vkr_conv2d_forward(cmd, &p, o, b, b, NULL) != VKR_OK;
         vkr_conv2d_shape q = p;
         q.r = 5; /* larger than the input */

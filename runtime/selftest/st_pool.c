@@ -18,34 +18,42 @@ typedef struct {
 
 /* n c h w kh kw sh sw pt pb pl pr; ties on every other case (maxpool) */
 static const pool_case k_cases[] = {
-    {{1, 3, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 0}, 0, 0},   /* ResNet stem 3x3/2 pad 1 */
-    {{3, 7, 11, 8, 3, 3, 2, 2, 0, 0, 0, 0, 0}, 1, 0},  /* 3x3/2 valid, non-square */
-    {{1, 13, 8, 6, 2, 2, 2, 2, 0, 0, 0, 0, 0}, 0, 0},  /* 2x2/2 */
-    {{1, 3, 5, 4, 1, 1, 1, 1, 0, 0, 0, 0, 0}, 1, 0},   /* 1x1/1 */
-    {{3, 1, 7, 5, 1, 1, 2, 2, 0, 0, 0, 0, 0}, 0, 0},   /* 1x1/2 */
-    {{3, 127, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0}, 1, 0}, /* 7x7 global-like */
-    {{1, 7, 8, 10, 3, 3, 2, 2, 0, 1, 0, 1, 0}, 0, 0},  /* Keras 'same' 3x3/2 on even sizes: asymmetric */
-    {{3, 3, 6, 13, 3, 3, 1, 1, 1, 1, 1, 1, 0}, 1, 0},  /* Keras 'same' 3x3/1 */
-    {{1, 7, 9, 7, 3, 2, 2, 1, 0, 0, 0, 0, 0}, 0, 0},   /* non-square kernel and stride */
-    {{1, 3, 9, 10, 3, 3, 2, 2, 2, 1, 2, 0, 0}, 1, 0},  /* padding > kernel/2 */
-    {{3, 13, 12, 9, 2, 2, 1, 1, 1, 0, 0, 1, 0}, 0, 0}, /* 2x2/1 asymmetric */
-    {{1, 1, 6, 6, 5, 5, 1, 1, 4, 4, 2, 3, 0}, 1, 0},   /* pad up to kernel-1 */
-    {{1, 3, 57, 41, 3, 3, 2, 2, 1, 1, 1, 1, 0}, 0, 0}, /* larger plane */
-    {{2, 2, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1, 0}, 1, 0},   /* stride == kernel with pad */
-    {{3, 13, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 0}, 1, 1},  /* split: planes 81 -> 25 */
+    {{1, 3, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, 0, 0},   /* ResNet stem 3x3/2 pad 1 */
+    {{3, 7, 11, 8, 3, 3, 2, 2, 0, 0, 0, 0, 0, 0}, 1, 0},  /* 3x3/2 valid, non-square */
+    {{1, 13, 8, 6, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0}, 0, 0},  /* 2x2/2 */
+    {{1, 3, 5, 4, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0}, 1, 0},   /* 1x1/1 */
+    {{3, 1, 7, 5, 1, 1, 2, 2, 0, 0, 0, 0, 0, 0}, 0, 0},   /* 1x1/2 */
+    {{3, 127, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0}, 1, 0}, /* 7x7 global-like */
+    {{1, 7, 8, 10, 3, 3, 2, 2, 0, 1, 0, 1, 0, 0}, 0, 0},  /* Keras 'same' 3x3/2 on even sizes: asymmetric */
+    {{3, 3, 6, 13, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, 1, 0},  /* Keras 'same' 3x3/1 */
+    {{1, 7, 9, 7, 3, 2, 2, 1, 0, 0, 0, 0, 0, 0}, 0, 0},   /* non-square kernel and stride */
+    {{1, 3, 9, 10, 3, 3, 2, 2, 2, 1, 2, 0, 0, 0}, 1, 0},  /* padding > kernel/2 */
+    {{3, 13, 12, 9, 2, 2, 1, 1, 1, 0, 0, 1, 0, 0}, 0, 0}, /* 2x2/1 asymmetric */
+    {{1, 1, 6, 6, 5, 5, 1, 1, 4, 4, 2, 3, 0, 0}, 1, 0},   /* pad up to kernel-1 */
+    {{1, 3, 57, 41, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, 0, 0}, /* larger plane */
+    {{2, 2, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1, 0, 0}, 1, 0},   /* stride == kernel with pad */
+    {{3, 13, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, 1, 1},  /* split: planes 81 -> 25 */
+    /* ceil_mode (torch): windows past the padded input, the last one starting inside it */
+    {{1, 3, 10, 10, 3, 3, 2, 2, 0, 0, 0, 0, 0, 1}, 0, 0},  /* 5x5 instead of 4x4 */
+    {{3, 5, 7, 9, 2, 2, 2, 2, 0, 0, 0, 0, 0, 1}, 1, 0},    /* 2x2/2 on odd sizes */
+    {{1, 7, 11, 8, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1}, 0, 0},   /* pad 1: overhang in W only */
+    {{2, 3, 6, 13, 3, 3, 3, 3, 1, 0, 0, 2, 0, 1}, 1, 0},   /* asymmetric pad, stride 3 */
+    {{1, 3, 5, 5, 2, 2, 2, 2, 1, 1, 1, 1, 0, 1}, 0, 0},    /* a window starting in the bottom padding dropped */
+    {{3, 13, 9, 9, 3, 3, 2, 2, 0, 0, 0, 0, 0, 1}, 1, 1},   /* ceil, split */
 };
 static const vkr_pool_shape k_fd[] = {
-    {1, 2, 5, 6, 3, 3, 2, 2, 1, 1, 1, 1, 0},
-    {2, 1, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, 0},
-    {1, 1, 6, 5, 3, 3, 1, 1, 0, 1, 2, 0, 0},
-    {1, 1, 5, 5, 3, 2, 2, 1, 2, 2, 1, 1, 0},
+    {1, 2, 5, 6, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0},
+    {2, 1, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0},
+    {1, 1, 6, 5, 3, 3, 1, 1, 0, 1, 2, 0, 0, 0},
+    {1, 1, 5, 5, 3, 2, 2, 1, 2, 2, 1, 1, 0, 0},
+    {1, 1, 7, 6, 3, 3, 2, 2, 1, 0, 1, 0, 0, 1}, /* ceil_mode */
 };
 
 static size_t pool_in(const vkr_pool_shape *p) { return (size_t)p->n * p->c * p->h * p->w; }
 static size_t pool_out(const vkr_pool_shape *p) { return (size_t)p->n * p->c * vkr_pool_out_h(p) * vkr_pool_out_w(p); }
 static void pool_label(char *s, size_t n, const vkr_pool_shape *p, const char *extra) {
-    snprintf(s, n, "%dx%dx%dx%d k%dx%d/%d,%d p%d%d%d%d%s", p->n, p->c, p->h, p->w, p->kh, p->kw, p->stride_h,
-             p->stride_w, p->pad_t, p->pad_b, p->pad_l, p->pad_r, extra);
+    snprintf(s, n, "%dx%dx%dx%d k%dx%d/%d,%d p%d%d%d%d%s%s", p->n, p->c, p->h, p->w, p->kh, p->kw, p->stride_h,
+             p->stride_w, p->pad_t, p->pad_b, p->pad_l, p->pad_r, p->ceil_mode ? " ceil" : "", extra);
 }
 
 /* ----------------------------------------------------------------- maxpool */

@@ -131,16 +131,16 @@ static void split_run(st_case *c, const void *kase) {
 vkr_status vkr_st_check_splitk(vkr_context *ctx, vkr_selftest *st, int dense) {
     /* conv: n c h w k r s sh sw pt pb pl pr */
     static const split_case conv[] = {
-        {{3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1}, 0, 0, 2, 0},    /* Kr = 189: uneven halves */
-        {{3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1}, 0, 0, 3, 1},    /* lent scratch */
-        {{3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1}, 0, 0, 1000, 0}, /* capped: one step per split */
-        {{2, 8, 6, 6, 12, 1, 1, 1, 1, 0, 0, 0, 0}, 0, 0, 5, 0},   /* pointwise: vec4 operands */
-        {{3, 3, 23, 17, 13, 7, 7, 2, 2, 3, 3, 3, 3}, 0, 0, 7, 0}, /* conv1-like 7x7/2 */
-        {{5, 5, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1}, 0, 2, 3, 1},    /* batch chunks of 2, 2, 1 */
-        {{4, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1}, 0, 0, 0, 1},  /* automatic choice */
+        {{3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 2, 0},    /* Kr = 189: uneven halves */
+        {{3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 3, 1},    /* lent scratch */
+        {{3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 1000, 0}, /* capped: one step per split */
+        {{2, 8, 6, 6, 12, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, 0, 0, 5, 0},   /* pointwise: vec4 operands */
+        {{3, 3, 23, 17, 13, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1}, 0, 0, 7, 0}, /* conv1-like 7x7/2 */
+        {{5, 5, 6, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 2, 3, 1},    /* batch chunks of 2, 2, 1 */
+        {{4, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0, 0, 1},  /* automatic choice */
     };
     /* dense: n = batch, c = in, k = out */
-#define D(b, i, o) {b, i, 1, 1, o, 1, 1, 1, 1, 0, 0, 0, 0}
+#define D(b, i, o) {b, i, 1, 1, o, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}
     static const split_case dn[] = {
         {D(37, 20, 9), 1, 0, 3, 0},
         {D(64, 12, 8), 1, 0, 5, 1},

@@ -19,6 +19,7 @@
 #define TOL_MAXPOOL_FWD 0   /* a copy of the window's maximum (argmax compared exactly) */
 #define TOL_CONCAT 0        /* copies, forward and backward */
 #define TOL_BN_CONSTANT 0   /* constant channels: out = beta, dgamma = 0 exactly (st_batchnorm.c) */
+#define TOL_ACT_EXACT 0     /* clip: a selection; its backward dout or 0 */
 
 /* ---- one or a few roundings ---- */
 /* a*x + b*y: two products and a sum, 3 u relative to |a x| + |b y|, which exceeds max |ref|
@@ -57,6 +58,24 @@
  * u of |param| per step, 5 steps: 40 u + 5 u |param| / |displacement| (<= 10 with the
  * params chosen, st_optim.c) ~ 9e-6; 1e-5.  measured 3.6e-6 (sgd), 7.0e-7 (adam). */
 #define TOL_OPTIM_STEP 1e-5
+
+/* act (sigmoid, hard_sigmoid, hard_swish, swish), inputs |x| < 8.  Forward: sigmoid's exp has
+ * Vulkan's bound 3 + 2|x| ulp <= 19 ulp, then 1 + e and the division (2.5 ulp): ~ 23 u of the
+ * value; swish's product one more; the hard ones 3 roundings.  <= 24 u of max |ref| = 1.4e-6;
+ * 1e-5 leaves 7x.  measured 1.1e-7.  Backward: the slope s (1 - s) or s + x s (1 - s) from that s
+ * (error ~ 24 u of s, times |x| < 8 in swish's second term) times dout: <= ~ 200 u max |dout|
+ * = 1.2e-5 absolute, and max |ref| >= max |dout| / 4 (sigmoid's largest slope) on these inputs:
+ * 5e-5 relative.  measured 5.4e-7.  clip is a selection: TOL_ACT_EXACT. */
+#define TOL_ACT_FWD 1e-5
+#define TOL_ACT_BWD 5e-5
+
+/* multiply: one product, u relative to |a b| <= max |ref|: 6e-8 (and da = dout * b alike);
+ * 1e-7 as TOL_ADD_FWD.  The broadcast's db is a sum over a plane of HW products: per-invocation
+ * serial runs (<= 256 terms for HW <= 256, else ceil(HW / 256) <= 49) and an 8-level tree:
+ * <= 257 roundings, 257 u = 1.5e-5 relative to the plane's sum of |dout a| (the floor st_cmp
+ * gets); 2e-5.  measured 4.1e-8 (forward), 5.0e-8 (da), 7.8e-8 (db). */
+#define TOL_MUL 1e-7
+#define TOL_MUL_REDUCE 2e-5
 
 /* ---- long accumulations ---- */
 /* conv2d / dense (every GEMM kernel, split or not, with fused ReLU / BatchNorm epilogues):
