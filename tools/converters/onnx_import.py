@@ -18,6 +18,7 @@ import numpy as np
 
 import vkrun_model as vm
 from converters.common import ConvertError, load_classes, set_classes
+from converters.graph import layer_shape
 
 HEAD_OPS = ("GlobalAveragePool", "Flatten", "Reshape", "Gemm", "MatMul")
 F32_MAX = float(np.finfo(np.float32).max)
@@ -86,6 +87,12 @@ def _fold(op, ins, at):
     return None
 
 
+def _selection_weight(cin, before, after):
+    w = np.zeros((before + cin + after, cin, 1, 1), np.float32)
+    w[before + np.arange(cin), np.arange(cin), 0, 0] = 1.0
+    return w
+
+
 def _reshape_target(shape, target):
     """ONNX Reshape: 0 copies the input dimension, -1 is inferred."""
     out = [int(shape[i]) if int(d) == 0 else int(d) for i, d in enumerate(target)]
@@ -112,6 +119,7 @@ class Importer:
         self.layers = []
         self.params = {}       # layer name -> OrderedDict param -> array
         self.names = set()
+        self.selections = {}   # frozen selection conv -> (input channels, zeros before, zeros after)
         self.uses = collections.Counter(i for n in self.nodes for i in n.input)
         self.producer = {o: n for n in self.nodes for o in n.output}
         self.opset = max([o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")] or [13])
@@ -157,7 +165,6 @@ class Importer:
         name = self.layer_name(node)
         layer = collections.OrderedDict([("name", name), ("type", type_), ("inputs", [self.acts[i].layer for i in inputs])])
         layer.update(fields)
-        from converters.graph import layer_shape
         try:
             vshape = layer_shape(layer, [self.acts[i].vshape for i in inputs])
         except vm.ModelError as e:
@@ -516,6 +523,51 @@ class Importer:
             raise Unmappable("axis %s (only the channel axis 1)" % at.get("axis"))
         self.emit(node, "concat", list(node.input), oshape=(xs[0].oshape[0], sum(x.vshape[0] for x in xs)) + xs[0].vshape[1:])
 
+    def _select(self, node, xname, stride=(1, 1), cpad=(0, 0)):
+        """Strided subsampling x[:, :, ::sh, ::sw] and/or zero channels before/after (option-A
+        ResNet shortcuts) as a frozen 1x1 conv without bias whose weight is the identity at the
+        channel offset (exact in fp32). A selection feeding only this node is extended in place."""
+        x = self.act(xname)
+        last = self.layers[-1] if len(self.layers) > 1 else None
+        if last is not None and x.layer == last["name"] and last["name"] in self.selections and self.uses[xname] == 1:
+            cin, before, after = self.selections[last["name"]]
+            last["strides"] = [last["strides"][0] * stride[0], last["strides"][1] * stride[1]]
+            last["filters"] += cpad[0] + cpad[1]
+            self.selections[last["name"]] = (cin, before + cpad[0], after + cpad[1])
+            self.params[last["name"]]["weight"] = _selection_weight(*self.selections[last["name"]])
+            vshape = layer_shape(last, [self.acts_by_layer(last["inputs"][0]).vshape])
+            self.acts[node.output[0]] = Act(last["name"], vshape, (x.oshape[0],) + vshape)
+            for a in self.acts.values():
+                if a.layer == last["name"]:
+                    a.vshape, a.oshape = vshape, (a.oshape[0],) + vshape
+            return
+        cin = x.vshape[0]
+        layer = self.emit(node, "conv2d", [xname], [("weight", _selection_weight(cin, *cpad))],
+                          filters=cin + cpad[0] + cpad[1], kernel=[1, 1], strides=list(stride), padding="valid",
+                          use_bias=False, activation="linear", trainable=False)
+        self.selections[layer["name"]] = (cin, cpad[0], cpad[1])
+
+    def op_Slice(self, node, at):
+        x = self._image(node.input[0])
+        if "starts" in at:  # opset < 10
+            starts, ends, axes, steps = at["starts"], at["ends"], at.get("axes"), None
+        else:
+            starts, ends = self.const(node, 1, "starts"), self.const(node, 2, "ends")
+            axes, steps = self.const(node, 3, "axes"), self.const(node, 4, "steps")
+        axes = list(range(len(starts))) if axes is None else [int(a) % 4 for a in axes]
+        steps = [1] * len(starts) if steps is None else [int(v) for v in steps]
+        stride = [1, 1]
+        for a, s0, e, st in zip(axes, starts, ends, steps):
+            full = x.oshape[a]
+            if int(s0) != 0 or int(e) < full or st < 1 or (a < 2 and st != 1):
+                raise Unmappable("slice [%s:%s:%s] of axis %d (only x[:, :, ::s, ::s])" % (s0, e, st, a))
+            if a >= 2:
+                stride[a - 2] *= st
+        if stride == [1, 1]:
+            self.alias(node, node.input[0])
+        else:
+            self._select(node, node.input[0], stride=tuple(stride))
+
     def op_Pad(self, node, at):
         self._image(node.input[0])
         mode = at.get("mode", b"constant")
@@ -525,8 +577,11 @@ class Importer:
         if mode != "constant" or (value is not None and float(np.reshape(value, -1)[0]) != 0.0):
             raise Unmappable("only zero padding (mode %s, value %s)" % (mode, value))
         p = [int(v) for v in np.reshape(pads, -1)]
-        if len(p) != 8 or p[0] or p[1] or p[4] or p[5] or min(p) < 0:
-            raise Unmappable("pads %s: only non-negative padding of H and W" % p)
+        if len(p) != 8 or p[0] or p[4] or min(p) < 0 or ((p[1] or p[5]) and any(p[2:4] + p[6:])):
+            raise Unmappable("pads %s: only non-negative padding of H and W, or of C alone" % p)
+        if p[1] or p[5]:
+            self._select(node, node.input[0], cpad=(p[1], p[5]))
+            return
         self.emit(node, "zeropad", [node.input[0]], padding=[p[2], p[6], p[3], p[7]])
 
     def op_Softmax(self, node, at):
