@@ -81,6 +81,9 @@ def torch_forward(model, x):
 
 def export_onnx(model, path, size, opset=13):
     import torch
+    import warnings
+    warnings.filterwarnings("ignore", category=UserWarning)     # the exporter's shape-inference notes
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=opset,
                       input_names=["input"], output_names=["output"], do_constant_folding=True)
 
@@ -203,7 +206,7 @@ def cifar_resnet20():
         def forward(self, x):
             out = F.relu(self.bn1(self.conv1(x)))
             out = self.layer3(self.layer2(self.layer1(out)))
-            out = F.avg_pool2d(out, out.size()[3])
+            out = F.avg_pool2d(out, int(out.size()[3]))  # int(): a constant kernel when traced for ONNX
             return self.linear(out.view(out.size(0), -1))
 
     return ResNet20()

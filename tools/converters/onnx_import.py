@@ -45,7 +45,8 @@ def _fold(op, ins, at):
     if op in ("Identity", "Cast", "Dropout"):
         if op == "Cast":
             import onnx
-            return ins[0].astype(onnx.helper.tensor_dtype_to_np_dtype(at["to"]))
+            to_np = getattr(onnx.helper, "tensor_dtype_to_np_dtype", None)  # onnx >= 1.13
+            return ins[0].astype(to_np(at["to"]) if to_np else onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[at["to"]])
         return ins[0]
     if op == "Unsqueeze":
         axes = at.get("axes", list(ins[1]) if len(ins) > 1 else [])
@@ -82,6 +83,14 @@ def _fold(op, ins, at):
         if op == "Div" and np.issubdtype(ins[0].dtype, np.integer):
             r = (ins[0] // ins[1]).astype(ins[0].dtype)
         return r
+    if op == "Transpose":
+        return np.transpose(ins[0], at.get("perm"))
+    if op == "Neg":
+        return -ins[0]
+    if op == "Range":
+        return np.arange(ins[0], ins[1], ins[2]).astype(ins[0].dtype)
+    if op == "Expand":
+        return ins[0] * np.ones([int(d) for d in ins[1]], ins[0].dtype)
     if op == "Where":
         return np.where(ins[0], ins[1], ins[2])
     return None
@@ -257,7 +266,10 @@ class Importer:
                 self.consts[node.output[0]] = shp[at.get("start", 0):at.get("end", len(shp))]
                 return
             if all(i == "" or i in self.consts for i in node.input):
-                v = _fold(op, [self.consts.get(i) for i in node.input], at)
+                try:
+                    v = _fold(op, [self.consts.get(i) for i in node.input], at)
+                except (ValueError, TypeError, IndexError, KeyError) as e:
+                    raise Unmappable("folding its constant inputs failed: %s" % e)
                 if v is None:
                     raise Unmappable("it has only constant inputs, and %s is not folded" % op)
                 self.consts[node.output[0]] = np.asarray(v)
