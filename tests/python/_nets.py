@@ -143,8 +143,9 @@ def require_types(ctx, graph):
     tiny graph with that layer says "unknown layer type" until it does (any other failure fails the
     check). The new conv2d / pool fields (groups, dilation, ceil_mode) come with the same change, so
     a graph using only those is probed with `clip`."""
-    probes = [p.split()[0] if p.split()[0] in PROBE_LAYERS or p == "multiply" else "clip" for p in new_types_in(graph)]
-    for probe in sorted(set(probes)):
+    used = new_types_in(graph)
+    probes = [p for p in used if p in PROBE_LAYERS or p == "multiply"] or (["clip"] if used else [])
+    for probe in probes:
         if probe not in ctx._support:
             layers = [{"name": "in", "type": "input"}]
             if probe == "multiply":
@@ -164,7 +165,8 @@ def require_types(ctx, graph):
                                      % (probe, p.returncode, out[-500:]))
             ctx._support[probe] = out.splitlines()[-1] if p.returncode != 0 else None
         if ctx._support[probe]:
-            raise Skip("this vkrun does not support %s yet (vkrun summary: %s)" % (probe, ctx._support[probe][:200]))
+            raise Skip("this vkrun does not support %s yet (the graph uses %s; vkrun summary: %s)"
+                       % (probe, ", ".join(used), ctx._support[probe][:160]))
 
 
 def cifar_resnet20():

@@ -8,8 +8,8 @@ vkrun equivalent is an error that names the node, its op and its inputs: never a
 
 Only the nodes the chosen output needs are converted: --top keeps the whole graph (graph output
 0), --cut NODE ends the graph at that node (name or output name), and by default the graph ends
-at the input of the first pooling/classifier node of the head (GlobalAveragePool, Flatten,
-Reshape, Gemm, MatMul): the include_top=False feature map."""
+at the input of the last GlobalAveragePool (squeeze-and-excitation blocks have earlier ones), or
+without one, of the first Flatten / Reshape / Gemm / MatMul: the include_top=False feature map."""
 
 import collections
 import os
@@ -182,8 +182,10 @@ class Importer:
         self.names.add(name)
         self.params[name] = collections.OrderedDict(
             (p, np.ascontiguousarray(a, dtype=np.float32)) for p, a in params)
-        n = self.acts[inputs[0]].oshape[0]
-        self.acts[node.output[0]] = Act(name, vshape, oshape or (n,) + vshape)
+        x = self.acts[inputs[0]]
+        if oshape is None:
+            oshape = x.oshape if vshape == x.vshape else (x.oshape[0],) + vshape
+        self.acts[node.output[0]] = Act(name, vshape, oshape)
         return layer
 
     def alias(self, node, src, oshape=None):
@@ -224,7 +226,8 @@ class Importer:
                       % (a.cut, self.nodes[len(self.nodes) // 2].name or self.nodes[0].output[0]))
         if a.top:
             return self.model.graph.output[0].name
-        for n in self.nodes:
+        gaps = [n for n in self.nodes if n.op_type == "GlobalAveragePool"]
+        for n in gaps[-1:] or self.nodes:  # the last global pool (not an SE block's), else the first head op
             if n.op_type in HEAD_OPS:
                 return n.input[0]
         self.fail("no pooling/classifier head (%s) found to cut before; pass --cut NODE or --top"
@@ -371,6 +374,13 @@ class Importer:
         if dil != [1, 1]:
             fields["dilation"] = dil
         params = [("weight", w)] + ([("bias", b.reshape(-1))] if b is not None else [])
+        if len(x.vshape) == 1:  # a 1x1 conv of a pooled [N,C,1,1] (squeeze-and-excitation): dense
+            if k != [1, 1] or groups != 1 or fields["padding"] != "valid":
+                raise Unmappable("a %s conv (group %d, padding %s) of a pooled 1x1 map" % (k, groups, fields["padding"]))
+            params[0] = ("weight", w.reshape(w.shape[0], -1))
+            self.emit(node, "dense", [node.input[0]], params, oshape=x.oshape[:1] + (w.shape[0], 1, 1),
+                      units=int(w.shape[0]), use_bias=b is not None, activation="linear")
+            return
         self.emit(node, "conv2d", [node.input[0]], params, **fields)
 
     def op_BatchNormalization(self, node, at):
@@ -417,10 +427,16 @@ class Importer:
 
     def op_Mul(self, node, at):
         a, b = node.input[0], node.input[1]
-        for x, s in ((a, b), (b, a)):  # x * sigmoid(x) -> swish
+        for x, s in ((a, b), (b, a)):  # x * sigmoid(x) -> swish; x * hardsigmoid(x) (1/6, 1/2) -> hard_swish
             p = self.producer.get(s)
-            if p is not None and p.op_type == "Sigmoid" and p.input[0] == x and x in self.acts:
+            if p is None or p.input[0] != x or x not in self.acts:
+                continue
+            pat = _attrs(p)
+            if p.op_type == "Sigmoid":
                 self.emit(node, "swish", [x])
+                return
+            if p.op_type == "HardSigmoid" and abs(pat.get("alpha", 0.2) - 1 / 6) < 1e-7 and pat.get("beta", 0.5) == 0.5:
+                self.emit(node, "hard_swish", [x])
                 return
         for i in (0, 1):
             if node.input[1 - i] in self.acts and self._scalar_const(node, i) == 1.0:
@@ -531,6 +547,9 @@ class Importer:
 
     def op_Concat(self, node, at):
         xs = [self._image(i) for i in node.input]
+        if len(xs) == 1:
+            self.alias(node, node.input[0])
+            return
         if at.get("axis") not in (1, -3):
             raise Unmappable("axis %s (only the channel axis 1)" % at.get("axis"))
         self.emit(node, "concat", list(node.input), oshape=(xs[0].oshape[0], sum(x.vshape[0] for x in xs)) + xs[0].vshape[1:])
@@ -593,6 +612,9 @@ class Importer:
             raise Unmappable("pads %s: only non-negative padding of H and W, or of C alone" % p)
         if p[1] or p[5]:
             self._select(node, node.input[0], cpad=(p[1], p[5]))
+            return
+        if not any(p):
+            self.alias(node, node.input[0])
             return
         self.emit(node, "zeropad", [node.input[0]], padding=[p[2], p[6], p[3], p[7]])
 
