@@ -226,3 +226,54 @@ def load_resnet20(path):
 def save_state_dict(model, path):
     import torch
     torch.save(model.state_dict(), path)
+
+
+def interpret(graph, tensors, x):
+    """Runs a vkrun graph in float64 torch: tools/torch_ref.py's interpreter, plus the issue-14 types
+    (test-only until torch_ref.py learns them) -- checks the converters' graphs now, before vkrun can."""
+    import types
+    import torch
+    import torch.nn.functional as F
+    import torch_ref
+    import vkrun_model as vm
+    from converters import graph as vg
+
+    class ExtNet(torch_ref.VkrunNet):
+        def _layer(self, l, x, outs):
+            t = l["type"]
+            a = outs[l["inputs"][0]] if t != "input" else None
+            if t == "conv2d" and (l.get("groups", 1) != 1 or l.get("dilation", [1, 1]) != [1, 1]):
+                d = l.get("dilation", [1, 1])
+                eff = [(k - 1) * di + 1 for k, di in zip(l["kernel"], d)]
+                pt, pb, pl, pr = vm.resolve_padding(l["padding"], a.shape[2], a.shape[3], eff, l["strides"])
+                y = F.conv2d(F.pad(a, (pl, pr, pt, pb)), self._p(l, "weight"),
+                             self._p(l, "bias") if l.get("use_bias", True) else None, stride=tuple(l["strides"]),
+                             dilation=tuple(d), groups=l.get("groups", 1))
+                return F.relu(y) if l.get("activation", "linear") == "relu" else y
+            if t in ("maxpool", "avgpool") and l.get("ceil_mode"):
+                raise NotImplementedError("ceil_mode pools are not interpreted here")
+            if t == "clip":
+                return a.clamp(l["min"], l["max"])
+            if t == "sigmoid":
+                return torch.sigmoid(a)
+            if t == "hard_sigmoid":
+                return (l.get("alpha", 1 / 6) * a + l.get("beta", 0.5)).clamp(0, 1)
+            if t == "hard_swish":
+                return a * (a / 6 + 0.5).clamp(0, 1)
+            if t == "swish":
+                return a * torch.sigmoid(a)
+            if t == "multiply":
+                b = outs[l["inputs"][1]]
+                return a * (b.reshape(b.shape[0], b.shape[1], 1, 1) if a.dim() == 4 and b.dim() == 2 else b)
+            if t == "flatten":
+                return a.flatten(1)
+            return super()._layer(l, x, outs)
+
+    saved = torch_ref.vm
+    torch_ref.vm = types.SimpleNamespace(**dict(vars(vm), validate=vg.validate))
+    try:
+        net = ExtNet(graph, tensors, dtype=torch.float64).eval()
+    finally:
+        torch_ref.vm = saved
+    with torch.no_grad():
+        return net(torch.from_numpy(np.asarray(x, np.float64))).numpy()

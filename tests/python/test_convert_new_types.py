@@ -12,6 +12,8 @@ torch.onnx.export -> tools/convert.py (--top, and the default cut), 64x64:
   MobileNetV3: hard_swish, hard_sigmoid SE gates, SE 1x1 convs as dense; EfficientNet: swish, sigmoid
   SE gates; DenseNet: 58 concats, BN-ReLU-conv), and the conv/dense weight element count equal to
   torch's;
+- the converted graph run by a float64 torch interpreter of the format (tools/torch_ref.py plus the
+  new types, tests/python/_nets.py) vs the torch model, <= 1e-4: runs now;
 - parity: `vkrun forward` logits (--top) and features (default cut) vs torch, <= 1e-4. A check whose
   graph uses a type this vkrun does not know SKIPs with vkrun's "unknown layer type" message
   (DenseNet uses only existing types and runs now).
@@ -88,14 +90,18 @@ def t_net(name, seed, opset=13):
     print("     %s: %d layers with top (%s), %d without" % (name, len(g["layers"]),
                                                            ", ".join("%s %d" % kv for kv in sorted(types.items())),
                                                            len(gf["layers"])))
-    N.require_types(C, g)
     x = N.torch_pre(N.pixels(2, SIZE, seed))
-    e1 = N.check_parity(C, top, x, N.torch_forward(m, x), name + " logits")
+    ref = N.torch_forward(m, x)
+    e0 = N.rel_err(N.interpret(g, t, x), ref)
+    assert e0 <= N.PARITY_BOUND, "%s: the converted graph, interpreted in torch: rel err %.2e" % (name, e0)
+    print("     %s: converted graph interpreted in float64 torch vs the torch model: rel err %.2e" % (name, e0))
+    N.require_types(C, g)
+    e1 = N.check_parity(C, top, x, ref, name + " logits")
     feats = N.torch_forward(m.features, x)
     if name == "densenet121":
         feats = np.maximum(feats, 0)  # DenseNet's forward applies the final ReLU after `features`
     e2 = N.check_parity(C, feat, x, feats, name + " features")
-    print("     %s: logits rel err %.2e, features %.2e" % (name, e1, e2))
+    print("     %s: vkrun logits rel err %.2e, features %.2e" % (name, e1, e2))
 
 
 def need_onnx():
