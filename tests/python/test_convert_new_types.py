@@ -2,11 +2,12 @@
 """Networks that need the issue-14 layer types: conversion, structure, and parity with torch once
 vkrun knows the types.
 
-  /usr/bin/python3 tests/python/test_convert_new_types.py --vkrun BUILD/vkrun [--keep]
+  /usr/bin/python3 tests/python/test_convert_new_types.py --vkrun BUILD/vkrun [--via state_dict|onnx] [--keep]
 
 torchvision mobilenet_v2, mobilenet_v3_small (exported at opset 14: ONNX HardSwish), mobilenet_v3_large,
-efficientnet_b0 and densenet121 with seeded random weights and randomized BN statistics, through
-torch.onnx.export -> tools/convert.py (--top, and the default cut), 64x64:
+efficientnet_b0 and densenet121 with seeded random weights and randomized BN statistics, converted
+from their state dicts (converters/torchvision_mobile.py) and through torch.onnx.export (--top, and
+without: the features), 32x32:
 - structure: the graph checks (converters/graph.py: shapes, every tensor present with its shape), the
   layer types the architecture must give (MobileNetV2: 17 depthwise convs and 35 ReLU6 clips;
   MobileNetV3: hard_swish, hard_sigmoid SE gates, SE 1x1 convs as dense; EfficientNet: swish, sigmoid
@@ -38,7 +39,8 @@ from converters import graph as vg  # noqa: E402
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 R = Runner()
 C = None
-SIZE = 64
+SIZE = 32
+NETS = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "densenet121")
 
 
 def weight_count(model):
@@ -51,7 +53,7 @@ def read(path):
     return g, t
 
 
-def expect_types(name, g):
+def expect_types(name, g, via):
     types = collections.Counter(l["type"] for l in g["layers"])
     convs = [l for l in g["layers"] if l["type"] == "conv2d"]
     dw = [l for l in convs if l.get("groups", 1) > 1 and l["groups"] == l["filters"]]
@@ -66,12 +68,40 @@ def expect_types(name, g):
     elif name == "efficientnet_b0":
         assert types["swish"] == 49 and types["sigmoid"] == types["multiply"] == 16 and len(dw) == 16, types
     elif name == "densenet121":
-        # norm1 of the 58 dense layers, the 3 transitions and norm5 (norm0 and norm2 fold into the conv before)
-        assert types["concat"] == 58 and types["batchnorm"] == 58 + 3 + 1 and not vg.uses_new_vocabulary(g), types
+        # ONNX: norm1 of the 58 dense layers, the 3 transitions and norm5 (norm0 and norm2 fold into the conv
+        # before them); the state dict keeps all 121
+        assert types["concat"] == 58 and not vg.uses_new_vocabulary(g), types
+        assert types["batchnorm"] == (121 if via == "state dict" else 58 + 3 + 1), types
     return types
 
 
-def t_net(name, seed, opset=13):
+def check(name, m, seed, top, feat, via):
+    """Structure, the graph interpreted in torch, and vkrun parity of the converted `top` / `feat`."""
+    g, t = read(top)
+    types = expect_types(name, g, via)
+    n = sum(a.size for k, a in t.items() if k.endswith(".weight") and a.ndim in (2, 4))
+    # SE 1x1 convs become dense layers with the same element count
+    assert n == weight_count(m), "conv/dense weights: %d elements, torch has %d" % (n, weight_count(m))
+    gf, _ = read(feat)
+    assert gf["layers"][-1]["name"] in [l["name"] for l in g["layers"]] and len(gf["layers"]) < len(g["layers"])
+    print("     %s via %s: %d layers with top (%s), %d without" % (
+        name, via, len(g["layers"]), ", ".join("%s %d" % kv for kv in sorted(types.items())), len(gf["layers"])))
+    x = N.torch_pre(N.pixels(2, SIZE, seed))
+    ref = N.torch_forward(m, x)
+    feats = N.torch_forward(m.features, x)
+    if name == "densenet121":
+        feats = np.maximum(feats, 0)  # DenseNet's forward applies the final ReLU after `features`
+    e0 = N.rel_err(N.interpret(g, t, x), ref)
+    assert e0 <= N.PARITY_BOUND, "%s: the converted graph, interpreted in torch: rel err %.2e" % (name, e0)
+    print("     %s via %s: the graph with top interpreted in float64 torch vs the torch model: rel err %.2e"
+          % (name, via, e0))
+    N.require_types(C, g)
+    e1 = N.check_parity(C, top, x, ref, name + " logits")
+    e2 = N.check_parity(C, feat, x, feats, name + " features")
+    print("     %s via %s: vkrun logits rel err %.2e, features %.2e" % (name, via, e1, e2))
+
+
+def t_onnx(name, seed, opset=13):
     import torchvision
     need_onnx()
     m = N.randomize(getattr(torchvision.models, name)(), seed)
@@ -80,28 +110,18 @@ def t_net(name, seed, opset=13):
     top, feat = C.tmp(name + "_top.safetensors"), C.tmp(name + ".safetensors")
     N.convert(src, "-o", top, "--top", "--no-classes")
     N.convert(src, "-o", feat)
-    g, t = read(top)
-    types = expect_types(name, g)
-    n = sum(a.size for k, a in t.items() if k.endswith(".weight") and a.ndim in (2, 4))
-    # SE 1x1 convs become dense layers with the same element count
-    assert n == weight_count(m), "conv/dense weights: %d elements, torch has %d" % (n, weight_count(m))
-    gf, _ = read(feat)
-    assert gf["layers"][-1]["name"] in [l["name"] for l in g["layers"]] and len(gf["layers"]) < len(g["layers"])
-    print("     %s: %d layers with top (%s), %d without" % (name, len(g["layers"]),
-                                                           ", ".join("%s %d" % kv for kv in sorted(types.items())),
-                                                           len(gf["layers"])))
-    x = N.torch_pre(N.pixels(2, SIZE, seed))
-    ref = N.torch_forward(m, x)
-    e0 = N.rel_err(N.interpret(g, t, x), ref)
-    assert e0 <= N.PARITY_BOUND, "%s: the converted graph, interpreted in torch: rel err %.2e" % (name, e0)
-    print("     %s: converted graph interpreted in float64 torch vs the torch model: rel err %.2e" % (name, e0))
-    N.require_types(C, g)
-    e1 = N.check_parity(C, top, x, ref, name + " logits")
-    feats = N.torch_forward(m.features, x)
-    if name == "densenet121":
-        feats = np.maximum(feats, 0)  # DenseNet's forward applies the final ReLU after `features`
-    e2 = N.check_parity(C, feat, x, feats, name + " features")
-    print("     %s: vkrun logits rel err %.2e, features %.2e" % (name, e1, e2))
+    check(name, m, seed, top, feat, "ONNX")
+
+
+def t_state_dict(name, seed):
+    import torchvision
+    m = N.randomize(getattr(torchvision.models, name)(), seed)
+    src = C.tmp(name + ".pth")
+    N.save_state_dict(m, src)
+    top, feat = C.tmp(name + "_sd_top.safetensors"), C.tmp(name + "_sd.safetensors")
+    N.convert(src, "-o", top, "--top", "--no-classes", "--size", str(SIZE))
+    N.convert(src, "-o", feat, "--size", str(SIZE))
+    check(name, m, seed, top, feat, "state dict")
 
 
 def need_onnx():
@@ -116,14 +136,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vkrun", required=True)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--via", choices=("all", "state_dict", "onnx"), default="all",
+                    help="only the state-dict or only the ONNX checks (ctest runs them as two tests)")
     a = ap.parse_args()
     C = N.Ctx(a.vkrun)
     try:
-        R.check("onnx_mobilenet_v2", lambda: t_net("mobilenet_v2", 51))
-        R.check("onnx_mobilenet_v3_small", lambda: t_net("mobilenet_v3_small", 52, opset=14))
-        R.check("onnx_mobilenet_v3_large", lambda: t_net("mobilenet_v3_large", 53))
-        R.check("onnx_efficientnet_b0", lambda: t_net("efficientnet_b0", 54))
-        R.check("onnx_densenet121", lambda: t_net("densenet121", 55))
+        for i, name in enumerate(NETS):
+            if a.via in ("all", "state_dict"):
+                R.check("state_dict_" + name, lambda: t_state_dict(name, 60 + i))
+            if a.via in ("all", "onnx"):
+                R.check("onnx_" + name, lambda: t_onnx(name, 50 + i, 14 if name == "mobilenet_v3_small" else 13))
     finally:
         if not a.keep:
             shutil.rmtree(C.tmpdir, ignore_errors=True)

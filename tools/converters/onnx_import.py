@@ -443,7 +443,7 @@ class Importer:
                 self.alias(node, node.input[1 - i])
                 return
         x, y = self.act(a), self.act(b)
-        if len(y.oshape) > len(x.oshape) or (y.oshape != x.oshape and np.prod(y.oshape) > np.prod(x.oshape)):
+        if (len(y.vshape), np.prod(y.oshape)) > (len(x.vshape), np.prod(x.oshape)):  # the image first
             a, b, x, y = b, a, y, x
         if y.oshape != x.oshape and not (len(x.oshape) == 4 and y.oshape in (x.oshape[:2], x.oshape[:2] + (1, 1))):
             raise Unmappable("broadcast of %s over %s: only equal shapes or [N,C,1,1] over [N,C,H,W]"

@@ -14,6 +14,7 @@ import numpy as np
 
 import vkrun_model as vm
 from converters import graph as vg
+from converters import torchvision_mobile as tvm
 from converters.common import ConvertError, load_classes, set_classes, warn
 
 TORCH_BN = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean", "running_var": "running_var"}
@@ -155,13 +156,23 @@ def detect(sd):
 
 def convert_state_dict(sd, path, args):
     arch, kw = detect(sd)
+    build = None
     if arch is None:
-        raise ConvertError("%s: unknown state_dict (expected torchvision resnet18/34/50/101/152 or vgg11/13/16/19, "
+        arch, build = tvm.detect(sd)
+    if arch is None:
+        raise ConvertError("%s: unknown state_dict (expected torchvision resnet18/34/50/101/152, vgg11/13/16/19, "
+                           "mobilenet_v2, mobilenet_v3_small/large, efficientnet_b0, densenet121, "
                            "or a CIFAR ResNet of pytorch_resnet_cifar10; first keys: %s)"
                            % (path, ", ".join(list(sd)[:5])))
     if args.arch and args.arch != arch:
         raise ConvertError("%s holds %s weights, not %s" % (path, arch, args.arch))
-    if arch.startswith("vgg"):
+    if build is not None:
+        key = tvm.classifier_key(arch)
+        if args.top and key not in sd:
+            raise ConvertError("--top: %s has no classifier (%s)" % (path, key))
+        graph = build(top=args.top, units=int(sd[key].shape[0]) if args.top else 1000)
+        units = graph["layers"][-1].get("units")
+    elif arch.startswith("vgg"):
         units = int(sd["classifier.6.weight"].shape[0]) if args.top and "classifier.6.weight" in sd else 1000
         if args.top and "classifier.6.weight" not in sd:
             raise ConvertError("--top: %s has no classifier (classifier.6.weight)" % path)
@@ -190,6 +201,8 @@ def convert_state_dict(sd, path, args):
         if key not in sd:
             raise ConvertError("%s has no weight %r (expected shape %s)" % (path, key, shape))
         v = sd[key]
+        if len(shape) == 2 and v.dim() == 4 and tuple(v.shape) == tuple(shape) + (1, 1):
+            v = v.reshape(shape)  # a squeeze-and-excitation 1x1 conv, a dense layer here
         if tuple(v.shape) != tuple(shape):
             raise ConvertError("%s: weight %r has shape %s, expected %s" % (path, key, tuple(v.shape), tuple(shape)))
         if not v.is_floating_point():
@@ -200,7 +213,7 @@ def convert_state_dict(sd, path, args):
         tensors[tn] = np.ascontiguousarray(a)
         used.add(key)
     extra = [k for k in sd if k not in used and not k.endswith(".num_batches_tracked")
-             and not (arch.startswith("vgg") and not args.top and k.startswith("classifier."))]
+             and not (not args.top and k.startswith("classifier."))]
     if extra:
         warn("%s: ignored %d entries not in %s: %s" % (path, len(extra), arch, ", ".join(extra[:8])))
     last = graph["layers"][-1]
