@@ -257,8 +257,14 @@ def interpret(graph, tensors, x):
                              self._p(l, "bias") if l.get("use_bias", True) else None, stride=tuple(l["strides"]),
                              dilation=tuple(d), groups=l.get("groups", 1))
                 return F.relu(y) if l.get("activation", "linear") == "relu" else y
-            if t in ("maxpool", "avgpool") and l.get("ceil_mode"):
-                raise NotImplementedError("ceil_mode pools are not interpreted here")
+            if t in ("maxpool", "avgpool") and l.get("ceil_mode"):  # torch's ceil_mode is the vocabulary's
+                pt, pb, pl, pr = vm.resolve_padding(l["padding"], a.shape[2], a.shape[3], l["pool"], l["strides"])
+                if (pt, pl) != (pb, pr):
+                    raise NotImplementedError("ceil_mode pools with asymmetric padding are not interpreted here")
+                k, st = tuple(l["pool"]), tuple(l["strides"])
+                if t == "maxpool":
+                    return F.max_pool2d(a, k, st, (pt, pl), ceil_mode=True)
+                return F.avg_pool2d(a, k, st, (pt, pl), ceil_mode=True, count_include_pad=l["count_include_pad"])
             if t == "clip":
                 return a.clamp(l["min"], l["max"])
             if t == "sigmoid":

@@ -12,9 +12,13 @@
    nodes, Shape -> Gather -> Concat -> Reshape after GlobalAveragePool, auto_pad SAME_UPPER / SAME_LOWER with
    stride 2, asymmetric pads, Clip(min=0) as ReLU, MatMul + Add, Gemm (transB=0, alpha, beta), Dropout,
    Identity, Softmax: parity with the same ops in torch.
-4. An op without a vkrun layer (LeakyRelu, Resize): exit 1, the message names the node, the op
+4. A small net with the issue-14 ops the torchvision networks do not cover (dilated and grouped conv,
+   ReLU6, asymmetric F.pad, ceil_mode max/avg pools, Sigmoid, HardSwish, HardSigmoid, Mul, a view()
+   flatten of a 5x5 map): the layer list, the graph interpreted in float64 torch vs the module, and
+   `vkrun forward` (SKIP until vkrun knows the types).
+5. An op without a vkrun layer (LeakyRelu, Resize): exit 1, the message names the node, the op
    and its inputs, and no output file is written.
-5. With ../shared: the real CIFAR ResNet20 through torch.onnx.export (its option-A shortcut is a
+6. With ../shared: the real CIFAR ResNet20 through torch.onnx.export (its option-A shortcut is a
    strided Slice + channel Pad: one frozen selection conv) vs torch.
 """
 
@@ -169,6 +173,46 @@ def t_hand_built():
     print("     hand-built graph: rel err %.2e" % e)
 
 
+class OpsNet(torch.nn.Module):
+    """The ONNX ops of the issue-14 vocabulary that the torchvision networks do not cover."""
+
+    def __init__(self):
+        super().__init__()
+        self.dil = torch.nn.Conv2d(3, 8, 3, padding=2, dilation=2)
+        self.grp = torch.nn.Conv2d(8, 8, 3, padding=1, groups=2, bias=False)
+        self.fc = torch.nn.Linear(8 * 5 * 5, 5)
+
+    def forward(self, x):
+        y = F.relu6(self.dil(x))                                             # exported as Relu + Clip(0, 6)
+        y = F.pad(self.grp(y), (1, 2, 0, 1))                                  # asymmetric zero padding
+        y = F.max_pool2d(y, 3, 2, ceil_mode=True)
+        y = F.avg_pool2d(y, 3, 2, padding=1, count_include_pad=False, ceil_mode=True)
+        y = torch.sigmoid(y) * F.hardswish(y) + F.hardsigmoid(y)
+        return torch.softmax(self.fc(y.view(y.size(0), -1)), 1)             # Shape chain + Reshape: flatten
+
+
+def t_ops():
+    need_onnx()
+    m = N.randomize(OpsNet(), 70)
+    path = onnx_model(m, "ops", 16, "--top")
+    g, t = vm.read_model(path, check=False)
+    L = [l for l in g["layers"] if l["type"] != "input"]
+    types = [l["type"] for l in L]
+    assert types == ["conv2d", "relu", "clip", "conv2d", "zeropad", "maxpool", "avgpool", "sigmoid", "hard_swish", "multiply",
+                     "hard_sigmoid", "add", "flatten", "dense", "softmax"], types
+    assert L[0]["dilation"] == [2, 2] and L[0]["padding"] == [2, 2, 2, 2] and L[3]["groups"] == 2, (L[0], L[3])
+    assert L[4]["padding"] == [0, 1, 1, 2] and L[5]["ceil_mode"] and L[6]["ceil_mode"], L[4:7]
+    assert L[6]["count_include_pad"] is False and t[L[3]["name"] + ".weight"].shape == (8, 4, 3, 3)
+    x = N.torch_pre(N.pixels(2, 16, 71))
+    ref = N.torch_forward(m, x)
+    e0 = N.rel_err(N.interpret(g, t, x), ref)
+    assert e0 <= N.PARITY_BOUND, "the converted graph, interpreted in torch: rel err %.2e" % e0
+    print("     ops graph interpreted in float64 torch: rel err %.2e" % e0)
+    N.require_types(C, g)
+    e = N.check_parity(C, path, x, ref, "ops graph")
+    print("     ops graph: vkrun rel err %.2e" % e)
+
+
 def t_unmappable():
     need_onnx()
 
@@ -220,6 +264,7 @@ def main():
         R.check("onnx_vgg16_features_forward", t_vgg16_features)
         R.check("onnx_default_cut_and_cut_node", t_cuts)
         R.check("onnx_hand_built_graph", t_hand_built)
+        R.check("onnx_issue14_ops", t_ops)
         R.check("onnx_unmappable_op", t_unmappable)
         R.check("onnx_resnet20_cifar_real", t_resnet20_onnx, shared=True)
     finally:
