@@ -123,6 +123,11 @@ def _keras_layer_weights(path, lname, arrs, expected):
 
 def convert_keras(path, args):
     names, weights = read_keras_h5(path)
+    from converters import keras_apps
+    if keras_apps.detect(weights):
+        return keras_apps.convert(path, names, weights, args)
+    if args.size or args.preprocess:
+        raise ConvertError("--size / --preprocess: not for Keras ResNet50 / SqueezeNet files")
     arch = args.arch
     detected = ("resnet50" if "conv1_conv" in weights else
                 "squeezenet1_1" if "fire2/squeeze1x1" in weights else None)
@@ -298,8 +303,8 @@ def convert(path, args):
     if kind == "onnx":
         from converters.onnx_import import convert_onnx
         return convert_onnx(path, args)
-    if (args.cut or args.size) and kind == "keras":
-        raise ConvertError("--cut / --size apply to ONNX models and torch state dicts, not to Keras h5 files")
+    if args.cut and kind != "onnx":
+        raise ConvertError("--cut applies to ONNX models")
     return convert_keras(path, args) if kind == "keras" else convert_torch(path, args)
 
 
