@@ -10,7 +10,9 @@ weights, converts them, and compares with a float64 torch forward wired here fro
 (TF 'same' padding, NHWC flatten): VGG16 notop at 64x64 and with top at 224x224 (flatten: SKIP until
 vkrun knows it; the converted graph is interpreted in torch now), MobileNetV2 notop/top in the
 tf.keras layout and the keras_applications 1.0 layout (Conv1_pad) at 64x64 (clip and grouped convs:
-interpreted now, vkrun SKIPs until it knows them). Bound 1e-4 relative.
+interpreted now, vkrun SKIPs until it knows them), EfficientNetB0 with top at 64x64 (its
+Rescaling + Normalization layers become input.preprocess "torch": the reference gets 0..255 pixels).
+Bound 1e-4 relative.
 """
 
 import argparse
@@ -192,15 +194,91 @@ def mnv2_ref(h, x, top):
     return x.numpy()
 
 
-def convert_check(h, name, ref, size, top, extra=()):
+B0 = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2), (3, 3, 40, 80, 6, 2), (5, 3, 80, 112, 6, 1),
+      (5, 4, 112, 192, 6, 2), (3, 1, 192, 320, 6, 1))
+
+
+def b0_blocks():
+    for i, (k, reps, fin, fout, e, s) in enumerate(B0, 1):
+        for j in range(reps):
+            yield "block%d%s_" % (i, chr(97 + j)), k, fin if j == 0 else fout, fout, e, s if j == 0 else 1
+
+
+def effnet_h5(top, seed):
+    h = H5(seed)
+    h.layer("input_1")
+    h.layer("rescaling")
+    h.layer("normalization", ("mean", np.array([0.485, 0.456, 0.406], np.float32)),
+            ("variance", np.square([0.229, 0.224, 0.225]).astype(np.float32)), ("count", np.array(0, np.int64)))
+    h.layer("stem_conv_pad")
+    h.conv("stem_conv", 3, 3, 32, bias=False)
+    h.bn("stem_bn", 32)
+    h.layer("stem_activation")
+    for bi, (p, k, cin, fout, e, s) in enumerate(b0_blocks()):
+        f = cin * e
+        if e != 1:
+            h.conv(p + "expand_conv", 1, cin, f, bias=False)
+            h.bn(p + "expand_bn", f)
+            h.layer(p + "expand_activation")
+        if s == 2:
+            h.layer(p + "dwconv_pad")
+        h.conv(p + "dwconv", k, f, f, bias=False, depthwise=True)
+        h.bn(p + "bn", f)
+        h.layer(p + "activation")
+        h.layer(p + "se_squeeze")
+        h.layer(p + "se_reshape")
+        h.conv(p + "se_reduce", 1, f, max(1, cin // 4))
+        h.conv(p + "se_expand", 1, max(1, cin // 4), f)
+        h.layer(p + "se_excite")
+        h.conv(p + "project_conv", 1, f, fout, bias=False)
+        h.bn(p + "project_bn", fout)
+        if s == 1 and cin == fout:
+            h.layer(p + "drop")
+            h.layer(p + "add")
+    h.conv("top_conv", 1, 320, 1280, bias=False)
+    h.bn("top_bn", 1280)
+    h.layer("top_activation")
+    if top:
+        h.layer("avg_pool")
+        h.layer("top_dropout")
+        h.dense("predictions", 1280, 1000)
+    return h
+
+
+def effnet_ref(h, x, top):
+    swish = lambda t: t * torch.sigmoid(t)  # noqa: E731
+    x = (torch.from_numpy(x).double() / 255 - torch.tensor([0.485, 0.456, 0.406]).double()[:, None, None]) \
+        / torch.tensor([0.229, 0.224, 0.225]).double()[:, None, None]
+    x = swish(bn(h, conv(h, x, "stem_conv", 2), "stem_bn", 1e-3))
+    for p, k, cin, fout, e, s in b0_blocks():
+        y = x
+        if e != 1:
+            y = swish(bn(h, conv(h, y, p + "expand_conv"), p + "expand_bn", 1e-3))
+        y = swish(bn(h, conv(h, y, p + "dwconv", s), p + "bn", 1e-3))
+        se = y.mean((2, 3), keepdim=True)
+        se = torch.sigmoid(conv(h, swish(conv(h, se, p + "se_reduce")), p + "se_expand"))
+        y = bn(h, conv(h, y * se, p + "project_conv"), p + "project_bn", 1e-3)
+        x = y + x if s == 1 and cin == fout else y
+    x = swish(bn(h, conv(h, x, "top_conv"), "top_bn", 1e-3))
+    if top:
+        x = torch.softmax(x.mean((2, 3)) @ h.get("predictions", "kernel") + h.get("predictions", "bias"), 1)
+    return x.numpy()
+
+
+def convert_check(h, name, ref, size, top, extra=(), pixels=False):
     src, out = C.tmp(name + ".h5"), C.tmp(name + ".safetensors")
     h.save(src)
     N.convert(src, "-o", out, "--size", str(size), "--no-classes", *(["--top"] if top else []), *extra)
     g, t = vm.read_model(out, check=False)
     vg.validate(g, t)
-    assert [l["name"] for l in g["layers"]] == h.names, "layer names differ from the file's layer_names"
+    skip = ("rescaling", "normalization")  # EfficientNet's in-model preprocessing: input.preprocess "torch"
+    want = [n for n in h.names if n not in skip and not n.endswith("_se_reshape")]
+    assert [l["name"] for l in g["layers"] if "/" not in l["name"]] == want, "layer names differ from layer_names"
     x = np.random.default_rng(len(name)).uniform(-1, 1, (1 if size >= 224 else 2, 3, size, size)).astype(np.float32)
-    r = ref(h, x, top)
+    r = ref(h, N.pixels(2, size, 5).transpose(0, 3, 1, 2), top) if pixels else ref(h, x, top)
+    if pixels:  # the reference preprocesses 0..255 pixels itself; vkrun gets them preprocessed
+        assert g["input"]["preprocess"] == "torch"
+        x = N.torch_pre(N.pixels(2, size, 5))
     e0 = N.rel_err(N.interpret(g, t, x), r)
     assert e0 <= N.PARITY_BOUND, "%s: the converted graph interpreted in torch: rel err %.2e" % (name, e0)
     print("     %s: %d layers (= layer_names), interpreted graph vs the h5-wired torch forward: %.2e"
@@ -224,6 +302,8 @@ def main():
                 lambda: convert_check(mnv2_h5(False, 82, False), "mnv2", mnv2_ref, 64, False))
         R.check("keras_mobilenet_v2_top_conv1_pad",
                 lambda: convert_check(mnv2_h5(True, 83, True), "mnv2_top", mnv2_ref, 64, True))
+        R.check("keras_efficientnet_b0_top",
+                lambda: convert_check(effnet_h5(True, 84), "effb0", effnet_ref, 64, True, pixels=True))
     finally:
         if not a.keep:
             shutil.rmtree(C.tmpdir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Keras applications VGG16 and MobileNetV2 (HDF5 weights of the official layout) -> vkrun.
+"""Keras applications VGG16, MobileNetV2 and EfficientNetB0 (HDF5 weights of the official layout) -> vkrun.
 
 One graph layer per Keras layer, in model.layers order, with Keras's names (the weight file's
 layer_names): a layer's index is its Keras index. Fused activations stay in the conv/dense layer
@@ -75,6 +75,61 @@ def mobilenet_v2(top=False, units=1000, conv1_pad=False, size=224, input_name="i
                      % ("with top" if top else "notop"), input_name, size, "none", b.layers)
 
 
+# EfficientNet-B0 blocks: (kernel, repeats, filters in, filters out, expansion, stride)
+B0_BLOCKS = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2), (3, 3, 40, 80, 6, 2),
+             (5, 3, 80, 112, 6, 1), (5, 4, 112, 192, 6, 2), (3, 1, 192, 320, 6, 1))
+KERAS_BN = dict(epsilon=1e-3, momentum=0.99)
+
+
+def efficientnet_b0(top=False, units=1000, size=224, input_name="input_1", drop_connect=0.2):
+    """tf.keras.applications.efficientnet B0. The model's own Rescaling(1/255) + Normalization
+    (ImageNet mean / variance) layers are input.preprocess "torch" (the file's values are checked);
+    they and se_reshape have no layer here. Conv2D layers with a fused swish / sigmoid (se_reduce,
+    se_expand, both 1x1 convs of the pooled map: dense) get the activation as a second layer
+    `<name>/swish`, `<name>/sigmoid`. stem_conv_pad / dwconv_pad are Keras's correct_pad."""
+    b = _MB()
+    x = b.add(input_name, "input")
+    x = b.add("stem_conv_pad", "zeropad", [x], padding=[size % 2, 1, size % 2, 1])
+    x = b.add("stem_conv", "conv2d", [x], filters=32, kernel=[3, 3], strides=[2, 2], padding="valid",
+              use_bias=False, activation="linear")
+    x = b.add("stem_activation", "swish", [b.add("stem_bn", "batchnorm", [x], **KERAS_BN)])
+    h, n_blocks, bi = (size + 1) // 2, sum(r for _, r, *_ in B0_BLOCKS), 0
+    for i, (k, reps, fin, fout, e, s) in enumerate(B0_BLOCKS, 1):
+        for j in range(reps):
+            p, cin, st = "block%d%s_" % (i, chr(97 + j)), fin if j == 0 else fout, s if j == 0 else 1
+            f = cin * e
+            y = x
+            if e != 1:
+                y = b.conv1x1(p + "expand_conv", y, f)
+                y = b.add(p + "expand_activation", "swish", [b.add(p + "expand_bn", "batchnorm", [y], **KERAS_BN)])
+            if st == 2:
+                pad = k // 2 - (1 - h % 2)
+                y = b.add(p + "dwconv_pad", "zeropad", [y], padding=[pad, k // 2, pad, k // 2])
+                h = (h + 1) // 2
+            y = b.add(p + "dwconv", "conv2d", [y], filters=f, kernel=[k, k], strides=[st, st],
+                      padding="valid" if st == 2 else "same", use_bias=False, activation="linear", groups=f)
+            y = b.add(p + "activation", "swish", [b.add(p + "bn", "batchnorm", [y], **KERAS_BN)])
+            se = b.add(p + "se_squeeze", "gap", [y])
+            se = b.add(p + "se_reduce", "dense", [se], units=max(1, int(cin * 0.25)), use_bias=True, activation="linear")
+            se = b.add(p + "se_reduce/swish", "swish", [se])
+            se = b.add(p + "se_expand", "dense", [se], units=f, use_bias=True, activation="linear")
+            se = b.add(p + "se_expand/sigmoid", "sigmoid", [se])
+            y = b.add(p + "se_excite", "multiply", [y, se])
+            y = b.add(p + "project_bn", "batchnorm", [b.conv1x1(p + "project_conv", y, fout)], **KERAS_BN)
+            if st == 1 and cin == fout:
+                if drop_connect * bi / n_blocks > 0:
+                    y = b.add(p + "drop", "dropout", [y], rate=round(drop_connect * bi / n_blocks, 6))
+                y = b.add(p + "add", "add", [y, x])
+            x, bi = y, bi + 1
+    x = b.conv1x1("top_conv", x, 1280)
+    x = b.add("top_activation", "swish", [b.add("top_bn", "batchnorm", [x], **KERAS_BN)])
+    if top:
+        x = b.add("top_dropout", "dropout", [b.add("avg_pool", "gap", [x])], rate=0.2)
+        b.add("predictions", "dense", [x], units=units, use_bias=True, activation="softmax")
+    return vm._graph("efficientnet_b0", "keras efficientnet_b0 %s" % ("with top" if top else "notop"), input_name,
+                     size, "torch", b.layers)
+
+
 class _MB(vm._Builder):
     def relu6(self, name, x):
         return self.add(name, "clip", [x], min=0.0, max=6.0)
@@ -114,7 +169,7 @@ def keras_tensors(path, graph, weights, shapes):
             elif kname == "depthwise_kernel":
                 a = a.transpose(2, 3, 0, 1)                   # [kh, kw, C, 1] -> [C, 1, kh, kw]
             elif kname == "kernel":
-                a = a.T
+                a = a.reshape(a.shape[-2], a.shape[-1]).T     # Dense [IN, OUT]; a 1x1 Conv2D of a pooled map
                 if len(cin) == 1 and l["inputs"][0] in [x["name"] for x in graph["layers"] if x["type"] == "flatten"]:
                     src = shapes[[x for x in graph["layers"] if x["name"] == l["inputs"][0]][0]["inputs"][0]]
                     c, h, w = src
@@ -129,6 +184,9 @@ def detect(weights):
         return "vgg16"
     if "Conv1" in weights and "expanded_conv_depthwise" in weights:
         return "mobilenet_v2"
+    if "stem_conv" in weights and "block1a_dwconv" in weights and "block7a_project_conv" in weights \
+            and "block6d_project_conv" in weights and "block6e_project_conv" not in weights:
+        return "efficientnet_b0"
     return None
 
 
@@ -146,6 +204,10 @@ def convert(path, names, weights, args):
     size = args.size or 224
     if arch == "vgg16":
         graph = vgg16(args.top, units, size)
+    elif arch == "efficientnet_b0":
+        _check_normalization(path, names, weights)
+        names = [n for n in names if n not in ("rescaling", "normalization") and not n.endswith("_se_reshape")]
+        graph = efficientnet_b0(args.top, units, size, names[0])
     else:
         after = names[names.index("out_relu") + 1] if args.top and "out_relu" in names[:-1] else None
         graph = mobilenet_v2(args.top, units, conv1_pad="Conv1_pad" in names, size=size, input_name=names[0],
@@ -154,7 +216,7 @@ def convert(path, names, weights, args):
     if args.preprocess:
         graph["input"]["preprocess"] = args.preprocess
     shapes = vg.infer_shapes(graph)
-    ours = [l["name"] for l in graph["layers"]]
+    ours = [l["name"] for l in graph["layers"] if "/" not in l["name"]]  # not the split-off activations
     if names[:len(ours)] != ours:  # the file lists every layer of model.layers (a notop graph is a prefix)
         i = next((i for i, (a, b) in enumerate(zip(names, ours)) if a != b), min(len(names), len(ours)))
         raise ConvertError("%s: layer %d is %r in the file, %r in the Keras %s layout"
@@ -163,3 +225,18 @@ def convert(path, names, weights, args):
     if args.top:
         set_classes(graph, load_classes(args, units, path))
     return graph, tensors
+
+
+def _check_normalization(path, names, weights):
+    """EfficientNet's Rescaling(1/255) + Normalization must be torch's ImageNet preprocessing."""
+    if names[1:3] != ["rescaling", "normalization"] or "normalization" not in weights:
+        raise ConvertError("%s: expected the layers rescaling, normalization after %s (tf.keras EfficientNet), "
+                           "found %s" % (path, names[0], names[1:3]))
+    by = {_short(w): a for w, a in weights["normalization"]}
+    mean, var = by.get("mean"), by.get("variance")
+    if mean is None or var is None or not (np.allclose(mean.reshape(-1), [0.485, 0.456, 0.406], atol=1e-3) and
+                                           np.allclose(var.reshape(-1), np.square([0.229, 0.224, 0.225]), atol=1e-4)):
+        raise ConvertError("%s: the normalization layer's mean %s / variance %s are not ImageNet's "
+                           "(torch preprocessing); vkrun cannot express them"
+                           % (path, None if mean is None else mean.reshape(-1).tolist(),
+                              None if var is None else var.reshape(-1).tolist()))
