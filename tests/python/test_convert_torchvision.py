@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import Runner, need_shared  # noqa: E402
 import _nets as N  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import vkrun_model as vm  # noqa: E402
