@@ -83,6 +83,8 @@ def _fold(op, ins, at):
         if op == "Div" and np.issubdtype(ins[0].dtype, np.integer):
             r = (ins[0] // ins[1]).astype(ins[0].dtype)
         return r
+    if op == "Shape":
+        return np.array(np.shape(ins[0]), np.int64)
     if op == "Transpose":
         return np.transpose(ins[0], at.get("perm"))
     if op == "Neg":
