@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Keras applications VGG16 and MobileNetV2 weight files -> vkrun (tools/converters/keras_apps.py).
 
-  /usr/bin/python3 tests/python/test_convert_keras_apps.py --vkrun BUILD/vkrun [--keep]
+  /usr/bin/python3 tests/python/test_convert_keras_apps.py --vkrun BUILD/vkrun [--part vgg|mobile] [--keep]
 
 The test writes synthetic HDF5 files of the official layouts (every layer of model.layers in
 layer_names, weightless ones included; kernels HWIO, DepthwiseConv2D [kh, kw, C, 1], Dense
@@ -293,17 +293,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vkrun", required=True)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--part", choices=("all", "vgg", "mobile"), default="all",
+                    help="VGG16 only or MobileNetV2 + EfficientNetB0 only (ctest runs them as two tests)")
     a = ap.parse_args()
     C = N.Ctx(a.vkrun)
     try:
-        R.check("keras_vgg16_notop", lambda: convert_check(vgg16_h5(False, 80), "vgg16", vgg16_ref, 64, False))
-        R.check("keras_vgg16_top", lambda: convert_check(vgg16_h5(True, 81), "vgg16_top", vgg16_ref, 224, True))
-        R.check("keras_mobilenet_v2_notop",
-                lambda: convert_check(mnv2_h5(False, 82, False), "mnv2", mnv2_ref, 64, False))
-        R.check("keras_mobilenet_v2_top_conv1_pad",
-                lambda: convert_check(mnv2_h5(True, 83, True), "mnv2_top", mnv2_ref, 64, True))
-        R.check("keras_efficientnet_b0_top",
-                lambda: convert_check(effnet_h5(True, 84), "effb0", effnet_ref, 64, True, pixels=True))
+        if a.part in ("all", "vgg"):
+            R.check("keras_vgg16_notop", lambda: convert_check(vgg16_h5(False, 80), "vgg16", vgg16_ref, 64, False))
+            R.check("keras_vgg16_top", lambda: convert_check(vgg16_h5(True, 81), "vgg16_top", vgg16_ref, 224, True))
+        if a.part in ("all", "mobile"):
+            R.check("keras_mobilenet_v2_notop",
+                    lambda: convert_check(mnv2_h5(False, 82, False), "mnv2", mnv2_ref, 64, False))
+            R.check("keras_mobilenet_v2_top_conv1_pad",
+                    lambda: convert_check(mnv2_h5(True, 83, True), "mnv2_top", mnv2_ref, 64, True))
+            R.check("keras_efficientnet_b0_top",
+                    lambda: convert_check(effnet_h5(True, 84), "effb0", effnet_ref, 64, True, pixels=True))
     finally:
         if not a.keep:
             shutil.rmtree(C.tmpdir, ignore_errors=True)
