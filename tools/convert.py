@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 """Converts pretrained weights to a vkrun model file (docs/model-format.md).
 
-  /usr/bin/python3 tools/convert.py SRC -o OUT.safetensors [--arch resnet50|squeezenet1_1] [--top]
-                                    [--classes FILE | --no-classes] [--trust-pickle]
+  /usr/bin/python3 tools/convert.py SRC -o OUT.safetensors [--arch ARCH] [--top] [--cut NODE] [--size N]
+                                    [--preprocess caffe|torch|none] [--classes FILE | --no-classes]
+                                    [--trust-pickle]
 
 SRC is either
   - a Keras HDF5 weights file (root attribute layer_names; also a full model file with a
     model_weights group): Keras ResNet50 (keras-applications, with or without top) or SqueezeNet
     v1.1 (keras-squeezenet, notop);
-  - a torch checkpoint (.pth/.pt/.th): a torchvision ResNet50 state_dict, raw or under
-    'state_dict', keys optionally prefixed 'module.'.
+  - a torch checkpoint (.pth/.pt/.th), raw or under 'state_dict', keys optionally prefixed
+    'module.': torchvision resnet18/34/50/101/152, vgg11/13/16/19 (features; the classifier with
+    --top), a CIFAR ResNet of akamaster/pytorch_resnet_cifar10 (converters/torchvision.py);
+  - an ONNX model (.onnx): converters/onnx_import.py (ops, --cut, --top there).
 The architecture is detected from the weight names; --arch only confirms it.
 
 Every expected weight must be present with the right shape; errors name the weight and the file
@@ -18,9 +21,7 @@ leaves a partial OUT.
 """
 
 import argparse
-import ast
 import collections
-import importlib.util
 import os
 import pickle
 import sys
@@ -41,71 +42,8 @@ BN_PARAMS = dict(zip(KERAS_BN, vm.LAYER_PARAMS["batchnorm"]))
 KERAS_TOP_NAMES = ("predictions", "probs", "fc1000")
 
 
-class ConvertError(Exception):
-    pass
-
-
-def warn(msg):
-    sys.stderr.write("convert.py: warning: %s\n" % msg)
-
-
-# --------------------------------------------------------------------------- class names
-
-def imagenet_classes():
-    """The 1000 ImageNet class names in the standard (synset-sorted) order shared by Keras and
-    torchvision, read from torchvision/models/_meta.py (Debian: python3-torchvision) without
-    importing torchvision. None when torchvision is not installed."""
-    try:
-        spec = importlib.util.find_spec("torchvision")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    path = os.path.join(os.path.dirname(spec.origin), "models", "_meta.py")
-    try:
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
-    except (OSError, SyntaxError):
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_IMAGENET_CATEGORIES" for t in node.targets):
-            names = ast.literal_eval(node.value)
-            if len(names) == 1000:
-                return list(names)
-    return None
-
-
-def load_classes(args, units, src):
-    if args.no_classes:
-        return None
-    if args.classes:
-        try:
-            with open(args.classes, encoding="utf-8") as f:
-                names = [l.strip() for l in f if l.strip()]
-        except OSError as e:
-            raise ConvertError("cannot read --classes %s: %s" % (args.classes, e.strerror or e))
-        if len(names) != units:
-            raise ConvertError("--classes %s has %d names, the classifier in %s has %d outputs"
-                               % (args.classes, len(names), src, units))
-        return names
-    if units != 1000:
-        warn("classifier has %d outputs (not ImageNet's 1000): no class names written (use --classes FILE)" % units)
-        return None
-    names = imagenet_classes()
-    if names is None:
-        raise ConvertError("the 1000 ImageNet class names come from python3-torchvision, which is not installed: "
-                           "install it (apt-get install -y python3-torchvision), or pass --classes FILE "
-                           "(one name per line) or --no-classes")
-    return names
-
-
-def _set_classes(graph, classes):
-    """Puts `classes` into the graph before "layers" (key order kept readable)."""
-    if classes is None:
-        return
-    layers = graph.pop("layers")
-    graph["classes"] = list(classes)
-    graph["layers"] = layers
+from converters.common import ConvertError, imagenet_classes, load_classes, set_classes, warn  # noqa: E402,F401
+from converters import graph as vg  # noqa: E402
 
 
 # --------------------------------------------------------------------------- Keras HDF5
@@ -185,6 +123,11 @@ def _keras_layer_weights(path, lname, arrs, expected):
 
 def convert_keras(path, args):
     names, weights = read_keras_h5(path)
+    from converters import keras_apps
+    if keras_apps.detect(weights):
+        return keras_apps.convert(path, names, weights, args)
+    if args.size or args.preprocess:
+        raise ConvertError("--size / --preprocess: not for Keras ResNet50 / SqueezeNet files")
     arch = args.arch
     detected = ("resnet50" if "conv1_conv" in weights else
                 "squeezenet1_1" if "fire2/squeeze1x1" in weights else None)
@@ -253,7 +196,7 @@ def convert_keras(path, args):
     if extra:
         warn("%s: ignored weights of layers not in the %s graph: %s" % (path, arch, ", ".join(extra)))
     if arch == "resnet50" and args.top:
-        _set_classes(graph, load_classes(args, units, path))  # after the weights were checked
+        set_classes(graph, load_classes(args, units, path))  # after the weights were checked
     return graph, tensors
 
 
@@ -325,44 +268,9 @@ def read_torch(path, trust_pickle=False):
     return sd
 
 
-TORCH_BN = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean", "running_var": "running_var"}
-
-
 def convert_torch(path, args):
-    sd = read_torch(path, args.trust_pickle)
-    if args.arch not in (None, "resnet50"):
-        raise ConvertError("torch checkpoints: only --arch resnet50 (torchvision) is supported")
-    if "layer4.2.conv3.weight" not in sd or "fc.weight" not in sd:
-        raise ConvertError("%s is not a torchvision resnet50 state_dict (no layer4.2.conv3.weight / fc.weight)" % path)
-    fcw = sd["fc.weight"]
-    if fcw.dim() != 2:
-        raise ConvertError("%s: fc.weight has shape %s, expected [OUT, 2048]" % (path, tuple(fcw.shape)))
-    units = int(fcw.shape[0])
-    graph = vm.torchvision_resnet50(units=units)
-    graph["source"] = "torchvision resnet50 (%s)" % os.path.basename(path)
-    exp = vm.expected_tensors(graph)
-    tensors = collections.OrderedDict()
-    used = set()
-    for tn, shape in exp.items():
-        ln, p = tn.rsplit(".", 1)
-        key = "%s.%s" % (ln, TORCH_BN.get(p, p))
-        if key not in sd:
-            raise ConvertError("%s has no weight %r (expected shape %s)" % (path, key, shape))
-        v = sd[key]
-        if tuple(v.shape) != tuple(shape):
-            raise ConvertError("%s: weight %r has shape %s, expected %s" % (path, key, tuple(v.shape), tuple(shape)))
-        if not v.is_floating_point():
-            raise ConvertError("%s: weight %r has dtype %s, expected a float type" % (path, key, v.dtype))
-        a = v.detach().to("cpu").float().numpy()
-        if not np.all(np.isfinite(a)):
-            raise ConvertError("%s: weight %r holds NaN or infinite values" % (path, key))
-        tensors[tn] = np.ascontiguousarray(a)
-        used.add(key)
-    extra = [k for k in sd if k not in used and not k.endswith(".num_batches_tracked")]
-    if extra:
-        warn("%s: ignored %d entries not in torchvision resnet50: %s" % (path, len(extra), ", ".join(extra[:8])))
-    _set_classes(graph, load_classes(args, units, path))  # after the weights were checked
-    return graph, tensors
+    from converters.torchvision import convert_state_dict
+    return convert_state_dict(read_torch(path, args.trust_pickle), path, args)
 
 
 # --------------------------------------------------------------------------- main
@@ -385,20 +293,34 @@ def detect(path):
         return "torch"
     if path.endswith((".pth", ".pt", ".th")):
         return "torch"
-    raise ConvertError("%s is neither a Keras HDF5 weights file nor a torch checkpoint" % path)
+    if path.endswith(".onnx") or head[:1] == b"\x08":  # ONNX: protobuf field 1 (ir_version) first
+        return "onnx"
+    raise ConvertError("%s is neither a Keras HDF5 weights file, a torch checkpoint nor an ONNX model" % path)
 
 
 def convert(path, args):
     kind = detect(path)
+    if kind == "onnx":
+        from converters.onnx_import import convert_onnx
+        return convert_onnx(path, args)
+    if args.cut and kind != "onnx":
+        raise ConvertError("--cut applies to ONNX models")
     return convert_keras(path, args) if kind == "keras" else convert_torch(path, args)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Convert Keras h5 / torchvision weights to a vkrun model file.")
-    ap.add_argument("src", help="Keras .h5 weights or torch .pth/.th checkpoint")
+    ap.add_argument("src", help="Keras .h5 weights, torch .pth/.th checkpoint or .onnx model")
     ap.add_argument("-o", "--output", required=True, help="output .safetensors")
-    ap.add_argument("--arch", choices=("resnet50", "squeezenet1_1"), help="expected architecture (detected otherwise)")
-    ap.add_argument("--top", action="store_true", help="Keras ResNet50: include avg_pool + predictions (1000, softmax)")
+    ap.add_argument("--arch", help="expected architecture (detected otherwise): resnet18/34/50/101/152, vgg16, "
+                    "resnet20_cifar, squeezenet1_1, ...")
+    ap.add_argument("--top", action="store_true", help="include the classifier (Keras ResNet50: avg_pool + predictions; "
+                    "VGG: classifier; ONNX: the whole graph)")
+    ap.add_argument("--cut", metavar="NODE", help="ONNX: end the graph at this node (name or output name); default: "
+                    "the input of the first pooling/classifier node")
+    ap.add_argument("--size", type=int, help="input height = width (ONNX: for models without a fixed size)")
+    ap.add_argument("--preprocess", choices=vm.PREPROCESS, help="input.preprocess (default: torch for ONNX and "
+                    "torch checkpoints, caffe for Keras)")
     ap.add_argument("--classes", help="class names, one per line (default for 1000 outputs: ImageNet's, from torchvision)")
     ap.add_argument("--no-classes", action="store_true", help="write no class names")
     ap.add_argument("--trust-pickle", action="store_true",
@@ -409,8 +331,8 @@ def main(argv=None):
         if os.path.exists(args.output) and os.path.samefile(args.src, args.output):
             raise ConvertError("output %s is the input file" % args.output)
         graph, tensors = convert(args.src, args)
-        total, non = vm.param_counts(graph)
-        vm.write_model(args.output, graph, tensors)
+        total, non = vg.param_counts(graph)
+        vg.write_model(args.output, graph, tensors)
     except (ConvertError, vm.ModelError) as e:
         sys.stderr.write("convert.py: error: %s\n" % e)
         return 1
