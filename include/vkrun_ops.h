@@ -176,7 +176,9 @@ vkr_status vkr_softmax_forward(vkr_cmd *cmd, int batch, int classes, vkr_buffer 
  * result[1] = number of rows whose argmax(logits) == argmax(targets). */
 vkr_status vkr_softmax_ce_forward(vkr_cmd *cmd, int batch, int classes, vkr_buffer *result, vkr_buffer *probs,
                                   vkr_buffer *logits, vkr_buffer *targets);
-/* dlogits = (probs - targets) / batch */
+/* dlogits = (probs * rowsum(targets) - targets) / batch: the gradient of the mean loss for any non-negative
+ * targets (one-hot or smoothed rows sum to 1: (probs - targets) / batch; a row scaled by its class weight w
+ * sums to w: the class-weighted loss of Keras class_weight) */
 vkr_status vkr_softmax_ce_backward(vkr_cmd *cmd, int batch, int classes, vkr_buffer *dlogits, vkr_buffer *probs,
                                    vkr_buffer *targets);
 
