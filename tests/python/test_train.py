@@ -600,6 +600,52 @@ def t_weight_decay():
     assert n == 4 and worst < 1e-6, (n, worst)
 
 
+
+def t_callbacks_resume():
+    """Ctrl-C in the middle of a run with warmup, plateau, early stopping and keep-best, then
+    --resume: the same history (every lr included), the same stop and the same saved model as the
+    uninterrupted run (every decision is a function of the history)."""
+    root, arch = small_task("cbr")
+    args = ("--epochs", 40, "--lr", 0.02, "--warmup-epochs", 1, "--lr-schedule", "plateau:1:0.5",
+            "--early-stopping", 3, "--save-best", "--class-weight", "auto", "--label-smoothing", 0.05)
+    a = small_train(root, arch, "cbr_a", *args)
+    p = small_train(root, arch, "cbr_b", *args, env={"VKRUN_TEST_SIGINT_AFTER": "18"}, ok=False)
+    assert p.returncode == 130, (p.returncode, p.stderr[-1000:])
+    ck = os.path.join(TMP, "cbr_b", "m.safetensors.checkpoint")
+    bad = small_train(root, arch, "cbr_b", *args[:-2], "--label-smoothing", 0.1, "--resume", ck, ok=False)
+    assert bad.returncode == 1 and "options of the interrupted run" in bad.stderr, bad.stderr
+    b = small_train(root, arch, "cbr_b", *args, "--resume", ck)
+    ha, hb = history(os.path.join(TMP, "cbr_a")), history(os.path.join(TMP, "cbr_b"))
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
+    diff = max(abs(x[k] - y[k]) for x, y in zip(ha, hb) for k in keys)
+    assert len(ha) == len(hb) < 40 and diff < 1e-9, (len(ha), len(hb), diff)
+    stop = [l for l in a.stdout.splitlines() if l.startswith("early stopping")]
+    assert stop and stop == [l for l in b.stdout.splitlines() if l.startswith("early stopping")], (a.stdout, b.stdout)
+    ma = open(os.path.join(TMP, "cbr_a", "m.safetensors"), "rb").read()
+    mb = open(os.path.join(TMP, "cbr_b", "m.safetensors"), "rb").read()
+    assert ma == mb, "the resumed run's best model differs"
+    print("  interrupted at step 18, resumed: %d epochs, max |history difference| %.1e, same model bytes; %s" %
+          (len(hb), diff, stop[0]))
+
+
+def t_callbacks_cats_dogs():
+    """The issue's Keras line on the real photos: early stopping + keep-best + plateau + class
+    weights; the saved model evaluates to the best epoch's val_loss."""
+    d, p = cats_dogs_run("callbacks", "--epochs", 12, "--early-stopping", 2, "--save-best", "--lr-schedule",
+                         "plateau:1:0.5", "--class-weight", "auto")
+    h = history(d)
+    v = [e["val_loss"] for e in h]
+    b = int(np.argmin(v))
+    assert len(h) == 12 or len(h) == b + 3, (len(h), b, v)
+    ev = json.loads(run("evaluate", os.path.join(d, "m.safetensors"), "--data", need_shared("data", "cats_dogs", "val"),
+                        "--json").stdout)
+    rel = abs(ev["loss"] - v[b]) / v[b]
+    print("  %d epochs, best %d: val_loss %.6f, evaluate %.6f (rel %.1e), val_accuracy %.4f; lr %s" %
+          (len(h), b + 1, v[b], ev["loss"], rel, h[b]["val_accuracy"], " ".join("%.3g" % e["lr"] for e in h)))
+    print("  " + "\n  ".join(l for l in p.stdout.splitlines() if "early stopping" in l or "save-best" in l))
+    assert rel < 1e-6 and abs(ev["accuracy"] - h[b]["val_accuracy"]) < 1e-9, (ev["loss"], v[b])
+
+
 R.check("squeezenet + head on cats/dogs, 5 epochs, val accuracy >= 0.88", t_squeezenet_cats_dogs, shared=True)
 R.check("predict: probabilities sum to 1 with the class names", t_predict, shared=True)
 R.check("feature cache off gives the same losses in every epoch (1e-4)", t_no_cache_same_loss, shared=True)
@@ -614,6 +660,9 @@ R.check("ResNet50 layout (synthetic weights) trains a head and fine-tunes at 64x
 R.check("--early-stopping stops P epochs after the best; --save-best writes the best epoch's model", t_early_stopping_save_best)
 R.check("--lr-schedule cosine/step/plateau + --warmup-epochs: every step's lr equals the formula", t_lr_schedules)
 R.check("--class-weight / --label-smoothing: the loss equals the reference computed here", t_class_weight_label_smoothing)
+R.check("Ctrl-C + --resume with schedules and callbacks: same history, stop and best model", t_callbacks_resume)
+R.check("cats/dogs: early stopping + keep-best + plateau + class weights; evaluate = best val_loss", t_callbacks_cats_dogs,
+        shared=True)
 R.check("--weight-decay is decoupled: one SGD step moves p by -lr W p0 more", t_weight_decay)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
