@@ -107,7 +107,7 @@ typedef struct {
                                without improvement of the monitor by 1e-4 (ReduceLROnPlateau) */
     double sched_factor;
     int warmup_epochs;      /* [--warmup-epochs N] linear warmup over the stage's first N epochs */
-    const char *class_weight; /* [--class-weight] "auto" (n / (K * n_c)) or "NAME=W,NAME=W" (others 1) */
+    const char *class_weight; /* [--class-weight] "auto" (n / (K * n_c)) or "NAME=W,NAME=W" (W > 0; others 1) */
     double label_smoothing; /* [--label-smoothing E] targets y * (1 - E) + E / K */
     double weight_decay;    /* [--weight-decay W] decoupled (AdamW / Keras 3): p -= lr * W * p per step */
 } vkr_fit_opts;

@@ -142,9 +142,9 @@ vkr_status fit_class_weights(fit_run *r) {
         }
         char *num_end = NULL;
         double w = eq && eq < end ? strtod(eq + 1, &num_end) : -1;
-        if (c < 0 || num_end != end || !(w >= 0) || isinf(w)) {
+        if (c < 0 || num_end != end || !(w > 0) || isinf(w)) {
             r->res->failed_at = "options";
-            return vkr_fail(VKR_ERR_INVALID, "--class-weight \"%s\": wants auto or CLASS=WEIGHT,... with weights >= 0 "
+            return vkr_fail(VKR_ERR_INVALID, "--class-weight \"%s\": wants auto or CLASS=WEIGHT,... with weights > 0 "
                                              "and the classes of %s (\"%.*s\" is not one)",
                             a->class_weight, a->data, (int)(end - p), p);
         }

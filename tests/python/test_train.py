@@ -570,8 +570,10 @@ def t_class_weight_label_smoothing():
             print("  --class-weight %s --label-smoothing %g: %s %.7f, reference %.7f (rel %.1e)" %
                   (cw, E, key, h[key], ref, rel))
             assert rel < 1e-5, (cw, E, key, h[key], ref)
-    p = small_train(root, arch, "cw_bad", "--class-weight", "c=2", ok=False)
-    assert p.returncode == 2 and "--class-weight" in p.stderr and "\"c=2\" is not one" in p.stderr, p.stderr
+    for bad in ("c=2", "a=0", "a=x", "a"):
+        p = small_train(root, arch, "cw_bad", "--class-weight", bad, ok=False)
+        assert p.returncode == 2 and "--class-weight \"%s\"" % bad in p.stderr, p.stderr
+        assert not os.path.exists(os.path.join(TMP, "cw_bad", "m.safetensors"))
 
 
 def t_weight_decay():
