@@ -4,8 +4,9 @@
 // starting `base` floats into the bound ranges): the gradient of the batch-mean cross-entropy
 // for any non-negative targets -- one-hot or smoothed rows sum to 1 (then it is exactly
 // (probs - targets) / batch); rows scaled by a class weight w sum to w (the weighted loss).
-#include "common.glsl"
+// local size first: common.glsl reads gl_WorkGroupSize (glslang takes 1 before the declaration)
 layout(local_size_x = 256) in;
+#include "common.glsl"
 layout(std430, binding = 0) writeonly buffer D { float dl[]; };
 layout(std430, binding = 1) readonly buffer Q { float pr[]; };
 layout(std430, binding = 2) readonly buffer T { float tg[]; };
