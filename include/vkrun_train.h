@@ -110,6 +110,9 @@ typedef struct {
     const char *class_weight; /* [--class-weight] "auto" (n / (K * n_c)) or "NAME=W,NAME=W" (W > 0; others 1) */
     double label_smoothing; /* [--label-smoothing E] targets y * (1 - E) + E / K */
     double weight_decay;    /* [--weight-decay W] decoupled (AdamW / Keras 3): p -= lr * W * p per step */
+    double dropout;         /* [--dropout P] Keras Dropout(P) before each Dense of the head (after the
+                               pooling and after each Dense+ReLU; layers "dropout", "dropout_1", ...):
+                               inverted, training steps only, the mask a hash of (seed, layer, step, element) */
 } vkr_fit_opts;
 
 /* The defaults above (those of `vkrun train`). */

@@ -61,6 +61,9 @@ const char usage_train[] =
     "  --label-smoothing E     targets y * (1 - E) + E / classes (also in val_loss, as in Keras)\n"
     "  --weight-decay W        decoupled weight decay p -= lr * W * p each step (AdamW / Keras 3 weight_decay;\n"
     "                          with --optimizer sgd: SGDW, not torch SGD's L2 term)\n"
+    "  --dropout P             Keras Dropout(P) before each Dense of the head (after the pooling and after\n"
+    "                          each Dense+ReLU): in training only, kept values scaled by 1/(1-P); the mask is\n"
+    "                          a hash of (--seed, layer, step, element): reruns and resumed runs identical\n"
     "caching:\n"
     "  --cache DIR             keep the base's pooled features on disk in DIR (default: in memory)\n"
     "  --no-cache              run the frozen base every step instead of caching its features\n"
@@ -282,6 +285,7 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (ARG("--class-weight")) a->class_weight = v;
         else if (ARG("--label-smoothing")) { if (!num_double(o, v, &a->label_smoothing)) return 2; }
         else if (ARG("--weight-decay")) { if (!num_double(o, v, &a->weight_decay)) return 2; }
+        else if (ARG("--dropout")) { if (!num_double(o, v, &a->dropout)) return 2; }
         else if (!strcmp(o, "--save-best")) a->save_best = 1;
         else if (ARG("--cache")) a->cache_dir = v;
         else if (ARG("--resume")) a->resume = v;

@@ -50,8 +50,10 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
         return vkr_fail(VKR_ERR_INVALID, "--lr-schedule: step:EPOCHS:FACTOR wants EPOCHS > 0 and FACTOR > 0, "
                                          "plateau:PATIENCE:FACTOR wants PATIENCE > 0 and 0 < FACTOR < 1; "
                                          "--warmup-epochs >= 0");
-    if (!(a->label_smoothing >= 0 && a->label_smoothing < 1) || !(a->weight_decay >= 0))
-        return vkr_fail(VKR_ERR_INVALID, "--label-smoothing wants 0 <= E < 1 and --weight-decay W >= 0");
+    if (!(a->label_smoothing >= 0 && a->label_smoothing < 1) || !(a->weight_decay >= 0) ||
+        !(a->dropout >= 0 && a->dropout < 1))
+        return vkr_fail(VKR_ERR_INVALID, "--label-smoothing wants 0 <= E < 1, --weight-decay W >= 0 and --dropout "
+                                         "0 <= P < 1");
     if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
         return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
     return VKR_OK;
@@ -175,6 +177,9 @@ static void opts_for(const fit_run *r, vkr_graph_opts *o, int training, int free
     o->optim.beta2 = 0.999f;
     o->optim.eps = 1e-7f;
     o->optim.weight_decay = (float)r->a->weight_decay;
+    o->dropout = r->a->dropout > 0; /* the head's dropout layers (not the base's own) */
+    o->dropout_from = r->gap_layer;
+    o->dropout_seed = r->a->seed;
     o->loss = VKR_LOSS_SOFTMAX_CE;
 }
 
@@ -228,6 +233,7 @@ static vkr_status stage1(fit_run *r, fit_bufs *b, int use_cache, int done1) {
         gm = b->hm;
         opts_for(r, &go, 1, r->freeze > r->base_layers ? r->freeze - r->base_layers : 0, a->lr);
         go.height = go.width = 1;
+        go.dropout_from = 0; /* the head-only model: all of it is head */
     } else {
         opts_for(r, &go, 1, r->freeze, a->lr);
     }

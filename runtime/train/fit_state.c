@@ -139,11 +139,12 @@ void fit_settings_string(const fit_run *r, char *buf, size_t n) {
     /* the options of docs/training.md "Callbacks and schedules", when used */
     size_t len = strlen(buf);
     if (len < n && (a->early_stopping || a->save_best || a->lr_schedule || a->warmup_epochs || a->class_weight ||
-                    a->label_smoothing != 0 || a->weight_decay != 0))
+                    a->label_smoothing != 0 || a->weight_decay != 0 || a->dropout != 0))
         snprintf(buf + len, n - len, " early_stopping=%d monitor=%d save_best=%d lr_schedule=%d:%d:%d:%.9g warmup=%d "
-                 "class_weight=%s label_smoothing=%.9g weight_decay=%.9g", a->early_stopping, (int)a->monitor,
+                 "class_weight=%s label_smoothing=%.9g weight_decay=%.9g dropout=%.9g", a->early_stopping, (int)a->monitor,
                  a->save_best, (int)a->lr_schedule, a->sched_epochs, a->sched_patience, a->sched_factor,
-                 a->warmup_epochs, a->class_weight ? a->class_weight : "", a->label_smoothing, a->weight_decay);
+                 a->warmup_epochs, a->class_weight ? a->class_weight : "", a->label_smoothing, a->weight_decay,
+                 a->dropout);
 }
 
 vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm) {

@@ -648,6 +648,42 @@ def t_callbacks_cats_dogs():
     assert rel < 1e-6 and abs(ev["accuracy"] - h[b]["val_accuracy"]) < 1e-9, (ev["loss"], v[b])
 
 
+
+def t_dropout():
+    """--dropout P (Keras Dropout before each Dense of the head): the same seed gives the same model
+    bytes; the masks do not depend on the path (feature cache or not, micro-batches of 3): the same
+    history; dropout changes training; validation (inference) has no dropout: the history's val_loss
+    equals `vkrun evaluate` of the written model; Ctrl-C + --resume continues with the same masks.
+    (The mask itself -- keep rate, scaling, backward -- is checked by `vkrun selftest --op dropout`.)"""
+    root, arch = small_task("drop")
+    args = ("--epochs", 4, "--lr", 0.01, "--head", "64,32", "--dropout", 0.5)
+    small_train(root, arch, "drop_a", *args)
+    small_train(root, arch, "drop_b", *args)
+    small_train(root, arch, "drop_c", *args, "--no-cache", "--micro-batch", 3)
+    small_train(root, arch, "drop_none", *args[:-2])
+    m = {k: open(os.path.join(TMP, k, "m.safetensors"), "rb").read() for k in ("drop_a", "drop_b")}
+    assert m["drop_a"] == m["drop_b"], "two runs with the same seed differ"
+    ha, hc, hn = (history(os.path.join(TMP, k)) for k in ("drop_a", "drop_c", "drop_none"))
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    dpath = max(abs(x[k] - y[k]) for x, y in zip(ha, hc) for k in keys)
+    assert dpath < 1e-5, ("cached vs uncached micro-batched with dropout", dpath)
+    assert abs(ha[0]["loss"] - hn[0]["loss"]) > 1e-3, (ha[0], hn[0])
+    ev = json.loads(run("evaluate", os.path.join(TMP, "drop_a", "m.safetensors"), "--data", os.path.join(root, "val"),
+                        "--json").stdout)
+    rel = abs(ev["loss"] - ha[-1]["val_loss"]) / ha[-1]["val_loss"]
+    assert rel < 1e-6, (ev["loss"], ha[-1])
+    layers = [l.split()[1] for l in run("summary", os.path.join(TMP, "drop_a", "m.safetensors")).stdout.splitlines()
+              if l.strip()[:2].strip().isdigit()]
+    assert layers[-6:] == ["dropout", "dense", "dropout_1", "dense_1", "dropout_2", "dense_2"], layers
+    p = small_train(root, arch, "drop_r", *args, env={"VKRUN_TEST_SIGINT_AFTER": "6"}, ok=False)
+    assert p.returncode == 130, p.stderr[-500:]
+    small_train(root, arch, "drop_r", *args, "--resume", os.path.join(TMP, "drop_r", "m.safetensors.checkpoint"))
+    assert open(os.path.join(TMP, "drop_r", "m.safetensors"), "rb").read() == m["drop_a"], "resumed run differs"
+    print("  epoch 1 training loss %.4f with dropout 0.5, %.4f without; cached vs uncached micro-batched max |diff| "
+          "%.1e; evaluate %.7f = val_loss %.7f; resumed run: same bytes" %
+          (ha[0]["loss"], hn[0]["loss"], dpath, ev["loss"], ha[-1]["val_loss"]))
+
+
 R.check("squeezenet + head on cats/dogs, 5 epochs, val accuracy >= 0.88", t_squeezenet_cats_dogs, shared=True)
 R.check("predict: probabilities sum to 1 with the class names", t_predict, shared=True)
 R.check("feature cache off gives the same losses in every epoch (1e-4)", t_no_cache_same_loss, shared=True)
@@ -665,6 +701,7 @@ R.check("--class-weight / --label-smoothing: the loss equals the reference compu
 R.check("Ctrl-C + --resume with schedules and callbacks: same history, stop and best model", t_callbacks_resume)
 R.check("cats/dogs: early stopping + keep-best + plateau + class weights; evaluate = best val_loss", t_callbacks_cats_dogs,
         shared=True)
+R.check("--dropout: reproducible, same masks cached/uncached/micro-batched/resumed, none in inference", t_dropout)
 R.check("--weight-decay is decoupled: one SGD step moves p by -lr W p0 more", t_weight_decay)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
