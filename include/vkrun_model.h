@@ -222,6 +222,14 @@ typedef struct {
     int timing;             /* record GPU timestamps per layer */
     int no_fuse;            /* 1: run every layer as written: no inference BatchNorm folded into the frozen
                                conv before it, no ReLU in the GEMM / add epilogue (also VKRUN_NO_FOLD=1) */
+    /* dropout: 0 (default), every dropout layer is the identity, as in inference; 1: in training
+     * steps (train_step, backward_only) the dropout layers from index dropout_from on drop with their
+     * rate (vkr_dropout: inverted, the mask a hash of dropout_seed, the layer's name, the optimizer
+     * step and the element's index in the call's batch, so micro-batches and recomputation see the
+     * mask of the whole batch) */
+    int dropout;
+    int dropout_from;
+    uint64_t dropout_seed;
 } vkr_graph_opts;
 
 typedef struct {

@@ -247,9 +247,28 @@ vkr_status vkr_softmax_forward(vkr_cmd *cmd, int batch, int classes, vkr_buffer 
  * result[1] = number of rows whose argmax(logits) == argmax(targets). */
 vkr_status vkr_softmax_ce_forward(vkr_cmd *cmd, int batch, int classes, vkr_buffer *result, vkr_buffer *probs,
                                   vkr_buffer *logits, vkr_buffer *targets);
-/* dlogits = (probs - targets) / batch */
+/* dlogits = (probs * rowsum(targets) - targets) / batch: the gradient of the mean loss for any non-negative
+ * targets (one-hot or smoothed rows sum to 1: (probs - targets) / batch; a row scaled by its class weight w
+ * sums to w: the class-weighted loss of Keras class_weight) */
 vkr_status vkr_softmax_ce_backward(vkr_cmd *cmd, int batch, int classes, vkr_buffer *dlogits, vkr_buffer *probs,
                                    vkr_buffer *targets);
+
+/* -------------------------------------------------------------- dropout */
+/* The mask of one dropout application: the same key gives the same mask (forward, backward and a
+ * recomputation of one step; a rerun or a resumed run). */
+typedef struct {
+    float rate;      /* P in [0, 1): the fraction of elements dropped */
+    uint64_t seed;   /* the run's seed */
+    uint32_t salt;   /* the layer (a hash of its name) */
+    uint32_t step;   /* the optimizer step */
+} vkr_dropout_key;
+/* Inverted dropout: out[i] = keep(first + i) ? inp[i] * vkr_dropout_scale(rate) : 0, the mask a
+ * counter-based hash of (key, element index first + i) -- no mask buffer: the backward is the
+ * same call on the gradient (din = mask(dout)).  keep(j) holds with probability
+ * 1 - floor(rate * 2^24) / 2^24 (runtime/ref/dropout_ref.c spells the hash out).  In-place safe. */
+vkr_status vkr_dropout(vkr_cmd *cmd, uint64_t n, uint64_t first, const vkr_dropout_key *key, vkr_buffer *out,
+                       vkr_buffer *inp);
+float vkr_dropout_scale(float rate); /* (float)(1 / (1 - rate)) */
 
 /* ----------------------------------------------------------- optimizers */
 typedef struct {

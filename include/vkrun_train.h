@@ -45,6 +45,14 @@ typedef enum {
 /* "train", "head", "fine-tune" (the history's "stage" strings). */
 const char *vkr_fit_stage_name(vkr_fit_stage stage);
 
+typedef enum { VKR_MONITOR_VAL_LOSS = 0, VKR_MONITOR_VAL_ACCURACY = 1 } vkr_fit_monitor;
+typedef enum {
+    VKR_SCHED_CONSTANT = 0, /* the stage's lr at every step */
+    VKR_SCHED_COSINE,       /* lr * (1 + cos(pi * s / S)) / 2 after warmup (s of S steps), to 0 */
+    VKR_SCHED_STEP,         /* lr * factor^floor(e / epochs), e the epoch within the stage */
+    VKR_SCHED_PLATEAU,      /* ReduceLROnPlateau(patience, factor, min_delta 1e-4) on the monitor */
+} vkr_fit_schedule;
+
 typedef struct {
     /* inputs */
     const char *model;      /* base: a .safetensors model or a .json architecture (seeded init) */
@@ -84,6 +92,27 @@ typedef struct {
     double ft_lr;           /* default 1e-5 */
     int ft_from;            /* stage 2 trains layers [ft_from, end) (default 0) */
     int no_cache;           /* never cache the pooled features */
+
+    /* ---- callbacks, learning-rate schedules, loss weighting and regularization (docs/training.md
+     * "Callbacks and schedules"; `vkrun train` flags in brackets).  All zero: the behaviour
+     * without them, bit for bit. */
+    int early_stopping;     /* [--early-stopping P] stop a stage when the monitored value has not
+                               improved (min_delta 0) for P validated epochs (0: off) */
+    vkr_fit_monitor monitor; /* [--monitor] val_loss (default, lower is better) or val_accuracy */
+    int save_best;          /* [--save-best] `out` is the model of the best validated epoch by the
+                               monitor over the whole run (written when it improves), not the last */
+    vkr_fit_schedule lr_schedule; /* [--lr-schedule] per step, in each stage from its base lr */
+    int sched_epochs;       /* step:EPOCHS:FACTOR: lr * FACTOR^floor(stage epoch / EPOCHS) */
+    int sched_patience;     /* plateau:PATIENCE:FACTOR: lr *= FACTOR after PATIENCE validated epochs
+                               without improvement of the monitor by 1e-4 (ReduceLROnPlateau) */
+    double sched_factor;
+    int warmup_epochs;      /* [--warmup-epochs N] linear warmup over the stage's first N epochs */
+    const char *class_weight; /* [--class-weight] "auto" (n / (K * n_c)) or "NAME=W,NAME=W" (W > 0; others 1) */
+    double label_smoothing; /* [--label-smoothing E] targets y * (1 - E) + E / K */
+    double weight_decay;    /* [--weight-decay W] decoupled (AdamW / Keras 3): p -= lr * W * p per step */
+    double dropout;         /* [--dropout P] Keras Dropout(P) before each Dense of the head (after the
+                               pooling and after each Dense+ReLU; layers "dropout", "dropout_1", ...):
+                               inverted, training steps only, the mask a hash of (seed, layer, step, element) */
 } vkr_fit_opts;
 
 /* The defaults above (those of `vkrun train`). */
@@ -95,6 +124,7 @@ typedef struct {
     double loss, accuracy;         /* training means over the epoch's steps */
     double val_loss, val_accuracy; /* NaN when the epoch was not validated */
     double seconds, images_per_s;
+    double lr;                     /* learning rate of the epoch's last step */
 } vkr_fit_epoch;
 
 typedef struct {
@@ -111,6 +141,7 @@ typedef struct {
     double loss, accuracy; /* running means over the epoch so far */
     long images;        /* images processed since `what` began (this run) */
     double seconds;     /* since `what` began */
+    double lr;          /* learning rate this step was taken with (after schedule and warmup) */
 } vkr_fit_step;
 
 typedef struct {

@@ -44,6 +44,26 @@ const char usage_train[] =
     "  --fine-tune-lr LR       (default 1e-5)\n"
     "  --fine-tune-from N      unfreeze layers >= N only (default 0: everything)\n"
     "  --bn-train              trainable BatchNorm uses batch statistics (default: inference mode)\n"
+    "callbacks, schedules, regularization (docs/training.md \"Callbacks and schedules\"):\n"
+    "  --early-stopping P      stop a stage when --monitor has not improved for P validated epochs\n"
+    "                          (Keras EarlyStopping, min_delta 0; says which epoch was best)\n"
+    "  --monitor val_loss|val_accuracy   what early stopping, --save-best and plateau watch (default val_loss)\n"
+    "  --save-best             --out is the model of the best validated epoch (ModelCheckpoint save_best_only),\n"
+    "                          written whenever the monitor improves; the history keeps every epoch\n"
+    "  --lr-schedule S         per step, in each stage from its lr (--lr, --fine-tune-lr):\n"
+    "                          cosine: lr * (1 + cos(pi * s / S)) / 2 over the S steps after warmup (to 0)\n"
+    "                          step:EPOCHS:FACTOR: lr * FACTOR^floor(epoch / EPOCHS) (StepLR)\n"
+    "                          plateau:PATIENCE:FACTOR: lr *= FACTOR after PATIENCE validated epochs without\n"
+    "                          improvement by 1e-4 (ReduceLROnPlateau)\n"
+    "  --warmup-epochs N       linear warmup: step s < W = N * steps/epoch takes lr * (s + 1) / W\n"
+    "  --class-weight auto|NAME=W,...   each sample's loss times its class weight (Keras class_weight; auto:\n"
+    "                          n / (classes * n_class), scikit-learn's \"balanced\"; unnamed classes 1)\n"
+    "  --label-smoothing E     targets y * (1 - E) + E / classes (also in val_loss, as in Keras)\n"
+    "  --weight-decay W        decoupled weight decay p -= lr * W * p each step (AdamW / Keras 3 weight_decay;\n"
+    "                          with --optimizer sgd: SGDW, not torch SGD's L2 term)\n"
+    "  --dropout P             Keras Dropout(P) before each Dense of the head (after the pooling and after\n"
+    "                          each Dense+ReLU): in training only, kept values scaled by 1/(1-P); the mask is\n"
+    "                          a hash of (--seed, layer, step, element): reruns and resumed runs identical\n"
     "caching:\n"
     "  --cache DIR             keep the base's pooled features on disk in DIR (default: in memory)\n"
     "  --no-cache              run the frozen base every step instead of caching its features\n"
@@ -71,6 +91,8 @@ typedef struct {
     /* test hooks: a real SIGINT after N training steps / N batches of feature caching
      * (VKRUN_TEST_SIGINT_AFTER, VKRUN_TEST_SIGINT_CACHING) */
     long sigint_after, sigint_caching, steps, batches;
+    int show_lr;             /* a schedule or warmup: the epoch line shows the lr */
+    FILE *lr_log;            /* test hook VKRUN_TEST_LR_LOG=FILE: "what step lr" of every training step */
 } train_ui;
 
 static void ui_clear(train_ui *u) {
@@ -101,6 +123,7 @@ static void ui_progress(train_ui *u, const vkr_fit_step *s) {
 static int on_step(void *user, const vkr_fit_step *s) {
     train_ui *u = user;
     ui_progress(u, s);
+    if (u->lr_log && !s->caching) fprintf(u->lr_log, "%s\t%d\t%.17g\n", s->what, s->step, s->lr);
     if (s->caching ? u->sigint_caching && ++u->batches == u->sigint_caching
                    : u->sigint_after && ++u->steps == u->sigint_after)
         raise(SIGINT);
@@ -113,6 +136,7 @@ static int on_epoch(void *user, const vkr_fit_epoch_end *e) {
     if (!u->quiet) {
         printf("%s: loss %.4f - accuracy %.4f", e->what, e->epoch->loss, e->epoch->accuracy);
         if (e->validated) printf(" - val_loss %.4f - val_accuracy %.4f", e->epoch->val_loss, e->epoch->val_accuracy);
+        if (u->show_lr) printf(" - lr %.4g", e->epoch->lr);
         printf(" - %.1f s (%.1f img/s)\n", e->epoch->seconds, e->epoch->images_per_s);
         fflush(stdout);
     }
@@ -192,6 +216,7 @@ static int num_double(const char *opt, const char *v, double *out) {
 typedef struct {
     vkr_fit_opts o;
     const char *interp, *augment, *optimizer; /* named values, checked after the outputs */
+    const char *monitor, *schedule;
     int quiet;
 } train_args;
 
@@ -248,6 +273,20 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (ARG("--fine-tune-epochs")) { if (!num_int(o, v, &a->ft_epochs)) return 2; }
         else if (ARG("--fine-tune-lr")) { if (!num_double(o, v, &a->ft_lr)) return 2; }
         else if (ARG("--fine-tune-from")) { if (!num_int(o, v, &a->ft_from)) return 2; }
+        else if (ARG("--early-stopping")) {
+            if (!num_int(o, v, &a->early_stopping)) return 2;
+            if (a->early_stopping <= 0) {
+                fprintf(stderr, "vkrun train: --early-stopping wants a patience of at least 1 epoch\n");
+                return 2;
+            }
+        } else if (ARG("--monitor")) t->monitor = v;
+        else if (ARG("--lr-schedule")) t->schedule = v;
+        else if (ARG("--warmup-epochs")) { if (!num_int(o, v, &a->warmup_epochs)) return 2; }
+        else if (ARG("--class-weight")) a->class_weight = v;
+        else if (ARG("--label-smoothing")) { if (!num_double(o, v, &a->label_smoothing)) return 2; }
+        else if (ARG("--weight-decay")) { if (!num_double(o, v, &a->weight_decay)) return 2; }
+        else if (ARG("--dropout")) { if (!num_double(o, v, &a->dropout)) return 2; }
+        else if (!strcmp(o, "--save-best")) a->save_best = 1;
         else if (ARG("--cache")) a->cache_dir = v;
         else if (ARG("--resume")) a->resume = v;
         else if (ARG("--device")) a->device = v;
@@ -278,6 +317,29 @@ static int parse_args(int argc, char **argv, train_args *t) {
     return -1;
 }
 
+/* --lr-schedule cosine | step:EPOCHS:FACTOR | plateau:PATIENCE:FACTOR; -1 when fine, else 2. */
+static int parse_schedule(const char *v, vkr_fit_opts *a) {
+    char tail;
+    int k;
+    double f;
+    if (!strcmp(v, "cosine")) a->lr_schedule = VKR_SCHED_COSINE;
+    else if (!strcmp(v, "constant") || !strcmp(v, "none")) a->lr_schedule = VKR_SCHED_CONSTANT;
+    else if (sscanf(v, "step:%d:%lf%c", &k, &f, &tail) == 2 && k > 0 && f > 0) {
+        a->lr_schedule = VKR_SCHED_STEP;
+        a->sched_epochs = k;
+        a->sched_factor = f;
+    } else if (sscanf(v, "plateau:%d:%lf%c", &k, &f, &tail) == 2 && k > 0 && f > 0 && f < 1) {
+        a->lr_schedule = VKR_SCHED_PLATEAU;
+        a->sched_patience = k;
+        a->sched_factor = f;
+    } else {
+        fprintf(stderr, "vkrun train: --lr-schedule is cosine, step:EPOCHS:FACTOR (EPOCHS > 0, FACTOR > 0) or "
+                        "plateau:PATIENCE:FACTOR (PATIENCE > 0, 0 < FACTOR < 1); got \"%s\"\n", v);
+        return 2;
+    }
+    return -1;
+}
+
 /* The named values (interpolation, augmentation, optimizer); -1 when all are fine, else the exit
  * status.  vkr_fit checks the outputs before any work. */
 static int check_args(train_args *t) {
@@ -301,7 +363,12 @@ static int check_args(train_args *t) {
         return 2;
     }
     a->optimizer = !strcmp(t->optimizer, "sgd") ? VKR_OPTIM_SGD : VKR_OPTIM_ADAM;
-    return -1;
+    if (t->monitor && strcmp(t->monitor, "val_loss") && strcmp(t->monitor, "val_accuracy")) {
+        fprintf(stderr, "vkrun train: --monitor is val_loss or val_accuracy (got \"%s\")\n", t->monitor);
+        return 2;
+    }
+    a->monitor = t->monitor && !strcmp(t->monitor, "val_accuracy") ? VKR_MONITOR_VAL_ACCURACY : VKR_MONITOR_VAL_LOSS;
+    return t->schedule ? parse_schedule(t->schedule, a) : -1;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -315,6 +382,12 @@ int cmd_train(int argc, char **argv) {
     u.sigint_after = e && *e ? atol(e) : 0;
     e = getenv("VKRUN_TEST_SIGINT_CACHING");
     u.sigint_caching = e && *e ? atol(e) : 0;
+    u.show_lr = t.o.lr_schedule != VKR_SCHED_CONSTANT || t.o.warmup_epochs > 0;
+    e = getenv("VKRUN_TEST_LR_LOG");
+    if (e && *e && !(u.lr_log = fopen(e, "w"))) {
+        fprintf(stderr, "vkrun train: cannot write VKRUN_TEST_LR_LOG=%s\n", e);
+        return 1;
+    }
     vkr_fit_callbacks cb = {&u, on_step, on_epoch, on_stage, on_message};
     vkr_fit_result *res = malloc(sizeof *res);
     if (!res) return cli_error("train", vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory"));
@@ -326,6 +399,7 @@ int cmd_train(int argc, char **argv) {
     vkr_status s = vkr_fit(&t.o, &cb, res);
     signal(SIGINT, SIG_DFL);
     rc = report(&u, s, res);
+    if (u.lr_log) fclose(u.lr_log);
     free(res);
     return rc;
 }

@@ -45,6 +45,15 @@ static vkr_status too_many_inputs(const vkr_layer *L) {
                     VKR_LAYER_MAX_INPUTS);
 }
 
+/* The mask key of dropout layer j in this training step (FNV-1a of its name as the salt, so that
+ * a model and its head-only copy draw the same masks); *first its first image in the batch. */
+static void dropout_key(const vkr_graph *g, int j, vkr_dropout_key *k, uint64_t *first) {
+    uint32_t h = 2166136261u;
+    for (const char *c = g->layers[j].name; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+    *k = (vkr_dropout_key){(float)g->layers[j].rate, g->o.dropout_seed, h, g->step};
+    *first = g->call_n > g->mb_n + g->mb_rest ? (uint64_t)(g->call_n - g->mb_n - g->mb_rest) : 0;
+}
+
 /* re: recomputation before the backward (values in P->value_bw). */
 static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train, int re) {
     const vkr_layer *L = &g->layers[j];
@@ -62,6 +71,11 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train,
     f.momentum = micro_momentum(g, L->momentum);
     f.save_mean = g->save_mean[j];
     f.save_invstd = g->save_invstd[j];
+    vkr_dropout_key dk;
+    if (train && vkr__drops(g, P, j)) {
+        dropout_key(g, j, &dk, &f.first_image);
+        f.drop = &dk;
+    }
     vkr_cmd_label(g->cmd, L->name);
     return K->forward ? K->forward(&f) : VKR_OK;
 }
@@ -80,6 +94,11 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     b.batch_stats = g->batch_stats[j];
     b.save_mean = g->save_mean[j];
     b.save_invstd = g->save_invstd[j];
+    vkr_dropout_key dk;
+    if (vkr__drops(g, P, j)) {
+        dropout_key(g, j, &dk, &b.first_image);
+        b.drop = &dk;
+    }
     for (int k = 0; k < 2 && g->trained[j]; k++) /* later micro-batches: into scratch, then added (below) */
         b.dparam[k] = g->grad[j][k] && g->accumulate ? (k ? g->acc_b : g->acc_w) : g->grad[j][k];
     for (int k = 0; k < L->ninputs; k++) {

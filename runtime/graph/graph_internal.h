@@ -128,6 +128,11 @@ vkr_status vkr__stage_result_record(vkr_graph *g, uint64_t bytes);   /* before s
 vkr_status vkr__stage_result_read(vkr_graph *g, void *dst, uint64_t bytes); /* after it */
 
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward);
+/* Layer j of plan P drops (opts.dropout, a training plan, a .train_drops kind with a rate > 0,
+ * j >= opts.dropout_from): it has its own value buffer, and forward / backward apply the mask. */
+int vkr__drops(const vkr_graph *g, const vkr__plan *P, int j);
+/* Layer j's planner alias: .alias_input kinds, unless they drop. */
+int vkr__aliases(const vkr_graph *g, const vkr__plan *P, int j);
 void vkr__plan_free(vkr__plan *P);
 vkr_status vkr__plan_alloc(vkr_graph *g, vkr__plan *P);
 /* What one submission records; ordered: each mode does what the one before it does, and more. */

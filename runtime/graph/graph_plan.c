@@ -140,7 +140,7 @@ static vkr_status plan_recompute(vkr_graph *g, vkr__plan *P, int Lsteps) {
                 P->recomputed[j] = 1;
                 const vkr_layer *L = &Ls[j];
                 int p = L->ninputs ? L->input_idx[0] : -1;
-                if (kind(L)->alias_input || P->inplace[j]) {
+                if (vkr__aliases(g, P, j) || P->inplace[j]) {
                     P->value_bw[j] = P->value_bw[p];
                 } else {
                     uint64_t f = (uint64_t)g->batch * out_floats(L);
@@ -198,6 +198,16 @@ static int plan_arrays(const vkr_graph *g, vkr__plan *P) {
     return 0;
 }
 
+int vkr__drops(const vkr_graph *g, const vkr__plan *P, int j) {
+    const vkr_layer *L = &g->layers[j];
+    return P->with_backward && g->o.training && g->o.dropout && j >= g->o.dropout_from && kind(L)->train_drops &&
+           L->rate > 0;
+}
+
+int vkr__aliases(const vkr_graph *g, const vkr__plan *P, int j) {
+    return kind(&g->layers[j])->alias_input && !vkr__drops(g, P, j);
+}
+
 vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss, int with_backward) {
     vkr__plan_free(P);
     const int nl = g->nlayers, Lsteps = 2 * nl; /* steps: forward j at 2j, loss at 2L, backward j at 2(2L - j) */
@@ -248,12 +258,12 @@ vkr_status vkr__plan_build(vkr_graph *g, vkr__plan *P, int target, int with_loss
             P->value[j] = -1;
             continue;
         }
-        if (kind(L)->alias_input || P->fold[j]) { /* a folded BN's value is its conv's */
+        if (vkr__aliases(g, P, j) || P->fold[j]) { /* a folded BN's value is its conv's */
             P->value[j] = P->value[p];
             continue;
         }
         if (kind(L)->in_place && p > 0 && P->value[p] >= 0 && ncons[p] == 1 && p != P->loss_layer &&
-            !kind(&Ls[p])->alias_input && !P->inplace[p]) {
+            !vkr__aliases(g, P, p) && !P->inplace[p]) {
             /* in place unless the producer's backward needs its own output */
             const vkr_layer *X = &Ls[p];
             int needs_out = P->run_backward[p] && (kind(X)->bwd_reads_output || X->activation != VKR_ACT_LINEAR);

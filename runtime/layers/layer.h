@@ -48,6 +48,8 @@ typedef struct {
     int batch_stats;           /* .batch_stats kinds: use (and update) batch statistics */
     float momentum;            /* BatchNorm: running-statistics momentum of this micro-batch */
     vkr_buffer *save_mean, *save_invstd; /* BatchNorm in batch-statistics mode */
+    const vkr_dropout_key *drop; /* .train_drops kinds in a training step with dropout on (NULL: identity) */
+    uint64_t first_image;      /* the first image of this submission in the call's batch */
 } vkr_layer_fwd;
 
 /* Backward recording of one layer (graph_exec.c fills it). */
@@ -67,6 +69,8 @@ typedef struct {
     vkr_buffer *aux;           /* .argmax kinds: the forward's index buffer */
     int batch_stats;
     vkr_buffer *save_mean, *save_invstd;
+    const vkr_dropout_key *drop; /* as in vkr_layer_fwd */
+    uint64_t first_image;
 } vkr_layer_bwd;
 
 /* The plain-C double reference of one layer (the tests' evaluation; runtime/ref/ does the math). */
@@ -104,6 +108,8 @@ typedef struct vkr_layer_kind {
     /* planner */
     unsigned graph_input : 1;                    /* its value is the graph's input buffer */
     unsigned alias_input : 1;                    /* its value is input 0's, unchanged (no buffer, no dispatch) */
+    unsigned train_drops : 1;                    /* dropout: with opts.dropout, a real op in training steps (its
+                                                    own buffer; not an alias then: vkr__drops) */
     unsigned in_place : 1;                       /* elementwise: may write over input 0 when it is its only consumer */
     unsigned pass_grad : 1;                      /* backward adds dout into each din[k] itself (no scratch) */
     unsigned argmax : 1;                         /* forward writes an index buffer shaped like the output */

@@ -11,7 +11,7 @@ vkr_status vkr__softmax_record(vkr_cmd *cmd, const char *op, int batch, int clas
                                vkr_buffer *inp);
 
 typedef struct { uint32_t rows, classes, base, batch, flags; } ce_push;
-typedef struct { uint32_t n; float batch; } ce_bwd_push;
+typedef struct { uint32_t n; float batch; uint32_t classes, base; } ce_bwd_push;
 VKR_PUSH_CHECK(ce_push, softmax_ce);
 VKR_PUSH_CHECK(ce_bwd_push, softmax_ce_backward);
 
@@ -65,7 +65,19 @@ vkr_status vkr_softmax_ce_backward(vkr_cmd *cmd, int batch, int classes, vkr_buf
     vkr_pipeline_desc d = {VKR_SHADER(softmax_ce_backward)};
     vkr_pipeline *p;
     if ((s = vkr_pipeline_get(ctx, &d, &p))) return s;
-    ce_bwd_push pc = {0, (float)batch};
-    vkr_buffer *bufs[3] = {dlogits, probs, targets};
-    return vkr__dispatch_chunked(cmd, p, bufs, 3, 0x1, n, vkr__loss_chunk_floats(ctx), &pc);
+    /* whole rows per dispatch: each element needs its row's target sum */
+    uint64_t rpc = 1, a = 1;
+    if ((s = vkr__loss_row_chunking(op, ctx, classes, &rpc, &a))) return s;
+    for (uint64_t r0 = 0; r0 < (uint64_t)batch; r0 += rpc) {
+        uint64_t rows = (uint64_t)batch - r0 < rpc ? (uint64_t)batch - r0 : rpc;
+        uint64_t off = r0 * (uint64_t)classes, aoff = off - off % a, cnt = rows * (uint64_t)classes,
+                 span = off - aoff + cnt;
+        ce_bwd_push pc = {(uint32_t)cnt, (float)batch, (uint32_t)classes, (uint32_t)(off - aoff)};
+        vkr_binding bind[3] = {vkr__range(dlogits, aoff, span), vkr__range(probs, aoff, span),
+                               vkr__range(targets, aoff, span)};
+        uint32_t gx, gy;
+        vkr_grid_1d(cnt, 256, &gx, &gy);
+        if ((s = vkr_cmd_dispatch(cmd, p, bind, 3, 0x1, &pc, gx, gy, 1))) return s;
+    }
+    return VKR_OK;
 }

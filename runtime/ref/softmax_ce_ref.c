@@ -29,6 +29,10 @@ void vkr_ref_softmax_ce_forward(int batch, int classes, double *result, double *
 }
 
 void vkr_ref_softmax_ce_backward(int batch, int classes, double *dlogits, const double *probs, const double *targets) {
-    size_t n = (size_t)batch * (size_t)classes;
-    for (size_t i = 0; i < n; i++) dlogits[i] = (probs[i] - targets[i]) / batch;
+    for (int b = 0; b < batch; b++) { /* d/dz of -sum_k t_k log softmax(z)_k = p * sum_k t_k - t */
+        size_t o = (size_t)b * (size_t)classes;
+        double st = 0;
+        for (int k = 0; k < classes; k++) st += targets[o + k];
+        for (int k = 0; k < classes; k++) dlogits[o + k] = (probs[o + k] * st - targets[o + k]) / batch;
+    }
 }

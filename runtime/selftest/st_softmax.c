@@ -10,8 +10,10 @@
 #include <stdio.h>
 
 /* ------------------------------------------------------------ test data */
-enum { T_ONEHOT, T_SOFT, T_TIES, T_RAW };
-static const char *const k_tname[] = {"onehot", "soft", "ties", "raw"};
+/* T_WEIGHTED: vkr_fit's --label-smoothing 0.1 + --class-weight rows: w_c * (onehot_c * 0.9 + 0.1 / k)
+ * with w_c = 0.5 + 0.37 c (rows sum to w_c: the backward scales by the row sum) */
+enum { T_ONEHOT, T_SOFT, T_TIES, T_RAW, T_WEIGHTED };
+static const char *const k_tname[] = {"onehot", "soft", "ties", "raw", "weighted+smoothed"};
 
 /* Logits in [-scale, scale] (T_TIES: integers 0..2, so rows have tied maxima). */
 static void make_logits(vkr_rng *r, float *z, size_t n, double scale, int tmode) {
@@ -26,7 +28,7 @@ static void make_targets(vkr_rng *r, float *t, const float *z, int b, int k, int
     for (int i = 0; i < b; i++) {
         float *ti = t + (size_t)i * k;
         const float *zi = z + (size_t)i * k;
-        if (tmode == T_ONEHOT) {
+        if (tmode == T_ONEHOT || tmode == T_WEIGHTED) {
             int c = 0;
             if (vkr_rng_uniform(r, 0, 1) < 0.5) {
                 for (int j = 1; j < k; j++)
@@ -36,6 +38,8 @@ static void make_targets(vkr_rng *r, float *t, const float *z, int b, int k, int
                 if (c >= k) c = k - 1;
             }
             for (int j = 0; j < k; j++) ti[j] = j == c ? 1.0f : 0.0f;
+            if (tmode == T_WEIGHTED)
+                for (int j = 0; j < k; j++) ti[j] = (float)((0.5 + 0.37 * c) * (ti[j] * 0.9 + 0.1 / k));
         } else {
             double s = 0;
             for (int j = 0; j < k; j++) {
@@ -163,8 +167,8 @@ static void ce_bad_args(st_case *c, const void *unused) {
     st_report_bad(c, "forward", "bad args rejected", bad);
 }
 
-/* reference backward vs central finite differences of the reference loss ((probs - targets) /
- * batch is the gradient for target rows summing to 1, as with one-hot or soft labels) */
+/* reference backward vs central finite differences of the reference loss ((probs * rowsum(t) - t) /
+ * batch: one-hot or soft rows, class-weighted smoothed rows and unnormalized raw rows) */
 typedef struct {
     int b, k;
     double scale;
@@ -210,10 +214,11 @@ vkr_status vkr_check_softmax_ce(vkr_context *ctx, vkr_selftest *st) {
         {32, 10, 80, T_ONEHOT, 0, 0},  {3, 10, 80, T_SOFT, 0, 1},     {1000, 10, 3, T_ONEHOT, 0, 0},
         {1000, 10, 3, T_TIES, 0, 0},   {7, 33, 3, T_TIES, 0, 0},      {32, 1000, 80, T_SOFT, 0, 0},
         {3, 1000, 80, T_ONEHOT, 0, 0}, {1000, 1000, 3, T_ONEHOT, 0, 0}, {3, 7, 80, T_RAW, 0, 0}, {1000, 7, 3, T_ONEHOT, 1024, 0},
-        {5, 1001, 80, T_SOFT, 1024, 1}, {300, 13, 3, T_RAW, 0, 0},
+        {5, 1001, 80, T_SOFT, 1024, 1}, {300, 13, 3, T_RAW, 0, 0}, {32, 5, 3, T_WEIGHTED, 0, 0},
+        {1000, 7, 3, T_WEIGHTED, 1024, 0}, {3, 10, 80, T_WEIGHTED, 0, 1},
     };
     static const ce_fd_case fd[] = {
-        {3, 5, 3, T_SOFT}, {2, 1, 3, T_ONEHOT}, {4, 7, 20, T_ONEHOT}, {2, 10, 1, T_TIES}, {3, 4, 80, T_SOFT}};
+        {3, 5, 3, T_SOFT}, {2, 1, 3, T_ONEHOT}, {4, 7, 20, T_ONEHOT}, {2, 10, 1, T_TIES}, {3, 4, 80, T_SOFT}, {4, 5, 3, T_WEIGHTED}, {3, 4, 3, T_RAW}};
     st_suite S;
     st_suite_init(&S, ctx, st, "softmax_ce", 12);
     vkr_status s;

@@ -25,6 +25,10 @@
 /* a*x + b*y: two products and a sum, 3 u relative to |a x| + |b y|, which exceeds max |ref|
  * by up to ~5x over these cases (|a| <= 3, |x|, |y| < 2): 15 u = 9e-7.  measured 4.8e-8. */
 #define TOL_AXPBY 1e-6
+/* dropout: x * scale with float x and scale, one rounding (the double reference's product is
+ * exact): u relative = 6e-8.  (st_dropout.c also checks it bit for bit against the host's float
+ * product.) */
+#define TOL_DROPOUT 1e-7
 /* a + b: one rounding, u relative to |a + b| <= max |ref|: 6e-8 (1.7 u of margin for the
  * device's flush of denormals).  measured 4.0e-8.  Also add + ReLU (the ReLU is exact). */
 #define TOL_ADD_FWD 1e-7

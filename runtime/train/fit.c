@@ -40,6 +40,20 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
         return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
                                          "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
                                          "val-split, at most %d head layers, augment flip and crop)", VKR_FIT_MAX_HEAD);
+    if (a->early_stopping < 0 || (a->monitor != VKR_MONITOR_VAL_LOSS && a->monitor != VKR_MONITOR_VAL_ACCURACY))
+        return vkr_fail(VKR_ERR_INVALID, "--early-stopping wants a patience >= 0 epochs; --monitor val_loss or "
+                                         "val_accuracy");
+    if (a->lr_schedule < VKR_SCHED_CONSTANT || a->lr_schedule > VKR_SCHED_PLATEAU || a->warmup_epochs < 0 ||
+        (a->lr_schedule == VKR_SCHED_STEP && (a->sched_epochs <= 0 || !(a->sched_factor > 0))) ||
+        (a->lr_schedule == VKR_SCHED_PLATEAU && (a->sched_patience <= 0 || !(a->sched_factor > 0) ||
+                                                 !(a->sched_factor < 1))))
+        return vkr_fail(VKR_ERR_INVALID, "--lr-schedule: step:EPOCHS:FACTOR wants EPOCHS > 0 and FACTOR > 0, "
+                                         "plateau:PATIENCE:FACTOR wants PATIENCE > 0 and 0 < FACTOR < 1; "
+                                         "--warmup-epochs >= 0");
+    if (!(a->label_smoothing >= 0 && a->label_smoothing < 1) || !(a->weight_decay >= 0) ||
+        !(a->dropout >= 0 && a->dropout < 1))
+        return vkr_fail(VKR_ERR_INVALID, "--label-smoothing wants 0 <= E < 1, --weight-decay W >= 0 and --dropout "
+                                         "0 <= P < 1");
     if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
         return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
     return VKR_OK;
@@ -162,6 +176,10 @@ static void opts_for(const fit_run *r, vkr_graph_opts *o, int training, int free
     o->optim.beta1 = 0.9f;
     o->optim.beta2 = 0.999f;
     o->optim.eps = 1e-7f;
+    o->optim.weight_decay = (float)r->a->weight_decay;
+    o->dropout = r->a->dropout > 0; /* the head's dropout layers (not the base's own) */
+    o->dropout_from = r->gap_layer;
+    o->dropout_seed = r->a->seed;
     o->loss = VKR_LOSS_SOFTMAX_CE;
 }
 
@@ -215,6 +233,7 @@ static vkr_status stage1(fit_run *r, fit_bufs *b, int use_cache, int done1) {
         gm = b->hm;
         opts_for(r, &go, 1, r->freeze > r->base_layers ? r->freeze - r->base_layers : 0, a->lr);
         go.height = go.width = 1;
+        go.dropout_from = 0; /* the head-only model: all of it is head */
     } else {
         opts_for(r, &go, 1, r->freeze, a->lr);
     }
@@ -243,8 +262,9 @@ static vkr_status stage2(fit_run *r, fit_bufs *b, int done2) {
     fit_plan_msg(r, b->g, "fine-tuning:");
     if (b->resume && (s = fit_resume_optimizer(b->g, b->optpath, b->resume))) return fit_failed(r, "resume", s);
     fit_msg(r, "fine-tuning layers [%d, %d) with lr %g", a->ft_from, r->model->nlayers, a->ft_lr);
-    stage_cb(r, VKR_FIT_FINE_TUNE, a->epochs + done2, a->ft_epochs - done2, a->ft_from, a->ft_lr, 0);
-    s = fit_train_stage(r, b->g, 2, a->epochs + done2, a->ft_epochs - done2, NULL, NULL, NULL, NULL, r->model);
+    int first = fit_stage_start(r, 2) + done2; /* stage 1 may have stopped early */
+    stage_cb(r, VKR_FIT_FINE_TUNE, first, a->ft_epochs - done2, a->ft_from, a->ft_lr, 0);
+    s = fit_train_stage(r, b->g, 2, first, a->ft_epochs - done2, NULL, NULL, NULL, NULL, r->model);
     if (s) return s;
     if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "fine-tune", s);
     return VKR_OK;
@@ -273,14 +293,17 @@ static vkr_status open_device(fit_run *r, int use_cache) {
 
 /* The trained model (remembering the input size and resize it was trained with), the history
  * and curves; the checkpoint of an interrupted run is removed. */
-static vkr_status write_outputs(fit_run *r) {
-    const vkr_fit_opts *a = r->a;
+vkr_status fit_save_model(fit_run *r) {
     r->model->in_h = r->H;
     r->model->in_w = r->W;
+    vkr_status s = vkr_model_set_meta(r->model, "vkrun_interpolation", vkr_interp_name(r->a->interp));
+    return s ? s : vkr_model_save(r->model, r->a->out);
+}
+
+static vkr_status write_outputs(fit_run *r) {
+    const vkr_fit_opts *a = r->a;
     vkr_status s;
-    if ((s = vkr_model_set_meta(r->model, "vkrun_interpolation", vkr_interp_name(a->interp))) ||
-        (s = vkr_model_save(r->model, a->out)))
-        return fit_failed(r, "save", s);
+    if (!r->best_saved && (s = fit_save_model(r))) return fit_failed(r, "save", s);
     if ((s = fit_write_history(r->hist, r->res->plots)))
         return vkr_fail(s, "wrote %s, but not all of the history and curves in %s: %s", a->out, r->res->plots,
                         vkr_last_error());
@@ -290,8 +313,14 @@ static vkr_status write_outputs(fit_run *r) {
     remove(opt);
     if (r->hist->n) {
         const vkr_fit_epoch *e = &r->hist->epochs[r->hist->n - 1];
-        fit_msg(r, "wrote %s; history and curves (accuracy.png, loss.png) in %s", a->out, r->res->plots);
+        if (r->best_saved) fit_msg(r, "history and curves (accuracy.png, loss.png) in %s", r->res->plots);
+        else fit_msg(r, "wrote %s; history and curves (accuracy.png, loss.png) in %s", a->out, r->res->plots);
         if (!isnan(e->val_accuracy)) fit_msg(r, "final: val_loss %.4f, val_accuracy %.4f", e->val_loss, e->val_accuracy);
+        if (r->best_saved) {
+            const vkr_fit_epoch *b = &r->hist->epochs[r->best_saved - 1];
+            fit_msg(r, "--save-best: %s is the model of epoch %d (best %s: val_loss %.4f, val_accuracy %.4f)", a->out,
+                    r->best_saved, fit_monitor_name(r), b->val_loss, b->val_accuracy);
+        }
     }
     return VKR_OK;
 }
@@ -323,7 +352,13 @@ static vkr_status output_paths(fit_run *r) {
 static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
     const vkr_fit_opts *a = r->a;
     vkr_status s;
-    if ((s = output_paths(r)) || (s = open_data(r)) || (s = prepare_model(r, &b->resume))) return s;
+    if ((s = output_paths(r)) || (s = open_data(r)) || (s = fit_class_weights(r)) ||
+        (s = prepare_model(r, &b->resume)))
+        return s;
+    if (r->a->resume && r->a->save_best) {
+        int best = fit_best_epoch(r); /* written before the interruption */
+        r->best_saved = best >= 0 ? best + 1 : 0;
+    }
     int use_cache = !a->no_cache && !a->augment && r->freeze >= r->base_layers;
     if ((s = open_device(r, use_cache))) return s;
     int stage = b->resume ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(b->resume, "stage")) : 1;
@@ -331,8 +366,7 @@ static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
     for (int i = 0; i < r->hist->n; i++) done1 += r->hist->epochs[i].stage != VKR_FIT_FINE_TUNE;
     snprintf(b->optpath, sizeof b->optpath, "%s.optimizer", a->resume ? a->resume : "");
     if (stage == 1 && done1 < a->epochs && (s = stage1(r, b, use_cache, done1))) return s;
-    int done2 = r->hist->n - (a->epochs < done1 ? done1 : a->epochs);
-    if (done2 < 0) done2 = 0;
+    int done2 = r->hist->n - fit_stage_start(r, 2);
     if (a->ft_epochs > done2 && (s = stage2(r, b, done2))) return s;
     if ((s = write_outputs(r))) return s;
     if (r->own_ctx && vkr_validation_enabled(r->ctx) && (vkr_validation_errors(r->ctx) || vkr_validation_warnings(r->ctx)))
@@ -362,6 +396,7 @@ vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fi
     free(B.vfeat);
     free(B.vlabels);
     vkr_model_free(R.model);
+    free(R.class_w);
     if (R.own_ctx) vkr_context_destroy(R.ctx);
     vkr_dataset_free(R.train);
     vkr_dataset_free(R.val);

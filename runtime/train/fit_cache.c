@@ -63,7 +63,7 @@ static vkr_status extract_features(fit_run *r, vkr_graph *g, const vkr_dataset *
             memcpy(*labels + (size_t)idx[j] * K, t + (size_t)j * K, sizeof(float) * K);
         }
         done += cnt;
-        vkr_fit_step st = {label, 1, done, n, NAN, NAN, done, fit_now() - t0};
+        vkr_fit_step st = {label, 1, done, n, NAN, NAN, done, fit_now() - t0, NAN};
         fit_step_cb(r, &st);
     }
     if (!s && done != n && !r->stop)

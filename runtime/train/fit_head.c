@@ -19,8 +19,17 @@ static void dense_name(char *name, size_t n, int k) {
     else snprintf(name, n, "dense_%d", k);
 }
 
-vkr_status vkr_fit_add_head(vkr_model *m, const int *units, int nunits, int nclasses, const char *const *classes,
-                            uint64_t seed, int *base_layers) {
+/* Dropout(rate) before the k-th Dense (none when rate is 0): "dropout", "dropout_1", ... */
+static vkr_status add_dropout(vkr_model *m, double rate, int k) {
+    if (rate <= 0) return VKR_OK;
+    char name[64];
+    if (k == 0) snprintf(name, sizeof name, "dropout");
+    else snprintf(name, sizeof name, "dropout_%d", k);
+    return vkr_model_append_dropout(m, name, (float)rate);
+}
+
+static vkr_status add_head(vkr_model *m, const int *units, int nunits, int nclasses, const char *const *classes,
+                           uint64_t seed, double dropout, int *base_layers) {
     int last = last_feature_map(m);
     if (last < 1)
         return vkr_fail(VKR_ERR_INVALID, "%s: no feature-map layer to put a head on",
@@ -36,11 +45,20 @@ vkr_status vkr_fit_add_head(vkr_model *m, const int *units, int nunits, int ncla
     int k = 0;
     for (; k < nunits; k++) {
         dense_name(name, sizeof name, k);
-        if ((s = vkr_model_append_dense(m, name, units[k], VKR_ACT_RELU, seed * 1000003u + (uint64_t)k))) return s;
+        if ((s = add_dropout(m, dropout, k)) ||
+            (s = vkr_model_append_dense(m, name, units[k], VKR_ACT_RELU, seed * 1000003u + (uint64_t)k)))
+            return s;
     }
     dense_name(name, sizeof name, k);
-    if ((s = vkr_model_append_dense(m, name, nclasses, VKR_ACT_SOFTMAX, seed * 1000003u + (uint64_t)k))) return s;
+    if ((s = add_dropout(m, dropout, k)) ||
+        (s = vkr_model_append_dense(m, name, nclasses, VKR_ACT_SOFTMAX, seed * 1000003u + (uint64_t)k)))
+        return s;
     return vkr_model_set_classes(m, nclasses, classes);
+}
+
+vkr_status vkr_fit_add_head(vkr_model *m, const int *units, int nunits, int nclasses, const char *const *classes,
+                            uint64_t seed, int *base_layers) {
+    return add_head(m, units, nunits, nclasses, classes, seed, 0, base_layers);
 }
 
 vkr_status fit_build_model(fit_run *r) {
@@ -50,7 +68,7 @@ vkr_status fit_build_model(fit_run *r) {
     const char **names = malloc(sizeof *names * (size_t)nc);
     if (!names) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int c = 0; c < nc; c++) names[c] = vkr_dataset_class_name(r->train, c);
-    vkr_status s = vkr_fit_add_head(r->model, r->a->head, r->a->nhead, nc, names, r->a->seed, &r->base_layers);
+    vkr_status s = add_head(r->model, r->a->head, r->a->nhead, nc, names, r->a->seed, r->a->dropout, &r->base_layers);
     free(names);
     r->gap_layer = r->base_layers;
     return s;
@@ -70,7 +88,9 @@ vkr_status fit_head_model(const fit_run *r, vkr_model **out) {
     int dim = m->layers[r->gap_layer].out_c;
     vkr_status s = vkr_model_new("head", "features", dim, 1, 1, "none", &h);
     for (int i = r->gap_layer + 1; !s && i < m->nlayers; i++)
-        s = vkr_model_append_dense(h, m->layers[i].name, m->layers[i].filters, m->layers[i].activation, 0);
+        s = m->layers[i].type == VKR_LAYER_DROPOUT
+                ? vkr_model_append_dropout(h, m->layers[i].name, (float)m->layers[i].rate)
+                : vkr_model_append_dense(h, m->layers[i].name, m->layers[i].filters, m->layers[i].activation, 0);
     if (!s) {
         fit_copy_tensors(h, m);
         *out = h;

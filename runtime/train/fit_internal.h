@@ -26,6 +26,10 @@ typedef struct {
     double loss_sum, correct_sum;
     long seen;
     int stop;                  /* a callback asked to stop */
+    /* callbacks, schedules, loss weighting (fit_sched.c) */
+    double lr_now;             /* lr of the last step */
+    float *class_w;            /* [K] class weights (NULL: all 1) */
+    int best_saved;            /* --save-best wrote `out` at history index best_saved + 1 (0: not yet) */
 } fit_run;
 
 double fit_now(void);
@@ -58,6 +62,19 @@ vkr_status fit_cached_features(fit_run *r, vkr_graph *g, const vkr_dataset *ds, 
  * gm is the model g was built from). */
 vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch, int epochs, const float *feat,
                            const float *labels, const float *vfeat, const float *vlabels, vkr_model *gm);
+
+/* fit_sched.c: the lr of step `step` (0-based) of epoch `epoch_in_stage` of a stage (1 or 2) of
+ * `steps` steps per epoch; early stopping (after an epoch: 1 = stop the stage, with its message);
+ * the best validated epoch of the history by the monitor (-1: none). */
+double fit_lr_at(const fit_run *r, int stage, int epoch_in_stage, int step, int steps);
+int fit_stage_start(const fit_run *r, int stage);
+int fit_early_stop(fit_run *r, int stage);
+int fit_best_epoch(const fit_run *r);
+double fit_monitor_value(const fit_run *r, int i);
+const char *fit_monitor_name(const fit_run *r);
+vkr_status fit_class_weights(fit_run *r);
+/* fit.c: writes the trained model to opts.out (with the input size and resize it was trained at). */
+vkr_status fit_save_model(fit_run *r);
 
 /* fit_state.c: history, checkpoints */
 cJSON *fit_history_json(const vkr_fit_history *h);

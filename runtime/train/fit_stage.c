@@ -33,6 +33,22 @@ static vkr_status src_next(batch_src *b, float *x, float *t, int *n) {
     return VKR_OK;
 }
 
+/* Training targets of n one-hot rows: label smoothing y * (1 - E) + E / K, then each row times its
+ * class's weight (Keras class_weight: the sample's loss times the weight; the loss op's gradient
+ * is (sum(t) p - t) / batch, that of the weighted loss). */
+static void weigh_targets(const fit_run *r, float *t, int n, int K, int training) {
+    double E = r->a->label_smoothing;
+    if (E == 0 && (!training || !r->class_w)) return;
+    for (int i = 0; i < n; i++) {
+        float *row = t + (size_t)i * K;
+        int c = 0;
+        for (int k = 1; k < K; k++)
+            if (row[k] > row[c]) c = k;
+        float w = training && r->class_w ? r->class_w[c] : 1.0f;
+        for (int k = 0; k < K; k++) row[k] = w * (float)(row[k] * (1.0 - E) + E / K);
+    }
+}
+
 /* Loss/accuracy over a whole set (inference mode). */
 static vkr_status evaluate_set(fit_run *r, vkr_graph *g, batch_src *b, double *loss, double *acc) {
     int K = vkr_dataset_num_classes(r->train);
@@ -50,6 +66,7 @@ static vkr_status evaluate_set(fit_run *r, vkr_graph *g, batch_src *b, double *l
     while (!(s = src_next(b, x, t, &n)) && n > 0) {
         float l;
         int c;
+        weigh_targets(r, t, n, K, 0);
         if ((s = vkr_graph_eval_batch(g, x, t, n, &l, &c))) break;
         ls += (double)l * n;
         correct += c;
@@ -93,9 +110,10 @@ static vkr_status interrupted(fit_run *r, vkr_graph *g, vkr_model *gm, const cha
 }
 
 /* The steps of one epoch (a resumed epoch skips those it already took); *images gets the
- * images trained on. */
+ * images trained on.  The lr of each step follows the schedule (fit_sched.c). */
 static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, float *t, const char *what, int steps,
-                            long *images) {
+                            int stage, int epoch_in_stage, long *images) {
+    int sched = r->a->lr_schedule != VKR_SCHED_CONSTANT || r->a->warmup_epochs > 0;
     int skip = r->step, n, step = 0;
     if (skip == 0) {
         r->loss_sum = r->correct_sum = 0;
@@ -111,6 +129,9 @@ static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, fl
         }
         float l;
         int c, rec = vkr_graph_recoveries(g);
+        r->lr_now = fit_lr_at(r, stage, epoch_in_stage, step, steps);
+        if (sched) vkr_graph_set_lr(g, (float)r->lr_now);
+        weigh_targets(r, t, n, b->ld ? vkr_dataset_num_classes(r->train) : b->K, 1);
         if ((s = vkr_graph_train_step(g, x, t, n, &l, &c))) return s;
         if (vkr_graph_recoveries(g) != rec) fit_plan_msg(r, g, "out of device memory: re-planned;");
         r->loss_sum += (double)l * n;
@@ -119,10 +140,23 @@ static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, fl
         *images += n;
         r->step = ++step;
         vkr_fit_step st = {what, 0, step, steps, r->loss_sum / r->seen, r->correct_sum / r->seen, *images,
-                           fit_now() - t0};
+                           fit_now() - t0, r->lr_now};
         fit_step_cb(r, &st);
     }
     return r->stop ? VKR_OK : s;
+}
+
+/* --save-best: the model of an epoch that beats every validated one before it goes to `out`. */
+static vkr_status keep_best(fit_run *r, vkr_graph *g, vkr_model *gm) {
+    if (!r->a->save_best || fit_best_epoch(r) != r->hist->n - 1) return VKR_OK;
+    vkr_status s = vkr_graph_download_weights(g);
+    if (s) return s;
+    if (gm != r->model) fit_copy_tensors(r->model, gm);
+    if ((s = fit_save_model(r))) return s;
+    r->best_saved = r->hist->n;
+    fit_msg(r, "%s improved to %.6g: saved %s (epoch %d)", fit_monitor_name(r), fit_monitor_value(r, r->hist->n - 1),
+            r->a->out, r->hist->n);
+    return VKR_OK;
 }
 
 vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch, int epochs, const float *feat,
@@ -133,7 +167,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
     float *x = malloc(sizeof(float) * (size_t)a->batch * dim), *t = malloc(sizeof(float) * (size_t)a->batch * K);
     int *perm = malloc(sizeof(int) * (size_t)ntrain);
     vkr_status s = x && t && perm ? VKR_OK : fit_failed(r, "train", vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory"));
-    int total_epochs = first_epoch + epochs;
+    int total_epochs = first_epoch + epochs, stage_start = fit_stage_start(r, stage);
     for (int e = first_epoch; e < total_epochs && !s; e++) {
         r->stage = stage;
         r->epoch = e;
@@ -162,7 +196,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
                  total_epochs);
         double t0 = fit_now();
         long images;
-        s = run_epoch(r, g, &b, x, t, what, steps, &images);
+        s = run_epoch(r, g, &b, x, t, what, steps, stage, global_epoch - stage_start, &images);
         vkr_loader_destroy(b.ld);
         if (s) {
             s = fit_failed(r, "train", s);
@@ -180,6 +214,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         er->seconds = secs;
         er->images_per_s = secs > 0 ? images / secs : 0;
         er->val_loss = er->val_accuracy = NAN;
+        er->lr = r->lr_now;
         int val = r->val && ((r->hist->n + 1) % a->val_every == 0 || e == total_epochs - 1);
         if (val && (s = validate(r, g, vfeat, vlabels, dim, er))) {
             s = fit_failed(r, "validation", s);
@@ -189,6 +224,11 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         r->step = 0;
         vkr_fit_epoch_end ee = {what, r->hist->n - 1, er, val};
         if (r->cb && r->cb->on_epoch && r->cb->on_epoch(r->cb->user, &ee)) r->stop = 1;
+        if (val && (s = keep_best(r, g, gm))) {
+            s = fit_failed(r, "save", s);
+            break;
+        }
+        if (fit_early_stop(r, stage)) break;
     }
     free(x);
     free(t);

@@ -29,6 +29,7 @@ cJSON *fit_history_json(const vkr_fit_history *h) {
         }
         cJSON_AddNumberToObject(o, "seconds", e->seconds);
         cJSON_AddNumberToObject(o, "images_per_s", e->images_per_s);
+        cJSON_AddNumberToObject(o, "lr", e->lr);
         cJSON_AddItemToArray(arr, o);
     }
     cJSON_AddNumberToObject(root, "feature_cache_seconds", h->cache_seconds);
@@ -57,6 +58,7 @@ int fit_history_from_json(vkr_fit_history *h, const cJSON *root) {
         e->val_accuracy = num_or_nan(o, "val_accuracy");
         e->seconds = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "seconds"));
         e->images_per_s = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "images_per_s"));
+        e->lr = num_or_nan(o, "lr");
     }
     return 0;
 }
@@ -134,6 +136,15 @@ void fit_settings_string(const fit_run *r, char *buf, size_t n) {
              r->H, r->W, a->batch, (unsigned long long)a->seed, a->keep_remainder, a->augment,
              vkr_interp_name(a->interp), a->optimizer == VKR_OPTIM_SGD ? "sgd" : "adam", a->lr, a->momentum,
              a->epochs, r->freeze, a->bn_train, a->ft_epochs, a->ft_lr, a->ft_from, a->val_every);
+    /* the options of docs/training.md "Callbacks and schedules", when used */
+    size_t len = strlen(buf);
+    if (len < n && (a->early_stopping || a->save_best || a->lr_schedule || a->warmup_epochs || a->class_weight ||
+                    a->label_smoothing != 0 || a->weight_decay != 0 || a->dropout != 0))
+        snprintf(buf + len, n - len, " early_stopping=%d monitor=%d save_best=%d lr_schedule=%d:%d:%d:%.9g warmup=%d "
+                 "class_weight=%s label_smoothing=%.9g weight_decay=%.9g dropout=%.9g", a->early_stopping, (int)a->monitor,
+                 a->save_best, (int)a->lr_schedule, a->sched_epochs, a->sched_patience, a->sched_factor,
+                 a->warmup_epochs, a->class_weight ? a->class_weight : "", a->label_smoothing, a->weight_decay,
+                 a->dropout);
 }
 
 vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm) {

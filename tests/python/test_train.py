@@ -407,6 +407,283 @@ def t_resnet50_head_and_finetune():
                                                         ["%s loss %.3f" % (e["stage"], e["loss"]) for e in h]))
 
 
+
+# ---------------------------------------------------------------- callbacks, schedules, loss weighting
+def small_task(name, seed=11):
+    """Noisy two-class images, imbalanced (a: 24, b: 12 for training; 10 + 10 for validation), and the
+    one-conv tiny base: every run takes about a second."""
+    rng = np.random.default_rng(seed)
+    root = os.path.join(TMP, name)
+    for sub, counts in (("train", (24, 12)), ("val", (10, 10))):
+        for ci, (c, n) in enumerate(zip(("a", "b"), counts)):
+            os.makedirs(os.path.join(root, sub, c), exist_ok=True)
+            for i in range(n):
+                img = (rng.integers(0, 255, (20 + i % 3, 20 + i % 5, 3)) * 0.9 +
+                       np.array((255 * (ci == 0), 255 * (ci == 1), 128)) * 0.1).astype(np.uint8)
+                with open(os.path.join(root, sub, c, "img%03d.ppm" % i), "wb") as f:
+                    f.write(b"P6\n%d %d\n255\n" % (img.shape[1], img.shape[0]) + img.tobytes())
+    arch = os.path.join(root, "tiny.json")
+    with open(arch, "w") as f:
+        json.dump({"version": 1, "name": "tiny", "input": {"name": "in", "channels": 3, "height": 16, "width": 16,
+                                                           "preprocess": "torch"},
+                   "layers": [{"name": "in", "type": "input"},
+                              {"name": "c1", "type": "conv2d", "inputs": ["in"], "filters": 8, "kernel": [3, 3],
+                               "strides": [2, 2], "padding": "same", "use_bias": True, "activation": "relu"}]}, f)
+    return root, arch
+
+
+def small_train(root, arch, out, *extra, env=None, ok=True):
+    return run("train", "--model", arch, "--data", os.path.join(root, "train"), "--val", os.path.join(root, "val"),
+               "--out", os.path.join(TMP, out, "m.safetensors"), "--batch", 8, "--head", 64, *extra, env=env, ok=ok)
+
+
+def t_early_stopping_save_best():
+    """--early-stopping P stops exactly P validated epochs after the best (Keras EarlyStopping,
+    min_delta 0) and says so; --save-best writes the best epoch's model (vkrun evaluate gives its
+    val_loss to 1e-6 relative), not the last; the history keeps every epoch."""
+    root, arch = small_task("es")
+    for monitor, patience in (("val_loss", 2), ("val_accuracy", 6)):
+        p = small_train(root, arch, "es_" + monitor, "--epochs", 60, "--lr", 0.01, "--early-stopping", patience,
+                        "--save-best", "--monitor", monitor)
+        h = history(os.path.join(TMP, "es_" + monitor))
+        v = [e[monitor] for e in h]
+        b = int(np.argmin(v)) if monitor == "val_loss" else int(np.argmax(v))  # the first best
+        assert len(h) == b + 1 + patience < 60, (monitor, len(h), b, v)
+        assert "early stopping: %s has not improved for %d epochs since epoch %d" % (monitor, patience, b + 1) \
+            in p.stdout, p.stdout[-1500:]
+        ev = json.loads(run("evaluate", os.path.join(TMP, "es_" + monitor, "m.safetensors"), "--data",
+                            os.path.join(root, "val"), "--json").stdout)
+        rel = abs(ev["loss"] - h[b]["val_loss"]) / h[b]["val_loss"]
+        print("  %s: best epoch %d of %d (%s %.6f); evaluate of the saved model: val_loss %.9f vs %.9f (rel %.1e); "
+              "last epoch's val_loss %.6f" % (monitor, b + 1, len(h), monitor, v[b], ev["loss"], h[b]["val_loss"], rel,
+                                              h[-1]["val_loss"]))
+        assert rel < 1e-6, (ev["loss"], h[b])
+        assert abs(ev["accuracy"] - h[b]["val_accuracy"]) < 1e-9, (ev["accuracy"], h[b])
+        if monitor == "val_loss":
+            assert abs(ev["loss"] - h[-1]["val_loss"]) > 1e-4, "the saved model must not be the last epoch's"
+    p = run("train", "--model", arch, "--data", os.path.join(root, "train"), "--out", os.path.join(TMP, "es_x", "m"),
+            "--early-stopping", 2, ok=False)
+    assert p.returncode == 2 and "needs validation data" in p.stderr, (p.returncode, p.stderr)
+
+
+def expected_lr(base, epochs, steps, e, s, sched, warmup):
+    """The documented formula (docs/training.md), written out again here."""
+    import math
+    g, W, T = e * steps + s, min(warmup, epochs) * steps, epochs * steps
+    warm = (g + 1) / W if g < W else 1.0
+    if sched == "cosine":
+        return base * warm if g < W else base * 0.5 * (1 + math.cos(math.pi * (g - W) / (T - W)))
+    if sched.startswith("step:"):
+        k, f = sched.split(":")[1:]
+        return base * warm * float(f) ** (e // int(k))
+    return base * warm
+
+
+def lr_log(path):
+    rows = [l.split("\t") for l in open(path).read().splitlines()]
+    return [(w, int(s), float(x)) for w, s, x in rows]
+
+
+def t_lr_schedules():
+    """--lr-schedule / --warmup-epochs: the lr of every step (the step callback's, logged by the
+    VKRUN_TEST_LR_LOG hook) equals the formula computed here, in both stages (fine-tuning from
+    its own lr); history.json's lr is the epoch's last; plateau follows Keras ReduceLROnPlateau
+    replayed here on the history; the lr really drives the optimizer."""
+    root, arch = small_task("lr")
+    runs = (("cosine", 1, 4, 2), ("step:2:0.5", 0, 5, 3), ("cosine", 2, 3, 0))
+    for sched, warmup, ep, ft in runs:
+        name = "lr_%s_%d" % (sched.replace(":", "_"), warmup)
+        log = os.path.join(TMP, name + ".log")
+        small_train(root, arch, name, "--epochs", ep, "--fine-tune-epochs", ft, "--fine-tune-lr", 3e-4, "--lr", 0.01,
+                    "--lr-schedule", sched, "--warmup-epochs", warmup, "--keep-remainder", env={"VKRUN_TEST_LR_LOG": log})
+        rows, h = lr_log(log), history(os.path.join(TMP, name))
+        steps = max(s for w, s, _x in rows if w == rows[0][0])
+        assert steps == 5 and len(rows) == (ep + ft) * steps, (steps, len(rows))  # 36 images, batch 8, remainder kept
+        worst = 0
+        for i, (what, s, lr) in enumerate(rows):
+            e = i // steps
+            stage2 = e >= ep
+            want = expected_lr(3e-4 if stage2 else 0.01, ft if stage2 else ep, steps, e - ep if stage2 else e, s - 1,
+                               sched, warmup)
+            worst = max(worst, abs(lr - want) / want)
+            assert ("fine-tune" in what) == stage2
+        assert worst < 1e-12, (sched, worst)
+        last = [rows[(i + 1) * steps - 1][2] for i in range(ep + ft)]
+        assert len(h) == ep + ft and all(abs(e["lr"] - x) <= 1e-14 * x for e, x in zip(h, last)), (h, last)
+        print("  %s, warmup %d: %d steps match the formula (max rel %.1e); lr by epoch %s" %
+              (sched, warmup, len(rows), worst, " ".join("%.3g" % e["lr"] for e in h)))
+    # plateau: Keras ReduceLROnPlateau(patience, factor, min_delta=1e-4, cooldown 0), replayed here
+    log = os.path.join(TMP, "plateau.log")
+    small_train(root, arch, "lr_plateau", "--epochs", 14, "--lr", 0.05, "--lr-schedule", "plateau:1:0.5",
+                env={"VKRUN_TEST_LR_LOG": log})
+    h = history(os.path.join(TMP, "lr_plateau"))
+    best, wait, lr, want = None, 0, 0.05, []
+    for e in h:
+        want.append(lr)
+        if best is None or e["val_loss"] < best - 1e-4:
+            best, wait = e["val_loss"], 0
+        else:
+            wait += 1
+            if wait >= 1:
+                lr, wait = lr * 0.5, 0
+    got = [e["lr"] for e in h]
+    assert max(abs(a - b) / b for a, b in zip(got, want)) < 1e-12 and min(got) < 0.05, (got, want)
+    prow = lr_log(log)
+    psteps = max(s for _w, s, _x in prow)
+    assert all(abs(x - got[i // psteps]) <= 1e-14 * x for i, (_w, _s, x) in enumerate(prow)), (prow, got)
+    print("  plateau:1:0.5 lr by epoch: %s" % " ".join("%.4g" % x for x in got))
+    # the scheduled lr is the one the optimizer uses: after epoch 1, step:1:1e-30 freezes the weights
+    small_train(root, arch, "lr_freeze", "--epochs", 4, "--lr", 0.01, "--lr-schedule", "step:1:1e-30")
+    small_train(root, arch, "lr_plain", "--epochs", 2, "--lr", 0.01)
+    v = [e["val_loss"] for e in history(os.path.join(TMP, "lr_freeze"))]
+    plain = [e["val_loss"] for e in history(os.path.join(TMP, "lr_plain"))]
+    assert plain[0] == v[0] and abs(plain[1] - plain[0]) > 1e-4 and all(abs(x - v[0]) < 1e-9 for x in v), (v, plain)
+    print("  step:1:1e-30: val_loss %s (without the schedule: %s)" % (v, plain))
+    p = small_train(root, arch, "lr_bad", "--lr-schedule", "plateau:0:2", ok=False)
+    assert p.returncode == 2 and "--lr-schedule" in p.stderr, p.stderr
+
+
+def t_class_weight_label_smoothing():
+    """--class-weight auto|NAME=W and --label-smoothing E: the training loss (at an lr that leaves
+    the weights as initialized) is the mean over the images of w_class * -sum_k y_k log p_k with
+    y = onehot * (1 - E) + E / K, p from `vkrun predict` of the written model, computed here;
+    val_loss has the smoothing and no weights (Keras)."""
+    root, arch = small_task("cw")
+    for cw, E in (("auto", 0.1), ("b=3", 0.0), ("a=0.25,b=2", 0.2)):
+        name = "cw_%s_%g" % (cw.replace(",", "_").replace("=", ""), E)
+        small_train(root, arch, name, "--epochs", 1, "--lr", 1e-30, "--keep-remainder", "--class-weight", cw,
+                    "--label-smoothing", E)
+        h = history(os.path.join(TMP, name))[0]
+        w = {"a": 36 / (2 * 24), "b": 36 / (2 * 12)} if cw == "auto" else dict({"a": 1.0, "b": 1.0}, **{
+            k: float(v) for k, v in (x.split("=") for x in cw.split(","))})
+        for sub, key, weighted in (("train", "loss", True), ("val", "val_loss", False)):
+            pred = json.loads(run("predict", os.path.join(TMP, name, "m.safetensors"), os.path.join(root, sub),
+                                  "--json").stdout)
+            losses = []
+            for o in pred:
+                c = o["image"].split(os.sep)[-2]
+                y = np.array([1.0 if k == c else 0.0 for k in ("a", "b")]) * (1 - E) + E / 2
+                ce = -float(np.sum(y * np.log(np.array(o["probabilities"], dtype=np.float64))))
+                losses.append((w[c] if weighted else 1.0) * ce)
+            ref = float(np.mean(losses))
+            rel = abs(h[key] - ref) / ref
+            print("  --class-weight %s --label-smoothing %g: %s %.7f, reference %.7f (rel %.1e)" %
+                  (cw, E, key, h[key], ref, rel))
+            assert rel < 1e-5, (cw, E, key, h[key], ref)
+    for bad in ("c=2", "a=0", "a=x", "a"):
+        p = small_train(root, arch, "cw_bad", "--class-weight", bad, ok=False)
+        assert p.returncode == 2 and "--class-weight \"%s\"" % bad in p.stderr, p.stderr
+        assert not os.path.exists(os.path.join(TMP, "cw_bad", "m.safetensors"))
+
+
+def t_weight_decay():
+    """--weight-decay W is decoupled (AdamW / Keras 3 / SGDW): one SGD step (momentum 0, the whole
+    set as the batch) with W differs from the step without by exactly -lr * W * p0 in every
+    trained tensor; the frozen base is untouched."""
+    import vkrun_model as vm
+    root, arch = small_task("wd")
+    common = ("--optimizer", "sgd", "--momentum", 0, "--lr", 0.1, "--batch", 36, "--seed", 3)
+    outs = {}
+    for name, extra in (("wd_init", ("--epochs", 0)), ("wd_0", ("--epochs", 1)),
+                        ("wd_1", ("--epochs", 1, "--weight-decay", 0.5))):
+        run("train", "--model", arch, "--data", os.path.join(root, "train"), "--out",
+            os.path.join(TMP, name, "m.safetensors"), "--head", 64, *common, *extra)
+        outs[name] = vm.read_model(os.path.join(TMP, name, "m.safetensors"))[1]
+    worst, n = 0.0, 0
+    for k, p0 in outs["wd_init"].items():
+        a, b = outs["wd_0"][k].astype(np.float64), outs["wd_1"][k].astype(np.float64)
+        if k.startswith("c1."):
+            assert np.array_equal(a, b) and np.array_equal(a, p0), k
+            continue
+        assert not np.array_equal(a, p0), k
+        worst = max(worst, float(np.max(np.abs((b - a) - (-0.1 * 0.5 * p0.astype(np.float64))))))
+        n += 1
+    print("  %d trained tensors: max |(p_W - p_0) - (-lr W p0)| = %.2e" % (n, worst))
+    assert n == 4 and worst < 1e-6, (n, worst)
+
+
+
+def t_callbacks_resume():
+    """Ctrl-C in the middle of a run with warmup, plateau, early stopping and keep-best, then
+    --resume: the same history (every lr included), the same stop and the same saved model as the
+    uninterrupted run (every decision is a function of the history)."""
+    root, arch = small_task("cbr")
+    args = ("--epochs", 40, "--lr", 0.02, "--warmup-epochs", 1, "--lr-schedule", "plateau:1:0.5",
+            "--early-stopping", 3, "--save-best", "--class-weight", "auto", "--label-smoothing", 0.05)
+    a = small_train(root, arch, "cbr_a", *args)
+    p = small_train(root, arch, "cbr_b", *args, env={"VKRUN_TEST_SIGINT_AFTER": "18"}, ok=False)
+    assert p.returncode == 130, (p.returncode, p.stderr[-1000:])
+    ck = os.path.join(TMP, "cbr_b", "m.safetensors.checkpoint")
+    bad = small_train(root, arch, "cbr_b", *args[:-2], "--label-smoothing", 0.1, "--resume", ck, ok=False)
+    assert bad.returncode == 1 and "options of the interrupted run" in bad.stderr, bad.stderr
+    b = small_train(root, arch, "cbr_b", *args, "--resume", ck)
+    ha, hb = history(os.path.join(TMP, "cbr_a")), history(os.path.join(TMP, "cbr_b"))
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
+    diff = max(abs(x[k] - y[k]) for x, y in zip(ha, hb) for k in keys)
+    assert len(ha) == len(hb) < 40 and diff < 1e-9, (len(ha), len(hb), diff)
+    stop = [l for l in a.stdout.splitlines() if l.startswith("early stopping")]
+    assert stop and stop == [l for l in b.stdout.splitlines() if l.startswith("early stopping")], (a.stdout, b.stdout)
+    ma = open(os.path.join(TMP, "cbr_a", "m.safetensors"), "rb").read()
+    mb = open(os.path.join(TMP, "cbr_b", "m.safetensors"), "rb").read()
+    assert ma == mb, "the resumed run's best model differs"
+    print("  interrupted at step 18, resumed: %d epochs, max |history difference| %.1e, same model bytes; %s" %
+          (len(hb), diff, stop[0]))
+
+
+def t_callbacks_cats_dogs():
+    """The issue's Keras line on the real photos: early stopping + keep-best + plateau + class
+    weights; the saved model evaluates to the best epoch's val_loss."""
+    d, p = cats_dogs_run("callbacks", "--epochs", 12, "--early-stopping", 2, "--save-best", "--lr-schedule",
+                         "plateau:1:0.5", "--class-weight", "auto")
+    h = history(d)
+    v = [e["val_loss"] for e in h]
+    b = int(np.argmin(v))
+    assert len(h) == 12 or len(h) == b + 3, (len(h), b, v)
+    ev = json.loads(run("evaluate", os.path.join(d, "m.safetensors"), "--data", need_shared("data", "cats_dogs", "val"),
+                        "--json").stdout)
+    rel = abs(ev["loss"] - v[b]) / v[b]
+    print("  %d epochs, best %d: val_loss %.6f, evaluate %.6f (rel %.1e), val_accuracy %.4f; lr %s" %
+          (len(h), b + 1, v[b], ev["loss"], rel, h[b]["val_accuracy"], " ".join("%.3g" % e["lr"] for e in h)))
+    print("  " + "\n  ".join(l for l in p.stdout.splitlines() if "early stopping" in l or "save-best" in l))
+    assert rel < 1e-6 and abs(ev["accuracy"] - h[b]["val_accuracy"]) < 1e-9, (ev["loss"], v[b])
+
+
+
+def t_dropout():
+    """--dropout P (Keras Dropout before each Dense of the head): the same seed gives the same model
+    bytes; the masks do not depend on the path (feature cache or not, micro-batches of 3): the same
+    history; dropout changes training; validation (inference) has no dropout: the history's val_loss
+    equals `vkrun evaluate` of the written model; Ctrl-C + --resume continues with the same masks.
+    (The mask itself -- keep rate, scaling, backward -- is checked by `vkrun selftest --op dropout`.)"""
+    root, arch = small_task("drop")
+    args = ("--epochs", 4, "--lr", 0.01, "--head", "64,32", "--dropout", 0.5)
+    small_train(root, arch, "drop_a", *args)
+    small_train(root, arch, "drop_b", *args)
+    small_train(root, arch, "drop_c", *args, "--no-cache", "--micro-batch", 3)
+    small_train(root, arch, "drop_none", *args[:-2])
+    m = {k: open(os.path.join(TMP, k, "m.safetensors"), "rb").read() for k in ("drop_a", "drop_b")}
+    assert m["drop_a"] == m["drop_b"], "two runs with the same seed differ"
+    ha, hc, hn = (history(os.path.join(TMP, k)) for k in ("drop_a", "drop_c", "drop_none"))
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    dpath = max(abs(x[k] - y[k]) for x, y in zip(ha, hc) for k in keys)
+    assert dpath < 1e-5, ("cached vs uncached micro-batched with dropout", dpath)
+    assert abs(ha[0]["loss"] - hn[0]["loss"]) > 1e-3, (ha[0], hn[0])
+    ev = json.loads(run("evaluate", os.path.join(TMP, "drop_a", "m.safetensors"), "--data", os.path.join(root, "val"),
+                        "--json").stdout)
+    rel = abs(ev["loss"] - ha[-1]["val_loss"]) / ha[-1]["val_loss"]
+    assert rel < 1e-6, (ev["loss"], ha[-1])
+    layers = [l.split()[1] for l in run("summary", os.path.join(TMP, "drop_a", "m.safetensors")).stdout.splitlines()
+              if l.strip()[:2].strip().isdigit()]
+    assert layers[-6:] == ["dropout", "dense", "dropout_1", "dense_1", "dropout_2", "dense_2"], layers
+    p = small_train(root, arch, "drop_r", *args, env={"VKRUN_TEST_SIGINT_AFTER": "6"}, ok=False)
+    assert p.returncode == 130, p.stderr[-500:]
+    small_train(root, arch, "drop_r", *args, "--resume", os.path.join(TMP, "drop_r", "m.safetensors.checkpoint"))
+    assert open(os.path.join(TMP, "drop_r", "m.safetensors"), "rb").read() == m["drop_a"], "resumed run differs"
+    print("  epoch 1 training loss %.4f with dropout 0.5, %.4f without; cached vs uncached micro-batched max |diff| "
+          "%.1e; evaluate %.7f = val_loss %.7f; resumed run: same bytes" %
+          (ha[0]["loss"], hn[0]["loss"], dpath, ev["loss"], ha[-1]["val_loss"]))
+
+
 R.check("squeezenet + head on cats/dogs, 5 epochs, val accuracy >= 0.88", t_squeezenet_cats_dogs, shared=True)
 R.check("predict: probabilities sum to 1 with the class names", t_predict, shared=True)
 R.check("feature cache off gives the same losses in every epoch (1e-4)", t_no_cache_same_loss, shared=True)
@@ -418,5 +695,13 @@ R.check("evaluate MODEL DIR: F1 and macro averages from the confusion matrix; th
 R.check("a Keras .h5 / PyTorch checkpoint / .npy as the model: named, with the converter", t_foreign_model_files)
 R.check("option and output errors before any work; Ctrl-C while caching", t_option_and_output_errors)
 R.check("ResNet50 layout (synthetic weights) trains a head and fine-tunes at 64x64", t_resnet50_head_and_finetune)
+R.check("--early-stopping stops P epochs after the best; --save-best writes the best epoch's model", t_early_stopping_save_best)
+R.check("--lr-schedule cosine/step/plateau + --warmup-epochs: every step's lr equals the formula", t_lr_schedules)
+R.check("--class-weight / --label-smoothing: the loss equals the reference computed here", t_class_weight_label_smoothing)
+R.check("Ctrl-C + --resume with schedules and callbacks: same history, stop and best model", t_callbacks_resume)
+R.check("cats/dogs: early stopping + keep-best + plateau + class weights; evaluate = best val_loss", t_callbacks_cats_dogs,
+        shared=True)
+R.check("--dropout: reproducible, same masks cached/uncached/micro-batched/resumed, none in inference", t_dropout)
+R.check("--weight-decay is decoupled: one SGD step moves p by -lr W p0 more", t_weight_decay)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
