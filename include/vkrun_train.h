@@ -65,7 +65,9 @@ typedef struct {
     /* images */
     int height, width;      /* input size (0: the model's) */
     vkr_interp interp;      /* resize (default bilinear) */
-    unsigned augment;       /* VKR_LOAD_FLIP | VKR_LOAD_CROP (disables the feature cache) */
+    vkr_augment augment;    /* random transforms of training images (vkr_augment_parse: flip, crop, rotate=DEG,
+                               zoom=F, shift=F, brightness=F, contrast=F, resized-crop); any of them disables
+                               the feature cache (the base then runs on every image of every step) */
     int keep_remainder;     /* also train on the last partial batch */
     int strict;             /* an undecodable image file is an error (default: skipped, with a warning) */
     int quiet_data;         /* the data loader does not log its warnings (vkr_log) */
@@ -84,6 +86,11 @@ typedef struct {
     double ft_lr;           /* default 1e-5 */
     int ft_from;            /* stage 2 trains layers [ft_from, end) (default 0) */
     int no_cache;           /* never cache the pooled features */
+
+    /* ---- issue 13, data/logs/CLI half (augmentation stages, dataset checks, logs) ---- */
+    int augment_fine_tune_only; /* .augment applies to stage 2 only: stage 1 trains the head on cached
+                                   features (the head-first recipe; --augment-fine-tune) */
+    int split_names_ok;     /* accept class folders named like a split (train/val; vkr_dataset_opts) */
 } vkr_fit_opts;
 
 /* The defaults above (those of `vkrun train`). */

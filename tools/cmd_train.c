@@ -30,7 +30,12 @@ const char usage_train[] =
     "  --no-recompute          never recompute\n"
     "  --size HxW              input size (default: the model's)\n"
     "  --interpolation bilinear|nearest|nearest-pil   resize (default bilinear)\n"
-    "  --augment flip,crop     random horizontal flips / shifted crops (disables caching)\n"
+    "  --augment SPEC          random transforms of training images, comma-separated: flip, crop (shift by up to\n"
+    "                          1/8 in whole pixels), rotate=DEG, zoom=F, shift=F, brightness=F, contrast=F,\n"
+    "                          resized-crop (e.g. flip,rotate=15,zoom=0.1); turns the feature cache off\n"
+    "  --augment-fine-tune     augment in the fine-tuning stage only: the head trains on cached features first\n"
+    "  --split-folders-as-classes  accept class folders named like a split (train, val, test): by default\n"
+    "                          --data DIR holding train/ and val/ is refused (use --data DIR/train --val DIR/val)\n"
     "  --keep-remainder        also train on the last partial batch (default: n // batch steps)\n"
     "  --strict                a file that is not a decodable image is an error (default: skipped)\n"
     "  --seed S                shuffling, split, head initialization (default 1)\n"
@@ -256,6 +261,9 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (!strcmp(o, "--recompute")) a->recompute = 1;
         else if (!strcmp(o, "--no-recompute")) a->recompute = -1;
         else if (!strcmp(o, "--keep-remainder")) a->keep_remainder = 1;
+        /* issue 13, data/logs/CLI half */
+        else if (!strcmp(o, "--augment-fine-tune")) a->augment_fine_tune_only = 1;
+        else if (!strcmp(o, "--split-folders-as-classes")) a->split_names_ok = 1;
         else if (!strcmp(o, "--strict")) a->strict = 1;
         else if (!strcmp(o, "--quiet")) t->quiet = 1;
         else {
@@ -284,17 +292,9 @@ static int check_args(train_args *t) {
     vkr_fit_opts *a = &t->o;
     vkr_status s = vkr_interp_parse(t->interp, &a->interp);
     if (s) return cli_error("train", s);
-    if (t->augment) {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", t->augment);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            if (!strcmp(tok, "flip")) a->augment |= VKR_LOAD_FLIP;
-            else if (!strcmp(tok, "crop")) a->augment |= VKR_LOAD_CROP;
-            else if (strcmp(tok, "none")) {
-                fprintf(stderr, "vkrun train: --augment takes flip, crop (got \"%s\")\n", tok);
-                return 2;
-            }
-        }
+    if (t->augment && (s = vkr_augment_parse(t->augment, &a->augment))) {
+        fprintf(stderr, "vkrun train: --augment %s: %s\n", t->augment, vkr_last_error());
+        return 2;
     }
     if (strcmp(t->optimizer, "adam") && strcmp(t->optimizer, "sgd")) {
         fprintf(stderr, "vkrun train: --optimizer is adam or sgd\n");

@@ -36,10 +36,15 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
     if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 ||
         a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || !(a->val_split >= 0) ||
         a->val_split >= 1 || (a->val && a->val_split > 0) || a->nhead < 0 || a->nhead > VKR_FIT_MAX_HEAD ||
-        a->height < 0 || a->width < 0 || (a->augment & ~(unsigned)(VKR_LOAD_FLIP | VKR_LOAD_CROP)))
+        a->height < 0 || a->width < 0)
         return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
                                          "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
-                                         "val-split, at most %d head layers, augment flip and crop)", VKR_FIT_MAX_HEAD);
+                                         "val-split, at most %d head layers)", VKR_FIT_MAX_HEAD);
+    const vkr_augment *g = &a->augment; /* the ranges of vkr_augment_parse */
+    if (!(g->rotate >= 0 && g->rotate <= 180 && g->zoom >= 0 && g->zoom < 1 && g->shift >= 0 && g->shift <= 1 &&
+          g->brightness >= 0 && g->brightness <= 1 && g->contrast >= 0 && g->contrast < 1))
+        return vkr_fail(VKR_ERR_INVALID, "--augment: out of range (rotate in [0, 180], zoom in [0, 1), shift in "
+                                         "[0, 1], brightness in [0, 1], contrast in [0, 1))");
     if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
         return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
     return VKR_OK;
@@ -48,7 +53,7 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
 /* The training (and validation) folders, and the "data:" line. */
 static vkr_status open_data(fit_run *r) {
     const vkr_fit_opts *a = r->a;
-    vkr_dataset_opts dopt = {.strict = a->strict, .quiet = a->quiet_data};
+    vkr_dataset_opts dopt = {.strict = a->strict, .quiet = a->quiet_data, .split_names_ok = a->split_names_ok};
     vkr_dataset *all = NULL;
     vkr_status s;
     if ((s = vkr_dataset_open(a->data, &dopt, &all))) return fit_failed(r, "train data", s);
@@ -58,7 +63,8 @@ static vkr_status open_data(fit_run *r) {
         if (s) return fit_failed(r, "train data", s);
     } else {
         r->train = all;
-        vkr_dataset_opts vopt = {.strict = a->strict, .allow_single_class = 1, .quiet = a->quiet_data};
+        vkr_dataset_opts vopt = {.strict = a->strict, .allow_single_class = 1, .quiet = a->quiet_data,
+                                 .split_names_ok = a->split_names_ok};
         if (a->val && ((s = vkr_dataset_open(a->val, &vopt, &r->val)) || (s = vkr_dataset_check_classes(r->train, r->val))))
             return fit_failed(r, "validation data", s);
     }
@@ -324,7 +330,15 @@ static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
     const vkr_fit_opts *a = r->a;
     vkr_status s;
     if ((s = output_paths(r)) || (s = open_data(r)) || (s = prepare_model(r, &b->resume))) return s;
-    int use_cache = !a->no_cache && !a->augment && r->freeze >= r->base_layers;
+    int aug1 = vkr_augment_any(&a->augment) && !a->augment_fine_tune_only; /* stage 1 augments */
+    int use_cache = !a->no_cache && !aug1 && r->freeze >= r->base_layers;
+    if (!a->no_cache && aug1 && r->freeze >= r->base_layers && a->epochs > 0) {
+        char spec[256];
+        fit_msg(r, "augmentation (%s) turns the feature cache off: the frozen base runs on every image of every step "
+                   "(typically 10-30x slower). Faster: train the head without augmentation and fine-tune with it "
+                   "(--augment-fine-tune with --fine-tune-epochs: the head trains on cached features first)",
+                vkr_augment_format(&a->augment, spec, sizeof spec));
+    }
     if ((s = open_device(r, use_cache))) return s;
     int stage = b->resume ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(b->resume, "stage")) : 1;
     int done1 = 0;

@@ -127,11 +127,19 @@ vkr_status fit_write_history(const vkr_fit_history *h, const char *dir) {
  * optimizer); resuming refuses anything else. */
 void fit_settings_string(const fit_run *r, char *buf, size_t n) {
     const vkr_fit_opts *a = r->a;
+    /* augmentation: flip/crop alone as the bits checkpoints have always recorded (VKR_LOAD_FLIP |
+     * VKR_LOAD_CROP), anything more as its canonical spec */
+    const vkr_augment *g = &a->augment;
+    char aug[300];
+    if (!g->rotate && !g->zoom && !g->shift && !g->brightness && !g->contrast && !g->resized_crop)
+        snprintf(aug, sizeof aug, "%u", (a->augment.flip ? VKR_LOAD_FLIP : 0u) | (a->augment.crop ? VKR_LOAD_CROP : 0u));
+    else vkr_augment_format(&a->augment, aug, sizeof aug);
+    if (a->augment_fine_tune_only) snprintf(aug + strlen(aug), sizeof aug - strlen(aug), " augment_fine_tune_only=1");
     snprintf(buf, n,
-             "size=%dx%d batch=%d seed=%llu keep_remainder=%d augment=%u interpolation=%s optimizer=%s lr=%.9g "
+             "size=%dx%d batch=%d seed=%llu keep_remainder=%d augment=%s interpolation=%s optimizer=%s lr=%.9g "
              "momentum=%.9g epochs=%d freeze=%d bn_train=%d fine_tune_epochs=%d fine_tune_lr=%.9g fine_tune_from=%d "
              "val_every=%d",
-             r->H, r->W, a->batch, (unsigned long long)a->seed, a->keep_remainder, a->augment,
+             r->H, r->W, a->batch, (unsigned long long)a->seed, a->keep_remainder, aug,
              vkr_interp_name(a->interp), a->optimizer == VKR_OPTIM_SGD ? "sgd" : "adam", a->lr, a->momentum,
              a->epochs, r->freeze, a->bn_train, a->ft_epochs, a->ft_lr, a->ft_from, a->val_every);
 }
