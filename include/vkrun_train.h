@@ -6,7 +6,9 @@
  * softmax)), trains the head on the frozen base (stage 1; the base's pooled
  * features are computed once and cached when nothing else needs the base),
  * optionally fine-tunes the base (stage 2), validates, and writes the model,
- * history.json / history.csv and accuracy.png / loss.png.
+ * history.json (Keras's History.history: {"loss": [...], "accuracy": [...], "val_loss": [...],
+ * "val_accuracy": [...], "lr": [...], "stage": [...], "epoch_seconds": [...]}, null where an epoch
+ * was not validated) / history.csv and accuracy.png / loss.png (a line marks where fine-tuning starts).
  *
  * It never prints, never reads the environment for its own purposes and never
  * exits: progress, epochs, stages and informational lines go to the callbacks;
@@ -68,7 +70,7 @@ typedef struct {
     vkr_augment augment;    /* random transforms of training images (vkr_augment_parse: flip, crop, rotate=DEG,
                                zoom=F, shift=F, brightness=F, contrast=F, resized-crop); any of them disables
                                the feature cache (the base then runs on every image of every step) */
-    int keep_remainder;     /* also train on the last partial batch */
+    int keep_remainder;     /* also train on the last partial batch (default 1, as Keras; 0: --drop-remainder) */
     int strict;             /* an undecodable image file is an error (default: skipped, with a warning) */
     int quiet_data;         /* the data loader does not log its warnings (vkr_log) */
     uint64_t seed;          /* shuffling, split, head initialization (default 1) */
@@ -102,6 +104,7 @@ typedef struct {
     double loss, accuracy;         /* training means over the epoch's steps */
     double val_loss, val_accuracy; /* NaN when the epoch was not validated */
     double seconds, images_per_s;
+    double lr;                     /* the learning rate of the epoch (its last step's) */
 } vkr_fit_epoch;
 
 typedef struct {

@@ -36,7 +36,8 @@ const char usage_train[] =
     "  --augment-fine-tune     augment in the fine-tuning stage only: the head trains on cached features first\n"
     "  --split-folders-as-classes  accept class folders named like a split (train, val, test): by default\n"
     "                          --data DIR holding train/ and val/ is refused (use --data DIR/train --val DIR/val)\n"
-    "  --keep-remainder        also train on the last partial batch (default: n // batch steps)\n"
+    "  --drop-remainder        drop the last partial batch of each epoch (n // batch steps); by default it is\n"
+    "                          trained on, as in Keras (ceil(n / batch) steps; --keep-remainder says so)\n"
     "  --strict                a file that is not a decodable image is an error (default: skipped)\n"
     "  --seed S                shuffling, split, head initialization (default 1)\n"
     "model:\n"
@@ -97,8 +98,12 @@ static void ui_progress(train_ui *u, const vkr_fit_step *s) {
     int fill = s->steps ? s->step * 30 / s->steps : 30;
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : '.');
     bar[30] = 0;
-    printf("\r%s [%s] %d/%d  loss %.4f  acc %.4f  %.1f img/s  ETA %d:%02d   ", s->what, bar, s->step, s->steps,
-           s->loss, s->accuracy, ips, (int)eta / 60, (int)eta % 60);
+    if (s->caching) /* no loss yet: the images done and the speed */
+        printf("\r%s [%s] %d/%d images  %.1f img/s  ETA %d:%02d   ", s->what, bar, s->step, s->steps, ips,
+               (int)eta / 60, (int)eta % 60);
+    else
+        printf("\r%s [%s] %d/%d  loss %.4f  acc %.4f  %.1f img/s  ETA %d:%02d   ", s->what, bar, s->step, s->steps,
+               s->loss, s->accuracy, ips, (int)eta / 60, (int)eta % 60);
     fflush(stdout);
     u->bar = 1;
 }
@@ -261,6 +266,7 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (!strcmp(o, "--recompute")) a->recompute = 1;
         else if (!strcmp(o, "--no-recompute")) a->recompute = -1;
         else if (!strcmp(o, "--keep-remainder")) a->keep_remainder = 1;
+        else if (!strcmp(o, "--drop-remainder")) a->keep_remainder = 0;
         /* issue 13, data/logs/CLI half */
         else if (!strcmp(o, "--augment-fine-tune")) a->augment_fine_tune_only = 1;
         else if (!strcmp(o, "--split-folders-as-classes")) a->split_names_ok = 1;

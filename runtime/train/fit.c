@@ -27,6 +27,7 @@ void vkr_fit_defaults(vkr_fit_opts *o) {
     o->interp = VKR_INTERP_BILINEAR;
     o->freeze = -1;
     o->val_every = 1;
+    o->keep_remainder = 1; /* as Keras: the last partial batch is trained on */
     int def[] = {1024, 1024, 1024, 512};
     o->nhead = 4;
     memcpy(o->head, def, sizeof def);
@@ -105,6 +106,8 @@ static vkr_status load_checkpoint(fit_run *r, cJSON **resume) {
                         a->resume);
     if (fit_history_from_json(r->hist, cJSON_GetObjectItem(*resume, "history")))
         return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s: its history is malformed or too long", a->resume);
+    for (int i = 0; i < r->hist->n; i++) /* checkpoints written before the history had learning rates */
+        if (isnan(r->hist->epochs[i].lr)) r->hist->epochs[i].lr = r->hist->epochs[i].stage == VKR_FIT_FINE_TUNE ? a->ft_lr : a->lr;
     vkr_model_set_meta(r->model, "vkrun_checkpoint", NULL);
     r->step = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "step"));
     r->loss_sum = cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "loss_sum"));

@@ -141,7 +141,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         int steps = vkr_steps_per_epoch(ntrain, a->batch, a->keep_remainder);
         if (steps == 0) {
             s = fit_failed(r, "train", vkr_fail(VKR_ERR_INVALID, "%d training images make no batch of %d (use a smaller "
-                                                                 "--batch or --keep-remainder)", ntrain, a->batch));
+                                                                 "--batch, or leave out --drop-remainder)", ntrain, a->batch));
             break;
         }
         if (r->hist->n >= VKR_FIT_MAX_EPOCHS) {
@@ -180,6 +180,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         er->seconds = secs;
         er->images_per_s = secs > 0 ? images / secs : 0;
         er->val_loss = er->val_accuracy = NAN;
+        er->lr = stage == 2 ? a->ft_lr : a->lr;
         int val = r->val && ((r->hist->n + 1) % a->val_every == 0 || e == total_epochs - 1);
         if (val && (s = validate(r, g, vfeat, vlabels, dim, er))) {
             s = fit_failed(r, "validation", s);

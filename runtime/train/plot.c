@@ -297,6 +297,30 @@ static double px_of(double v, const axis *a, double p0, double p1) {
 
 vkr_status vkr_plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
                           const vkr_plot_series *series, int nseries) {
+    return vkr_plot_lines_marked(path, title, xlabel, ylabel, series, nseries, NULL, 0);
+}
+
+/* Dashed vertical lines at the markers' x, their labels at the top right of each line. */
+static void draw_markers(canvas *cv, const vkr_plot_marker *mk, int nm, const axis *ax, int left, int right, int top,
+                         int bottom) {
+    for (int k = 0; k < nm; k++) {
+        if (!isfinite(mk[k].x)) continue;
+        int x = (int)lround(px_of(mk[k].x, ax, left, right));
+        if (x <= left || x >= right - 1) continue;
+        for (int y = top + 1; y < bottom; y += 10) fill_rect(cv, x, y, x + 2, y + 6 < bottom ? y + 6 : bottom,
+                                                             VKR_PLOT_MARKER_COLOR);
+        if (mk[k].label && *mk[k].label) {
+            float tw = text_w(mk[k].label, 2.0f), lx = (float)x + 6;
+            if (lx + tw > (float)right - 4) lx = (float)x - 6 - tw; /* no room on the right: left of the line */
+            draw_text(cv, mk[k].label, lx, (float)top + 6, 2.0f, 0, VKR_PLOT_MARKER_COLOR);
+        }
+    }
+}
+
+vkr_status vkr_plot_lines_marked(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                                 const vkr_plot_series *series, int nseries, const vkr_plot_marker *markers,
+                                 int nmarkers) {
+    if (nmarkers < 0 || (nmarkers > 0 && !markers)) return vkr_fail(VKR_ERR_INVALID, "vkr_plot_lines: bad markers");
     if (!path || !*path) return vkr_fail(VKR_ERR_INVALID, "vkr_plot_lines: no output path");
     if (nseries < 0 || (nseries > 0 && !series)) return vkr_fail(VKR_ERR_INVALID, "vkr_plot_lines: bad series");
     for (int s = 0; s < nseries; s++)
@@ -335,6 +359,15 @@ vkr_status vkr_plot_lines(const char *path, const char *title, const char *xlabe
         ymin = 0;
         ymax = 1;
     }
+    for (int k = 0; k < nmarkers; k++)
+        if (isfinite(markers[k].x)) {
+            xmin = fmin(xmin, markers[k].x);
+            xmax = fmax(xmax, markers[k].x);
+            if (markers[k].x != floor(markers[k].x) && xint && npts) { /* keep integer ticks (epochs) */
+                xmin = fmin(xmin, floor(markers[k].x));
+                xmax = fmax(xmax, ceil(markers[k].x));
+            }
+        }
     axis ax, ay;
     make_axis(&ax, xmin, xmax, xint && npts, 8);
     make_axis(&ay, ymin, ymax, 0, 7);
@@ -363,6 +396,8 @@ vkr_status vkr_plot_lines(const char *path, const char *title, const char *xlabe
         int y = (int)lround(px_of(ay.t0 + i * ay.step, &ay, bottom, top));
         fill_rect(&cv, left, y, right, y + 1, 0xe6e6e6);
     }
+
+    draw_markers(&cv, markers, nmarkers, &ax, left, right, top, bottom);
 
     /* series: lines then markers, clipped to the plot area (plus the marker radius) */
     clip_rect dclip = {plot.x0 + 1, plot.y0 + 1, plot.x1 - 1, plot.y1 - 1};

@@ -72,10 +72,15 @@ def tiny():
     return arch
 
 
+KERAS_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "stage", "epoch_seconds")
+
+
 def hist(d):
+    """history.json: Keras's History.history, exactly these keys, one element per epoch."""
     with open(os.path.join(d, "history.json")) as f:
         h = json.load(f)
-    return {k: [e[k] for e in h["epochs"]] for k in ("loss", "stage")}
+    assert sorted(h) == sorted(KERAS_KEYS) and len({len(h[k]) for k in KERAS_KEYS}) == 1, h
+    return h
 
 
 def safetensors_meta(path):
@@ -146,8 +151,87 @@ def t_split_folders():
                   if "split" in l][0][:150] + " ...")
 
 
+def t_remainder_and_history():
+    """22 images at batch 4: 6 steps an epoch by default (the last batch of 2 kept, as Keras), 5 with
+    --drop-remainder; the accuracy is counted out of 22.  history.json is Keras's dict of lists
+    (null where not validated, lr per epoch, stages) and agrees with history.csv."""
+    d = make_folder("rem", ["a", "b"], 11)
+    base = ["train", "--model", tiny(), "--data", d, "--val", d, "--batch", 4, "--head", "8", "--epochs", 2]
+    out = os.path.join(TMP, "rem_out", "m.safetensors")
+    for extra, steps in (((), 6), (("--drop-remainder",), 5), (("--keep-remainder",), 6)):
+        p = run(*base, "--out", out, *extra, env={"VKRUN_TEST_SIGINT_AFTER": "1"}, ok=False)
+        assert p.returncode == 130 and "step 1/%d;" % steps in p.stderr, (extra, p.stderr)
+        os.remove(out + ".checkpoint")
+    run(*base, "--out", out, "--val-every", 2, "--fine-tune-epochs", 1, "--fine-tune-lr", 2e-4)
+    h = hist(os.path.dirname(out))
+    assert h["stage"] == ["head", "head", "fine-tune"] and h["lr"] == [1e-3, 1e-3, 2e-4], h
+    assert h["val_loss"][0] is None and h["val_accuracy"][0] is None and None not in h["val_loss"][1:], h
+    assert all(abs(a * 22 - round(a * 22)) < 1e-9 for a in h["accuracy"]), h["accuracy"]  # out of 22 images
+    assert all(s > 0 for s in h["epoch_seconds"]), h
+    rows = [l.split(",") for l in open(os.path.join(os.path.dirname(out), "history.csv")).read().split()[1:]]
+    assert [float(r[2]) for r in rows] == [round(v, 6) for v in h["loss"]] and [float(r[7]) for r in rows] == h["lr"]
+    p = run("train", "--model", tiny(), "--data", d, "--batch", 32, "--out", out, "--drop-remainder", ok=False)
+    assert p.returncode == 1 and "make no batch of 32" in p.stderr and "--drop-remainder" in p.stderr, p.stderr
+
+
+def png_pixels(path):
+    from PIL import Image
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def marker_columns(px):
+    m = np.all(px[150:350] == (0x55, 0x55, 0x55), axis=2).mean(axis=0)
+    return np.nonzero(m >= 0.5)[0].tolist()
+
+
+def t_plot_marks_fine_tuning():
+    """accuracy.png and loss.png mark where fine-tuning starts with a dashed line (2 px); a run
+    without fine-tuning has none."""
+    d = os.path.join(TMP, "rem_out")
+    if not os.path.exists(os.path.join(d, "history.json")):
+        raise AssertionError("needs the run of the remainder check")
+    for name in ("accuracy.png", "loss.png"):
+        cols = marker_columns(png_pixels(os.path.join(d, name)))
+        assert len(cols) == 2 and cols[1] == cols[0] + 1, (name, cols)
+    data = make_folder("nomark", ["a", "b"], 4)
+    out = os.path.join(TMP, "nomark_out", "m.safetensors")
+    run("train", "--model", tiny(), "--data", data, "--batch", 4, "--head", "4", "--epochs", 2, "--out", out)
+    assert marker_columns(png_pixels(os.path.join(TMP, "nomark_out", "loss.png"))) == []
+
+
+def t_caching_progress():
+    """On a terminal, the feature-caching bar shows images done and img/s, never "loss nan"."""
+    import pty
+    d = make_folder("prog", ["a", "b"], 6)
+    out = os.path.join(TMP, "prog_out", "m.safetensors")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([VKRUN, "train", "--model", tiny(), "--data", d, "--batch", "4", "--head", "4", "--epochs", "1",
+                          "--out", out], stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    p.wait()
+    os.close(master)
+    txt = buf.decode("utf-8", "replace")
+    bars = [l for l in txt.replace("\r", "\n").splitlines() if l.startswith("features train [")]
+    assert p.returncode == 0 and bars, txt
+    assert "nan" not in txt and all(" images " in b and "img/s" in b for b in bars), bars
+    assert "12/12 images" in txt, bars
+    print("  " + bars[-1].strip())
+
+
 R.check("--augment SPEC: seeded, the cache-off message once; --augment-fine-tune caches the head", t_augment)
 R.check("flip,crop checkpoints record augment=6 as before and resume", t_augment_checkpoint_compat)
 R.check("--data with train/ and val/ refused with the fix; --split-folders-as-classes", t_split_folders)
+R.check("the last partial batch is kept by default (--drop-remainder); history.json as Keras", t_remainder_and_history)
+R.check("accuracy.png / loss.png mark where fine-tuning starts", t_plot_marks_fine_tuning)
+R.check("the feature-caching progress bar: images and img/s, no loss nan", t_caching_progress)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
