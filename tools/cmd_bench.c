@@ -155,8 +155,7 @@ int cmd_bench(int argc, char **argv) {
                 return 2;
             }
         } else {
-            fprintf(stderr, "vkrun bench: unknown or incomplete option %s\n%s", a, usage_bench);
-            return 2;
+            return cli_unknown_option("bench", a, usage_bench);
         }
     }
     if (!op) return 2;
@@ -304,8 +303,7 @@ int cmd_tune(int argc, char **argv) {
         else if (!strcmp(a, "--batch") && has && parse_int(argv[i + 1], &batch)) i++;
         else if (!strcmp(a, "--iters") && has && parse_int(argv[i + 1], &iters)) i++;
         else {
-            fprintf(stderr, "vkrun tune: unknown or incomplete option %s\n%s", a, usage_tune);
-            return 2;
+            return cli_unknown_option("tune", a, usage_tune);
         }
     }
     vkr_context *ctx;

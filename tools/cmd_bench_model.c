@@ -55,8 +55,7 @@ int cmd_bench_model(int argc, char **argv) {
         else if (!strcmp(a, "--recompute")) recompute = 1;
         else if (!strcmp(a, "--device") && has) device = argv[++i];
         else if (a[0] == '-') {
-            fprintf(stderr, "vkrun bench: unknown or incomplete option %s\n\n%s", a, usage_bench_model);
-            return 2;
+            return cli_unknown_option("bench", a, usage_bench_model);
         } else if (!path) path = a;
         else {
             fprintf(stderr, "vkrun bench: one model file expected\n");

@@ -64,8 +64,7 @@ int cmd_forward(int argc, char **argv) {
                 return 2;
             }
         } else if (a[0] == '-') {
-            fprintf(stderr, "vkrun forward: unknown or incomplete option %s\n\n%s", a, usage_forward);
-            return 2;
+            return cli_unknown_option("forward", a, usage_forward);
         } else if (!path) path = a;
         else {
             fprintf(stderr, "vkrun forward: one model file expected\n");

@@ -273,8 +273,7 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (!strcmp(o, "--strict")) a->strict = 1;
         else if (!strcmp(o, "--quiet")) t->quiet = 1;
         else {
-            fprintf(stderr, "vkrun train: unknown or incomplete option %s (see vkrun train --help)\n", o);
-            return 2;
+            return cli_unknown_option("train", o, usage_train);
         }
 #undef ARG
     }

@@ -227,11 +227,36 @@ def t_caching_progress():
     print("  " + bars[-1].strip())
 
 
+def t_did_you_mean():
+    """Every command suggests its closest flag for a typo (edit distance <= 2, a longer spelling of a
+    flag, a Keras/PyTorch name), says when a known flag lacks its value, and exits 2."""
+    cases = [(("train", "--batch-size", 8), "did you mean --batch?"),
+             (("train", "--learning-rate", 0.1), "did you mean --lr?"),
+             (("train", "--epoch", 3), "did you mean --epochs?"),
+             (("train", "--val_split", 0.2), "did you mean --val-split?"),
+             (("train", "--fine-tune-epoch", 2), "did you mean --fine-tune-epochs?"),
+             (("train", "--batch"), "option --batch needs a value"),
+             (("evaluate", "m", "--bach", 3), "did you mean --batch?"),
+             (("predict", "m", "--jsn"), "did you mean --json?"),
+             (("devices", "--jsn"), "did you mean --json?"),
+             (("bench", "--op", "dense", "--iter", 3), "did you mean --iters?"),
+             (("bench", "m", "--bakward"), "did you mean --backward?"),
+             (("selftest", "--lst"), "did you mean --list?"),
+             (("forward", "m", "--inptu", "x"), "did you mean --input?"),
+             (("summary", "m", "--heigth", 9), "did you mean --height?")]
+    for argv, want in cases:
+        p = run(*argv, ok=False)
+        assert p.returncode == 2 and want in p.stderr and ("vkrun %s:" % argv[0]) in p.stderr, (argv, p.stderr)
+    p = run("train", "--frobnicate", ok=False)
+    assert p.returncode == 2 and "unknown option --frobnicate (see" in p.stderr and "did you mean" not in p.stderr, p.stderr
+
+
 R.check("--augment SPEC: seeded, the cache-off message once; --augment-fine-tune caches the head", t_augment)
 R.check("flip,crop checkpoints record augment=6 as before and resume", t_augment_checkpoint_compat)
 R.check("--data with train/ and val/ refused with the fix; --split-folders-as-classes", t_split_folders)
 R.check("the last partial batch is kept by default (--drop-remainder); history.json as Keras", t_remainder_and_history)
 R.check("accuracy.png / loss.png mark where fine-tuning starts", t_plot_marks_fine_tuning)
 R.check("the feature-caching progress bar: images and img/s, no loss nan", t_caching_progress)
+R.check("did-you-mean for unknown flags of every command", t_did_you_mean)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
