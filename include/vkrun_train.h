@@ -169,6 +169,17 @@ typedef struct {
  * counted validation messages (the outputs are written), or the failure's status. */
 vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fit_result *res);
 
+/* Resuming from a checkpoint alone: a checkpoint records the options of its run (paths made
+ * absolute).  vkr_fit_checkpoint_options sets *o to vkr_fit_defaults, then those options, with
+ * .resume = path; the strings point into *strings (malloc'ed; free it after the run).
+ * VKR_ERR_FORMAT when path is no checkpoint, or one written before checkpoints recorded their
+ * options (the message says to give the original flags).  vkr_fit_options_match fails
+ * (VKR_ERR_INVALID, naming the flag and both values) when `given` differs from the checkpoint's
+ * options in anything that shapes the results (not --out, --plots, --cache, --device,
+ * --micro-batch, --recompute, --strict, --no-cache); paths compare by the files they name. */
+vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **strings);
+vkr_status vkr_fit_options_match(const vkr_fit_opts *given, const vkr_fit_opts *checkpoint);
+
 /* The head vkr_fit puts on a base: cuts m after its last layer with a rank-4 output, appends
  * "global_average_pooling2d", Dense+ReLU layers of units[0..nunits) and a Dense softmax of
  * nclasses (named "dense", "dense_1", ...; Glorot-uniform from seed * 1000003 + k for the k-th),

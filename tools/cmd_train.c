@@ -57,7 +57,8 @@ const char usage_train[] =
     "  --out FILE              trained model (.safetensors)\n"
     "  --plots DIR             where history and curves go (default: next to --out)\n"
     "  --quiet                 no progress output\n"
-    "  --resume CHECKPOINT     continue an interrupted run (Ctrl-C writes OUT.checkpoint)\n"
+    "  --resume CHECKPOINT     continue an interrupted run (Ctrl-C writes OUT.checkpoint, which records the\n"
+    "                          command: --resume alone is enough; other flags given must match it)\n"
     "  --device D              device index or name substring\n";
 
 
@@ -141,15 +142,37 @@ static void on_message(void *user, const char *line) {
     if (!u->quiet) printf("%s\n", line);
 }
 
+/* s as one shell word: as is when plain, else in single quotes ('\'' for a quote). */
+static const char *shell_quote(const char *s, char *buf, size_t n) {
+    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,@%") == strlen(s))
+        return s;
+    size_t o = 0;
+    buf[o++] = '\'';
+    for (; *s && o + 5 < n; s++) {
+        if (*s == '\'') {
+            memcpy(buf + o, "'\\''", 4);
+            o += 4;
+        } else buf[o++] = *s;
+    }
+    buf[o++] = '\'';
+    buf[o] = 0;
+    return buf;
+}
+
 /* The exit status of a run, after its message: 0, 1 (error), 2 (invalid options), 130 (interrupted). */
 static int report(train_ui *u, vkr_status s, const vkr_fit_result *res) {
     ui_clear(u);
     if (s == VKR_OK) return 0;
     if (s == VKR_ERR_INTERRUPTED) {
         if (res->interrupted_caching) fprintf(stderr, "\nvkrun train: %s\n", vkr_last_error());
-        else fprintf(stderr, "\nvkrun train: interrupted at %s step %d/%d; checkpoint %s%s\n", res->interrupted_at,
-                     res->step, res->steps, res->checkpoint,
-                     res->checkpoint_status ? " could NOT be written" : " written; continue with --resume");
+        else {
+            char q[8600];
+            fprintf(stderr, "\nvkrun train: interrupted at %s step %d/%d; checkpoint %s%s\n", res->interrupted_at,
+                    res->step, res->steps, res->checkpoint, res->checkpoint_status ? " could NOT be written" : " written");
+            if (!res->checkpoint_status)
+                fprintf(stderr, "vkrun train: continue with: vkrun train --resume %s\n",
+                        shell_quote(res->checkpoint, q, sizeof q));
+        }
         if (res->checkpoint_status) fprintf(stderr, "vkrun train: %s\n", res->checkpoint_error);
         return 130;
     }
@@ -203,6 +226,7 @@ typedef struct {
     vkr_fit_opts o;
     const char *interp, *augment, *optimizer; /* named values, checked after the outputs */
     int quiet;
+    char resume_err[1024]; /* why --resume's checkpoint carries no options ("" when it does) */
 } train_args;
 
 /* Returns -1 when the arguments parse, else the exit status (after a message). */
@@ -278,7 +302,8 @@ static int parse_args(int argc, char **argv, train_args *t) {
 #undef ARG
     }
     if (!a->model || !a->data || !a->out) {
-        fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
+        if (*t->resume_err) fprintf(stderr, "vkrun train: %s\n", t->resume_err);
+        else fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
         return 2;
     }
     if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 || a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || a->val_split < 0 ||
@@ -309,12 +334,45 @@ static int check_args(train_args *t) {
     return -1;
 }
 
+/* --resume CHECKPOINT: the checkpoint's options are the defaults (it records its command), and the
+ * flags given with it must agree with them.  -1 to go on, else the exit status.  *ck_strings
+ * holds the checkpoint's strings (free it after the run). */
+static int resume_options(int argc, char **argv, train_args *t, vkr_fit_opts *ck, int *have_ck, char **ck_strings) {
+    const char *path = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--resume")) path = argv[i + 1];
+    *have_ck = 0;
+    if (!path) return -1;
+    vkr_status s = vkr_fit_checkpoint_options(path, ck, ck_strings);
+    if (s == VKR_ERR_FORMAT) { /* an older checkpoint: the flags must say everything, as before */
+        snprintf(t->resume_err, sizeof t->resume_err, "%s", vkr_last_error());
+        return -1;
+    }
+    if (s) return cli_error("resume", s);
+    t->o = *ck;
+    t->interp = vkr_interp_name(ck->interp);
+    t->optimizer = ck->optimizer == VKR_OPTIM_SGD ? "sgd" : "adam";
+    *have_ck = 1;
+    return -1;
+}
+
 int cmd_train(int argc, char **argv) {
     train_args t = {.interp = "bilinear", .optimizer = "adam"};
     vkr_fit_defaults(&t.o);
-    int rc = parse_args(argc, argv, &t);
+    vkr_fit_opts ck;
+    char *ck_strings = NULL;
+    int have_ck = 0;
+    int rc = resume_options(argc, argv, &t, &ck, &have_ck, &ck_strings);
+    if (rc < 0) rc = parse_args(argc, argv, &t);
     if (rc < 0) rc = check_args(&t);
-    if (rc >= 0) return rc;
+    if (rc < 0 && have_ck && vkr_fit_options_match(&t.o, &ck)) {
+        fprintf(stderr, "vkrun train: %s\n", vkr_last_error());
+        rc = 2;
+    }
+    if (rc >= 0) {
+        free(ck_strings);
+        return rc;
+    }
     train_ui u = {.tty = isatty(STDOUT_FILENO), .quiet = t.quiet};
     const char *e = getenv("VKRUN_TEST_SIGINT_AFTER");
     u.sigint_after = e && *e ? atol(e) : 0;
@@ -332,5 +390,6 @@ int cmd_train(int argc, char **argv) {
     signal(SIGINT, SIG_DFL);
     rc = report(&u, s, res);
     free(res);
+    free(ck_strings);
     return rc;
 }

@@ -59,6 +59,9 @@ vkr_status fit_cached_features(fit_run *r, vkr_graph *g, const vkr_dataset *ds, 
 vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch, int epochs, const float *feat,
                            const float *labels, const float *vfeat, const float *vlabels, vkr_model *gm);
 
+/* fit_options.c: the options as JSON (a checkpoint's "options") */
+cJSON *fit_options_json(const vkr_fit_opts *o);
+
 /* fit_state.c: history, checkpoints */
 cJSON *fit_history_json(const vkr_fit_history *h);
 int fit_history_from_json(vkr_fit_history *h, const cJSON *root);

@@ -200,6 +200,7 @@ vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm) {
     fit_settings_string(r, settings, sizeof settings);
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "settings", settings);
+    cJSON_AddItemToObject(c, "options", fit_options_json(r->a)); /* the command: resume from the checkpoint alone */
     cJSON_AddNumberToObject(c, "optimizer_step", vkr_graph_step(g));
     cJSON_AddNumberToObject(c, "stage", r->stage);
     cJSON_AddNumberToObject(c, "epoch", r->epoch);

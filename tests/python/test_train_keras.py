@@ -89,6 +89,71 @@ def safetensors_meta(path):
         return json.loads(f.read(n)).get("__metadata__", {})
 
 
+def rewrite_meta(path, fn):
+    """Rewrites a safetensors file's "__metadata__" with fn (the tensors' bytes untouched)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        rest = f.read()
+    fn(head["__metadata__"])
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + rest)
+
+
+def t_resume_alone():
+    """A checkpoint records its command: the Ctrl-C message's exact resume command, run from another
+    folder, gives the uninterrupted run's history; a flag that differs from the checkpoint is refused
+    naming both values; the same value is accepted.  A checkpoint of the older kind (no options,
+    history as a list of epoch records) says to give the flags, and resumes when they are given."""
+    d = make_folder("res", ["a", "b"], 9)
+    args = ["--model", tiny(), "--data", d, "--val", d, "--batch", 4, "--head", "8", "--epochs", 2,
+            "--fine-tune-epochs", 1, "--fine-tune-lr", 1e-4, "--seed", 5]
+    ref = os.path.join(TMP, "res_ref", "m.safetensors")
+    run("train", *args, "--out", ref)
+    want = hist(os.path.dirname(ref))
+    out = os.path.join(TMP, "res out's", "m.safetensors")  # a path that needs shell quoting
+    p = run("train", *args, "--out", out, env={"VKRUN_TEST_SIGINT_AFTER": "7"}, ok=False)
+    assert p.returncode == 130, p.stderr
+    line = [l for l in p.stderr.splitlines() if "continue with: " in l]
+    assert line, p.stderr
+    import shlex
+    cmd = shlex.split(line[0].split("continue with: ", 1)[1])
+    assert cmd[:2] == ["vkrun", "train"] and cmd[2:] == ["--resume", out + ".checkpoint"], cmd
+    bad = run("train", *cmd[2:], "--batch", 8, ok=False)
+    assert bad.returncode == 2 and "--batch differs from the interrupted run (8 here, 4 in the checkpoint)" in \
+        bad.stderr, bad.stderr
+    bad = run("train", *cmd[2:], "--fine-tune-lr", 1e-3, ok=False)
+    assert bad.returncode == 2 and "--fine-tune-lr differs" in bad.stderr, bad.stderr
+    r = subprocess.run([VKRUN] + cmd[1:] + ["--batch", "4", "--quiet"], capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stderr
+    got = hist(os.path.dirname(out))
+    assert got == dict(want, epoch_seconds=got["epoch_seconds"]), (got, want)
+    assert not os.path.exists(out + ".checkpoint")
+    # the older kind of checkpoint
+    p = run("train", *args, "--out", out, env={"VKRUN_TEST_SIGINT_AFTER": "7"}, ok=False)
+    ck = out + ".checkpoint"
+
+    def to_old(meta):
+        c = json.loads(meta["vkrun_checkpoint"])
+        del c["options"]
+        h = c["history"]
+        c["history"] = {"epochs": [{"epoch": i + 1, "stage": h["stage"][i], "loss": h["loss"][i],
+                                    "accuracy": h["accuracy"][i], "val_loss": h["val_loss"][i],
+                                    "val_accuracy": h["val_accuracy"][i], "seconds": h["epoch_seconds"][i],
+                                    "images_per_s": h["images_per_s"][i]} for i in range(len(h["loss"]))],
+                        "feature_cache_seconds": h["feature_cache_seconds"]}
+        meta["vkrun_checkpoint"] = json.dumps(c)
+    rewrite_meta(ck, to_old)
+    p = run("train", "--resume", ck, ok=False)
+    assert p.returncode == 2 and "did not record its options" in p.stderr and "original flags" in p.stderr, p.stderr
+    run("train", *args, "--out", out, "--resume", ck)
+    got = hist(os.path.dirname(out))
+    assert got == dict(want, epoch_seconds=got["epoch_seconds"]), (got, want)
+    print("  resumed from the checkpoint alone (cwd /): history equal to the uninterrupted run's")
+
+
 def t_augment():
     """--augment takes the full spec: a fixed seed gives the same losses, another augmentation other
     losses; the cache-off message comes once; --augment-fine-tune keeps the head's feature cache."""
@@ -257,6 +322,7 @@ R.check("--data with train/ and val/ refused with the fix; --split-folders-as-cl
 R.check("the last partial batch is kept by default (--drop-remainder); history.json as Keras", t_remainder_and_history)
 R.check("accuracy.png / loss.png mark where fine-tuning starts", t_plot_marks_fine_tuning)
 R.check("the feature-caching progress bar: images and img/s, no loss nan", t_caching_progress)
+R.check("--resume CHECKPOINT alone; the Ctrl-C message's command; mismatched flags refused", t_resume_alone)
 R.check("did-you-mean for unknown flags of every command", t_did_you_mean)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
