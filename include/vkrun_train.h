@@ -93,6 +93,11 @@ typedef struct {
     int augment_fine_tune_only; /* .augment applies to stage 2 only: stage 1 trains the head on cached
                                    features (the head-first recipe; --augment-fine-tune) */
     int split_names_ok;     /* accept class folders named like a split (train/val; vkr_dataset_opts) */
+    const char *tensorboard; /* folder of TensorBoard event files (created; NULL: none): per epoch (step =
+                               epoch index from 0) loss, accuracy, lr, val_loss, val_accuracy; every
+                               .tensorboard_steps steps batch_loss, batch_accuracy (the epoch's running
+                               means; step = steps of all epochs before + step) */
+    int tensorboard_steps;  /* default 10; 0: epoch scalars only */
 } vkr_fit_opts;
 
 /* The defaults above (those of `vkrun train`). */

@@ -57,6 +57,9 @@ const char usage_train[] =
     "  --out FILE              trained model (.safetensors)\n"
     "  --plots DIR             where history and curves go (default: next to --out)\n"
     "  --quiet                 no progress output\n"
+    "  --tensorboard DIR       TensorBoard event files in DIR: per epoch loss, accuracy, lr, val_loss,\n"
+    "                          val_accuracy (step = epoch from 0); batch_loss, batch_accuracy every N steps\n"
+    "  --tensorboard-steps N   N for those (default 10; 0: per epoch only)\n"
     "  --resume CHECKPOINT     continue an interrupted run (Ctrl-C writes OUT.checkpoint, which records the\n"
     "                          command: --resume alone is enough; other flags given must match it)\n"
     "  --device D              device index or name substring\n";
@@ -283,6 +286,14 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (ARG("--fine-tune-lr")) { if (!num_double(o, v, &a->ft_lr)) return 2; }
         else if (ARG("--fine-tune-from")) { if (!num_int(o, v, &a->ft_from)) return 2; }
         else if (ARG("--cache")) a->cache_dir = v;
+        else if (ARG("--tensorboard")) a->tensorboard = v; /* issue 13, data/logs/CLI half */
+        else if (ARG("--tensorboard-steps")) {
+            if (!num_int(o, v, &a->tensorboard_steps)) return 2;
+            if (a->tensorboard_steps < 0) {
+                fprintf(stderr, "vkrun train: --tensorboard-steps wants a count >= 0\n");
+                return 2;
+            }
+        }
         else if (ARG("--resume")) a->resume = v;
         else if (ARG("--device")) a->device = v;
         else if (!strcmp(o, "--no-cache")) a->no_cache = 1;

@@ -5,6 +5,7 @@
  * opts.ft_from.  A callback's stop request finishes the current step and writes OUT.checkpoint
  * (model with optimizer state and position) plus the history so far; opts.resume continues. */
 #include "train/fit_internal.h"
+#include "train/tensorboard.h"
 
 #include <errno.h>
 #include <math.h>
@@ -28,6 +29,7 @@ void vkr_fit_defaults(vkr_fit_opts *o) {
     o->freeze = -1;
     o->val_every = 1;
     o->keep_remainder = 1; /* as Keras: the last partial batch is trained on */
+    o->tensorboard_steps = 10;
     int def[] = {1024, 1024, 1024, 512};
     o->nhead = 4;
     memcpy(o->head, def, sizeof def);
@@ -37,7 +39,7 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
     if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 ||
         a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || !(a->val_split >= 0) ||
         a->val_split >= 1 || (a->val && a->val_split > 0) || a->nhead < 0 || a->nhead > VKR_FIT_MAX_HEAD ||
-        a->height < 0 || a->width < 0)
+        a->height < 0 || a->width < 0 || a->tensorboard_steps < 0)
         return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
                                          "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
                                          "val-split, at most %d head layers)", VKR_FIT_MAX_HEAD);
@@ -343,6 +345,10 @@ static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
                 vkr_augment_format(&a->augment, spec, sizeof spec));
     }
     if ((s = open_device(r, use_cache))) return s;
+    if (a->tensorboard) {
+        if ((s = tb_open(a->tensorboard, &r->tb))) return fit_failed(r, "tensorboard", s);
+        fit_msg(r, "tensorboard: events in %s (view: tensorboard --logdir %s)", tb_path(r->tb), a->tensorboard);
+    }
     int stage = b->resume ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(b->resume, "stage")) : 1;
     int done1 = 0;
     for (int i = 0; i < r->hist->n; i++) done1 += r->hist->epochs[i].stage != VKR_FIT_FINE_TUNE;
@@ -379,6 +385,7 @@ vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fi
     free(B.vfeat);
     free(B.vlabels);
     vkr_model_free(R.model);
+    tb_close(R.tb);
     if (R.own_ctx) vkr_context_destroy(R.ctx);
     vkr_dataset_free(R.train);
     vkr_dataset_free(R.val);

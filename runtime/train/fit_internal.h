@@ -26,6 +26,7 @@ typedef struct {
     double loss_sum, correct_sum;
     long seen;
     int stop;                  /* a callback asked to stop */
+    struct tb_writer *tb;      /* --tensorboard (runtime/train/tensorboard.h) */
 } fit_run;
 
 double fit_now(void);

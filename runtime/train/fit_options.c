@@ -56,6 +56,8 @@ static const field k_fields[] = {
     F("no_cache", "--no-cache", F_INT, no_cache, 0),
     F("augment_fine_tune_only", "--augment-fine-tune", F_INT, augment_fine_tune_only, 1),
     F("split_names_ok", "--split-folders-as-classes", F_INT, split_names_ok, 1),
+    F("tensorboard", "--tensorboard", F_STR, tensorboard, 0),
+    F("tensorboard_steps", "--tensorboard-steps", F_INT, tensorboard_steps, 0),
 };
 #undef F
 #define NFIELDS (sizeof k_fields / sizeof k_fields[0])

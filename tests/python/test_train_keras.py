@@ -154,6 +154,137 @@ def t_resume_alone():
     print("  resumed from the checkpoint alone (cwd /): history equal to the uninterrupted run's")
 
 
+# ---- an independent TensorBoard event-file reader (no project code, no tensorflow)
+
+def crc32c(data):
+    """CRC-32C, bit by bit (Castagnoli, reflected 0x82F63B78)."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+    return c ^ 0xFFFFFFFF
+
+
+def masked_crc(data):
+    c = crc32c(data)
+    return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def pb_fields(buf):
+    """(field number, wire type, value) of a protobuf message: varint -> int, 64-bit / 32-bit ->
+    raw bytes, length-delimited -> bytes."""
+    i, out = 0, []
+    def varint():
+        nonlocal i
+        v, shift = 0, 0
+        while True:
+            b = buf[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+    while i < len(buf):
+        key = varint()
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            val = varint()
+        elif wt == 1:
+            val, i = buf[i:i + 8], i + 8
+        elif wt == 5:
+            val, i = buf[i:i + 4], i + 4
+        elif wt == 2:
+            n = varint()
+            val, i = buf[i:i + n], i + n
+        else:
+            raise AssertionError("wire type %d" % wt)
+        out.append((num, wt, val))
+    assert i == len(buf), "message overran"
+    return out
+
+
+def read_events(path):
+    """Every record's CRCs verified; the events as dicts {wall_time, step, file_version?, scalars}."""
+    data = open(path, "rb").read()
+    pos, events = 0, []
+    while pos < len(data):
+        head = data[pos:pos + 8]
+        n = struct.unpack("<Q", head)[0]
+        assert struct.unpack("<I", data[pos + 8:pos + 12])[0] == masked_crc(head), "length CRC at %d" % pos
+        body = data[pos + 12:pos + 12 + n]
+        assert len(body) == n and struct.unpack("<I", data[pos + 12 + n:pos + 16 + n])[0] == masked_crc(body), \
+            "data CRC at %d" % pos
+        pos += 16 + n
+        ev = {"scalars": {}}
+        for num, wt, val in pb_fields(body):
+            if num == 1 and wt == 1:
+                ev["wall_time"] = struct.unpack("<d", val)[0]
+            elif num == 2 and wt == 0:
+                ev["step"] = val
+            elif num == 3 and wt == 2:
+                ev["file_version"] = val.decode()
+            elif num == 5 and wt == 2:
+                for vn, vwt, v in pb_fields(val):
+                    assert vn == 1 and vwt == 2, (vn, vwt)
+                    f = dict(((a, b), c) for a, b, c in pb_fields(v))
+                    ev["scalars"][f[(1, 2)].decode()] = struct.unpack("<f", f[(2, 5)])[0]
+            else:
+                raise AssertionError("unexpected Event field %d (wire type %d)" % (num, wt))
+        events.append(ev)
+    return events
+
+
+def t_tensorboard():
+    """--tensorboard DIR: events.out.tfevents.<time>.<host> whose every CRC checks out (reader above);
+    the first event is the file version; per-epoch loss/accuracy/lr/val_* equal history.json (as
+    float32), batch_loss every 3 steps at global steps, its last value in an epoch (step 6 of 6) the
+    epoch's loss."""
+    import socket
+    import time
+    assert crc32c(b"123456789") == 0xE3069283  # the reader's CRC-32C: the standard check value
+    d = make_folder("tb", ["a", "b"], 12)
+    out = os.path.join(TMP, "tb_out", "m.safetensors")
+    logdir = os.path.join(TMP, "tb_logs")
+    t0 = time.time()
+    p = run("train", "--model", tiny(), "--data", d, "--val", d, "--out", out, "--batch", 4, "--head", "8",
+            "--epochs", 2, "--fine-tune-epochs", 1, "--fine-tune-lr", 1e-4, "--val-every", 2, "--tensorboard", logdir,
+            "--tensorboard-steps", 3)
+    files = os.listdir(logdir)
+    assert len(files) == 1 and files[0].startswith("events.out.tfevents."), files
+    stamp, host = files[0][len("events.out.tfevents."):].split(".", 1)
+    assert abs(int(stamp) - t0) < 60 and host == socket.gethostname(), files[0]
+    assert "tensorboard --logdir" in p.stdout, p.stdout
+    ev = read_events(os.path.join(logdir, files[0]))
+    assert ev[0].get("file_version") == "brain.Event:2" and not ev[0]["scalars"], ev[0]
+    assert all(abs(e["wall_time"] - t0) < 600 for e in ev), ev
+    h = hist(os.path.dirname(out))
+    f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
+    epochs = [e for e in ev if "loss" in e["scalars"]]
+    assert [e["step"] for e in epochs] == [0, 1, 2], epochs
+    for i, e in enumerate(epochs):
+        sc = e["scalars"]
+        for k in ("loss", "accuracy", "lr", "val_loss", "val_accuracy"):
+            want = h[k][i]
+            assert (k not in sc) if want is None else sc[k] == f32(want), (i, k, sc, want)
+    batches = [e for e in ev if "batch_loss" in e["scalars"]]
+    assert [e["step"] for e in batches] == [3, 6, 9, 12, 15, 18], [e["step"] for e in batches]
+    for i in range(3):
+        assert batches[2 * i + 1]["scalars"]["batch_loss"] == f32(h["loss"][i]), (i, batches, h["loss"])
+    print("  %d records, CRCs verified; epoch scalars equal history.json" % len(ev))
+    # interrupted and resumed: a second file; together the epochs 0..2 once each
+    logdir2 = os.path.join(TMP, "tb_logs2")
+    out2 = os.path.join(TMP, "tb_out2", "m.safetensors")
+    argv = ["train", "--model", tiny(), "--data", d, "--out", out2, "--batch", 4, "--head", "8", "--epochs", 3,
+            "--tensorboard", logdir2]
+    run(*argv, env={"VKRUN_TEST_SIGINT_AFTER": "8"}, ok=False)
+    time.sleep(1.1)
+    run("train", "--resume", out2 + ".checkpoint")
+    files = sorted(os.listdir(logdir2))
+    steps = sorted(e["step"] for f in files for e in read_events(os.path.join(logdir2, f)) if "loss" in e["scalars"])
+    assert len(files) == 2 and steps == [0, 1, 2], (files, steps)
+
+
 def t_augment():
     """--augment takes the full spec: a fixed seed gives the same losses, another augmentation other
     losses; the cache-off message comes once; --augment-fine-tune keeps the head's feature cache."""
@@ -323,6 +454,7 @@ R.check("the last partial batch is kept by default (--drop-remainder); history.j
 R.check("accuracy.png / loss.png mark where fine-tuning starts", t_plot_marks_fine_tuning)
 R.check("the feature-caching progress bar: images and img/s, no loss nan", t_caching_progress)
 R.check("--resume CHECKPOINT alone; the Ctrl-C message's command; mismatched flags refused", t_resume_alone)
+R.check("--tensorboard: event files pass an independent reader (CRCs, protobuf) and equal history.json", t_tensorboard)
 R.check("did-you-mean for unknown flags of every command", t_did_you_mean)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
