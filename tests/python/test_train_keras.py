@@ -285,6 +285,40 @@ def t_tensorboard():
     assert len(files) == 2 and steps == [0, 1, 2], (files, steps)
 
 
+def t_bench_json():
+    """vkrun bench MODEL --json and bench --op dense --json: the figures of the text output as JSON,
+    checked against FLOPs counted here (conv 3->8 3x3/2 to 8x8: 2*8*8*8*27 per image; dense 8->4
+    and 4->2) and against their own totals."""
+    d = make_folder("bench", ["a", "b"], 4)
+    model = os.path.join(TMP, "bench_out", "m.safetensors")
+    run("train", "--model", tiny(), "--data", d, "--out", model, "--batch", 4, "--head", "4", "--epochs", 1)
+    per_image = {"c1": 2 * 8 * 8 * 8 * 27, "global_average_pooling2d": 0, "dense": 2 * 8 * 4, "dense_1": 2 * 4 * 2}
+    for extra in ((), ("--backward",)):
+        j = json.loads(run("bench", model, "--batch", 3, "--iters", 2, "--json", *extra).stdout)
+        txt = run("bench", model, "--batch", 3, "--iters", 1, *extra).stdout
+        names = [l.split()[1] for l in txt.splitlines() if l[:5].strip().isdigit()]
+        assert [l["name"] for l in j["layers"]] == names == list(per_image), (j["layers"], names)
+        assert j["batch"] == 3 and j["iters"] == 2 and j["backward"] == bool(extra) and (j["height"], j["width"]) == (16, 16)
+        for l in j["layers"]:
+            want = 3 * per_image[l["name"]] / 1e9  # forward FLOPs of 3 images (a training step adds its backward)
+            assert (abs(l["gflop"] - want) < 1e-15) if not extra else l["gflop"] >= want, (l, want)
+            assert l["forward_ms"] >= 0 and (("backward_ms" in l) == bool(extra)), l
+        fwd = 3 * sum(per_image.values()) / 1e9
+        assert (abs(j["gflop_per_batch"] - fwd) < 1e-15) if not extra else j["gflop_per_batch"] > fwd, j
+        assert abs(j["images_per_s"] - 3 / (j["wall_ms"] / 1e3)) < 1e-6 * j["images_per_s"], j
+        assert abs(j["gflops"] - j["gflop_per_batch"] / (j["wall_ms"] / 1e3)) < 1e-9 * (1 + j["gflops"]), j
+        assert j["dispatches"] > 0 and j["weights_mib"] >= 0 and (j["gpu_backward_ms"] is None) != bool(extra), j
+    j = json.loads(run("bench", "--op", "dense", "--batch", 1, "--iters", 1, "--json").stdout)
+    rows = j["results"]
+    assert [(r["shape"], r["direction"]) for r in rows] == [(s_, d_) for s_ in ("2048->1024", "1024->1024")
+                                                            for d_ in ("forward", "backward-data", "backward-weight")]
+    for r in rows:
+        c, k = (int(v) for v in r["shape"].split("->"))
+        assert r["batch"] == 1 and r["ms"] > 0 and abs(r["gflops"] * r["ms"] * 1e6 - 2 * c * k) < 1e-6 * 2 * c * k, r
+    print("  bench MODEL: %d layers; bench --op dense: %d rows, %.2f GFLOP/s forward 2048->1024" %
+          (len(names), len(rows), rows[0]["gflops"]))
+
+
 def t_augment():
     """--augment takes the full spec: a fixed seed gives the same losses, another augmentation other
     losses; the cache-off message comes once; --augment-fine-tune keeps the head's feature cache."""
@@ -455,6 +489,7 @@ R.check("accuracy.png / loss.png mark where fine-tuning starts", t_plot_marks_fi
 R.check("the feature-caching progress bar: images and img/s, no loss nan", t_caching_progress)
 R.check("--resume CHECKPOINT alone; the Ctrl-C message's command; mismatched flags refused", t_resume_alone)
 R.check("--tensorboard: event files pass an independent reader (CRCs, protobuf) and equal history.json", t_tensorboard)
+R.check("bench --json: the figures as JSON, FLOPs against a count made here", t_bench_json)
 R.check("did-you-mean for unknown flags of every command", t_did_you_mean)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
