@@ -37,6 +37,21 @@ typedef struct {
 vkr_status vkr_plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
                           const vkr_plot_series *series, int nseries);
 
+/* A vertical marker: a dashed line at data x (VKR_PLOT_MARKER_COLOR, 2 px wide, dashes of 6 px
+ * every 10 px from the top of the plot area, under the series) labelled at the top of the plot
+ * area, right of the line ("fine-tuning" where a run's fine-tuning starts).  The x range grows
+ * to include it. */
+typedef struct {
+    double x;
+    const char *label; /* ASCII; NULL: none */
+} vkr_plot_marker;
+#define VKR_PLOT_MARKER_COLOR 0x555555u
+
+/* vkr_plot_lines with vertical markers. */
+vkr_status vkr_plot_lines_marked(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                                 const vkr_plot_series *series, int nseries, const vkr_plot_marker *markers,
+                                 int nmarkers);
+
 /* The palette colour used for series i when its color is 0. */
 uint32_t vkr_plot_palette(int i);
 

@@ -6,7 +6,9 @@
  * softmax)), trains the head on the frozen base (stage 1; the base's pooled
  * features are computed once and cached when nothing else needs the base),
  * optionally fine-tunes the base (stage 2), validates, and writes the model,
- * history.json / history.csv and accuracy.png / loss.png.
+ * history.json (Keras's History.history: {"loss": [...], "accuracy": [...], "val_loss": [...],
+ * "val_accuracy": [...], "lr": [...], "stage": [...], "epoch_seconds": [...]}, null where an epoch
+ * was not validated) / history.csv and accuracy.png / loss.png (a line marks where fine-tuning starts).
  *
  * It never prints, never reads the environment for its own purposes and never
  * exits: progress, epochs, stages and informational lines go to the callbacks;
@@ -73,8 +75,10 @@ typedef struct {
     /* images */
     int height, width;      /* input size (0: the model's) */
     vkr_interp interp;      /* resize (default bilinear) */
-    unsigned augment;       /* VKR_LOAD_FLIP | VKR_LOAD_CROP (disables the feature cache) */
-    int keep_remainder;     /* also train on the last partial batch */
+    vkr_augment augment;    /* random transforms of training images (vkr_augment_parse: flip, crop, rotate=DEG,
+                               zoom=F, shift=F, brightness=F, contrast=F, resized-crop); any of them disables
+                               the feature cache (the base then runs on every image of every step) */
+    int keep_remainder;     /* also train on the last partial batch (default 1, as Keras; 0: --drop-remainder) */
     int strict;             /* an undecodable image file is an error (default: skipped, with a warning) */
     int quiet_data;         /* the data loader does not log its warnings (vkr_log) */
     uint64_t seed;          /* shuffling, split, head initialization (default 1) */
@@ -113,6 +117,15 @@ typedef struct {
     double dropout;         /* [--dropout P] Keras Dropout(P) before each Dense of the head (after the
                                pooling and after each Dense+ReLU; layers "dropout", "dropout_1", ...):
                                inverted, training steps only, the mask a hash of (seed, layer, step, element) */
+    /* ---- issue 13, data/logs/CLI half (augmentation stages, dataset checks, logs) ---- */
+    int augment_fine_tune_only; /* .augment applies to stage 2 only: stage 1 trains the head on cached
+                                   features (the head-first recipe; --augment-fine-tune) */
+    int split_names_ok;     /* accept class folders named like a split (train/val; vkr_dataset_opts) */
+    const char *tensorboard; /* folder of TensorBoard event files (created; NULL: none): per epoch (step =
+                               epoch index from 0) loss, accuracy, lr, val_loss, val_accuracy; every
+                               .tensorboard_steps steps batch_loss, batch_accuracy (the epoch's running
+                               means; step = steps of all epochs before + step) */
+    int tensorboard_steps;  /* default 10; 0: epoch scalars only */
 } vkr_fit_opts;
 
 /* The defaults above (those of `vkrun train`). */
@@ -189,6 +202,17 @@ typedef struct {
  * VKR_ERR_INTERRUPTED after a stop, VKR_ERR_VALIDATION when a context vkr_fit created
  * counted validation messages (the outputs are written), or the failure's status. */
 vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fit_result *res);
+
+/* Resuming from a checkpoint alone: a checkpoint records the options of its run (paths made
+ * absolute).  vkr_fit_checkpoint_options sets *o to vkr_fit_defaults, then those options, with
+ * .resume = path; the strings point into *strings (malloc'ed; free it after the run).
+ * VKR_ERR_FORMAT when path is no checkpoint, or one written before checkpoints recorded their
+ * options (the message says to give the original flags).  vkr_fit_options_match fails
+ * (VKR_ERR_INVALID, naming the flag and both values) when `given` differs from the checkpoint's
+ * options in anything that shapes the results (not --out, --plots, --cache, --device,
+ * --micro-batch, --recompute, --strict, --no-cache); paths compare by the files they name. */
+vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **strings);
+vkr_status vkr_fit_options_match(const vkr_fit_opts *given, const vkr_fit_opts *checkpoint);
 
 /* The head vkr_fit puts on a base: cuts m after its last layer with a rank-4 output, appends
  * "global_average_pooling2d", Dense+ReLU layers of units[0..nunits) and a Dense softmax of

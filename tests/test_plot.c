@@ -45,6 +45,69 @@ static void done_with(const char *path) {
     if (!g_keep) remove(path);
 }
 
+/* Columns of the plot area's middle rows [y0, y1) in which at least `frac` of the pixels are exactly rgb:
+ * their count, and the first in *first. */
+static int columns_of(const unsigned char *px, int w, int y0, int y1, uint32_t rgb, double frac, int *first) {
+    int n = 0;
+    *first = -1;
+    for (int x = 0; x < w; x++) {
+        int c = 0;
+        for (int y = y0; y < y1; y++) {
+            const unsigned char *p = &px[((long)y * w + x) * 3];
+            c += p[0] == ((rgb >> 16) & 255) && p[1] == ((rgb >> 8) & 255) && p[2] == (rgb & 255);
+        }
+        if (c >= frac * (y1 - y0)) {
+            if (*first < 0) *first = x;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* A fine-tuning marker at x = 3.5 on epochs 1..6: one dashed 2-px line, midway between the grid lines
+ * of epochs 3 and 4 (found in the picture: light-grey columns), its label in the marker colour right of
+ * it; without the marker, no such column. */
+static void test_marker(const char *dir) {
+    double y[6] = {0.9, 0.7, 0.5, 0.45, 0.3, 0.2};
+    vkr_plot_series s = {"train", NULL, y, 6, 0};
+    vkr_plot_marker m = {3.5, "fine-tuning"};
+    char path[300];
+    int w, h, first, grid[16], ng = 0;
+    snprintf(path, sizeof path, "%s/marker.png", dir);
+    CHECK_OK(vkr_plot_lines_marked(path, "Model loss", "epoch", "loss", &s, 1, &m, 1), "plot with a marker");
+    unsigned char *px = load(path, &w, &h);
+    if (!px) return;
+    int cols = columns_of(px, w, 150, 350, VKR_PLOT_MARKER_COLOR, 0.5, &first);
+    for (int x = 0; x < w && ng < 16; x++) { /* grid columns: light grey along most of the middle rows */
+        int c = 0;
+        for (int yy = 150; yy < 350; yy++) c += px[((long)yy * w + x) * 3] == 0xe6;
+        if (c > 100) grid[ng++] = x;
+    }
+    CHECK(cols == 2 && ng == 6, "one 2-px dashed marker line (%d columns), 6 grid lines (%d)", cols, ng);
+    if (cols == 2 && ng == 6) {
+        double mid = (grid[2] + grid[3]) / 2.0;
+        CHECK(fabs(first + 0.5 - mid) <= 1.0, "marker at x %d..%d, midway between epochs 3 (%d) and 4 (%d)", first,
+              first + 1, grid[2], grid[3]);
+        long lab = 0; /* the label: marker-coloured text right of the line near the top of the plot area */
+        for (int yy = 20; yy < 150; yy++)
+            for (int x = first + 4; x < first + 150 && x < w; x++) {
+                const unsigned char *p = &px[((long)yy * w + x) * 3];
+                lab += p[0] == 0x55 && p[1] == 0x55 && p[2] == 0x55;
+            }
+        CHECK(lab > 40, "the label is drawn right of the line (%ld pixels)", lab);
+    }
+    stbi_image_free(px);
+    done_with(path);
+    snprintf(path, sizeof path, "%s/nomarker.png", dir);
+    CHECK_OK(vkr_plot_lines(path, "Model loss", "epoch", "loss", &s, 1), "the same plot without a marker");
+    px = load(path, &w, &h);
+    if (!px) return;
+    CHECK(columns_of(px, w, 150, 350, VKR_PLOT_MARKER_COLOR, 0.2, &first) == 0, "no marker column without a marker");
+    stbi_image_free(px);
+    done_with(path);
+    CHECK(vkr_plot_lines_marked(path, "t", "x", "y", &s, 1, NULL, 1) == VKR_ERR_INVALID, "markers NULL with a count");
+}
+
 int main(void) {
     g_keep = getenv("VKRUN_KEEP_PLOTS") && atoi(getenv("VKRUN_KEEP_PLOTS"));
     char dir[] = "/tmp/vkr_test_plot_XXXXXX";
@@ -130,6 +193,8 @@ int main(void) {
     snprintf(path, sizeof path, "%s/empty.png", dir);
     CHECK_OK(vkr_plot_lines(path, "Empty", "x", "y", NULL, 0), "no series");
     done_with(path);
+
+    test_marker(dir);
 
     /* errors */
     CHECK(vkr_plot_lines("/nonexistent-dir/x.png", "t", "x", "y", s, 2) == VKR_ERR_IO &&

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +90,109 @@ int cli_output_unwritable(const char *cmd, const char *out) {
     if (vkr_file_check_writable(out) == VKR_OK) return 0;
     fprintf(stderr, "vkrun %s: %s\n", cmd, vkr_last_error());
     return 1;
+}
+
+/* ------------------------------------------------------------------ did you mean */
+
+/* Damerau-Levenshtein (optimal string alignment) distance of a and b, '_' read as '-'; capped at 99. */
+static int edit_distance(const char *a, const char *b) {
+    int n = (int)strlen(a), m = (int)strlen(b);
+    if (n > 62 || m > 62) return 99;
+    int d[64][64];
+    for (int i = 0; i <= n; i++) d[i][0] = i;
+    for (int j = 0; j <= m; j++) d[0][j] = j;
+    for (int i = 1; i <= n; i++)
+        for (int j = 1; j <= m; j++) {
+            char x = a[i - 1] == '_' ? '-' : a[i - 1], y = b[j - 1] == '_' ? '-' : b[j - 1];
+            int v = d[i - 1][j - 1] + (x != y);
+            if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && x == (b[j - 2] == '_' ? '-' : b[j - 2]) && (a[i - 2] == '_' ? '-' : a[i - 2]) == y &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[n][m];
+}
+
+/* Calls fn for every distinct "--name" of usage (letters, digits, '-'). */
+static void each_flag(const char *usage, void (*fn)(void *, const char *), void *ud) {
+    for (const char *p = usage; (p = strstr(p, "--"));) {
+        if (p > usage && (isalnum((unsigned char)p[-1]) || p[-1] == '-')) {
+            p += 2;
+            continue;
+        }
+        size_t k = 2;
+        while (isalnum((unsigned char)p[k]) || (p[k] == '-' && isalnum((unsigned char)p[k + 1]))) k++;
+        if (k > 2 && k < 64) {
+            char f[64];
+            memcpy(f, p, k);
+            f[k] = 0;
+            fn(ud, f);
+        }
+        p += k;
+    }
+}
+
+typedef struct {
+    const char *arg;
+    char best[64], prefix[64];
+    int dist, exact;
+} suggest_state;
+
+static void consider(void *ud, const char *flag) {
+    suggest_state *st = ud;
+    if (!strcmp(flag, st->arg)) st->exact = 1;
+    int d = edit_distance(st->arg, flag);
+    if (d < st->dist) {
+        st->dist = d;
+        snprintf(st->best, sizeof st->best, "%s", flag);
+    }
+    size_t k = strlen(flag);
+    if (!strncmp(st->arg, flag, k) && (st->arg[k] == '-' || st->arg[k] == '_') && k > strlen(st->prefix))
+        snprintf(st->prefix, sizeof st->prefix, "%s", flag);
+}
+
+static void has_flag(void *ud, const char *flag) {
+    suggest_state *st = ud;
+    if (!strcmp(flag, st->arg)) st->exact = 1;
+}
+
+int cli_suggest_flag(const char *arg, const char *usage, char *out, size_t n) {
+    static const char *const alias[][2] = {
+        {"--learning-rate", "--lr"}, {"--batch-size", "--batch"}, {"--bs", "--batch"},
+        {"--num-epochs", "--epochs"}, {"--n-epochs", "--epochs"}, {"--validation-split", "--val-split"},
+        {"--validation-data", "--val"}, {"--validation", "--val"}, {"--output", "--out"}, {"-o", "--out"},
+        {"--weights", "--model"}, {"--image-size", "--size"}, {"--img-size", "--size"},
+        {"--logdir", "--tensorboard"}, {"--log-dir", "--tensorboard"}, {"--fine-tune", "--fine-tune-epochs"}};
+    if (!arg || !usage || !n) return 0;
+    suggest_state st = {.arg = arg, .dist = 99};
+    each_flag(usage, consider, &st);
+    const char *pick = st.dist <= 2 ? st.best : *st.prefix ? st.prefix : NULL;
+    if (!pick) {
+        char norm[64];
+        snprintf(norm, sizeof norm, "%s", arg);
+        for (char *c = norm; *c; c++)
+            if (*c == '_') *c = '-';
+        for (size_t i = 0; i < sizeof alias / sizeof alias[0] && !pick; i++) {
+            if (strcmp(norm, alias[i][0])) continue;
+            suggest_state t = {.arg = alias[i][1]};
+            each_flag(usage, has_flag, &t);
+            if (t.exact) pick = alias[i][1];
+        }
+    }
+    if (!pick) return 0;
+    snprintf(out, n, "%s", pick);
+    return 1;
+}
+
+int cli_unknown_option(const char *cmd, const char *arg, const char *usage) {
+    suggest_state st = {.arg = arg};
+    each_flag(usage, has_flag, &st);
+    char s[64];
+    if (st.exact) fprintf(stderr, "vkrun %s: option %s needs a value (see vkrun %s --help)\n", cmd, arg, cmd);
+    else if (cli_suggest_flag(arg, usage, s, sizeof s))
+        fprintf(stderr, "vkrun %s: unknown option %s; did you mean %s? (see vkrun %s --help)\n", cmd, arg, s, cmd);
+    else fprintf(stderr, "vkrun %s: unknown option %s (see vkrun %s --help)\n", cmd, arg, cmd);
+    return 2;
 }

@@ -32,6 +32,15 @@ int cli_check_validation(vkr_context *ctx);
 int cli_output_is_input(const char *cmd, const char *in, const char *out);
 int cli_output_unwritable(const char *cmd, const char *out);
 
+/* The flag of `usage` (a command's --help text: every "--name" in it) closest to `arg`: edit
+ * distance <= 2 ('_' counts as '-'), else the longest flag that `arg` extends ("--batch-size" ->
+ * "--batch"), else a Keras/PyTorch spelling of one ("--learning-rate" -> "--lr").  Writes it to
+ * out and returns 1, or returns 0. */
+int cli_suggest_flag(const char *arg, const char *usage, char *out, size_t n);
+/* "vkrun CMD: unknown option ARG; did you mean --X? (see vkrun CMD --help)" -- or, when ARG is a flag
+ * of usage, "option ARG needs a value" -- to stderr; returns 2 (the exit status of bad options). */
+int cli_unknown_option(const char *cmd, const char *arg, const char *usage);
+
 typedef struct cJSON cJSON;
 /* Adds `key`: `text` to a JSON object so that the output stays valid UTF-8 JSON: bytes that are
  * not UTF-8 (a file name on Linux may hold any) become U+FFFD in `key`, and `key`_hex then

@@ -3,15 +3,17 @@
 #include "cli.h"
 #include "vkrun_ops.h"
 
+#include <cJSON.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char usage_bench[] =
     "usage: vkrun bench --op conv2d|dense|depthwise [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
-    "                   [--iters N] [--tile I|all] [--split S]\n"
+    "                   [--iters N] [--tile I|all] [--split S] [--json]\n"
     "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
-    "                   [--freeze F] [--device D]\n\n"
+    "                   [--freeze F] [--device D] [--json]\n\n"
     "With --op: times one op on the device with GPU timestamps (the sum of the op's\n"
     "dispatches), after a warm-up run, and prints per shape, batch, kernel variant and\n"
     "direction (forward, backward-data, backward-weight) the median milliseconds and\n"
@@ -30,7 +32,9 @@ const char usage_bench[] =
     "  --tile I|all    block shape (tuning): index into the variant's built-in table (texel: block\n"
     "                  per invocation; tiled: 64x64, 128x64, 128x128 tiles), or all of them\n"
     "  --split S       split-K of backward-weight (tuning): S partial sums (1 = none; default:\n"
-    "                  the device's choice)\n\n"
+    "                  the device's choice)\n"
+    "  --json          the same figures as JSON: {\"device\", \"device_type\", \"iters\", \"results\": [{\"op\",\n"
+    "                  \"shape\", \"batch\", \"variant\", \"direction\", \"ms\", \"gflops\"}]}\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
     "step), images/s and GFLOP/s; --batch defaults to 8 there.\n";
 
@@ -123,143 +127,39 @@ static vkr_status time_op(vkr_context *ctx, int dense, int dir, const vkr_conv2d
     return s;
 }
 
-/* --op depthwise: each shape by the depthwise kernels and by the grouped-GEMM path; destroys ctx. */
-static int bench_depthwise(vkr_context *ctx, const int *batches, int nbatch, int iters) {
-    int failed = 0;
-    for (int si = 0; si < (int)(sizeof k_dw / sizeof k_dw[0]) && !failed; si++)
-        for (int bi = 0; bi < nbatch && !failed; bi++) {
-            vkr_conv2d_shape p = k_dw[si].p;
-            p.n = batches[bi];
-            uint64_t ni = (uint64_t)p.n * p.c * p.h * p.w, nw = vkr_conv2d_weight_floats(&p);
-            uint64_t no = (uint64_t)p.n * p.k * vkr_conv2d_out_h(&p) * vkr_conv2d_out_w(&p);
-            double flops = 2.0 * (double)no * (p.c / p.groups) * p.r * p.s;
-            bench_bufs B = {0};
-            vkr_status s;
-            if ((s = new_zero(ctx, ni, &B.inp)) || (s = new_zero(ctx, nw, &B.w)) || (s = new_zero(ctx, p.k, &B.b)) ||
-                (s = new_zero(ctx, no, &B.out)) || (s = new_zero(ctx, no, &B.dout)) || (s = new_zero(ctx, ni, &B.dinp)) ||
-                (s = new_zero(ctx, nw, &B.dw)))
-                failed = cli_error("bench: allocating the tensors", s);
-            for (int gemm = 0; gemm < 2 && !failed; gemm++) {
-                vkr_conv_force_gemm_depthwise(gemm);
-                for (int d = 0; d < D_COUNT && !failed; d++) {
-                    double ms;
-                    if ((s = time_op(ctx, 0, d, &p, &B, iters, &ms))) {
-                        failed = cli_error("bench", s);
-                        break;
-                    }
-                    printf("%-9s %-22s %5d %-13s %-16s %10.3f %9.2f\n", "depthwise", k_dw[si].name, p.n,
-                           gemm ? "group-gemm" : "depthwise", k_dir_names[d], ms, ms > 0 ? flops / (ms * 1e6) : 0.0);
-                    fflush(stdout);
-                }
-            }
-            vkr_conv_force_gemm_depthwise(0);
-            bufs_free(&B);
-        }
-    if (!failed) failed = cli_check_validation(ctx);
-    vkr_context_destroy(ctx);
-    return failed;
-}
-
-static int parse_int(const char *s, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end || v <= 0 || v > 1 << 20) return 0;
-    *out = (int)v;
-    return 1;
-}
-
-int cmd_bench(int argc, char **argv) {
-    const char *device = NULL, *op = NULL, *variant = "auto", *tile = NULL;
-    int batch = 0, iters = 3, split = 0;
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage_bench, stdout);
-        return 0;
-    }
-    int with_op = 0;
-    for (int i = 1; i < argc; i++) with_op |= !strcmp(argv[i], "--op");
-    if (!with_op) return cmd_bench_model(argc, argv); /* vkrun bench MODEL ... */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc;
-        if (!strcmp(a, "--device") && has) device = argv[++i];
-        else if (!strcmp(a, "--op") && has) op = argv[++i];
-        else if (!strcmp(a, "--variant") && has) variant = argv[++i];
-        else if (!strcmp(a, "--tile") && has) tile = argv[++i];
-        else if (!strcmp(a, "--batch") && has) {
-            if (!parse_int(argv[++i], &batch)) {
-                fprintf(stderr, "vkrun bench: --batch needs a positive integer, got \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--split") && has) {
-            if (!parse_int(argv[++i], &split)) {
-                fprintf(stderr, "vkrun bench: --split needs a positive integer, got \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--iters") && has) {
-            if (!parse_int(argv[++i], &iters)) {
-                fprintf(stderr, "vkrun bench: --iters needs a positive integer, got \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "vkrun bench: unknown or incomplete option %s\n%s", a, usage_bench);
-            return 2;
-        }
-    }
-    if (!op) return 2;
-    int dense = !strcmp(op, "dense"), dwise = !strcmp(op, "depthwise");
-    if (!dense && !dwise && strcmp(op, "conv2d")) {
-        fprintf(stderr, "vkrun bench: --op must be conv2d, dense or depthwise, got \"%s\"\n", op);
-        return 2;
-    }
+typedef struct {
+    const char *op;
+    int dense, nv, nt, nbatch, iters, split;
     vkr_gemm_variant vlist[VKR_GEMM_VARIANT_COUNT];
-    int nv = 0;
-    if (!strcmp(variant, "all")) {
-        vlist[nv++] = VKR_GEMM_TILED;
-        vlist[nv++] = VKR_GEMM_TEXEL;
-    } else if (!strcmp(variant, "auto")) vlist[nv++] = VKR_GEMM_AUTO;
-    else if (!strcmp(variant, "tiled")) vlist[nv++] = VKR_GEMM_TILED;
-    else if (!strcmp(variant, "texel")) vlist[nv++] = VKR_GEMM_TEXEL;
-    else {
-        fprintf(stderr, "vkrun bench: --variant must be auto, tiled, texel or all, got \"%s\"\n", variant);
-        return 2;
-    }
-    int tiles[64], nt = 0;
-    if (!tile) tiles[nt++] = -1;
-    else if (!strcmp(tile, "all")) {
-        for (int i = 0; i < vkr_gemm_tile_count(VKR_GEMM_TEXEL) || i < vkr_gemm_tile_count(VKR_GEMM_TILED); i++)
-            if (nt < 64) tiles[nt++] = i;
-    }
-    else {
-        char *end;
-        long t = strtol(tile, &end, 10);
-        int most = vkr_gemm_tile_count(VKR_GEMM_TEXEL) > vkr_gemm_tile_count(VKR_GEMM_TILED)
-                       ? vkr_gemm_tile_count(VKR_GEMM_TEXEL)
-                       : vkr_gemm_tile_count(VKR_GEMM_TILED);
-        if (*tile == 0 || *end || t < 0 || t >= most) {
-            fprintf(stderr, "vkrun bench: --tile must be all or 0..%d\n", most - 1);
-            return 2;
-        }
-        tiles[nt++] = (int)t;
-    }
-    int batches[2], nbatch = 0;
-    if (batch) batches[nbatch++] = batch;
-    else {
-        batches[nbatch++] = 1;
-        batches[nbatch++] = 32;
-    }
+    int tiles[64], batches[2];
+} bench_cfg;
 
-    vkr_context *ctx;
-    vkr_status s = cli_context(device, &ctx);
-    if (s) return cli_error("bench", s);
-    const vkr_device_info *I = vkr_context_device(ctx);
-    if (!I->timestamps) {
-        fprintf(stderr, "vkrun bench: device \"%s\" has no timestamps on its compute queue\n", I->name);
-        vkr_context_destroy(ctx);
-        return 1;
+/* Prints one row (or adds it to rows, with --json). */
+static void bench_row(cJSON *rows, const char *op, const char *shape, int batch, const char *variant, int d,
+                      double ms, double gflops) {
+    if (!rows) {
+        printf("%-7s %-22s %5d %-13s %-16s %10.3f %9.2f\n", op, shape, batch, variant, k_dir_names[d], ms, gflops);
+        fflush(stdout);
+        return;
     }
-    printf("device: %s (%s), %d timed run%s after a warm-up\n", I->name, I->type_name, iters, iters == 1 ? "" : "s");
-    printf("%-7s %-22s %5s %-13s %-16s %10s %9s\n", "op", "shape", "batch", "variant", "direction", "ms", "GFLOP/s");
-    if (dwise) return bench_depthwise(ctx, batches, nbatch, iters);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "op", op);
+    cJSON_AddStringToObject(r, "shape", shape);
+    cJSON_AddNumberToObject(r, "batch", batch);
+    cJSON_AddStringToObject(r, "variant", variant);
+    cJSON_AddStringToObject(r, "direction", k_dir_names[d]);
+    cJSON_AddNumberToObject(r, "ms", ms);
+    cJSON_AddNumberToObject(r, "gflops", gflops);
+    cJSON_AddItemToArray(rows, r);
+}
+
+/* Every shape x batch x variant x tile x direction of the op; 1 after a failure (reported). */
+static int bench_shapes(vkr_context *ctx, const bench_cfg *c, cJSON *rows) {
+    const char *op = c->op;
+    int dense = c->dense, nv = c->nv, nt = c->nt, nbatch = c->nbatch, iters = c->iters, split = c->split;
+    const vkr_gemm_variant *vlist = c->vlist;
+    const int *tiles = c->tiles, *batches = c->batches;
+    vkr_status s;
     const bench_shape *shapes = dense ? k_dense : k_conv;
     int nshapes = dense ? (int)(sizeof k_dense / sizeof k_dense[0]) : (int)(sizeof k_conv / sizeof k_conv[0]);
     int failed = 0;
@@ -305,9 +205,7 @@ int cmd_bench(int argc, char **argv) {
                             failed = cli_error("bench", s);
                             break;
                         }
-                        printf("%-7s %-22s %5d %-13s %-16s %10.3f %9.2f\n", op, shapes[si].name, p.n, vname,
-                               k_dir_names[d], ms, ms > 0 ? flops / (ms * 1e6) : 0.0);
-                        fflush(stdout);
+                        bench_row(rows, op, shapes[si].name, p.n, vname, d, ms, ms > 0 ? flops / (ms * 1e6) : 0.0);
                     }
                 }
             vkr_gemm_force_variant(VKR_GEMM_AUTO);
@@ -316,7 +214,165 @@ int cmd_bench(int argc, char **argv) {
             vkr_gemm_force_split(0);
             bufs_free(&B);
         }
+    return failed;
+}
+
+/* --op depthwise: each shape by the depthwise kernels and by the grouped-GEMM path. */
+static int bench_depthwise(vkr_context *ctx, const bench_cfg *c, cJSON *rows) {
+    int failed = 0;
+    for (int si = 0; si < (int)(sizeof k_dw / sizeof k_dw[0]) && !failed; si++)
+        for (int bi = 0; bi < c->nbatch && !failed; bi++) {
+            vkr_conv2d_shape p = k_dw[si].p;
+            p.n = c->batches[bi];
+            uint64_t ni = (uint64_t)p.n * p.c * p.h * p.w, nw = vkr_conv2d_weight_floats(&p);
+            uint64_t no = (uint64_t)p.n * p.k * vkr_conv2d_out_h(&p) * vkr_conv2d_out_w(&p);
+            double flops = 2.0 * (double)no * (p.c / p.groups) * p.r * p.s;
+            bench_bufs B = {0};
+            vkr_status s;
+            if ((s = new_zero(ctx, ni, &B.inp)) || (s = new_zero(ctx, nw, &B.w)) || (s = new_zero(ctx, p.k, &B.b)) ||
+                (s = new_zero(ctx, no, &B.out)) || (s = new_zero(ctx, no, &B.dout)) || (s = new_zero(ctx, ni, &B.dinp)) ||
+                (s = new_zero(ctx, nw, &B.dw)))
+                failed = cli_error("bench: allocating the tensors", s);
+            for (int gemm = 0; gemm < 2 && !failed; gemm++) {
+                vkr_conv_force_gemm_depthwise(gemm);
+                for (int d = 0; d < D_COUNT && !failed; d++) {
+                    double ms;
+                    if ((s = time_op(ctx, 0, d, &p, &B, c->iters, &ms))) {
+                        failed = cli_error("bench", s);
+                        break;
+                    }
+                    bench_row(rows, "depthwise", k_dw[si].name, p.n, gemm ? "group-gemm" : "depthwise", d, ms,
+                              ms > 0 ? flops / (ms * 1e6) : 0.0);
+                }
+            }
+            vkr_conv_force_gemm_depthwise(0);
+            bufs_free(&B);
+        }
+    return failed;
+}
+
+static int parse_int(const char *s, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end || v <= 0 || v > 1 << 20) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *device = NULL, *op = NULL, *variant = "auto", *tile = NULL;
+    int batch = 0, iters = 3, split = 0, json = 0;
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage_bench, stdout);
+        return 0;
+    }
+    int with_op = 0;
+    for (int i = 1; i < argc; i++) with_op |= !strcmp(argv[i], "--op");
+    if (!with_op) return cmd_bench_model(argc, argv); /* vkrun bench MODEL ... */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--device") && has) device = argv[++i];
+        else if (!strcmp(a, "--op") && has) op = argv[++i];
+        else if (!strcmp(a, "--variant") && has) variant = argv[++i];
+        else if (!strcmp(a, "--tile") && has) tile = argv[++i];
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--batch") && has) {
+            if (!parse_int(argv[++i], &batch)) {
+                fprintf(stderr, "vkrun bench: --batch needs a positive integer, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--split") && has) {
+            if (!parse_int(argv[++i], &split)) {
+                fprintf(stderr, "vkrun bench: --split needs a positive integer, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--iters") && has) {
+            if (!parse_int(argv[++i], &iters)) {
+                fprintf(stderr, "vkrun bench: --iters needs a positive integer, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else {
+            return cli_unknown_option("bench", a, usage_bench);
+        }
+    }
+    if (!op) return 2;
+    bench_cfg cfg = {.op = op, .dense = !strcmp(op, "dense"), .iters = iters, .split = split};
+    int dense = cfg.dense;
+    int dwise = !strcmp(op, "depthwise");
+    if (!dense && !dwise && strcmp(op, "conv2d")) {
+        fprintf(stderr, "vkrun bench: --op must be conv2d, dense or depthwise, got \"%s\"\n", op);
+        return 2;
+    }
+    vkr_gemm_variant *vlist = cfg.vlist;
+    int nv = 0;
+    if (!strcmp(variant, "all")) {
+        vlist[nv++] = VKR_GEMM_TILED;
+        vlist[nv++] = VKR_GEMM_TEXEL;
+    } else if (!strcmp(variant, "auto")) vlist[nv++] = VKR_GEMM_AUTO;
+    else if (!strcmp(variant, "tiled")) vlist[nv++] = VKR_GEMM_TILED;
+    else if (!strcmp(variant, "texel")) vlist[nv++] = VKR_GEMM_TEXEL;
+    else {
+        fprintf(stderr, "vkrun bench: --variant must be auto, tiled, texel or all, got \"%s\"\n", variant);
+        return 2;
+    }
+    int *tiles = cfg.tiles, nt = 0;
+    if (!tile) tiles[nt++] = -1;
+    else if (!strcmp(tile, "all")) {
+        for (int i = 0; i < vkr_gemm_tile_count(VKR_GEMM_TEXEL) || i < vkr_gemm_tile_count(VKR_GEMM_TILED); i++)
+            if (nt < 64) tiles[nt++] = i;
+    }
+    else {
+        char *end;
+        long t = strtol(tile, &end, 10);
+        int most = vkr_gemm_tile_count(VKR_GEMM_TEXEL) > vkr_gemm_tile_count(VKR_GEMM_TILED)
+                       ? vkr_gemm_tile_count(VKR_GEMM_TEXEL)
+                       : vkr_gemm_tile_count(VKR_GEMM_TILED);
+        if (*tile == 0 || *end || t < 0 || t >= most) {
+            fprintf(stderr, "vkrun bench: --tile must be all or 0..%d\n", most - 1);
+            return 2;
+        }
+        tiles[nt++] = (int)t;
+    }
+    int *batches = cfg.batches, nbatch = 0;
+    if (batch) batches[nbatch++] = batch;
+    else {
+        batches[nbatch++] = 1;
+        batches[nbatch++] = 32;
+    }
+
+    cfg.nv = nv;
+    cfg.nt = nt;
+    cfg.nbatch = nbatch;
+    vkr_context *ctx;
+    vkr_status s = cli_context(device, &ctx);
+    if (s) return cli_error("bench", s);
+    const vkr_device_info *I = vkr_context_device(ctx);
+    if (!I->timestamps) {
+        fprintf(stderr, "vkrun bench: device \"%s\" has no timestamps on its compute queue\n", I->name);
+        vkr_context_destroy(ctx);
+        return 1;
+    }
+    if (!json) {
+        printf("device: %s (%s), %d timed run%s after a warm-up\n", I->name, I->type_name, iters, iters == 1 ? "" : "s");
+        printf("%-7s %-22s %5s %-13s %-16s %10s %9s\n", "op", "shape", "batch", "variant", "direction", "ms", "GFLOP/s");
+    }
+    cJSON *rows = json ? cJSON_CreateArray() : NULL;
+    int failed = dwise ? bench_depthwise(ctx, &cfg, rows) : bench_shapes(ctx, &cfg, rows);
     if (!failed) failed = cli_check_validation(ctx);
+    if (json && !failed) { /* the same figures: {"device", "device_type", "iters", "results": [rows]} */
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "device", I->name);
+        cJSON_AddStringToObject(root, "device_type", I->type_name);
+        cJSON_AddNumberToObject(root, "iters", iters);
+        cJSON_AddItemToObject(root, "results", rows);
+        rows = NULL;
+        char *txt = cJSON_Print(root);
+        if (txt) printf("%s\n", txt);
+        free(txt);
+        cJSON_Delete(root);
+    }
+    cJSON_Delete(rows);
     vkr_context_destroy(ctx);
     return failed;
 }
@@ -351,8 +407,7 @@ int cmd_tune(int argc, char **argv) {
         else if (!strcmp(a, "--batch") && has && parse_int(argv[i + 1], &batch)) i++;
         else if (!strcmp(a, "--iters") && has && parse_int(argv[i + 1], &iters)) i++;
         else {
-            fprintf(stderr, "vkrun tune: unknown or incomplete option %s\n%s", a, usage_tune);
-            return 2;
+            return cli_unknown_option("tune", a, usage_tune);
         }
     }
     vkr_context *ctx;

@@ -1,6 +1,8 @@
 /* vkrun bench MODEL: per-layer GPU time of a model's forward (and backward). */
 #include "cli.h"
 
+#include <cJSON.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,7 @@
 
 const char usage_bench_model[] =
     "usage: vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
-    "                  [--freeze F] [--recompute] [--device D]\n\n"
+    "                  [--freeze F] [--recompute] [--device D] [--json]\n\n"
     "Times a model on random input: per-layer GPU time from timestamps (forward, and with\n"
     "--backward the backward pass and the optimizer update of a training step), total ms\n"
     "per batch (wall clock, including upload and recording), images/s, and GFLOP/s of the\n"
@@ -22,7 +24,124 @@ const char usage_bench_model[] =
     "  --height/--width input size (default: the model's)\n"
     "  --freeze F       with --backward: layers [0, F) frozen (default 0)\n"
     "  --recompute      with --backward: recompute activations inside blocks (docs/memory.md)\n"
-    "  --device D       device index or name substring\n";
+    "  --device D       device index or name substring\n"
+    "  --json           the same figures as one JSON object (per-layer \"layers\", totals, memory)\n";
+
+typedef struct {
+    const char *path, *device;
+    int batch, gh, gw, backward, iters, timing;
+    const vkr_model *m;
+    const vkr_graph *g;
+    const double *fsum, *bsum;
+    double upd, wall;
+} bm_report;
+
+/* The figures: a table and totals, or with --json one object (null where the device has no
+ * timestamps): {"model", "device", "batch", "height", "width", "backward", "iters", "layers": [{"index",
+ * "name", "type", "output", "forward_ms", "backward_ms", "gflop", "gflops"}], "gpu_forward_ms", ...}. */
+static void report(const bm_report *R, int json) {
+    const char *path = R->path;
+    int batch = R->batch, gh = R->gh, gw = R->gw, backward = R->backward, iters = R->iters, timing = R->timing;
+    const vkr_model *m = R->m;
+    const vkr_graph *g = R->g;
+    const double *fsum = R->fsum, *bsum = R->bsum;
+    double upd = R->upd, wall = R->wall;
+    int nl = m->nlayers;
+    cJSON *J = json ? cJSON_CreateObject() : NULL, *layers = NULL;
+    if (J) {
+        cJSON_AddStringToObject(J, "model", path);
+        cJSON_AddStringToObject(J, "device", R->device);
+        cJSON_AddNumberToObject(J, "batch", batch);
+        cJSON_AddNumberToObject(J, "height", gh);
+        cJSON_AddNumberToObject(J, "width", gw);
+        cJSON_AddBoolToObject(J, "backward", backward);
+        cJSON_AddNumberToObject(J, "iters", iters);
+        layers = cJSON_AddArrayToObject(J, "layers");
+    }
+    uint32_t nd, nb;
+    vkr_graph_last_counts(g, &nd, &nb);
+    vkr_graph_memory mem;
+    vkr_graph_memory_info(g, &mem);
+    if (!J)
+        printf("Model %s on \"%s\": batch %d, %dx%d, %s, %d timed iteration(s)\n", path, R->device, batch, gh, gw,
+               backward ? "training step (forward + backward + SGD update)" : "forward", iters);
+    double gflop_f = 0, gflop_b = 0, gpu_f = 0, gpu_b = 0;
+    if (timing && !J) {
+        printf(" %-4s %-32s %-10s %-20s %10s", "#", "layer", "type", "output", "fwd ms");
+        if (backward) printf(" %10s", "bwd ms");
+        printf(" %9s %9s\n", "GFLOP", "GFLOP/s");
+    }
+    for (int j = 0; j < nl; j++) {
+        double bf, ff = vkr_graph_layer_flops(g, j, &bf) * batch;
+        bf *= batch;
+        double fm = fsum[j] / iters, bmv = bsum[j] / iters;
+        gpu_f += fm;
+        gpu_b += bmv;
+        gflop_f += ff / 1e9;
+        gflop_b += backward ? bf / 1e9 : 0;
+        if (!timing || (fm == 0 && bmv == 0)) continue;
+        char shape[64];
+        int c, hh, ww, rk;
+        vkr_graph_layer_shape(g, j, &c, &hh, &ww, &rk);
+        if (rk == 2) snprintf(shape, sizeof shape, "(N, %d)", c);
+        else snprintf(shape, sizeof shape, "(N, %d, %d, %d)", c, hh, ww);
+        double fl = ff + (backward ? bf : 0), tm = fm + bmv;
+        char gfs[32] = "", gfl[32] = "";
+        if (fl > 0) {
+            snprintf(gfl, sizeof gfl, "%.3f", fl / 1e9);
+            if (tm > 0) snprintf(gfs, sizeof gfs, "%.2f", fl / 1e9 / (tm / 1e3));
+        }
+        if (J) {
+            cJSON *l = cJSON_CreateObject();
+            cJSON_AddNumberToObject(l, "index", j);
+            cJSON_AddStringToObject(l, "name", m->layers[j].name);
+            cJSON_AddStringToObject(l, "type", vkr_layer_type_name(m->layers[j].type));
+            cJSON_AddStringToObject(l, "output", shape);
+            cJSON_AddNumberToObject(l, "forward_ms", fm);
+            if (backward) cJSON_AddNumberToObject(l, "backward_ms", bmv);
+            cJSON_AddNumberToObject(l, "gflop", fl / 1e9);
+            if (fl > 0 && tm > 0) cJSON_AddNumberToObject(l, "gflops", fl / 1e9 / (tm / 1e3));
+            cJSON_AddItemToArray(layers, l);
+            continue;
+        }
+        printf(" %-4d %-32.32s %-10s %-20s %10.3f", j, m->layers[j].name, vkr_layer_type_name(m->layers[j].type), shape,
+               fm);
+        if (backward) printf(" %10.3f", bmv);
+        printf(" %9s %9s\n", gfl, gfs);
+    }
+    double ms = wall / iters, gflop = gflop_f + gflop_b;
+    if (J) {
+        cJSON_AddNumberToObject(J, "gpu_forward_ms", timing ? gpu_f : NAN);
+        cJSON_AddNumberToObject(J, "gpu_backward_ms", timing && backward ? gpu_b : NAN);
+        cJSON_AddNumberToObject(J, "gpu_update_ms", timing && backward ? upd / iters : NAN);
+        cJSON_AddNumberToObject(J, "wall_ms", ms);
+        cJSON_AddNumberToObject(J, "dispatches", nd);
+        cJSON_AddNumberToObject(J, "barriers", nb);
+        cJSON_AddNumberToObject(J, "images_per_s", batch / (ms / 1e3));
+        cJSON_AddNumberToObject(J, "gflops", gflop / (ms / 1e3));
+        cJSON_AddNumberToObject(J, "gflop_per_batch", gflop);
+        cJSON_AddNumberToObject(J, "weights_mib", mem.weights / 1048576.0);
+        cJSON_AddNumberToObject(J, "activations_mib", mem.activations / 1048576.0);
+        cJSON_AddNumberToObject(J, "activations_naive_mib", mem.naive / 1048576.0);
+        cJSON_AddNumberToObject(J, "training_state_mib", mem.train_state / 1048576.0);
+        char *txt = cJSON_Print(J);
+        if (txt) printf("%s\n", txt);
+        free(txt);
+        cJSON_Delete(J);
+        return;
+    }
+    if (timing && backward)
+        printf("GPU time per batch: forward %.2f ms, backward %.2f ms, update %.2f ms, sum %.2f ms\n", gpu_f, gpu_b,
+               upd / iters, gpu_f + gpu_b + upd / iters);
+    else if (timing)
+        printf("GPU time per batch: forward %.2f ms\n", gpu_f);
+    printf("Wall time per batch: %.2f ms (%u dispatches, %u barriers)\n", ms, nd, nb);
+    printf("Throughput: %.2f images/s, %.2f GFLOP/s (conv2d/dense: %.3f GFLOP per batch)\n", batch / (ms / 1e3),
+           gflop / (ms / 1e3), gflop);
+    printf("Device memory: weights %.1f MiB, activations %.1f MiB planned (%.1f MiB without reuse), training state %.1f MiB\n",
+           mem.weights / 1048576.0, mem.activations / 1048576.0, mem.naive / 1048576.0, mem.train_state / 1048576.0);
+    if (!timing) printf("(the device has no timestamps: no per-layer times)\n");
+}
 
 static double now_ms(void) {
     struct timespec t;
@@ -40,7 +159,7 @@ static int pos_int(const char *s, int *out) {
 
 int cmd_bench_model(int argc, char **argv) {
     const char *path = NULL, *device = NULL;
-    int batch = 8, iters = 3, h = 0, w = 0, freeze = 0, backward = 0, recompute = -1;
+    int batch = 8, iters = 3, h = 0, w = 0, freeze = 0, backward = 0, recompute = -1, json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -52,11 +171,11 @@ int cmd_bench_model(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--backward")) backward = 1;
+        else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--recompute")) recompute = 1;
         else if (!strcmp(a, "--device") && has) device = argv[++i];
         else if (a[0] == '-') {
-            fprintf(stderr, "vkrun bench: unknown or incomplete option %s\n\n%s", a, usage_bench_model);
-            return 2;
+            return cli_unknown_option("bench", a, usage_bench_model);
         } else if (!path) path = a;
         else {
             fprintf(stderr, "vkrun bench: one model file expected\n");
@@ -133,56 +252,10 @@ int cmd_bench_model(int argc, char **argv) {
             upd += vkr_graph_update_ms(g);
         }
     }
-    uint32_t nd, nb;
-    vkr_graph_last_counts(g, &nd, &nb);
-    vkr_graph_memory mem;
-    vkr_graph_memory_info(g, &mem);
-    printf("Model %s on \"%s\": batch %d, %dx%d, %s, %d timed iteration(s)\n", path, vkr_context_device(ctx)->name,
-           batch, gh, gw, backward ? "training step (forward + backward + SGD update)" : "forward", iters);
-    double gflop_f = 0, gflop_b = 0, gpu_f = 0, gpu_b = 0;
-    if (timing) {
-        printf(" %-4s %-32s %-10s %-20s %10s", "#", "layer", "type", "output", "fwd ms");
-        if (backward) printf(" %10s", "bwd ms");
-        printf(" %9s %9s\n", "GFLOP", "GFLOP/s");
-    }
-    for (int j = 0; j < nl; j++) {
-        double bf, ff = vkr_graph_layer_flops(g, j, &bf) * batch;
-        bf *= batch;
-        double fm = fsum[j] / iters, bmv = bsum[j] / iters;
-        gpu_f += fm;
-        gpu_b += bmv;
-        gflop_f += ff / 1e9;
-        gflop_b += backward ? bf / 1e9 : 0;
-        if (!timing || (fm == 0 && bmv == 0)) continue;
-        char shape[64];
-        int c, hh, ww, rk;
-        vkr_graph_layer_shape(g, j, &c, &hh, &ww, &rk);
-        if (rk == 2) snprintf(shape, sizeof shape, "(N, %d)", c);
-        else snprintf(shape, sizeof shape, "(N, %d, %d, %d)", c, hh, ww);
-        double fl = ff + (backward ? bf : 0), tm = fm + bmv;
-        char gfs[32] = "", gfl[32] = "";
-        if (fl > 0) {
-            snprintf(gfl, sizeof gfl, "%.3f", fl / 1e9);
-            if (tm > 0) snprintf(gfs, sizeof gfs, "%.2f", fl / 1e9 / (tm / 1e3));
-        }
-        printf(" %-4d %-32.32s %-10s %-20s %10.3f", j, m->layers[j].name, vkr_layer_type_name(m->layers[j].type), shape,
-               fm);
-        if (backward) printf(" %10.3f", bmv);
-        printf(" %9s %9s\n", gfl, gfs);
-    }
-    double ms = wall / iters, gflop = gflop_f + gflop_b;
-    if (timing && backward)
-        printf("GPU time per batch: forward %.2f ms, backward %.2f ms, update %.2f ms, sum %.2f ms\n", gpu_f, gpu_b,
-               upd / iters, gpu_f + gpu_b + upd / iters);
-    else if (timing)
-        printf("GPU time per batch: forward %.2f ms\n", gpu_f);
-    printf("Wall time per batch: %.2f ms (%u dispatches, %u barriers)\n", ms, nd, nb);
-    printf("Throughput: %.2f images/s, %.2f GFLOP/s (conv2d/dense: %.3f GFLOP per batch)\n", batch / (ms / 1e3),
-           gflop / (ms / 1e3), gflop);
-    printf("Device memory: weights %.1f MiB, activations %.1f MiB planned (%.1f MiB without reuse), training state %.1f MiB\n",
-           mem.weights / 1048576.0, mem.activations / 1048576.0, mem.naive / 1048576.0, mem.train_state / 1048576.0);
-    if (!timing) printf("(the device has no timestamps: no per-layer times)\n");
+    bm_report R = {path, vkr_context_device(ctx)->name, batch, gh, gw, backward, iters, timing, m, g, fsum, bsum,
+                   upd, wall};
     if (cli_check_validation(ctx)) goto done;
+    report(&R, json);
     rc = 0;
 done:
     vkr_graph_destroy(g);

@@ -103,8 +103,7 @@ int cmd_devices(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
         else {
-            fprintf(stderr, "vkrun devices: unknown option %s\n%s", argv[i], usage_devices);
-            return 2;
+            return cli_unknown_option("devices", argv[i], usage_devices);
         }
     }
     vkr_device_info *infos = NULL;

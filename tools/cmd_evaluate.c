@@ -58,8 +58,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         else if (o[0] != '-' && !a->model_path) a->model_path = o;
         else if (o[0] != '-' && !a->data) a->data = o;
         else {
-            fprintf(stderr, "vkrun evaluate: unknown or incomplete option %s\n%s", o, usage_evaluate);
-            return 2;
+            return cli_unknown_option("evaluate", o, usage_evaluate);
         }
     }
     if (!a->model_path || !a->data || a->batch <= 0 || a->micro < 0 || a->errors < -1) {

@@ -62,8 +62,7 @@ static int parse_args(int argc, char **argv, fwd_args *a) {
             }
             *(o[2] == 'b' ? &a->batch : &a->micro) = v;
         } else if (o[0] == '-') {
-            fprintf(stderr, "vkrun forward: unknown or incomplete option %s\n\n%s", o, usage_forward);
-            return 2;
+            return cli_unknown_option("forward", o, usage_forward);
         } else if (!a->path) a->path = o;
         else {
             fprintf(stderr, "vkrun forward: one model file expected\n");

@@ -156,8 +156,7 @@ static int parse_args(int argc, char **argv, predict_args *a) {
         else if (!strcmp(o, "--interpolation") && v) a->interp_name = argv[++i];
         else if (!strcmp(o, "--json")) a->json = 1;
         else if (o[0] == '-' && o[1]) {
-            fprintf(stderr, "vkrun predict: unknown or incomplete option %s\n%s", o, usage_predict);
-            return 2;
+            return cli_unknown_option("predict", o, usage_predict);
         } else if (!a->model_path) a->model_path = o;
         else if (expand(&a->in, o)) return 1;
     }

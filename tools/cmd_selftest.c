@@ -32,8 +32,7 @@ int cmd_selftest(int argc, char **argv) {
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--list")) list = 1;
         else {
-            fprintf(stderr, "vkrun selftest: unknown or incomplete option %s\n%s", argv[i], usage_selftest);
-            return 2;
+            return cli_unknown_option("selftest", argv[i], usage_selftest);
         }
     }
     if (list) {

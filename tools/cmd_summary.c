@@ -47,8 +47,7 @@ int cmd_summary(int argc, char **argv) {
             }
             i++;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "vkrun summary: unknown option %s\n\n%s", argv[i], usage_summary);
-            return 2;
+            return cli_unknown_option("summary", argv[i], usage_summary);
         } else if (!path) {
             path = argv[i];
         } else {

@@ -30,8 +30,14 @@ const char usage_train[] =
     "  --no-recompute          never recompute\n"
     "  --size HxW              input size (default: the model's)\n"
     "  --interpolation bilinear|nearest|nearest-pil   resize (default bilinear)\n"
-    "  --augment flip,crop     random horizontal flips / shifted crops (disables caching)\n"
-    "  --keep-remainder        also train on the last partial batch (default: n // batch steps)\n"
+    "  --augment SPEC          random transforms of training images, comma-separated: flip, crop (shift by up to\n"
+    "                          1/8 in whole pixels), rotate=DEG, zoom=F, shift=F, brightness=F, contrast=F,\n"
+    "                          resized-crop (e.g. flip,rotate=15,zoom=0.1); turns the feature cache off\n"
+    "  --augment-fine-tune     augment in the fine-tuning stage only: the head trains on cached features first\n"
+    "  --split-folders-as-classes  accept class folders named like a split (train, val, test): by default\n"
+    "                          --data DIR holding train/ and val/ is refused (use --data DIR/train --val DIR/val)\n"
+    "  --drop-remainder        drop the last partial batch of each epoch (n // batch steps); by default it is\n"
+    "                          trained on, as in Keras (ceil(n / batch) steps; --keep-remainder says so)\n"
     "  --strict                a file that is not a decodable image is an error (default: skipped)\n"
     "  --seed S                shuffling, split, head initialization (default 1)\n"
     "model:\n"
@@ -71,7 +77,11 @@ const char usage_train[] =
     "  --out FILE              trained model (.safetensors)\n"
     "  --plots DIR             where history and curves go (default: next to --out)\n"
     "  --quiet                 no progress output\n"
-    "  --resume CHECKPOINT     continue an interrupted run (Ctrl-C writes OUT.checkpoint)\n"
+    "  --tensorboard DIR       TensorBoard event files in DIR: per epoch loss, accuracy, lr, val_loss,\n"
+    "                          val_accuracy (step = epoch from 0); batch_loss, batch_accuracy every N steps\n"
+    "  --tensorboard-steps N   N for those (default 10; 0: per epoch only)\n"
+    "  --resume CHECKPOINT     continue an interrupted run (Ctrl-C writes OUT.checkpoint, which records the\n"
+    "                          command: --resume alone is enough; other flags given must match it)\n"
     "  --device D              device index or name substring\n";
 
 
@@ -114,8 +124,12 @@ static void ui_progress(train_ui *u, const vkr_fit_step *s) {
     int fill = s->steps ? s->step * 30 / s->steps : 30;
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : '.');
     bar[30] = 0;
-    printf("\r%s [%s] %d/%d  loss %.4f  acc %.4f  %.1f img/s  ETA %d:%02d   ", s->what, bar, s->step, s->steps,
-           s->loss, s->accuracy, ips, (int)eta / 60, (int)eta % 60);
+    if (s->caching) /* no loss yet: the images done and the speed */
+        printf("\r%s [%s] %d/%d images  %.1f img/s  ETA %d:%02d   ", s->what, bar, s->step, s->steps, ips,
+               (int)eta / 60, (int)eta % 60);
+    else
+        printf("\r%s [%s] %d/%d  loss %.4f  acc %.4f  %.1f img/s  ETA %d:%02d   ", s->what, bar, s->step, s->steps,
+               s->loss, s->accuracy, ips, (int)eta / 60, (int)eta % 60);
     fflush(stdout);
     u->bar = 1;
 }
@@ -155,15 +169,37 @@ static void on_message(void *user, const char *line) {
     if (!u->quiet) printf("%s\n", line);
 }
 
+/* s as one shell word: as is when plain, else in single quotes ('\'' for a quote). */
+static const char *shell_quote(const char *s, char *buf, size_t n) {
+    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,@%") == strlen(s))
+        return s;
+    size_t o = 0;
+    buf[o++] = '\'';
+    for (; *s && o + 5 < n; s++) {
+        if (*s == '\'') {
+            memcpy(buf + o, "'\\''", 4);
+            o += 4;
+        } else buf[o++] = *s;
+    }
+    buf[o++] = '\'';
+    buf[o] = 0;
+    return buf;
+}
+
 /* The exit status of a run, after its message: 0, 1 (error), 2 (invalid options), 130 (interrupted). */
 static int report(train_ui *u, vkr_status s, const vkr_fit_result *res) {
     ui_clear(u);
     if (s == VKR_OK) return 0;
     if (s == VKR_ERR_INTERRUPTED) {
         if (res->interrupted_caching) fprintf(stderr, "\nvkrun train: %s\n", vkr_last_error());
-        else fprintf(stderr, "\nvkrun train: interrupted at %s step %d/%d; checkpoint %s%s\n", res->interrupted_at,
-                     res->step, res->steps, res->checkpoint,
-                     res->checkpoint_status ? " could NOT be written" : " written; continue with --resume");
+        else {
+            char q[8600];
+            fprintf(stderr, "\nvkrun train: interrupted at %s step %d/%d; checkpoint %s%s\n", res->interrupted_at,
+                    res->step, res->steps, res->checkpoint, res->checkpoint_status ? " could NOT be written" : " written");
+            if (!res->checkpoint_status)
+                fprintf(stderr, "vkrun train: continue with: vkrun train --resume %s\n",
+                        shell_quote(res->checkpoint, q, sizeof q));
+        }
         if (res->checkpoint_status) fprintf(stderr, "vkrun train: %s\n", res->checkpoint_error);
         return 130;
     }
@@ -218,6 +254,7 @@ typedef struct {
     const char *interp, *augment, *optimizer; /* named values, checked after the outputs */
     const char *monitor, *schedule;
     int quiet;
+    char resume_err[1024]; /* why --resume's checkpoint carries no options ("" when it does) */
 } train_args;
 
 /* Returns -1 when the arguments parse, else the exit status (after a message). */
@@ -288,6 +325,14 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (ARG("--dropout")) { if (!num_double(o, v, &a->dropout)) return 2; }
         else if (!strcmp(o, "--save-best")) a->save_best = 1;
         else if (ARG("--cache")) a->cache_dir = v;
+        else if (ARG("--tensorboard")) a->tensorboard = v; /* issue 13, data/logs/CLI half */
+        else if (ARG("--tensorboard-steps")) {
+            if (!num_int(o, v, &a->tensorboard_steps)) return 2;
+            if (a->tensorboard_steps < 0) {
+                fprintf(stderr, "vkrun train: --tensorboard-steps wants a count >= 0\n");
+                return 2;
+            }
+        }
         else if (ARG("--resume")) a->resume = v;
         else if (ARG("--device")) a->device = v;
         else if (!strcmp(o, "--no-cache")) a->no_cache = 1;
@@ -295,16 +340,20 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (!strcmp(o, "--recompute")) a->recompute = 1;
         else if (!strcmp(o, "--no-recompute")) a->recompute = -1;
         else if (!strcmp(o, "--keep-remainder")) a->keep_remainder = 1;
+        else if (!strcmp(o, "--drop-remainder")) a->keep_remainder = 0;
+        /* issue 13, data/logs/CLI half */
+        else if (!strcmp(o, "--augment-fine-tune")) a->augment_fine_tune_only = 1;
+        else if (!strcmp(o, "--split-folders-as-classes")) a->split_names_ok = 1;
         else if (!strcmp(o, "--strict")) a->strict = 1;
         else if (!strcmp(o, "--quiet")) t->quiet = 1;
         else {
-            fprintf(stderr, "vkrun train: unknown or incomplete option %s (see vkrun train --help)\n", o);
-            return 2;
+            return cli_unknown_option("train", o, usage_train);
         }
 #undef ARG
     }
     if (!a->model || !a->data || !a->out) {
-        fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
+        if (*t->resume_err) fprintf(stderr, "vkrun train: %s\n", t->resume_err);
+        else fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
         return 2;
     }
     if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 || a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || a->val_split < 0 ||
@@ -346,17 +395,9 @@ static int check_args(train_args *t) {
     vkr_fit_opts *a = &t->o;
     vkr_status s = vkr_interp_parse(t->interp, &a->interp);
     if (s) return cli_error("train", s);
-    if (t->augment) {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", t->augment);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            if (!strcmp(tok, "flip")) a->augment |= VKR_LOAD_FLIP;
-            else if (!strcmp(tok, "crop")) a->augment |= VKR_LOAD_CROP;
-            else if (strcmp(tok, "none")) {
-                fprintf(stderr, "vkrun train: --augment takes flip, crop (got \"%s\")\n", tok);
-                return 2;
-            }
-        }
+    if (t->augment && (s = vkr_augment_parse(t->augment, &a->augment))) {
+        fprintf(stderr, "vkrun train: --augment %s: %s\n", t->augment, vkr_last_error());
+        return 2;
     }
     if (strcmp(t->optimizer, "adam") && strcmp(t->optimizer, "sgd")) {
         fprintf(stderr, "vkrun train: --optimizer is adam or sgd\n");
@@ -371,12 +412,45 @@ static int check_args(train_args *t) {
     return t->schedule ? parse_schedule(t->schedule, a) : -1;
 }
 
+/* --resume CHECKPOINT: the checkpoint's options are the defaults (it records its command), and the
+ * flags given with it must agree with them.  -1 to go on, else the exit status.  *ck_strings
+ * holds the checkpoint's strings (free it after the run). */
+static int resume_options(int argc, char **argv, train_args *t, vkr_fit_opts *ck, int *have_ck, char **ck_strings) {
+    const char *path = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--resume")) path = argv[i + 1];
+    *have_ck = 0;
+    if (!path) return -1;
+    vkr_status s = vkr_fit_checkpoint_options(path, ck, ck_strings);
+    if (s == VKR_ERR_FORMAT) { /* an older checkpoint: the flags must say everything, as before */
+        snprintf(t->resume_err, sizeof t->resume_err, "%s", vkr_last_error());
+        return -1;
+    }
+    if (s) return cli_error("resume", s);
+    t->o = *ck;
+    t->interp = vkr_interp_name(ck->interp);
+    t->optimizer = ck->optimizer == VKR_OPTIM_SGD ? "sgd" : "adam";
+    *have_ck = 1;
+    return -1;
+}
+
 int cmd_train(int argc, char **argv) {
     train_args t = {.interp = "bilinear", .optimizer = "adam"};
     vkr_fit_defaults(&t.o);
-    int rc = parse_args(argc, argv, &t);
+    vkr_fit_opts ck;
+    char *ck_strings = NULL;
+    int have_ck = 0;
+    int rc = resume_options(argc, argv, &t, &ck, &have_ck, &ck_strings);
+    if (rc < 0) rc = parse_args(argc, argv, &t);
     if (rc < 0) rc = check_args(&t);
-    if (rc >= 0) return rc;
+    if (rc < 0 && have_ck && vkr_fit_options_match(&t.o, &ck)) {
+        fprintf(stderr, "vkrun train: %s\n", vkr_last_error());
+        rc = 2;
+    }
+    if (rc >= 0) {
+        free(ck_strings);
+        return rc;
+    }
     train_ui u = {.tty = isatty(STDOUT_FILENO), .quiet = t.quiet};
     const char *e = getenv("VKRUN_TEST_SIGINT_AFTER");
     u.sigint_after = e && *e ? atol(e) : 0;
@@ -401,5 +475,6 @@ int cmd_train(int argc, char **argv) {
     rc = report(&u, s, res);
     if (u.lr_log) fclose(u.lr_log);
     free(res);
+    free(ck_strings);
     return rc;
 }

@@ -34,7 +34,7 @@ run() { # name, then vkrun train arguments; prints the wall seconds to $out/$nam
     local t0 t1
     t0=$(date +%s.%N)
     "$vkrun" train --data "$out/data/train" --val "$out/data/test" --out "$out/$name/model.safetensors" \
-        --seed 1 --batch 16 --val-every 5 "$@"
+        --seed 1 --batch 16 --val-every 5 "$@" | tee "$out/$name/log"
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' >"$out/$name/seconds"
 }
@@ -45,10 +45,11 @@ run transfer --model "$root/weights/fashion_resnet_source.safetensors" --head 12
 echo "== from scratch: the same network and head, all layers trained (BatchNorm in training mode)"
 run scratch --model "$root/weights/fashion_resnet.json" --head 128 --freeze 0 --bn-train --epochs "$scratch_epochs"
 
-# history.csv: epoch,stage,loss,accuracy,val_loss,val_accuracy,seconds
+# history.csv: epoch,stage,loss,accuracy,val_loss,val_accuracy,seconds,lr
 col() { awk -F, -v st="$2" -v c="$3" 'NR > 1 && (st == "" || $2 == st) { v = $c } END { print v }' "$1"; }
 sum() { awk -F, -v st="$2" 'NR > 1 && (st == "" || $2 == st) { s += $7 } END { printf "%.1f", s }' "$1"; }
-cache=$(awk -F: '/feature_cache_seconds/ { gsub(/[ \t,]/, "", $2); printf "%.1f", $2 }' "$out/transfer/history.json")
+# "cached pooled features of N images in S s" (vkrun train's output)
+cache=$(sed -n 's/^cached pooled features of [0-9]* images in \([0-9.]*\) s$/\1/p' "$out/transfer/log")
 th="$out/transfer/history.csv"
 sh="$out/scratch/history.csv"
 head_acc=$(col "$th" head 6)

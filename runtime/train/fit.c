@@ -5,6 +5,7 @@
  * opts.ft_from.  A callback's stop request finishes the current step and writes OUT.checkpoint
  * (model with optimizer state and position) plus the history so far; opts.resume continues. */
 #include "train/fit_internal.h"
+#include "train/tensorboard.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,31 +16,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
-void vkr_fit_defaults(vkr_fit_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->batch = 32;
-    o->epochs = 5;
-    o->lr = 1e-3;
-    o->momentum = 0.9;
-    o->ft_lr = 1e-5;
-    o->seed = 1;
-    o->optimizer = VKR_OPTIM_ADAM;
-    o->interp = VKR_INTERP_BILINEAR;
-    o->freeze = -1;
-    o->val_every = 1;
-    int def[] = {1024, 1024, 1024, 512};
-    o->nhead = 4;
-    memcpy(o->head, def, sizeof def);
-}
 
 static vkr_status check_opts(const vkr_fit_opts *a) {
     if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 ||
         a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || !(a->val_split >= 0) ||
         a->val_split >= 1 || (a->val && a->val_split > 0) || a->nhead < 0 || a->nhead > VKR_FIT_MAX_HEAD ||
-        a->height < 0 || a->width < 0 || (a->augment & ~(unsigned)(VKR_LOAD_FLIP | VKR_LOAD_CROP)))
+        a->height < 0 || a->width < 0 || a->tensorboard_steps < 0)
         return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
                                          "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
-                                         "val-split, at most %d head layers, augment flip and crop)", VKR_FIT_MAX_HEAD);
+                                         "val-split, at most %d head layers)", VKR_FIT_MAX_HEAD);
     if (a->early_stopping < 0 || (a->monitor != VKR_MONITOR_VAL_LOSS && a->monitor != VKR_MONITOR_VAL_ACCURACY))
         return vkr_fail(VKR_ERR_INVALID, "--early-stopping wants a patience >= 0 epochs; --monitor val_loss or "
                                          "val_accuracy");
@@ -54,6 +39,11 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
         !(a->dropout >= 0 && a->dropout < 1))
         return vkr_fail(VKR_ERR_INVALID, "--label-smoothing wants 0 <= E < 1, --weight-decay W >= 0 and --dropout "
                                          "0 <= P < 1");
+    const vkr_augment *g = &a->augment; /* the ranges of vkr_augment_parse */
+    if (!(g->rotate >= 0 && g->rotate <= 180 && g->zoom >= 0 && g->zoom < 1 && g->shift >= 0 && g->shift <= 1 &&
+          g->brightness >= 0 && g->brightness <= 1 && g->contrast >= 0 && g->contrast < 1))
+        return vkr_fail(VKR_ERR_INVALID, "--augment: out of range (rotate in [0, 180], zoom in [0, 1), shift in "
+                                         "[0, 1], brightness in [0, 1], contrast in [0, 1))");
     if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
         return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
     return VKR_OK;
@@ -62,7 +52,7 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
 /* The training (and validation) folders, and the "data:" line. */
 static vkr_status open_data(fit_run *r) {
     const vkr_fit_opts *a = r->a;
-    vkr_dataset_opts dopt = {.strict = a->strict, .quiet = a->quiet_data};
+    vkr_dataset_opts dopt = {.strict = a->strict, .quiet = a->quiet_data, .split_names_ok = a->split_names_ok};
     vkr_dataset *all = NULL;
     vkr_status s;
     if ((s = vkr_dataset_open(a->data, &dopt, &all))) return fit_failed(r, "train data", s);
@@ -72,7 +62,8 @@ static vkr_status open_data(fit_run *r) {
         if (s) return fit_failed(r, "train data", s);
     } else {
         r->train = all;
-        vkr_dataset_opts vopt = {.strict = a->strict, .allow_single_class = 1, .quiet = a->quiet_data};
+        vkr_dataset_opts vopt = {.strict = a->strict, .allow_single_class = 1, .quiet = a->quiet_data,
+                                 .split_names_ok = a->split_names_ok};
         if (a->val && ((s = vkr_dataset_open(a->val, &vopt, &r->val)) || (s = vkr_dataset_check_classes(r->train, r->val))))
             return fit_failed(r, "validation data", s);
     }
@@ -113,6 +104,8 @@ static vkr_status load_checkpoint(fit_run *r, cJSON **resume) {
                         a->resume);
     if (fit_history_from_json(r->hist, cJSON_GetObjectItem(*resume, "history")))
         return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s: its history is malformed or too long", a->resume);
+    for (int i = 0; i < r->hist->n; i++) /* checkpoints written before the history had learning rates */
+        if (isnan(r->hist->epochs[i].lr)) r->hist->epochs[i].lr = r->hist->epochs[i].stage == VKR_FIT_FINE_TUNE ? a->ft_lr : a->lr;
     vkr_model_set_meta(r->model, "vkrun_checkpoint", NULL);
     r->step = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "step"));
     r->loss_sum = cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "loss_sum"));
@@ -293,12 +286,6 @@ static vkr_status open_device(fit_run *r, int use_cache) {
 
 /* The trained model (remembering the input size and resize it was trained with), the history
  * and curves; the checkpoint of an interrupted run is removed. */
-vkr_status fit_save_model(fit_run *r) {
-    r->model->in_h = r->H;
-    r->model->in_w = r->W;
-    vkr_status s = vkr_model_set_meta(r->model, "vkrun_interpolation", vkr_interp_name(r->a->interp));
-    return s ? s : vkr_model_save(r->model, r->a->out);
-}
 
 static vkr_status write_outputs(fit_run *r) {
     const vkr_fit_opts *a = r->a;
@@ -359,8 +346,20 @@ static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
         int best = fit_best_epoch(r); /* written before the interruption */
         r->best_saved = best >= 0 ? best + 1 : 0;
     }
-    int use_cache = !a->no_cache && !a->augment && r->freeze >= r->base_layers;
+    int aug1 = vkr_augment_any(&a->augment) && !a->augment_fine_tune_only; /* stage 1 augments */
+    int use_cache = !a->no_cache && !aug1 && r->freeze >= r->base_layers;
+    if (!a->no_cache && aug1 && r->freeze >= r->base_layers && a->epochs > 0) {
+        char spec[256];
+        fit_msg(r, "augmentation (%s) turns the feature cache off: the frozen base runs on every image of every step "
+                   "(typically 10-30x slower). Faster: train the head without augmentation and fine-tune with it "
+                   "(--augment-fine-tune with --fine-tune-epochs: the head trains on cached features first)",
+                vkr_augment_format(&a->augment, spec, sizeof spec));
+    }
     if ((s = open_device(r, use_cache))) return s;
+    if (a->tensorboard) {
+        if ((s = tb_open(a->tensorboard, &r->tb))) return fit_failed(r, "tensorboard", s);
+        fit_msg(r, "tensorboard: events in %s (view: tensorboard --logdir %s)", tb_path(r->tb), a->tensorboard);
+    }
     int stage = b->resume ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(b->resume, "stage")) : 1;
     int done1 = 0;
     for (int i = 0; i < r->hist->n; i++) done1 += r->hist->epochs[i].stage != VKR_FIT_FINE_TUNE;
@@ -397,6 +396,7 @@ vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fi
     free(B.vlabels);
     vkr_model_free(R.model);
     free(R.class_w);
+    tb_close(R.tb);
     if (R.own_ctx) vkr_context_destroy(R.ctx);
     vkr_dataset_free(R.train);
     vkr_dataset_free(R.val);

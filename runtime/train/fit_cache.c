@@ -26,7 +26,8 @@ vkr_status fit_open_loader(const fit_run *r, const vkr_dataset *ds, int epoch, i
     o.epoch = epoch;
     o.epochs = 1;
     o.seed = r->a->seed;
-    o.flags = (shuffle ? VKR_LOAD_SHUFFLE | r->a->augment : 0) | (keep_rem ? VKR_LOAD_KEEP_REMAINDER : 0);
+    o.flags = (shuffle ? VKR_LOAD_SHUFFLE : 0) | (keep_rem ? VKR_LOAD_KEEP_REMAINDER : 0);
+    if (shuffle && (!r->a->augment_fine_tune_only || r->stage == 2)) o.augment = r->a->augment; /* training only */
     o.strict = r->a->strict;
     o.quiet = r->a->quiet_data;
     return vkr_loader_create_ex(ds, &o, ld);

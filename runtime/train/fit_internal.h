@@ -30,6 +30,7 @@ typedef struct {
     double lr_now;             /* lr of the last step */
     float *class_w;            /* [K] class weights (NULL: all 1) */
     int best_saved;            /* --save-best wrote `out` at history index best_saved + 1 (0: not yet) */
+    struct tb_writer *tb;      /* --tensorboard (runtime/train/tensorboard.h) */
 } fit_run;
 
 double fit_now(void);
@@ -75,6 +76,8 @@ const char *fit_monitor_name(const fit_run *r);
 vkr_status fit_class_weights(fit_run *r);
 /* fit.c: writes the trained model to opts.out (with the input size and resize it was trained at). */
 vkr_status fit_save_model(fit_run *r);
+/* fit_options.c: the options as JSON (a checkpoint's "options") */
+cJSON *fit_options_json(const vkr_fit_opts *o);
 
 /* fit_state.c: history, checkpoints */
 cJSON *fit_history_json(const vkr_fit_history *h);

@@ -1,6 +1,7 @@
 /* The epochs of one stage: steps over the loader (or the cached features), the running loss and
  * accuracy, validation, the history record, and the checkpoint when a callback asks to stop. */
 #include "train/fit_internal.h"
+#include "train/tensorboard.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -142,6 +143,12 @@ static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, fl
         vkr_fit_step st = {what, 0, step, steps, r->loss_sum / r->seen, r->correct_sum / r->seen, *images,
                            fit_now() - t0, r->lr_now};
         fit_step_cb(r, &st);
+        int every = r->a->tensorboard_steps;
+        if (r->tb && every > 0 && step % every == 0) {
+            static const char *const tags[] = {"batch_loss", "batch_accuracy"};
+            double v[2] = {st.loss, st.accuracy};
+            if ((s = tb_scalars(r->tb, (int64_t)r->hist->n * steps + step, 2, tags, v))) return s;
+        }
     }
     return r->stop ? VKR_OK : s;
 }
@@ -175,7 +182,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         int steps = vkr_steps_per_epoch(ntrain, a->batch, a->keep_remainder);
         if (steps == 0) {
             s = fit_failed(r, "train", vkr_fail(VKR_ERR_INVALID, "%d training images make no batch of %d (use a smaller "
-                                                                 "--batch or --keep-remainder)", ntrain, a->batch));
+                                                                 "--batch, or leave out --drop-remainder)", ntrain, a->batch));
             break;
         }
         if (r->hist->n >= VKR_FIT_MAX_EPOCHS) {
@@ -222,6 +229,14 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         }
         r->hist->n++;
         r->step = 0;
+        if (r->tb) {
+            static const char *const tags[] = {"loss", "accuracy", "lr", "val_loss", "val_accuracy"};
+            double v[5] = {er->loss, er->accuracy, er->lr, er->val_loss, er->val_accuracy};
+            if ((s = tb_scalars(r->tb, r->hist->n - 1, val ? 5 : 3, tags, v))) {
+                s = fit_failed(r, "tensorboard", s);
+                break;
+            }
+        }
         vkr_fit_epoch_end ee = {what, r->hist->n - 1, er, val};
         if (r->cb && r->cb->on_epoch && r->cb->on_epoch(r->cb->user, &ee)) r->stop = 1;
         if (val && (s = keep_best(r, g, gm))) {

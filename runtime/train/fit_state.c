@@ -13,45 +13,71 @@ const char *vkr_fit_stage_name(vkr_fit_stage stage) {
     return stage == VKR_FIT_FINE_TUNE ? "fine-tune" : stage == VKR_FIT_HEAD ? "head" : "train";
 }
 
+/* Keras's History.history: one list per key, an epoch per element (null: not validated). */
 cJSON *fit_history_json(const vkr_fit_history *h) {
+    static const char *const keys[] = {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "stage", "epoch_seconds"};
     cJSON *root = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(root, "epochs");
-    for (int i = 0; i < h->n; i++) {
-        const vkr_fit_epoch *e = &h->epochs[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "epoch", i + 1);
-        cJSON_AddStringToObject(o, "stage", vkr_fit_stage_name(e->stage));
-        cJSON_AddNumberToObject(o, "loss", e->loss);
-        cJSON_AddNumberToObject(o, "accuracy", e->accuracy);
-        if (!isnan(e->val_loss)) {
-            cJSON_AddNumberToObject(o, "val_loss", e->val_loss);
-            cJSON_AddNumberToObject(o, "val_accuracy", e->val_accuracy);
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        cJSON *arr = cJSON_AddArrayToObject(root, keys[k]);
+        for (int i = 0; i < h->n; i++) {
+            const vkr_fit_epoch *e = &h->epochs[i];
+            double v = k == 0 ? e->loss : k == 1 ? e->accuracy : k == 2 ? e->val_loss : k == 3 ? e->val_accuracy
+                     : k == 4 ? e->lr : e->seconds;
+            cJSON_AddItemToArray(arr, k == 5 ? cJSON_CreateString(vkr_fit_stage_name(e->stage))
+                                             : isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
         }
-        cJSON_AddNumberToObject(o, "seconds", e->seconds);
-        cJSON_AddNumberToObject(o, "images_per_s", e->images_per_s);
-        cJSON_AddNumberToObject(o, "lr", e->lr);
-        cJSON_AddItemToArray(arr, o);
     }
-    cJSON_AddNumberToObject(root, "feature_cache_seconds", h->cache_seconds);
     return root;
 }
 
 static double num_or_nan(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItem(o, key);
-    return v ? cJSON_GetNumberValue(v) : NAN;
+    return cJSON_IsNumber(v) ? cJSON_GetNumberValue(v) : NAN;
 }
 
+static vkr_fit_stage stage_of(const char *st) {
+    return st && !strcmp(st, "fine-tune") ? VKR_FIT_FINE_TUNE : st && !strcmp(st, "head") ? VKR_FIT_HEAD : VKR_FIT_TRAIN;
+}
+
+/* The list form (history.json since issue 13): every list as long as "loss". */
+static int history_from_lists(vkr_fit_history *h, const cJSON *root) {
+    const cJSON *loss = cJSON_GetObjectItem(root, "loss");
+    int n = cJSON_GetArraySize(loss);
+    if (!cJSON_IsArray(loss) || n > VKR_FIT_MAX_EPOCHS) return -1;
+    static const char *const keys[] = {"accuracy", "val_loss", "val_accuracy", "lr", "stage", "epoch_seconds"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (cJSON_GetArraySize(cJSON_GetObjectItem(root, keys[k])) != n) return -1;
+    const cJSON *ips = cJSON_GetObjectItem(root, "images_per_s"); /* checkpoints only */
+    for (int i = 0; i < n; i++) {
+        vkr_fit_epoch *e = &h->epochs[i];
+#define AT(key) cJSON_GetArrayItem(cJSON_GetObjectItem(root, key), i)
+        e->loss = cJSON_IsNumber(AT("loss")) ? AT("loss")->valuedouble : NAN;
+        e->accuracy = cJSON_IsNumber(AT("accuracy")) ? AT("accuracy")->valuedouble : NAN;
+        e->val_loss = cJSON_IsNumber(AT("val_loss")) ? AT("val_loss")->valuedouble : NAN;
+        e->val_accuracy = cJSON_IsNumber(AT("val_accuracy")) ? AT("val_accuracy")->valuedouble : NAN;
+        e->lr = cJSON_IsNumber(AT("lr")) ? AT("lr")->valuedouble : NAN;
+        e->seconds = cJSON_IsNumber(AT("epoch_seconds")) ? AT("epoch_seconds")->valuedouble : NAN;
+        e->stage = stage_of(cJSON_GetStringValue(AT("stage")));
+#undef AT
+        const cJSON *v = cJSON_GetArrayItem(ips, i);
+        e->images_per_s = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    }
+    h->n = n;
+    return 0;
+}
+
+/* Both forms: Keras's lists, or the list of epoch records of checkpoints written before (their
+ * learning rates are unknown: NaN, filled in by the caller). */
 int fit_history_from_json(vkr_fit_history *h, const cJSON *root) {
     const cJSON *arr = cJSON_GetObjectItem(root, "epochs"), *o;
     h->n = 0;
-    h->cache_seconds = cJSON_GetNumberValue(cJSON_GetObjectItem(root, "feature_cache_seconds"));
+    h->cache_seconds = num_or_nan(root, "feature_cache_seconds");
     if (isnan(h->cache_seconds)) h->cache_seconds = 0;
+    if (!arr) return history_from_lists(h, root);
     cJSON_ArrayForEach(o, arr) {
         if (h->n >= VKR_FIT_MAX_EPOCHS) return -1;
         vkr_fit_epoch *e = &h->epochs[h->n++];
-        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(o, "stage"));
-        e->stage = st && !strcmp(st, "fine-tune") ? VKR_FIT_FINE_TUNE : st && !strcmp(st, "head") ? VKR_FIT_HEAD
-                                                                                                   : VKR_FIT_TRAIN;
+        e->stage = stage_of(cJSON_GetStringValue(cJSON_GetObjectItem(o, "stage")));
         e->loss = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "loss"));
         e->accuracy = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "accuracy"));
         e->val_loss = num_or_nan(o, "val_loss");
@@ -61,6 +87,14 @@ int fit_history_from_json(vkr_fit_history *h, const cJSON *root) {
         e->lr = num_or_nan(o, "lr");
     }
     return 0;
+}
+
+/* The checkpoint's history: the list form plus what only a resumed run needs. */
+static cJSON *checkpoint_history_json(const vkr_fit_history *h) {
+    cJSON *root = fit_history_json(h), *ips = cJSON_AddArrayToObject(root, "images_per_s");
+    for (int i = 0; i < h->n; i++) cJSON_AddItemToArray(ips, cJSON_CreateNumber(h->epochs[i].images_per_s));
+    cJSON_AddNumberToObject(root, "feature_cache_seconds", h->cache_seconds);
+    return root;
 }
 
 /* Writes text to dir/name atomically; keeps the first failure's message in err. */
@@ -76,12 +110,12 @@ static char *history_csv(const vkr_fit_history *h) {
     size_t cap = 128 + (size_t)h->n * 160;
     char *csv = malloc(cap);
     if (!csv) return NULL;
-    size_t len = (size_t)snprintf(csv, cap, "epoch,stage,loss,accuracy,val_loss,val_accuracy,seconds\n");
+    size_t len = (size_t)snprintf(csv, cap, "epoch,stage,loss,accuracy,val_loss,val_accuracy,seconds,lr\n");
     for (int i = 0; i < h->n; i++) {
         const vkr_fit_epoch *e = &h->epochs[i];
-        len += (size_t)snprintf(csv + len, cap - len, "%d,%s,%.6f,%.6f,%.6f,%.6f,%.3f\n", i + 1,
+        len += (size_t)snprintf(csv + len, cap - len, "%d,%s,%.6f,%.6f,%.6f,%.6f,%.3f,%.9g\n", i + 1,
                                 vkr_fit_stage_name(e->stage), e->loss, e->accuracy, e->val_loss, e->val_accuracy,
-                                e->seconds);
+                                e->seconds, e->lr);
     }
     return csv;
 }
@@ -98,12 +132,20 @@ static vkr_status plot_history(const vkr_fit_history *h, const char *dir) {
     int has_val = !isnan(h->epochs[h->n - 1].val_accuracy);
     vkr_plot_series acc[2] = {{"train", NULL, y, h->n, 0}, {"val", NULL, y + h->n, h->n, 0}};
     vkr_plot_series loss[2] = {{"train", NULL, y + 2 * h->n, h->n, 0}, {"val", NULL, y + 3 * h->n, h->n, 0}};
+    /* where fine-tuning starts: between the last epoch before it and its first (epochs count from 1) */
+    vkr_plot_marker mk = {0, "fine-tuning"};
+    int nmk = 0;
+    for (int i = 1; i < h->n && !nmk; i++)
+        if (h->epochs[i].stage == VKR_FIT_FINE_TUNE && h->epochs[i - 1].stage != VKR_FIT_FINE_TUNE) {
+            mk.x = i + 0.5;
+            nmk = 1;
+        }
     char path[4400];
     snprintf(path, sizeof path, "%s/accuracy.png", dir);
-    vkr_status s = vkr_plot_lines(path, "Model accuracy", "epoch", "accuracy", acc, has_val ? 2 : 1);
+    vkr_status s = vkr_plot_lines_marked(path, "Model accuracy", "epoch", "accuracy", acc, has_val ? 2 : 1, &mk, nmk);
     if (!s) {
         snprintf(path, sizeof path, "%s/loss.png", dir);
-        s = vkr_plot_lines(path, "Model loss", "epoch", "loss", loss, has_val ? 2 : 1);
+        s = vkr_plot_lines_marked(path, "Model loss", "epoch", "loss", loss, has_val ? 2 : 1, &mk, nmk);
     }
     free(y);
     return s;
@@ -129,11 +171,19 @@ vkr_status fit_write_history(const vkr_fit_history *h, const char *dir) {
  * optimizer); resuming refuses anything else. */
 void fit_settings_string(const fit_run *r, char *buf, size_t n) {
     const vkr_fit_opts *a = r->a;
+    /* augmentation: flip/crop alone as the bits checkpoints have always recorded (VKR_LOAD_FLIP |
+     * VKR_LOAD_CROP), anything more as its canonical spec */
+    const vkr_augment *g = &a->augment;
+    char aug[300];
+    if (!g->rotate && !g->zoom && !g->shift && !g->brightness && !g->contrast && !g->resized_crop)
+        snprintf(aug, sizeof aug, "%u", (a->augment.flip ? VKR_LOAD_FLIP : 0u) | (a->augment.crop ? VKR_LOAD_CROP : 0u));
+    else vkr_augment_format(&a->augment, aug, sizeof aug);
+    if (a->augment_fine_tune_only) snprintf(aug + strlen(aug), sizeof aug - strlen(aug), " augment_fine_tune_only=1");
     snprintf(buf, n,
-             "size=%dx%d batch=%d seed=%llu keep_remainder=%d augment=%u interpolation=%s optimizer=%s lr=%.9g "
+             "size=%dx%d batch=%d seed=%llu keep_remainder=%d augment=%s interpolation=%s optimizer=%s lr=%.9g "
              "momentum=%.9g epochs=%d freeze=%d bn_train=%d fine_tune_epochs=%d fine_tune_lr=%.9g fine_tune_from=%d "
              "val_every=%d",
-             r->H, r->W, a->batch, (unsigned long long)a->seed, a->keep_remainder, a->augment,
+             r->H, r->W, a->batch, (unsigned long long)a->seed, a->keep_remainder, aug,
              vkr_interp_name(a->interp), a->optimizer == VKR_OPTIM_SGD ? "sgd" : "adam", a->lr, a->momentum,
              a->epochs, r->freeze, a->bn_train, a->ft_epochs, a->ft_lr, a->ft_from, a->val_every);
     /* the options of docs/training.md "Callbacks and schedules", when used */
@@ -159,6 +209,7 @@ vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm) {
     fit_settings_string(r, settings, sizeof settings);
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "settings", settings);
+    cJSON_AddItemToObject(c, "options", fit_options_json(r->a)); /* the command: resume from the checkpoint alone */
     cJSON_AddNumberToObject(c, "optimizer_step", vkr_graph_step(g));
     cJSON_AddNumberToObject(c, "stage", r->stage);
     cJSON_AddNumberToObject(c, "epoch", r->epoch);
@@ -167,7 +218,7 @@ vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm) {
     cJSON_AddNumberToObject(c, "correct_sum", r->correct_sum);
     cJSON_AddNumberToObject(c, "seen", (double)r->seen);
     cJSON_AddNumberToObject(c, "base_layers", r->base_layers);
-    cJSON_AddItemToObject(c, "history", fit_history_json(r->hist));
+    cJSON_AddItemToObject(c, "history", checkpoint_history_json(r->hist));
     char *txt = cJSON_PrintUnformatted(c);
     cJSON_Delete(c);
     if (!txt) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -193,4 +244,12 @@ vkr_status fit_resume_optimizer(vkr_graph *g, const char *path, const cJSON *ck)
         return vkr_fail(VKR_ERR_FORMAT, "%s holds the optimizer state of step %u, the checkpoint was written at step %.0f",
                         path, vkr_graph_step(g), want);
     return VKR_OK;
+}
+
+/* The trained model, with the input size and resize it was trained at. */
+vkr_status fit_save_model(fit_run *r) {
+    r->model->in_h = r->H;
+    r->model->in_w = r->W;
+    vkr_status s = vkr_model_set_meta(r->model, "vkrun_interpolation", vkr_interp_name(r->a->interp));
+    return s ? s : vkr_model_save(r->model, r->a->out);
 }

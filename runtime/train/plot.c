@@ -297,6 +297,145 @@ static double px_of(double v, const axis *a, double p0, double p1) {
 
 vkr_status vkr_plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
                           const vkr_plot_series *series, int nseries) {
+    return vkr_plot_lines_marked(path, title, xlabel, ylabel, series, nseries, NULL, 0);
+}
+
+/* Dashed vertical lines at the markers' x, their labels at the top right of each line. */
+static void draw_markers(canvas *cv, const vkr_plot_marker *mk, int nm, const axis *ax, int left, int right, int top,
+                         int bottom) {
+    for (int k = 0; k < nm; k++) {
+        if (!isfinite(mk[k].x)) continue;
+        int x = (int)lround(px_of(mk[k].x, ax, left, right));
+        if (x <= left || x >= right - 1) continue;
+        for (int y = top + 1; y < bottom; y += 10) fill_rect(cv, x, y, x + 2, y + 6 < bottom ? y + 6 : bottom,
+                                                             VKR_PLOT_MARKER_COLOR);
+        if (mk[k].label && *mk[k].label) {
+            float tw = text_w(mk[k].label, 2.0f), lx = (float)x + 6;
+            if (lx + tw > (float)right - 4) lx = (float)x - 6 - tw; /* no room on the right: left of the line */
+            draw_text(cv, mk[k].label, lx, (float)top + 6, 2.0f, 0, VKR_PLOT_MARKER_COLOR);
+        }
+    }
+}
+
+/* Frame, ticks and tick labels, the title and the axis labels. */
+static void draw_axes(canvas *cv, const axis *axp, const axis *ayp, int left, int right, int top, int bottom,
+                      const char *title, const char *xlabel, const char *ylabel) {
+    const float ts = 2.0f;
+    const int W = cv->w;
+    const axis ax = *axp, ay = *ayp;
+    char buf[64];
+    /* frame, ticks, tick labels */
+    const uint32_t ink = 0x333333;
+    fill_rect(cv, left, top, right + 1, top + 1, ink);
+    fill_rect(cv, left, bottom, right + 1, bottom + 1, ink);
+    fill_rect(cv, left, top, left + 1, bottom + 1, ink);
+    fill_rect(cv, right, top, right + 1, bottom + 1, ink);
+    for (int i = 0; i < ax.nticks; i++) {
+        double v = ax.t0 + i * ax.step;
+        int x = (int)lround(px_of(v, &ax, left, right));
+        fill_rect(cv, x, bottom, x + 1, bottom + 6, ink);
+        tick_label(&ax, v, buf, sizeof buf);
+        float lw = text_w(buf, ts), lx = fminf((float)x - lw / 2, (float)W - 4 - lw);
+        draw_text(cv, buf, fmaxf(2, lx), (float)bottom + 12, ts, 0, ink);
+    }
+    for (int i = 0; i < ay.nticks; i++) {
+        double v = ay.t0 + i * ay.step;
+        int y = (int)lround(px_of(v, &ay, bottom, top));
+        fill_rect(cv, left - 6, y, left, y + 1, ink);
+        tick_label(&ay, v, buf, sizeof buf);
+        draw_text(cv, buf, (float)left - 10 - text_w(buf, ts), (float)y - TEXT_H(ts) / 2, ts, 0, ink);
+    }
+
+    /* title and axis labels */
+    if (*title) { /* 3x, or smaller when long, or cut with "..." */
+        char *t = sanitize(title);
+        if (t) {
+            float sc = 3.0f, tw = text_width(t, sc);
+            if (tw > W - 16) {
+                sc = 2.0f;
+                tw = text_width(t, sc);
+            }
+            for (size_t l = strlen(t); tw > W - 16 && l > 4; l--) {
+                memcpy(t + l - 4, "...", 4);
+                tw = text_width(t, sc);
+            }
+            float y = 16 + (3.0f - sc) * 3.5f;
+            float x = (float)(left + right) / 2 - tw / 2; /* centred on the plot area, kept on the canvas */
+            if (x + tw > W - 8) x = W - 8 - tw;
+            if (x < 8) x = 8;
+            draw_text(cv, t, x, y, sc, 0, 0x111111);
+            free(t);
+        }
+    }
+    if (*xlabel) {
+        float tw = text_w(xlabel, ts);
+        draw_text(cv, xlabel, (float)(left + right) / 2 - tw / 2, (float)bottom + 12 + TEXT_H(ts) + 14, ts, 0,
+                  ink);
+    }
+    if (*ylabel) {
+        float tw = text_w(ylabel, ts);
+        draw_text(cv, ylabel, 12, (float)(top + bottom) / 2 + tw / 2, ts, 1, ink);
+    }
+
+}
+
+/* The legend box in the corner of the plot area where it hides the least data (occ). */
+static void draw_legend(canvas *cv, const vkr_plot_series *series, int nseries, const unsigned char *occ, int left,
+                        int right, int top, int bottom) {
+    const float ts = 2.0f;
+    const int W = cv->w, H = cv->h;
+    /* legend */
+    int nleg = 0;
+    float legw = 0;
+    for (int s = 0; s < nseries; s++)
+        if (series[s].name) {
+            nleg++;
+            legw = fmaxf(legw, text_w(series[s].name, ts));
+        }
+    if (nleg) {
+        const int row = 24, pad = 10, sample = 28;
+        int bw = (int)(pad + sample + 8 + legw + pad), bh = pad * 2 + row * nleg - 8;
+        int cands[4][2] = {{right - 10 - bw, top + 10},
+                           {left + 10, top + 10},
+                           {right - 10 - bw, bottom - 10 - bh},
+                           {left + 10, bottom - 10 - bh}};
+        long best = -1;
+        int bx = cands[0][0], by = cands[0][1];
+        for (int c = 0; c < 4; c++) {
+            long cnt = 0;
+            for (int y = cands[c][1]; y < cands[c][1] + bh; y++)
+                for (int x = cands[c][0]; x < cands[c][0] + bw; x++)
+                    if (x >= 0 && y >= 0 && x < W && y < H) cnt += occ[(size_t)y * W + x];
+            if (best < 0 || cnt < best) {
+                best = cnt;
+                bx = cands[c][0];
+                by = cands[c][1];
+            }
+        }
+        fill_rect(cv, bx, by, bx + bw, by + bh, 0xffffff);
+        fill_rect(cv, bx, by, bx + bw, by + 1, 0xb0b0b0);
+        fill_rect(cv, bx, by + bh - 1, bx + bw, by + bh, 0xb0b0b0);
+        fill_rect(cv, bx, by, bx + 1, by + bh, 0xb0b0b0);
+        fill_rect(cv, bx + bw - 1, by, bx + bw, by + bh, 0xb0b0b0);
+        int k = 0;
+        for (int s = 0; s < nseries; s++) {
+            if (!series[s].name) continue;
+            uint32_t col = series[s].color ? series[s].color : vkr_plot_palette(s);
+            float cy = (float)(by + pad + k * row) + TEXT_H(ts) / 2;
+            mask_segment(cv, (float)(bx + pad), cy, (float)(bx + pad + sample), cy, 1.25f, NULL);
+            mask_disc(cv, (float)(bx + pad) + sample / 2.0f, cy, 3.5f);
+            mask_paint(cv, col, 1.0f);
+            draw_text(cv, series[s].name, (float)(bx + pad + sample + 8), (float)(by + pad + k * row), ts, 0,
+                      0x222222);
+            k++;
+        }
+    }
+}
+
+vkr_status vkr_plot_lines_marked(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                                 const vkr_plot_series *series, int nseries, const vkr_plot_marker *markers,
+                                 int nmarkers) {
+    if (nmarkers < 0 || (nmarkers > 0 && !markers)) return vkr_fail(VKR_ERR_INVALID, "vkr_plot_lines: bad markers");
     if (!path || !*path) return vkr_fail(VKR_ERR_INVALID, "vkr_plot_lines: no output path");
     if (nseries < 0 || (nseries > 0 && !series)) return vkr_fail(VKR_ERR_INVALID, "vkr_plot_lines: bad series");
     for (int s = 0; s < nseries; s++)
@@ -335,6 +474,15 @@ vkr_status vkr_plot_lines(const char *path, const char *title, const char *xlabe
         ymin = 0;
         ymax = 1;
     }
+    for (int k = 0; k < nmarkers; k++)
+        if (isfinite(markers[k].x)) {
+            xmin = fmin(xmin, markers[k].x);
+            xmax = fmax(xmax, markers[k].x);
+            if (markers[k].x != floor(markers[k].x) && xint && npts) { /* keep integer ticks (epochs) */
+                xmin = fmin(xmin, floor(markers[k].x));
+                xmax = fmax(xmax, ceil(markers[k].x));
+            }
+        }
     axis ax, ay;
     make_axis(&ax, xmin, xmax, xint && npts, 8);
     make_axis(&ay, ymin, ymax, 0, 7);
@@ -363,6 +511,8 @@ vkr_status vkr_plot_lines(const char *path, const char *title, const char *xlabe
         int y = (int)lround(px_of(ay.t0 + i * ay.step, &ay, bottom, top));
         fill_rect(&cv, left, y, right, y + 1, 0xe6e6e6);
     }
+
+    draw_markers(&cv, markers, nmarkers, &ax, left, right, top, bottom);
 
     /* series: lines then markers, clipped to the plot area (plus the marker radius) */
     clip_rect dclip = {plot.x0 + 1, plot.y0 + 1, plot.x1 - 1, plot.y1 - 1};
@@ -404,105 +554,9 @@ vkr_status vkr_plot_lines(const char *path, const char *title, const char *xlabe
         mask_paint(&cv, col, 1.0f);
     }
 
-    /* frame, ticks, tick labels */
-    const uint32_t ink = 0x333333;
-    fill_rect(&cv, left, top, right + 1, top + 1, ink);
-    fill_rect(&cv, left, bottom, right + 1, bottom + 1, ink);
-    fill_rect(&cv, left, top, left + 1, bottom + 1, ink);
-    fill_rect(&cv, right, top, right + 1, bottom + 1, ink);
-    for (int i = 0; i < ax.nticks; i++) {
-        double v = ax.t0 + i * ax.step;
-        int x = (int)lround(px_of(v, &ax, left, right));
-        fill_rect(&cv, x, bottom, x + 1, bottom + 6, ink);
-        tick_label(&ax, v, buf, sizeof buf);
-        float lw = text_w(buf, ts), lx = fminf((float)x - lw / 2, (float)W - 4 - lw);
-        draw_text(&cv, buf, fmaxf(2, lx), (float)bottom + 12, ts, 0, ink);
-    }
-    for (int i = 0; i < ay.nticks; i++) {
-        double v = ay.t0 + i * ay.step;
-        int y = (int)lround(px_of(v, &ay, bottom, top));
-        fill_rect(&cv, left - 6, y, left, y + 1, ink);
-        tick_label(&ay, v, buf, sizeof buf);
-        draw_text(&cv, buf, (float)left - 10 - text_w(buf, ts), (float)y - TEXT_H(ts) / 2, ts, 0, ink);
-    }
+    draw_axes(&cv, &ax, &ay, left, right, top, bottom, title, xlabel, ylabel);
 
-    /* title and axis labels */
-    if (*title) { /* 3x, or smaller when long, or cut with "..." */
-        char *t = sanitize(title);
-        if (t) {
-            float sc = 3.0f, tw = text_width(t, sc);
-            if (tw > W - 16) {
-                sc = 2.0f;
-                tw = text_width(t, sc);
-            }
-            for (size_t l = strlen(t); tw > W - 16 && l > 4; l--) {
-                memcpy(t + l - 4, "...", 4);
-                tw = text_width(t, sc);
-            }
-            float y = 16 + (3.0f - sc) * 3.5f;
-            float x = (float)(left + right) / 2 - tw / 2; /* centred on the plot area, kept on the canvas */
-            if (x + tw > W - 8) x = W - 8 - tw;
-            if (x < 8) x = 8;
-            draw_text(&cv, t, x, y, sc, 0, 0x111111);
-            free(t);
-        }
-    }
-    if (*xlabel) {
-        float tw = text_w(xlabel, ts);
-        draw_text(&cv, xlabel, (float)(left + right) / 2 - tw / 2, (float)bottom + 12 + TEXT_H(ts) + 14, ts, 0,
-                  ink);
-    }
-    if (*ylabel) {
-        float tw = text_w(ylabel, ts);
-        draw_text(&cv, ylabel, 12, (float)(top + bottom) / 2 + tw / 2, ts, 1, ink);
-    }
-
-    /* legend */
-    int nleg = 0;
-    float legw = 0;
-    for (int s = 0; s < nseries; s++)
-        if (series[s].name) {
-            nleg++;
-            legw = fmaxf(legw, text_w(series[s].name, ts));
-        }
-    if (nleg) {
-        const int row = 24, pad = 10, sample = 28;
-        int bw = (int)(pad + sample + 8 + legw + pad), bh = pad * 2 + row * nleg - 8;
-        int cands[4][2] = {{right - 10 - bw, top + 10},
-                           {left + 10, top + 10},
-                           {right - 10 - bw, bottom - 10 - bh},
-                           {left + 10, bottom - 10 - bh}};
-        long best = -1;
-        int bx = cands[0][0], by = cands[0][1];
-        for (int c = 0; c < 4; c++) {
-            long cnt = 0;
-            for (int y = cands[c][1]; y < cands[c][1] + bh; y++)
-                for (int x = cands[c][0]; x < cands[c][0] + bw; x++)
-                    if (x >= 0 && y >= 0 && x < W && y < H) cnt += occ[(size_t)y * W + x];
-            if (best < 0 || cnt < best) {
-                best = cnt;
-                bx = cands[c][0];
-                by = cands[c][1];
-            }
-        }
-        fill_rect(&cv, bx, by, bx + bw, by + bh, 0xffffff);
-        fill_rect(&cv, bx, by, bx + bw, by + 1, 0xb0b0b0);
-        fill_rect(&cv, bx, by + bh - 1, bx + bw, by + bh, 0xb0b0b0);
-        fill_rect(&cv, bx, by, bx + 1, by + bh, 0xb0b0b0);
-        fill_rect(&cv, bx + bw - 1, by, bx + bw, by + bh, 0xb0b0b0);
-        int k = 0;
-        for (int s = 0; s < nseries; s++) {
-            if (!series[s].name) continue;
-            uint32_t col = series[s].color ? series[s].color : vkr_plot_palette(s);
-            float cy = (float)(by + pad + k * row) + TEXT_H(ts) / 2;
-            mask_segment(&cv, (float)(bx + pad), cy, (float)(bx + pad + sample), cy, 1.25f, NULL);
-            mask_disc(&cv, (float)(bx + pad) + sample / 2.0f, cy, 3.5f);
-            mask_paint(&cv, col, 1.0f);
-            draw_text(&cv, series[s].name, (float)(bx + pad + sample + 8), (float)(by + pad + k * row), ts, 0,
-                      0x222222);
-            k++;
-        }
-    }
+    draw_legend(&cv, series, nseries, occ, left, right, top, bottom);
     free(occ);
 
     vkr_status st = write_png_atomic(path, W, H, cv.px);
