@@ -112,7 +112,7 @@ static void absolute(const char *p, char *buf, size_t n) {
 /* The value of field f of o as text (for JSON strings and messages). */
 static void value_text(const vkr_fit_opts *o, const field *f, char *buf, size_t n) {
     switch (f->kind) {
-    case F_STR: snprintf(buf, n, "%s", *CAT(o, f, const char *) ? *CAT(o, f, const char *) : "(none)"); break;
+    case F_STR: snprintf(buf, n, "%s", *CAT(o, f, char *) ? *CAT(o, f, char *) : "(none)"); break;
     case F_INT: snprintf(buf, n, "%d", *CAT(o, f, int)); break;
     case F_DBL: snprintf(buf, n, "%.17g", *CAT(o, f, double)); break;
     case F_U64: snprintf(buf, n, "%llu", (unsigned long long)*CAT(o, f, uint64_t)); break;
@@ -135,7 +135,7 @@ cJSON *fit_options_json(const vkr_fit_opts *o) {
     for (size_t i = 0; i < NFIELDS; i++) {
         const field *f = &k_fields[i];
         if (f->kind == F_STR) {
-            const char *s = *CAT(o, f, const char *);
+            const char *s = *CAT(o, f, char *);
             if (!s) continue;
             absolute(s, abs, sizeof abs);
             cJSON_AddStringToObject(j, f->key, is_text(f) ? s : abs);
@@ -246,10 +246,10 @@ vkr_status vkr_fit_options_match(const vkr_fit_opts *given, const vkr_fit_opts *
         const field *f = &k_fields[i];
         if (!f->same) continue;
         if (f->kind == F_STR && is_text(f)) {
-            const char *a = *CAT(given, f, const char *), *b = *CAT(checkpoint, f, const char *);
+            const char *a = *CAT(given, f, char *), *b = *CAT(checkpoint, f, char *);
             if ((!a && !b) || (a && b && !strcmp(a, b))) continue;
         } else if (f->kind == F_STR) {
-            if (same_path(*CAT(given, f, const char *), *CAT(checkpoint, f, const char *))) continue;
+            if (same_path(*CAT(given, f, char *), *CAT(checkpoint, f, char *))) continue;
         } else {
             value_text(given, f, x, sizeof x);
             value_text(checkpoint, f, y, sizeof y);

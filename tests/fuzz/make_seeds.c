@@ -90,6 +90,18 @@ int main(int argc, char **argv) {
                                    "\"accuracy\":0.5,\"seconds\":0.1,\"images_per_s\":20}],"
                                    "\"feature_cache_seconds\":0}}");
     if (!s) s = vkr_model_save(m, at("model", "checkpoint.safetensors"));
+    /* today's form: Keras-style history and the run's recorded options */
+    if (!s) s = vkr_model_set_meta(m, "vkrun_checkpoint",
+                                   "{\"settings\":\"batch=2 lr=0.001\",\"optimizer_step\":3,\"stage\":1,\"epoch\":1,"
+                                   "\"step\":1,\"loss_sum\":2.5,\"correct_sum\":1,\"seen\":2,\"base_layers\":10,"
+                                   "\"history\":{\"loss\":[1.1],\"accuracy\":[0.5],\"val_loss\":[null],"
+                                   "\"val_accuracy\":[null],\"lr\":[0.001],\"stage\":[\"head\"],\"epoch_seconds\":[0.1],"
+                                   "\"images_per_s\":[20],\"feature_cache_seconds\":0},"
+                                   "\"options\":{\"model\":\"/m.safetensors\",\"data\":\"/d\",\"out\":\"/o.safetensors\","
+                                   "\"batch\":2,\"lr\":0.001,\"epochs\":3,\"augment\":\"flip,rotate=5\",\"head\":\"8,4\","
+                                   "\"optimizer\":\"adam\",\"interpolation\":\"bilinear\",\"seed\":\"1\","
+                                   "\"class_weight\":\"auto\",\"lr_schedule\":1,\"dropout\":0.25}}");
+    if (!s) s = vkr_model_save(m, at("model", "checkpoint_options.safetensors"));
     vkr_model_free(m);
     if (s) return fail("model");
     char src[8192];
