@@ -100,9 +100,10 @@ static int pnm_check(const unsigned char *d, long len) {
     long v[3] = {0, 0, 0}, i = 2;
     for (int k = 0; k < 3; k++) {
         for (;;) { /* whitespace and comments */
-            while (i < len && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r')) i++;
+            /* stb's whitespace (stbi__pnm_isspace: also \v and \f) and comments (to \n or \r) */
+            while (i < len && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r'))) i++;
             if (i < len && d[i] == '#') {
-                while (i < len && d[i] != '\n') i++;
+                while (i < len && d[i] != '\n' && d[i] != '\r') i++;
             } else {
                 break;
             }
