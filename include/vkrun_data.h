@@ -236,6 +236,9 @@ int vkr_loader_steps_per_epoch(const vkr_loader *ld);
 void vkr_loader_position(const vkr_loader *ld, int *epoch, int *step);
 /* Images dropped so far because they failed to decode during loading. */
 int vkr_loader_num_dropped(const vkr_loader *ld);
+/* Seconds vkr_loader_next spent blocked on a batch its workers had not finished: the time the
+ * consumer (the training step) was held back by decoding, resizing and augmentation. */
+double vkr_loader_wait_seconds(const vkr_loader *ld);
 void vkr_loader_destroy(vkr_loader *ld);
 
 /* The image order of epoch `epoch` under VKR_LOAD_SHUFFLE: perm[k] = dataset

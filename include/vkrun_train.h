@@ -138,6 +138,8 @@ typedef struct {
     double val_loss, val_accuracy; /* NaN when the epoch was not validated */
     double seconds, images_per_s;
     double lr;                     /* learning rate of the epoch's last step */
+    double input_wait_seconds;     /* of `seconds`, the steps' wait for the image loader (decoding,
+                                      augmentation); NaN when the epoch ran on cached features */
 } vkr_fit_epoch;
 
 typedef struct {

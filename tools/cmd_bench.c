@@ -13,7 +13,9 @@ const char usage_bench[] =
     "usage: vkrun bench --op conv2d|dense|depthwise [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
     "                   [--iters N] [--tile I|all] [--split S] [--json]\n"
     "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
-    "                   [--freeze F] [--device D] [--json]\n\n"
+    "                   [--freeze F] [--device D] [--json]\n"
+    "       vkrun bench --loader DIR [--augment SPEC] [--size HxW] [--batch B] [--epochs E]\n"
+    "                   [--threads N] [--json]\n\n"
     "With --op: times one op on the device with GPU timestamps (the sum of the op's\n"
     "dispatches), after a warm-up run, and prints per shape, batch, kernel variant and\n"
     "direction (forward, backward-data, backward-weight) the median milliseconds and\n"
@@ -36,7 +38,13 @@ const char usage_bench[] =
     "  --json          the same figures as JSON: {\"device\", \"device_type\", \"iters\", \"results\": [{\"op\",\n"
     "                  \"shape\", \"batch\", \"variant\", \"direction\", \"ms\", \"gflops\"}]}\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
-    "step), images/s and GFLOP/s; --batch defaults to 8 there.\n";
+    "step), images/s and GFLOP/s; --batch defaults to 8 there.\n\n"
+    "With --loader DIR (a folder of class subfolders, as for train): images/s of the data loader\n"
+    "alone (decoding, resizing, caffe preprocessing; no device) over E epochs (default 2), without\n"
+    "and with the augmentation SPEC (default flip,rotate=15,zoom=0.1,shift=0.1,brightness=0.2,\n"
+    "contrast=0.2; the syntax of train --augment), for 1 to N threads (default: the CPU cores, as\n"
+    "train uses), side by side. Compare with train's img/s: the loader keeps up while it is faster\n"
+    "(train also prints the seconds each epoch waited for images).\n";
 
 typedef struct {
     const char *name;
@@ -266,8 +274,9 @@ int cmd_bench(int argc, char **argv) {
         fputs(usage_bench, stdout);
         return 0;
     }
-    int with_op = 0;
-    for (int i = 1; i < argc; i++) with_op |= !strcmp(argv[i], "--op");
+    int with_op = 0, with_loader = 0;
+    for (int i = 1; i < argc; i++) with_op |= !strcmp(argv[i], "--op"), with_loader |= !strcmp(argv[i], "--loader");
+    if (with_loader) return cmd_bench_loader(argc, argv);
     if (!with_op) return cmd_bench_model(argc, argv); /* vkrun bench MODEL ... */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -151,7 +151,9 @@ static int on_epoch(void *user, const vkr_fit_epoch_end *e) {
         printf("%s: loss %.4f - accuracy %.4f", e->what, e->epoch->loss, e->epoch->accuracy);
         if (e->validated) printf(" - val_loss %.4f - val_accuracy %.4f", e->epoch->val_loss, e->epoch->val_accuracy);
         if (u->show_lr) printf(" - lr %.4g", e->epoch->lr);
-        printf(" - %.1f s (%.1f img/s)\n", e->epoch->seconds, e->epoch->images_per_s);
+        printf(" - %.1f s (%.1f img/s", e->epoch->seconds, e->epoch->images_per_s);
+        if (!isnan(e->epoch->input_wait_seconds)) printf(", %.1f s waiting for images", e->epoch->input_wait_seconds);
+        printf(")\n");
         fflush(stdout);
     }
     return g_stop;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "data/data_internal.h"
 
@@ -41,6 +42,7 @@ struct vkr_loader {
     int *last_idx;
     int last_n;
     int dropped;
+    double wait_s; /* consumer time blocked on batches not yet ready */
 };
 
 static int64_t batch_epoch(const vkr_loader *ld, int64_t g) { return ld->o.epoch + g / ld->steps; }
@@ -272,7 +274,13 @@ vkr_status vkr_loader_next(vkr_loader *ld, float *images, float *targets, int *n
         }
         int64_t g = ld->consumed;
         slot *s = &ld->slots[g % ld->S];
-        while (!(s->seq == g && s->done == s->count)) pthread_cond_wait(&ld->ready_cv, &ld->mu);
+        if (!(s->seq == g && s->done == s->count)) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            while (!(s->seq == g && s->done == s->count)) pthread_cond_wait(&ld->ready_cv, &ld->mu);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            ld->wait_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        }
         pthread_mutex_unlock(&ld->mu);
 
         /* the slot is ours until `consumed` moves on */
@@ -330,3 +338,4 @@ void vkr_loader_position(const vkr_loader *ld, int *epoch, int *step) {
 }
 
 int vkr_loader_num_dropped(const vkr_loader *ld) { return ld ? ld->dropped : 0; }
+double vkr_loader_wait_seconds(const vkr_loader *ld) { return ld ? ld->wait_s : 0; }

@@ -26,6 +26,7 @@ typedef struct {
     double loss_sum, correct_sum;
     long seen;
     int stop;                  /* a callback asked to stop */
+    int said_input_bound;      /* the loader-bottleneck message was given */
     /* callbacks, schedules, loss weighting (fit_sched.c) */
     double lr_now;             /* lr of the last step */
     float *class_w;            /* [K] class weights (NULL: all 1) */

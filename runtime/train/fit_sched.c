@@ -130,8 +130,7 @@ vkr_status fit_class_weights(fit_run *r) {
     for (int c = 0; c < K; c++)
         r->class_w[c] = !strcmp(a->class_weight, "auto") ? (float)((double)n / ((double)K * vkr_dataset_class_size(r->train, c)))
                                                          : 1.0f;
-    if (!strcmp(a->class_weight, "auto")) return VKR_OK;
-    const char *p = a->class_weight;
+    const char *p = !strcmp(a->class_weight, "auto") ? "" : a->class_weight;
     while (*p) {
         const char *eq = strchr(p, '='), *end = strchr(p, ',');
         if (!end) end = p + strlen(p);
@@ -151,5 +150,11 @@ vkr_status fit_class_weights(fit_run *r) {
         r->class_w[c] = (float)w;
         p = *end ? end + 1 : end;
     }
+    char line[512];
+    int len = 0;
+    for (int c = 0; c < K && len < (int)sizeof line - 80; c++)
+        len += snprintf(line + len, sizeof line - (size_t)len, "%s%s %.4g", c ? ", " : "", vkr_dataset_class_name(r->train, c),
+                        r->class_w[c]);
+    fit_msg(r, "class weights (%s): %s%s", a->class_weight, line, len >= (int)sizeof line - 80 ? ", ..." : "");
     return VKR_OK;
 }

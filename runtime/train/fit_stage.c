@@ -204,6 +204,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         double t0 = fit_now();
         long images;
         s = run_epoch(r, g, &b, x, t, what, steps, stage, global_epoch - stage_start, &images);
+        double waited = b.ld ? vkr_loader_wait_seconds(b.ld) : NAN;
         vkr_loader_destroy(b.ld);
         if (s) {
             s = fit_failed(r, "train", s);
@@ -222,6 +223,12 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         er->images_per_s = secs > 0 ? images / secs : 0;
         er->val_loss = er->val_accuracy = NAN;
         er->lr = r->lr_now;
+        er->input_wait_seconds = waited;
+        if (waited > 0.25 * secs && !r->said_input_bound) {
+            fit_msg(r, "%s waited %.1f s of %.1f s for images: the loader (decoding, resizing, augmentation on %d "
+                    "threads, one per core) is the bottleneck", what, waited, secs, vkr_cpu_count());
+            r->said_input_bound = 1;
+        }
         int val = r->val && ((r->hist->n + 1) % a->val_every == 0 || e == total_epochs - 1);
         if (val && (s = validate(r, g, vfeat, vlabels, dim, er))) {
             s = fit_failed(r, "validation", s);

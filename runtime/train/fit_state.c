@@ -48,6 +48,7 @@ static int history_from_lists(vkr_fit_history *h, const cJSON *root) {
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         if (cJSON_GetArraySize(cJSON_GetObjectItem(root, keys[k])) != n) return -1;
     const cJSON *ips = cJSON_GetObjectItem(root, "images_per_s"); /* checkpoints only */
+    const cJSON *wait = cJSON_GetObjectItem(root, "input_wait_seconds"); /* checkpoints only, null: cached */
     for (int i = 0; i < n; i++) {
         vkr_fit_epoch *e = &h->epochs[i];
 #define AT(key) cJSON_GetArrayItem(cJSON_GetObjectItem(root, key), i)
@@ -59,8 +60,9 @@ static int history_from_lists(vkr_fit_history *h, const cJSON *root) {
         e->seconds = cJSON_IsNumber(AT("epoch_seconds")) ? AT("epoch_seconds")->valuedouble : NAN;
         e->stage = stage_of(cJSON_GetStringValue(AT("stage")));
 #undef AT
-        const cJSON *v = cJSON_GetArrayItem(ips, i);
+        const cJSON *v = cJSON_GetArrayItem(ips, i), *w = cJSON_GetArrayItem(wait, i);
         e->images_per_s = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        e->input_wait_seconds = cJSON_IsNumber(w) ? w->valuedouble : NAN;
     }
     h->n = n;
     return 0;
@@ -85,6 +87,7 @@ int fit_history_from_json(vkr_fit_history *h, const cJSON *root) {
         e->seconds = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "seconds"));
         e->images_per_s = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "images_per_s"));
         e->lr = num_or_nan(o, "lr");
+        e->input_wait_seconds = NAN;
     }
     return 0;
 }
@@ -92,7 +95,12 @@ int fit_history_from_json(vkr_fit_history *h, const cJSON *root) {
 /* The checkpoint's history: the list form plus what only a resumed run needs. */
 static cJSON *checkpoint_history_json(const vkr_fit_history *h) {
     cJSON *root = fit_history_json(h), *ips = cJSON_AddArrayToObject(root, "images_per_s");
-    for (int i = 0; i < h->n; i++) cJSON_AddItemToArray(ips, cJSON_CreateNumber(h->epochs[i].images_per_s));
+    cJSON *wait = cJSON_AddArrayToObject(root, "input_wait_seconds");
+    for (int i = 0; i < h->n; i++) {
+        double w = h->epochs[i].input_wait_seconds;
+        cJSON_AddItemToArray(ips, cJSON_CreateNumber(h->epochs[i].images_per_s));
+        cJSON_AddItemToArray(wait, isnan(w) ? cJSON_CreateNull() : cJSON_CreateNumber(w));
+    }
     cJSON_AddNumberToObject(root, "feature_cache_seconds", h->cache_seconds);
     return root;
 }

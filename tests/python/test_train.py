@@ -576,11 +576,13 @@ def t_class_weight_label_smoothing():
     root, arch = small_task("cw")
     for cw, E in (("auto", 0.1), ("b=3", 0.0), ("a=0.25,b=2", 0.2)):
         name = "cw_%s_%g" % (cw.replace(",", "_").replace("=", ""), E)
-        small_train(root, arch, name, "--epochs", 1, "--lr", 1e-30, "--keep-remainder", "--class-weight", cw,
-                    "--label-smoothing", E)
+        p = small_train(root, arch, name, "--epochs", 1, "--lr", 1e-30, "--keep-remainder", "--class-weight", cw,
+                        "--label-smoothing", E)
         h = history(os.path.join(TMP, name))[0]
         w = {"a": 36 / (2 * 24), "b": 36 / (2 * 12)} if cw == "auto" else dict({"a": 1.0, "b": 1.0}, **{
             k: float(v) for k, v in (x.split("=") for x in cw.split(","))})
+        said = "class weights (%s): a %g, b %g" % (cw, w["a"], w["b"])
+        assert said in p.stdout, (said, p.stdout)
         for sub, key, weighted in (("train", "loss", True), ("val", "val_loss", False)):
             pred = json.loads(run("predict", os.path.join(TMP, name, "m.safetensors"), os.path.join(root, sub),
                                   "--json").stdout)

@@ -10,6 +10,7 @@ Every check runs on small synthetic image folders and a tiny architecture (no ..
 
 import argparse
 import json
+import re
 import os
 import shutil
 import struct
@@ -342,7 +343,32 @@ def t_augment():
     h = hist(os.path.join(TMP, "aug6"))
     assert "feature cache: in memory" in p.stdout and "cached pooled features" in p.stdout, p.stdout
     assert "turns the feature cache off" not in p.stdout and h["stage"] == ["head", "head", "fine-tune"], (p.stdout, h)
+    # the seconds each epoch waited for the loader: on the epochs that ran the loader only, within the epoch
+    for out, cached_epochs in ((p1.stdout, [False] * 2), (p.stdout, [True, True, False])):
+        lines = [l for l in out.splitlines() if re.match(r"(head |fine-tune )?epoch \d+/\d+:", l)]
+        assert len(lines) == len(cached_epochs), out
+        for l, cached in zip(lines, cached_epochs):
+            m = re.search(r" - ([0-9.]+) s \([0-9.]+ img/s(, ([0-9.]+) s waiting for images)?\)$", l)
+            assert m and (m.group(2) is None) == cached, l
+            assert cached or 0 <= float(m.group(3)) <= float(m.group(1)) + 0.05, l
     print("  losses %s (same seed twice) vs %s (flip only)" % (l1, l3))
+
+
+def t_bench_loader():
+    """bench --loader DIR: the loader's images/s without and with augmentation per thread count, as
+    text and JSON; a missing folder is named."""
+    d = make_folder("benchld", ["a", "b"], 6)
+    j = json.loads(run("bench", "--loader", d, "--size", "16x16", "--batch", 4, "--epochs", 1, "--threads", 2,
+                       "--augment", "rotate=10,flip", "--json").stdout)
+    assert j["images"] == 12 and j["augment"] == "flip,rotate=10", j
+    assert [r["threads"] for r in j["results"]] == [1, 2], j
+    assert all(r["plain_images_per_s"] > 0 and r["augment_images_per_s"] > 0 for r in j["results"]), j
+    txt = run("bench", "--loader", d, "--size", "16x16", "--epochs", 1, "--threads", 1).stdout
+    rows = [l.split() for l in txt.splitlines() if l.split() and l.split()[0].isdigit()]
+    assert len(rows) == 1 and rows[0][0] == "1" and float(rows[0][1]) > 0, txt
+    p = run("bench", "--loader", os.path.join(TMP, "no_such_folder"), ok=False)
+    assert p.returncode == 1 and "no_such_folder" in p.stderr, p.stderr
+    print("  %s" % j["results"])
 
 
 def t_augment_checkpoint_compat():
@@ -490,6 +516,7 @@ R.check("the feature-caching progress bar: images and img/s, no loss nan", t_cac
 R.check("--resume CHECKPOINT alone; the Ctrl-C message's command; mismatched flags refused", t_resume_alone)
 R.check("--tensorboard: event files pass an independent reader (CRCs, protobuf) and equal history.json", t_tensorboard)
 R.check("bench --json: the figures as JSON, FLOPs against a count made here", t_bench_json)
+R.check("bench --loader: the loader's images/s, plain and augmented, per thread count", t_bench_loader)
 R.check("did-you-mean for unknown flags of every command", t_did_you_mean)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
