@@ -25,6 +25,6 @@ cmake --build build-asan -j"$jobs"
 echo "== Fuzz build (clang, libFuzzer + address, undefined)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKRUN_FUZZ=ON >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz
-# Each target from its seeds for 60 s; any crash, leak, timeout or out-of-memory fails
+# Each target from its seeds for 60 s, one per core at a time (libFuzzer is single-threaded); any crash, leak, timeout or out-of-memory fails
 # (the input is kept in build-fuzz/tests/fuzz/fuzz-NAME/artifacts/).
-(cd build-fuzz && ctest --output-on-failure -L fuzz)
+(cd build-fuzz && ctest --output-on-failure -L fuzz -j"$jobs")
