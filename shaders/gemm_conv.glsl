@@ -22,6 +22,20 @@
 #ifndef VKRUN_GEMM_CONV_GLSL
 #define VKRUN_GEMM_CONV_GLSL
 
+// Operand precision (PREC_F16: the --precision fp16 variants in variants.cmake): GEMM_OPV is the
+// type operand tiles are kept in, GEMM_OPS(x) the conversion into it, gemm_round_op(v) rounds
+// fp32 operands to the nearest fp16 value (as an fp32 vec4).  Accumulation is fp32 either way.
+#ifdef PREC_F16
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#define GEMM_OPV f16vec4
+#define GEMM_OPS(x) float16_t(x)
+vec4 gemm_round_op(vec4 v) { return vec4(f16vec4(v)); }
+#else
+#define GEMM_OPV vec4
+#define GEMM_OPS(x) (x)
+vec4 gemm_round_op(vec4 v) { return v; }
+#endif
+
 #define DIR_FWD 0
 #define DIR_DGRAD 1
 #define DIR_WGRAD 2
