@@ -20,6 +20,7 @@
 #define TOL_CONCAT 0        /* copies, forward and backward */
 #define TOL_BN_CONSTANT 0   /* constant channels: out = beta, dgamma = 0 exactly (st_batchnorm.c) */
 #define TOL_ACT_EXACT 0     /* clip: a selection; its backward dout or 0 */
+#define TOL_NONFINITE 0     /* nonfinite: a flag, compared exactly */
 
 /* ---- one or a few roundings ---- */
 /* a*x + b*y: two products and a sum, 3 u relative to |a x| + |b y|, which exceeds max |ref|
