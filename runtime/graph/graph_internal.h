@@ -154,8 +154,6 @@ typedef vkr_status (*vkr__call_fn)(vkr_graph *g, const float *input, const float
                                    int *correct);
 vkr_status vkr__graph_scaled_step(vkr_graph *g, vkr__call_fn grads, const float *input, const float *targets, int n,
                                   float *loss, int *correct);
-/* The factor of the loss gradient (the scale under loss scaling, else 1). */
-float vkr__graph_loss_factor(const vkr_graph *g);
 vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const float *targets, int n,
                           vkr__run_mode mode, float *loss, int *correct, float *out);
 

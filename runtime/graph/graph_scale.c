@@ -15,8 +15,6 @@
 #define LS_GROWTH 2.0
 #define LS_INTERVAL 2000
 
-float vkr__graph_loss_factor(const vkr_graph *g) { return g->o.loss_scaling ? (float)g->ls_scale : 1.0f; }
-
 void vkr_graph_loss_scale(const vkr_graph *g, vkr_loss_scale_state *out) {
     out->scale = g->o.loss_scaling ? g->ls_scale : 1.0;
     out->skipped = g->ls_skipped;

@@ -174,6 +174,7 @@ static void opts_for(const fit_run *r, vkr_graph_opts *o, int training, int free
     o->dropout_from = r->gap_layer;
     o->dropout_seed = r->a->seed;
     o->loss = VKR_LOSS_SOFTMAX_CE;
+    o->loss_scaling = vkr_context_precision(r->ctx) == VKR_PRECISION_FP16; /* GradScaler defaults (graph_scale.c) */
 }
 
 /* Buffers of one run that outlive a stage. */
@@ -273,6 +274,15 @@ static vkr_status open_device(fit_run *r, int use_cache) {
         if (s) return fit_failed(r, "device", s);
         r->own_ctx = 1;
     }
+    r->ctx_precision = vkr_context_precision(r->ctx);
+    vkr_status ps = vkr_context_set_precision(r->ctx, a->precision);
+    if (ps) return fit_failed(r, "precision", ps);
+    vkr_precision got = vkr_context_precision(r->ctx);
+    const char *what = got == VKR_PRECISION_FP16 ? " (fp16 GEMM inputs, fp32 accumulation, master weights and "
+                                                   "optimizer state; dynamic loss scaling from 2^15)"
+                                                 : " (no faster kernel verified on this device)";
+    if (a->precision != VKR_PRECISION_FP32)
+        fit_msg(r, "precision: %s%s%s", a->precision == VKR_PRECISION_AUTO ? "auto -> " : "", vkr_precision_name(got), what);
     uint64_t tot, tr, ntr;
     vkr_model_param_totals(r->model, &tot, &tr, &ntr);
     fit_msg(r, "model: %s, %d layers (base %d, head from %d), input %dx%dx%d, %s preprocessing, %llu parameters",
@@ -398,6 +408,7 @@ vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fi
     free(R.class_w);
     tb_close(R.tb);
     if (R.own_ctx) vkr_context_destroy(R.ctx);
+    else if (R.ctx) vkr_context_set_precision(R.ctx, R.ctx_precision); /* the caller's, as it was */
     vkr_dataset_free(R.train);
     vkr_dataset_free(R.val);
     free(own);
