@@ -216,6 +216,15 @@ static void stage_cb(fit_run *r, vkr_fit_stage stage, int first, int epochs, int
     if (r->cb && r->cb->on_stage && r->cb->on_stage(r->cb->user, &sb)) r->stop = 1;
 }
 
+/* With fp16 (dynamic loss scaling): the scale a stage ended with and the steps it skipped. */
+static void scale_msg(fit_run *r, const vkr_graph *g) {
+    if (vkr_context_precision(r->ctx) != VKR_PRECISION_FP16) return;
+    vkr_loss_scale_state ls;
+    vkr_graph_loss_scale(g, &ls);
+    fit_msg(r, "loss scaling: scale %g at the end of the stage, %ld step(s) skipped for inf/NaN gradients", ls.scale,
+            ls.skipped);
+}
+
 /* Stage 1: the head on a frozen base (or every layer from --freeze on). */
 static vkr_status stage1(fit_run *r, fit_bufs *b, int use_cache, int done1) {
     const vkr_fit_opts *a = r->a;
@@ -238,6 +247,7 @@ static vkr_status stage1(fit_run *r, fit_bufs *b, int use_cache, int done1) {
     s = fit_train_stage(r, b->g, 1, done1, a->epochs - done1, b->feat, b->labels, b->vfeat, b->vlabels, gm);
     if (s) return s;
     if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "train", s);
+    scale_msg(r, b->g);
     if (gm != r->model) fit_copy_tensors(r->model, gm);
     vkr_graph_destroy(b->g);
     b->g = NULL;
@@ -261,6 +271,7 @@ static vkr_status stage2(fit_run *r, fit_bufs *b, int done2) {
     s = fit_train_stage(r, b->g, 2, first, a->ft_epochs - done2, NULL, NULL, NULL, NULL, r->model);
     if (s) return s;
     if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "fine-tune", s);
+    scale_msg(r, b->g);
     return VKR_OK;
 }
 
