@@ -350,8 +350,11 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
         const vkr__tiled_config *tc = &k_tiled[ti >= 0 && ti < vkr__tiled_config_count() ? ti : 0];
         g->spec[0] = (uint32_t)dir;
         g->split_spec = 1;
-        g->d = (vkr_pipeline_desc){.shader = f16 ? tc->shader_f16 : tc->shader, .bindings = VKR_SHADER_gemm_tiled_BINDINGS, .push_size = sizeof *pc,
-                                   .spec_count = 2, .spec = g->spec};
+        g->d = (vkr_pipeline_desc){.shader = f16 ? tc->shader_f16 : tc->shader,
+                                   .bindings = VKR_SHADER_gemm_tiled_BINDINGS,
+                                   .push_size = sizeof *pc,
+                                   .spec_count = 2,
+                                   .spec = g->spec};
         g->nbind = 4;
         g->nblocks = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->bn);
         g->gy = vkr_div_up((uint64_t)pc->M, (uint32_t)tc->bm);
@@ -377,8 +380,8 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
                         (uint32_t)cmode, swap, 0};
     memcpy(g->spec, spec, sizeof spec);
     g->split_spec = 7;
-    g->d = (vkr_pipeline_desc){.shader = f16 ? tc->shader_f16 : tc->shader, .bindings = g->bnd, .push_size = sizeof *pc, .spec_count = 8,
-                               .spec = g->spec};
+    g->d = (vkr_pipeline_desc){.shader = f16 ? tc->shader_f16 : tc->shader, .bindings = g->bnd, .push_size = sizeof *pc,
+                               .spec_count = 8, .spec = g->spec};
     g->nbind = 5;
     g->nblocks = vkr_div_up(swap ? nrow : ncol, (uint32_t)tc->lx);
     g->gy = vkr_div_up(swap ? ncol : nrow, (uint32_t)tc->ly);
