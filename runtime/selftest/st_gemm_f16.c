@@ -5,6 +5,7 @@
  *     within TOL_GEMM, i.e. the kernels round exactly those inputs and accumulate in fp32;
  *   - against the plain fp32 reference: within TOL_GEMM_F16 relative to max sum |a b| (the
  *     fp16 epsilon bound, tolerances.h);
+ *   - the same with split-K weight gradients forced (the SPLITK partials of the fp16 kernels);
  *   - an input beyond fp16's range (1e5) turns the outputs it reaches into inf / NaN (what
  *     dynamic loss scaling detects), the others stay finite.
  * The bias gradient is an fp32 sum (not a GEMM): checked against the fp32 reference.
@@ -26,6 +27,7 @@ static const struct {
 typedef struct {
     vkr_conv2d_shape p;
     int dense;
+    int splits; /* > 0: split-K of the weight gradient forced to this many partial sums */
 } f16_case;
 
 static void force(int i) {
@@ -39,8 +41,10 @@ static void label(char *buf, size_t n, int v, const f16_case *k) {
     if (k_var[v].tile > 0) snprintf(vn, sizeof vn, "tiled%dx%d", vkr__tiled_config_at(k_var[v].tile)->bm,
                                     vkr__tiled_config_at(k_var[v].tile)->bn);
     else snprintf(vn, sizeof vn, "%s", vkr_gemm_variant_name(k_var[v].v));
-    if (k->dense) snprintf(buf, n, "%s %dx%d->%d", vn, p->n, p->c, p->k);
-    else snprintf(buf, n, "%s n%d c%d %dx%d k%d %dx%d/%d", vn, p->n, p->c, p->h, p->w, p->k, p->r, p->s, p->stride_h);
+    int o = k->dense ? snprintf(buf, n, "%s %dx%d->%d", vn, p->n, p->c, p->k)
+                     : snprintf(buf, n, "%s n%d c%d %dx%d k%d %dx%d/%d", vn, p->n, p->c, p->h, p->w, p->k, p->r, p->s,
+                                p->stride_h);
+    if (k->splits && o > 0 && (size_t)o < n) snprintf(buf + o, n - (size_t)o, " S%d", k->splits);
 }
 
 static double max_of(const double *x, size_t n) {
@@ -117,7 +121,15 @@ static void f16_run(st_case *c, const void *kase) {
         force((int)v);
         st_err f16 = {0, 0}, f32 = {0, 0}, g16 = {0, 0}, g32 = {0, 0}, eb = {0, 0};
         ST_RUN(c, NULL, k, rec(k, kc, 1, out, inp, w, b, NULL, NULL, NULL, NULL));
-        ST_RUN(c, NULL, k, rec(k, kc, 0, NULL, inp, w, NULL, dout, dinp, dwb, dbb));
+        uint32_t nd0 = 0, nd = 0; /* dispatches unsplit and split: the split must really run */
+        if (kc->splits) {
+            vkr__gemm_force_split(1);
+            ST_RUN(c, &nd0, k, rec(k, kc, 0, NULL, inp, w, NULL, dout, dinp, dwb, dbb));
+        }
+        vkr__gemm_force_split(kc->splits);
+        ST_RUN(c, &nd, k, rec(k, kc, 0, NULL, inp, w, NULL, dout, dinp, dwb, dbb));
+        vkr__gemm_force_split(0);
+        if (kc->splits) st_expect_split(c, "backward split-K ran", nd, nd0);
         down(c, out, go, no);
         down(c, dinp, gi, ni);
         down(c, dwb, gw, nw);
@@ -189,16 +201,18 @@ vkr_status vkr_check_gemm_f16(vkr_context *ctx, vkr_selftest *st) {
         return VKR_OK;
     }
     /* n c h w k r s sh sw pt pb pl pr dh dw groups */
-#define D(b, i, o) {{b, i, 1, 1, o, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, 1}
+#define D(b, i, o, sk) {{b, i, 1, 1, o, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, 1, sk}
     static const f16_case cases[] = {
-        {{2, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0},   /* 3x3 pad 1, K = 45 */
-        {{2, 16, 8, 8, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}, 0}, /* stride 2: dgrad phases, K = 144 */
-        {{2, 64, 6, 6, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, 0}, /* pointwise, vec4 operands, K = 64 */
-        {{2, 3, 23, 17, 8, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1}, 0}, /* conv1-like 7x7/2 */
-        D(9, 512, 10),                                           /* dense head, K = 512 */
-        D(37, 20, 9),
+        {{2, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0},   /* 3x3 pad 1, K = 45 */
+        {{2, 16, 8, 8, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}, 0, 0}, /* stride 2: dgrad phases, K = 144 */
+        {{2, 64, 6, 6, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, 0, 0}, /* pointwise, vec4 operands, K = 64 */
+        {{2, 3, 23, 17, 8, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1}, 0, 0}, /* conv1-like 7x7/2 */
+        {{3, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 3}, /* split-K weight gradient, uneven */
+        D(9, 512, 10, 0),                                        /* dense head, K = 512 */
+        D(37, 20, 9, 0),
+        D(37, 20, 9, 4),
     };
-    static const f16_case over[] = {{{1, 4, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0}, D(4, 16, 8)};
+    static const f16_case over[] = {{{1, 4, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0}, D(4, 16, 8, 0)};
 #undef D
     vkr_precision was = vkr_context_precision(ctx);
     vkr_status s = vkr_context_set_precision(ctx, VKR_PRECISION_FP16);
