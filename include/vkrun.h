@@ -181,9 +181,10 @@ void vkr_context_set_memory_limit(vkr_context *ctx, uint64_t bytes);
  * gradients) are rounded to float16 as the kernels load them, every GEMM accumulates in
  * fp32; tensors stay fp32 in memory, so master weights, optimizer state, batch-norm
  * statistics, softmax and the loss are fp32 (training then needs loss scaling, vkr_fit).
- * Needs shaderFloat16.  BF16 is not built (refused).  AUTO: the fastest precision with a
- * verified kernel that the device supports -- fp32 on every device today, as no fp16
- * kernel has been measured faster than fp32 (README: lavapipe's ratio). */
+ * Needs shaderFloat16.  BF16: the same with bfloat16 rounding (on the fp32 bit pattern, any
+ * device; fp32's range, so no loss scaling).  AUTO: the fastest precision with a verified
+ * kernel that the device supports -- fp32 on every device today, as no fp16 / bf16 kernel
+ * has been measured faster than fp32 (README: lavapipe's ratios). */
 typedef enum { VKR_PRECISION_FP32 = 0, VKR_PRECISION_FP16, VKR_PRECISION_BF16, VKR_PRECISION_AUTO } vkr_precision;
 const char *vkr_precision_name(vkr_precision p);
 /* "fp32" | "fp16" | "bf16" | "auto" (VKR_ERR_INVALID naming the accepted words otherwise). */

@@ -13,6 +13,7 @@
 // float16 (round to nearest even) as they are stored into shared memory, which holds them as
 // f16vec4 (half the shared memory and shared-load bandwidth); the products of the widened fp16
 // values are exact in fp32 and every GEMM accumulates in fp32 (gemm_conv.glsl: GEMM_OPV).
+// PREC_BF16 (--precision bf16): the tiles are rounded to bfloat16 as they are stored (kept as vec4).
 
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(constant_id = 0) const int DIR = 0;

@@ -37,7 +37,9 @@ vkr_status cli_context_at(const char *device, const char *precision, vkr_context
     if (want == VKR_PRECISION_AUTO)
         fprintf(stderr, "precision: auto -> %s (no faster kernel verified on this device)\n", vkr_precision_name(got));
     else fprintf(stderr, "precision: %s%s\n", vkr_precision_name(got),
-                 got == VKR_PRECISION_FP16 ? " (GEMM inputs fp16, fp32 accumulation)" : "");
+                 got == VKR_PRECISION_FP16   ? " (GEMM inputs fp16, fp32 accumulation)"
+                 : got == VKR_PRECISION_BF16 ? " (GEMM inputs bf16, fp32 accumulation)"
+                                             : "");
     return VKR_OK;
 }
 

@@ -34,8 +34,9 @@ const char usage_bench[] =
     "  --split S       split-K of backward-weight (tuning): S partial sums (1 = none; default:\n"
     "                  the device's choice)\n"
     "  --precision P   GEMM precision: fp32 (default), fp16 (inputs rounded to fp16, fp32\n"
-    "                  accumulation; the variant column gets \"+fp16\"), auto, or all: fp32 and\n"
-    "                  fp16 side by side in one run (fp16 where the device has shaderFloat16)\n"
+    "                  accumulation; the variant column gets \"+fp16\"), bf16 (\"+bf16\"), auto, or\n"
+    "                  all: fp32, fp16 and bf16 side by side in one run (fp16 where the device has\n"
+    "                  shaderFloat16)\n"
     "  --json          the same figures as JSON: {\"device\", \"device_type\", \"iters\", \"results\": [{\"op\",\n"
     "                  \"shape\", \"batch\", \"variant\", \"direction\", \"ms\", \"gflops\"}]}\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
@@ -135,7 +136,7 @@ typedef struct {
     int dense, nv, nt, nbatch, iters, split;
     vkr_gemm_variant vlist[VKR_GEMM_VARIANT_COUNT];
     int tiles[64], batches[2];
-    vkr_precision precs[2];
+    vkr_precision precs[3];
     int np;
 } bench_cfg;
 
@@ -366,6 +367,7 @@ int cmd_bench(int argc, char **argv) {
     const vkr_device_info *I = vkr_context_device(ctx);
     cfg.precs[cfg.np++] = vkr_context_precision(ctx);
     if (all_prec && I->fp16_arithmetic) cfg.precs[cfg.np++] = VKR_PRECISION_FP16;
+    if (all_prec) cfg.precs[cfg.np++] = VKR_PRECISION_BF16;
     if (!I->timestamps) {
         fprintf(stderr, "vkrun bench: device \"%s\" has no timestamps on its compute queue\n", I->name);
         vkr_context_destroy(ctx);

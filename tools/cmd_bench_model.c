@@ -26,7 +26,7 @@ const char usage_bench_model[] =
     "  --recompute      with --backward: recompute activations inside blocks (docs/memory.md)\n"
     "  --device D       device index or name substring\n"
     "  --json           the same figures as one JSON object (per-layer \"layers\", totals, memory)\n"
-    "  --precision P    fp32 (default), fp16 (with --backward: dynamic loss scaling too), auto\n";
+    "  --precision P    fp32 (default), fp16 (with --backward: dynamic loss scaling too), bf16, auto\n";
 
 typedef struct {
     const char *path, *device;

@@ -85,8 +85,9 @@ const char usage_train[] =
     "  --precision P           fp32 (default); fp16: conv / dense GEMM inputs rounded to fp16, fp32\n"
     "                          accumulation, fp32 master weights, optimizer state, batch-norm, softmax and\n"
     "                          loss, dynamic loss scaling (from 2^15, x2 after 2000 clean steps, x0.5 and the\n"
-    "                          step skipped on inf/NaN gradients; Keras mixed_float16); auto: the fastest\n"
-    "                          verified (fp32 on every device so far); bf16 is not built\n"
+    "                          step skipped on inf/NaN gradients; Keras mixed_float16); bf16: the same with\n"
+    "                          bfloat16 GEMM inputs, no loss scaling (Keras mixed_bfloat16); auto: the\n"
+    "                          fastest verified (fp32 on every device so far)\n"
     "  --device D              device index or name substring\n";
 
 

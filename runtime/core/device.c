@@ -491,8 +491,9 @@ vkr_status vkr_precision_resolve(const vkr_context *ctx, vkr_precision p, vkr_pr
             return vkr_fail(VKR_ERR_UNSUPPORTED, "precision fp16: device \"%s\" lacks shaderFloat16", ctx->info.name);
         *out = p;
         return VKR_OK;
-    case VKR_PRECISION_BF16:
-        return vkr_fail(VKR_ERR_UNSUPPORTED, "precision bf16: no bf16 kernels are built (use fp16 or fp32)");
+    case VKR_PRECISION_BF16: /* rounded on the fp32 bit pattern: any device */
+        *out = p;
+        return VKR_OK;
     }
     return vkr_fail(VKR_ERR_INVALID, "precision %d: not a vkr_precision", (int)p);
 }

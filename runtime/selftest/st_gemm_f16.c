@@ -1,15 +1,16 @@
-/* The fp16-input GEMM kernels of --precision fp16 (PREC_F16 variants of gemm_tiled.comp, each
- * tile shape, and gemm_texel.comp), conv2d and dense, forward and backward, with the context's
- * precision set to fp16 (vkr_context_set_precision):
- *   - against the double reference on the inputs rounded to fp16 (runtime/ref/half_ref.c):
+/* The fp16- and bf16-input GEMM kernels of --precision fp16 / bf16 (PREC_F16 / PREC_BF16
+ * variants of gemm_tiled.comp, each tile shape, and gemm_texel.comp), conv2d and dense, forward
+ * and backward, with the context's precision set (vkr_context_set_precision); ops gemm_f16 and
+ * gemm_bf16 (the suite's name picks the format):
+ *   - against the double reference on the inputs rounded to the format (runtime/ref/half_ref.c):
  *     within TOL_GEMM, i.e. the kernels round exactly those inputs and accumulate in fp32;
- *   - against the plain fp32 reference: within TOL_GEMM_F16 relative to max sum |a b| (the
- *     fp16 epsilon bound, tolerances.h);
+ *   - against the plain fp32 reference: within TOL_GEMM_F16 / TOL_GEMM_BF16 relative to max
+ *     sum |a b| (the format's epsilon bound, tolerances.h);
  *   - the same with split-K weight gradients forced (the SPLITK partials of the fp16 kernels);
- *   - an input beyond fp16's range (1e5) turns the outputs it reaches into inf / NaN (what
+ *   - fp16: an input beyond fp16's range (1e5) turns the outputs it reaches into inf / NaN (what
  *     dynamic loss scaling detects), the others stay finite.
  * The bias gradient is an fp32 sum (not a GEMM): checked against the fp32 reference.
- * SKIP where the device lacks shaderFloat16. */
+ * fp16: SKIP where the device lacks shaderFloat16 (bf16 runs on any device). */
 #include "ops/gemm_conv.h"
 #include "ref/conv2d_ref.h"
 #include "ref/half_ref.h"
@@ -80,6 +81,14 @@ typedef struct {
     double *out, *dinp, *dw, *db;
 } refs;
 
+static int is_bf16(const st_case *c) { return !strcmp(c->op, "gemm_bf16"); }
+
+/* The format's rounding of n values (runtime/ref/half_ref.c). */
+static void round_to(const st_case *c, double *out, const double *x, size_t n) {
+    if (is_bf16(c)) vkr_ref_round_bf16_array(out, x, n);
+    else vkr_ref_round_f16_array(out, x, n);
+}
+
 /* out, dinp, dw, db carved from one host array (the arena holds few arrays per case) */
 static refs refs_new(st_case *c, size_t no, size_t ni, size_t nw, size_t nb) {
     double *a = st_doubles(c, no + ni + nw + nb);
@@ -106,9 +115,9 @@ static void f16_run(st_case *c, const void *kase) {
     vkr_buffer *inp = st_up(c, di, ni), *w = st_up(c, dw, nw), *b = st_up(c, db, nb), *dout = st_up(c, dd, no);
     vkr_buffer *out = st_fill(c, no, NAN), *dinp = st_fill(c, ni, NAN), *dwb = st_fill(c, nw, NAN), *dbb = st_fill(c, nb, NAN);
     if (c->s) return;
-    vkr_ref_round_f16_array(hi, di, ni);
-    vkr_ref_round_f16_array(hw, dw, nw);
-    vkr_ref_round_f16_array(hd, dd, no);
+    round_to(c, hi, di, ni);
+    round_to(c, hw, dw, nw);
+    round_to(c, hd, dd, no);
     vkr_ref_conv2d_forward(R32.out, di, dw, db, p);
     vkr_ref_conv2d_backward(R32.dinp, R32.dw, R32.db, dd, di, dw, p);
     vkr_ref_conv2d_forward(R16.out, hi, hw, db, p);
@@ -142,10 +151,11 @@ static void f16_run(st_case *c, const void *kase) {
         st_cmp_host(gi, R32.dinp, ni, max_of(S.dinp, ni), &g32);
         st_cmp_host(gw, R32.dw, nw, max_of(S.dw, nw), &g32);
         st_cmp_host(gb, R32.db, nb, 0, &eb);
-        st_report(c, "forward vs fp16-input ref", lab, f16, TOL_GEMM);
-        st_report(c, "forward vs fp32 ref", lab, f32, TOL_GEMM_F16);
-        st_report(c, "backward vs fp16-input ref", lab, g16, TOL_GEMM);
-        st_report(c, "backward vs fp32 ref", lab, g32, TOL_GEMM_F16);
+        double tol = is_bf16(c) ? TOL_GEMM_BF16 : TOL_GEMM_F16;
+        st_report(c, "forward vs rounded-input ref", lab, f16, TOL_GEMM);
+        st_report(c, "forward vs fp32 ref", lab, f32, tol);
+        st_report(c, "backward vs rounded-input ref", lab, g16, TOL_GEMM);
+        st_report(c, "backward vs fp32 ref", lab, g32, tol);
         st_report(c, "backward bias (fp32 sum)", lab, eb, TOL_GEMM);
     }
     force(-1);
@@ -195,11 +205,7 @@ static void f16_overflow(st_case *c, const void *kase) {
     force(-1);
 }
 
-vkr_status vkr_check_gemm_f16(vkr_context *ctx, vkr_selftest *st) {
-    if (!vkr_context_device(ctx)->fp16_arithmetic) {
-        vkr_selftest_skip(st, "gemm_f16", "forward, backward", "SKIP: the device lacks shaderFloat16");
-        return VKR_OK;
-    }
+static vkr_status check(vkr_context *ctx, vkr_selftest *st, vkr_precision prec) {
     /* n c h w k r s sh sw pt pb pl pr dh dw groups */
 #define D(b, i, o, sk) {{b, i, 1, 1, o, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, 1, sk}
     static const f16_case cases[] = {
@@ -215,12 +221,22 @@ vkr_status vkr_check_gemm_f16(vkr_context *ctx, vkr_selftest *st) {
     static const f16_case over[] = {{{1, 4, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 0}, D(4, 16, 8, 0)};
 #undef D
     vkr_precision was = vkr_context_precision(ctx);
-    vkr_status s = vkr_context_set_precision(ctx, VKR_PRECISION_FP16);
+    vkr_status s = vkr_context_set_precision(ctx, prec);
     if (s) return s;
     st_suite S;
-    st_suite_init(&S, ctx, st, "gemm_f16", 61);
+    st_suite_init(&S, ctx, st, prec == VKR_PRECISION_BF16 ? "gemm_bf16" : "gemm_f16", 61);
     s = ST_EACH(&S, cases, f16_run);
-    if (!s) s = ST_EACH(&S, over, f16_overflow);
+    if (!s && prec == VKR_PRECISION_FP16) s = ST_EACH(&S, over, f16_overflow);
     vkr_context_set_precision(ctx, was);
     return s;
 }
+
+vkr_status vkr_check_gemm_f16(vkr_context *ctx, vkr_selftest *st) {
+    if (!vkr_context_device(ctx)->fp16_arithmetic) {
+        vkr_selftest_skip(st, "gemm_f16", "forward, backward", "SKIP: the device lacks shaderFloat16");
+        return VKR_OK;
+    }
+    return check(ctx, st, VKR_PRECISION_FP16);
+}
+
+vkr_status vkr_check_gemm_bf16(vkr_context *ctx, vkr_selftest *st) { return check(ctx, st, VKR_PRECISION_BF16); }

@@ -99,6 +99,10 @@
  * rounding fails the first check (its error is ~ u16 sqrt(K) / sqrt(K), >> TOL_GEMM). */
 #define ST_U16 0x1p-11 /* fp16 unit roundoff */
 #define TOL_GEMM_F16 (2 * ST_U16 * (1 + ST_U16) + TOL_GEMM)
+/* bf16 inputs (--precision bf16): the same bound with bf16's unit roundoff 2^-8 (8 significant
+ * bits): 2^-7 (1 + 2^-8) + TOL_GEMM = 7.9e-3 relative to max sum |a b|. */
+#define ST_UBF16 0x1p-8 /* bf16 unit roundoff */
+#define TOL_GEMM_BF16 (2 * ST_UBF16 * (1 + ST_UBF16) + TOL_GEMM)
 /* batchnorm (the derivation of the former BN_FWD_TOL / BN_BWD_TOL): the longest
  * accumulation chain is a serial per-invocation sum of <= ceil(20000 / 256) = 79 terms, 8 tree
  * levels over 256 invocations and a few merges of block / chunk partials: <= 96 roundings.

@@ -289,9 +289,11 @@ static vkr_status open_device(fit_run *r, int use_cache) {
     vkr_status ps = vkr_context_set_precision(r->ctx, a->precision);
     if (ps) return fit_failed(r, "precision", ps);
     vkr_precision got = vkr_context_precision(r->ctx);
-    const char *what = got == VKR_PRECISION_FP16 ? " (fp16 GEMM inputs, fp32 accumulation, master weights and "
-                                                   "optimizer state; dynamic loss scaling from 2^15)"
-                                                 : " (no faster kernel verified on this device)";
+    const char *what = got == VKR_PRECISION_FP16   ? " (fp16 GEMM inputs, fp32 accumulation, master weights and "
+                                                     "optimizer state; dynamic loss scaling from 2^15)"
+                       : got == VKR_PRECISION_BF16 ? " (bf16 GEMM inputs, fp32 accumulation, master weights and "
+                                                     "optimizer state; no loss scaling: fp32's range)"
+                                                   : " (no faster kernel verified on this device)";
     if (a->precision != VKR_PRECISION_FP32)
         fit_msg(r, "precision: %s%s%s", a->precision == VKR_PRECISION_AUTO ? "auto -> " : "", vkr_precision_name(got), what);
     uint64_t tot, tr, ntr;
