@@ -36,7 +36,7 @@ const char usage_bench[] =
     "  --precision P   GEMM precision: fp32 (default), fp16 (inputs rounded to fp16, fp32\n"
     "                  accumulation; the variant column gets \"+fp16\"), bf16 (\"+bf16\"), auto, or\n"
     "                  all: fp32, fp16 and bf16 side by side in one run (fp16 where the device has\n"
-    "                  shaderFloat16)\n"
+    "                  shaderFloat16; --op depthwise: the first only, its depthwise kernels are fp32)\n"
     "  --json          the same figures as JSON: {\"device\", \"device_type\", \"iters\", \"results\": [{\"op\",\n"
     "                  \"shape\", \"batch\", \"variant\", \"direction\", \"ms\", \"gflops\"}]}\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
@@ -256,8 +256,13 @@ static int bench_depthwise(vkr_context *ctx, const bench_cfg *c, cJSON *rows) {
                         failed = cli_error("bench", s);
                         break;
                     }
-                    bench_row(rows, "depthwise", k_dw[si].name, p.n, gemm ? "group-gemm" : "depthwise", d, ms,
-                              ms > 0 ? flops / (ms * 1e6) : 0.0);
+                    /* the depthwise kernels are fp32; the grouped-GEMM path runs at the context's precision */
+                    char vn[32];
+                    vkr_precision pr = vkr_context_precision(ctx);
+                    int lab = gemm && pr != VKR_PRECISION_FP32;
+                    snprintf(vn, sizeof vn, "%s%s%s", gemm ? "group-gemm" : "depthwise", lab ? "+" : "",
+                             lab ? vkr_precision_name(pr) : "");
+                    bench_row(rows, "depthwise", k_dw[si].name, p.n, vn, d, ms, ms > 0 ? flops / (ms * 1e6) : 0.0);
                 }
             }
             vkr_conv_force_gemm_depthwise(0);
