@@ -367,6 +367,8 @@ vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
     /* shaderFloat16 (Vulkan 1.2) for the fp16 GEMM variants (--precision fp16) */
     VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
                                                      .shaderFloat16 = VK_TRUE};
+    uint32_t iv = 0; /* the struct is Vulkan 1.2's: the instance (created at 1.2 where the loader has it) must be too */
+    if (vkEnumerateInstanceVersion(&iv) != VK_SUCCESS || iv < VK_API_VERSION_1_2) ctx->info.fp16_arithmetic = 0;
     if (ctx->info.fp16_arithmetic) dci.pNext = &f16;
     const char *budget_ext = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
     ctx->has_budget = device_has_extension(ctx->phys, budget_ext);
