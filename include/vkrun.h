@@ -174,6 +174,28 @@ void vkr_device_memory_budget(const vkr_context *ctx, vkr_memory_budget *out);
  * The memory budget above does not see it: it stands for memory taken by others. */
 void vkr_context_set_memory_limit(vkr_context *ctx, uint64_t bytes);
 
+/* ---------------------------------------------------------------- precision */
+
+/* Mixed precision of the conv / dense GEMMs recorded on a context (--precision).
+ * FP32: everything in fp32 (the default).  FP16: the GEMM inputs (weights, activations,
+ * gradients) are rounded to float16 as the kernels load them, every GEMM accumulates in
+ * fp32; tensors stay fp32 in memory, so master weights, optimizer state, batch-norm
+ * statistics, softmax and the loss are fp32 (training then needs loss scaling, vkr_fit).
+ * Needs shaderFloat16.  BF16: the same with bfloat16 rounding (on the fp32 bit pattern, any
+ * device; fp32's range, so no loss scaling).  AUTO: the fastest precision with a verified
+ * kernel that the device supports -- fp32 on every device today, as no fp16 / bf16 kernel
+ * has been measured faster than fp32 (README: lavapipe's ratios). */
+typedef enum { VKR_PRECISION_FP32 = 0, VKR_PRECISION_FP16, VKR_PRECISION_BF16, VKR_PRECISION_AUTO } vkr_precision;
+const char *vkr_precision_name(vkr_precision p);
+/* "fp32" | "fp16" | "bf16" | "auto" (VKR_ERR_INVALID naming the accepted words otherwise). */
+vkr_status vkr_precision_parse(const char *s, vkr_precision *out);
+/* What `p` means on this context's device (AUTO resolved); VKR_ERR_UNSUPPORTED with the
+ * reason when the device cannot run it. */
+vkr_status vkr_precision_resolve(const vkr_context *ctx, vkr_precision p, vkr_precision *out);
+/* Resolves p and makes it the precision of the GEMMs recorded from now on. */
+vkr_status vkr_context_set_precision(vkr_context *ctx, vkr_precision p);
+vkr_precision vkr_context_precision(const vkr_context *ctx);
+
 /* ---------------------------------------------------------------- shaders */
 
 typedef struct {

@@ -230,6 +230,15 @@ typedef struct {
     int dropout;
     int dropout_from;
     uint64_t dropout_seed;
+    /* dynamic loss scaling (the fp16 path, vkr_context_set_precision; as Keras's LossScaleOptimizer
+     * and PyTorch's GradScaler): 0 off; 1: train_step multiplies the loss gradient by the scale S,
+     * then checks every trained gradient for inf / NaN (vkr_nonfinite).  A step with any skips the
+     * update (the optimizer's step counter too) and halves S (backoff 0.5); otherwise the gradients
+     * are divided by S and applied, and after loss_scale_interval clean steps in a row S doubles
+     * (growth 2).  Defaults (0): S = 2^15 (Keras; GradScaler starts at 2^16), interval 2000 (both). */
+    int loss_scaling;
+    double loss_scale_init;
+    int loss_scale_interval;
 } vkr_graph_opts;
 
 typedef struct {
@@ -292,9 +301,17 @@ vkr_status vkr_graph_train_step(vkr_graph *g, const float *input, const float *t
 vkr_status vkr_graph_eval_batch(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
                                 int *correct);
 /* Like train_step without the optimizer update: gradients stay readable with
- * vkr_graph_download_grad (for tests). */
+ * vkr_graph_download_grad (for tests; multiplied by the loss scale under loss scaling). */
 vkr_status vkr_graph_backward_only(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
                                    int *correct);
+/* Dynamic loss scaling (vkr_graph_opts.loss_scaling): the scale the next step uses, the steps
+ * skipped for inf / NaN gradients so far, and the clean steps since the scale last changed. */
+typedef struct {
+    double scale;
+    long skipped;
+    int clean;
+} vkr_loss_scale_state;
+void vkr_graph_loss_scale(const vkr_graph *g, vkr_loss_scale_state *out);
 /* Copies device weights (and BN running stats) back into the model's tensors. */
 vkr_status vkr_graph_download_weights(vkr_graph *g);
 /* Re-uploads the model's tensors (after editing them on the host). */

@@ -26,6 +26,9 @@ extern "C" {
 /* ------------------------------------------------------------- utilities */
 /* y = a*x + b*y over n floats. */
 vkr_status vkr_axpby(vkr_cmd *cmd, uint64_t n, float a, vkr_buffer *x, float b, vkr_buffer *y);
+/* flag |= 1 (a uint at offset 0 of `flag`) if x[0..n) holds an inf or NaN; unchanged otherwise
+ * (the gradient check of dynamic loss scaling: zero the flag, check every gradient, read it). */
+vkr_status vkr_nonfinite(vkr_cmd *cmd, uint64_t n, vkr_buffer *x, vkr_buffer *flag);
 
 /* --------------------------------------------------------------- conv2d */
 typedef struct {

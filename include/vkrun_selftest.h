@@ -16,6 +16,7 @@ typedef struct {
     int checks;          /* number of shape/variant cases folded into this line */
     double max_abs, max_rel, tol;
     int pass;
+    int skipped;         /* 1: not run on this device; shapes holds the reason (pass stays 1) */
 } vkr_selftest_result;
 
 typedef struct vkr_selftest vkr_selftest;
@@ -36,6 +37,10 @@ void vkr_selftest_free(vkr_selftest *st);
  * A case passes when max_rel <= tol (max_rel = max|got-ref| / max(max|ref|, 1e-30)). */
 void vkr_selftest_add(vkr_selftest *st, const char *op, const char *direction, const char *shape, double max_abs,
                       double max_rel, double tol);
+/* Records that (op, direction) was not run on this device, and why (e.g. a missing feature). */
+void vkr_selftest_skip(vkr_selftest *st, const char *op, const char *direction, const char *reason);
+/* 1 if every line recorded is a skip (and there is at least one). */
+int vkr_selftest_all_skipped(const vkr_selftest *st);
 size_t vkr_selftest_count(const vkr_selftest *st);
 const vkr_selftest_result *vkr_selftest_get(const vkr_selftest *st, size_t i);
 int vkr_selftest_all_pass(const vkr_selftest *st);

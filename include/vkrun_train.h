@@ -89,6 +89,9 @@ typedef struct {
     int micro_batch;        /* images per submission (0: the memory planner's choice) */
     int recompute;          /* 1 on, -1 off, 0 auto (see vkr_graph_opts) */
     int bn_train;           /* trainable BatchNorm uses batch statistics */
+    vkr_precision precision; /* [--precision] of the conv / dense GEMMs (vkr_context_set_precision; default
+                               fp32); fp16 trains with dynamic loss scaling (vkr_graph_opts.loss_scaling).
+                               A caller's ctx gets its precision back when vkr_fit returns */
     vkr_optimizer optimizer; /* default Adam (Keras defaults: b1 .9, b2 .999, eps 1e-7) */
     double lr, momentum;    /* default 1e-3, 0.9 (SGD) */
     int epochs;             /* stage 1 (default 5) */

@@ -22,6 +22,34 @@
 #ifndef VKRUN_GEMM_CONV_GLSL
 #define VKRUN_GEMM_CONV_GLSL
 
+// Operand precision (the --precision variants in variants.cmake): GEMM_OPV is the type operand
+// tiles are kept in, GEMM_OPS(x) the conversion into it, gemm_round_op(v) rounds fp32 operands
+// to the nearest value of the format (as an fp32 vec4).  Accumulation is fp32 either way.
+//   PREC_F16:  IEEE binary16 (needs shaderFloat16), tiles kept as f16vec4;
+//   PREC_BF16: bfloat16 (8 significant bits, fp32's exponent range), rounded to nearest even on
+//              the fp32 bit pattern (any device); tiles stay vec4 holding bf16 values.
+#ifdef PREC_F16
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#define GEMM_OPV f16vec4
+#define GEMM_OPS(x) float16_t(x)
+vec4 gemm_round_op(vec4 v) { return vec4(f16vec4(v)); }
+#elif defined(PREC_BF16)
+#define GEMM_OPV vec4
+float gemm_round_bf16(float x) { // NaN stays NaN; past bf16's largest value: inf
+    uint u = floatBitsToUint(x);
+    uint r = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    return isnan(x) ? x : uintBitsToFloat(r);
+}
+#define GEMM_OPS(x) gemm_round_bf16(x)
+vec4 gemm_round_op(vec4 v) {
+    return vec4(gemm_round_bf16(v.x), gemm_round_bf16(v.y), gemm_round_bf16(v.z), gemm_round_bf16(v.w));
+}
+#else
+#define GEMM_OPV vec4
+#define GEMM_OPS(x) (x)
+vec4 gemm_round_op(vec4 v) { return v; }
+#endif
+
 #define DIR_FWD 0
 #define DIR_DGRAD 1
 #define DIR_WGRAD 2

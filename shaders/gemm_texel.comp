@@ -13,6 +13,10 @@
 //   CMODE 0: scalar stores        1: vec4 stores along n         2: vec4 stores along m
 // (a storage store costs a per-lane loop on llvmpipe, so 4 outputs per store matter when the
 // reduction is short).
+// PREC_F16 (variants.cmake, the fp16 path of --precision fp16): every operand value is rounded to
+// float16 (round to nearest even; beyond 65504 it becomes inf) right after it is fetched, so the
+// GEMM sees fp16 inputs; the products of fp16 values are exact in fp32 and the accumulation is fp32.
+// PREC_BF16 (--precision bf16): the same with bfloat16 rounding (gemm_conv.glsl).
 // A vec4 mode is chosen only when its rows/columns are whole, aligned texels; vec4 along k
 // implies Kr % 4 == 0, vec4 along m (n) implies M % 4 == 0 (N % 4 == 0).
 #extension GL_EXT_control_flow_attributes : require
@@ -276,6 +280,10 @@ void main() {
     for (int k0 = KB; k0 < KE; k0 += 4) {
         load_a(k0);
         load_b(k0);
+#if defined(PREC_F16) || defined(PREC_BF16)
+        [[unroll]] for (int i = 0; i < TM; i++) a[i] = gemm_round_op(a[i]);
+        [[unroll]] for (int j = 0; j < TN; j++) b[j] = gemm_round_op(b[j]);
+#endif
         [[unroll]] for (int i = 0; i < TM; i++)
             [[unroll]] for (int j = 0; j < TN; j++) {
                 float c = acc[i * TN + j];

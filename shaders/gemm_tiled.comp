@@ -9,6 +9,11 @@
 // fixed reduction slot of A; the reduction indices of a tile are decomposed once per tile into a
 // small shared table (offsets into A and B, and the tap displacement for the padding test).
 #include "gemm_conv.glsl"
+// PREC_F16 (variants.cmake, the fp16 path of --precision fp16): the A and B tiles are rounded to
+// float16 (round to nearest even) as they are stored into shared memory, which holds them as
+// f16vec4 (half the shared memory and shared-load bandwidth); the products of the widened fp16
+// values are exact in fp32 and every GEMM accumulates in fp32 (gemm_conv.glsl: GEMM_OPV).
+// PREC_BF16 (--precision bf16): the tiles are rounded to bfloat16 as they are stored (kept as vec4).
 
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(constant_id = 0) const int DIR = 0;
@@ -31,8 +36,8 @@ layout(std430, binding = 3) readonly buffer BiasBuf { float biasv[]; };
 #define BSTEP (256 / BN) // B slots between an invocation's loads
 
 // As[k][g] = A(bm + 4g .. bm + 4g + 3, k0 + k), Bs[k][g] = B(k0 + k, bn + 4g .. bn + 4g + 3)
-shared vec4 As[BK][BM / 4];
-shared vec4 Bs[BK][BN / 4];
+shared GEMM_OPV As[BK][BM / 4];
+shared GEMM_OPV Bs[BK][BN / 4];
 // per reduction slot of the tile: offset into A, offset into B, tap displacement (dy, dx); dy = -1 << 30 past the range
 shared int kA[BK], kB[BK], kY[BK], kX[BK];
 
@@ -123,20 +128,20 @@ void main() {
             int m = bm + ml;
             float va = 0.0;
             if (m < p.M && kaok) va = Av[p.offA + m * aRow + kA[kl]];
-            As[kl][ml >> 2][ml & 3] = va;
+            As[kl][ml >> 2][ml & 3] = GEMM_OPS(va);
         }
         for (int l = 0; l < BK / BSTEP; l++) {
             int kb = kb0 + BSTEP * l;
             float vb = 0.0;
             if (bn + nl < p.N && uint(bY + kY[kb]) < uint(bLimY) && uint(bX + kX[kb]) < uint(bLimX))
                 vb = Bv[bBase + kB[kb]];
-            Bs[kb][nl >> 2][nl & 3] = vb;
+            Bs[kb][nl >> 2][nl & 3] = GEMM_OPS(vb);
         }
         barrier();
         for (int kk = 0; kk < BK; kk++) {
             vec4 a[TM / 4], b[TN / 4];
-            for (int q = 0; q < TM / 4; q++) a[q] = As[kk][ty * (TM / 4) + q];
-            for (int q = 0; q < TN / 4; q++) b[q] = Bs[kk][tx * (TN / 4) + q];
+            for (int q = 0; q < TM / 4; q++) a[q] = vec4(As[kk][ty * (TM / 4) + q]);
+            for (int q = 0; q < TN / 4; q++) b[q] = vec4(Bs[kk][tx * (TN / 4) + q]);
             for (int i = 0; i < TM; i++)
                 for (int j = 0; j < TN; j++) acc[i][j] = fma(a[i >> 2][i & 3], b[j >> 2][j & 3], acc[i][j]);
         }

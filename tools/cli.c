@@ -22,6 +22,27 @@ vkr_status cli_context(const char *device, vkr_context **ctx) {
     return vkr_context_create(&o, ctx);
 }
 
+vkr_status cli_context_at(const char *device, const char *precision, vkr_context **ctx) {
+    vkr_precision want = VKR_PRECISION_FP32;
+    vkr_status s = precision ? vkr_precision_parse(precision, &want) : VKR_OK;
+    if (s) return s;
+    if ((s = cli_context(device, ctx))) return s;
+    if (!precision) return VKR_OK;
+    if ((s = vkr_context_set_precision(*ctx, want))) {
+        vkr_context_destroy(*ctx);
+        *ctx = NULL;
+        return s;
+    }
+    vkr_precision got = vkr_context_precision(*ctx);
+    if (want == VKR_PRECISION_AUTO)
+        fprintf(stderr, "precision: auto -> %s (no faster kernel verified on this device)\n", vkr_precision_name(got));
+    else fprintf(stderr, "precision: %s%s\n", vkr_precision_name(got),
+                 got == VKR_PRECISION_FP16   ? " (GEMM inputs fp16, fp32 accumulation)"
+                 : got == VKR_PRECISION_BF16 ? " (GEMM inputs bf16, fp32 accumulation)"
+                                             : "");
+    return VKR_OK;
+}
+
 int cli_check_validation(vkr_context *ctx) {
     if (vkr_validation_enabled(ctx) && (vkr_validation_errors(ctx) || vkr_validation_warnings(ctx))) {
         fprintf(stderr, "vkrun: the validation layer reported %u error(s) and %u warning(s)\n",

@@ -20,6 +20,14 @@ int cli_wants_help(int argc, char **argv);
 int cli_error(const char *what, vkr_status s);
 /* Creates a context honoring --device and VKRUN_VALIDATION. */
 vkr_status cli_context(const char *device, vkr_context **ctx);
+/* The same with --precision WORD (NULL: fp32, silent): parsed, resolved on the device (auto) and
+ * set on the context; prints what was chosen to stderr.  On failure no context is left open. */
+vkr_status cli_context_at(const char *device, const char *precision, vkr_context **ctx);
+/* The help line of --precision, shared by the commands that take it. */
+#define CLI_PRECISION_HELP                                                                                   \
+    "  --precision P     fp32 (default), fp16 (GEMM inputs rounded to fp16, fp32 accumulation; needs\n"   \
+    "                    shaderFloat16), bf16 (the same with bfloat16; any device), auto (the fastest\n"  \
+    "                    verified: fp32 on every device so far)\n"
 /* Prints the graph's memory plan to f when it splits its batch into micro-batches. */
 void cli_print_plan(const vkr_graph *g, FILE *f);
 /* Fails (returns 1) when the context's validation layer counted errors. */

@@ -11,7 +11,7 @@
 
 const char usage_bench[] =
     "usage: vkrun bench --op conv2d|dense|depthwise [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
-    "                   [--iters N] [--tile I|all] [--split S] [--json]\n"
+    "                   [--iters N] [--tile I|all] [--split S] [--precision P|all] [--json]\n"
     "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
     "                   [--freeze F] [--device D] [--json]\n"
     "       vkrun bench --loader DIR [--augment SPEC] [--size HxW] [--batch B] [--epochs E]\n"
@@ -35,6 +35,10 @@ const char usage_bench[] =
     "                  per invocation; tiled: 64x64, 128x64, 128x128 tiles), or all of them\n"
     "  --split S       split-K of backward-weight (tuning): S partial sums (1 = none; default:\n"
     "                  the device's choice)\n"
+    "  --precision P   GEMM precision: fp32 (default), fp16 (inputs rounded to fp16, fp32\n"
+    "                  accumulation; the variant column gets \"+fp16\"), bf16 (\"+bf16\"), auto, or\n"
+    "                  all: fp32, fp16 and bf16 side by side in one run (fp16 where the device has\n"
+    "                  shaderFloat16; --op depthwise: the first only, its depthwise kernels are fp32)\n"
     "  --json          the same figures as JSON: {\"device\", \"device_type\", \"iters\", \"results\": [{\"op\",\n"
     "                  \"shape\", \"batch\", \"variant\", \"direction\", \"ms\", \"gflops\"}]}\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
@@ -140,13 +144,15 @@ typedef struct {
     int dense, nv, nt, nbatch, iters, split;
     vkr_gemm_variant vlist[VKR_GEMM_VARIANT_COUNT];
     int tiles[64], batches[2];
+    vkr_precision precs[3];
+    int np;
 } bench_cfg;
 
 /* Prints one row (or adds it to rows, with --json). */
 static void bench_row(cJSON *rows, const char *op, const char *shape, int batch, const char *variant, int d,
                       double ms, double gflops) {
     if (!rows) {
-        printf("%-7s %-22s %5d %-13s %-16s %10.3f %9.2f\n", op, shape, batch, variant, k_dir_names[d], ms, gflops);
+        printf("%-7s %-22s %5d %-18s %-16s %10.3f %9.2f\n", op, shape, batch, variant, k_dir_names[d], ms, gflops);
         fflush(stdout);
         return;
     }
@@ -187,8 +193,13 @@ static int bench_shapes(vkr_context *ctx, const bench_cfg *c, cJSON *rows) {
                 bufs_free(&B);
                 break;
             }
+            for (int pi = 0; pi < c->np && !failed; pi++)
             for (int vi = 0; vi < nv && !failed; vi++)
                 for (int ti = 0; ti < nt && !failed; ti++) {
+                    if ((s = vkr_context_set_precision(ctx, c->precs[pi]))) {
+                        failed = cli_error("bench", s);
+                        break;
+                    }
                     vkr_gemm_force_variant(vlist[vi]);
                     vkr_gemm_variant used = vkr_gemm_pick(ctx);
                     if (tiles[ti] >= vkr_gemm_tile_count(used)) continue; /* past this variant's table */
@@ -205,6 +216,10 @@ static int bench_shapes(vkr_context *ctx, const bench_cfg *c, cJSON *rows) {
                     if (split) {
                         size_t l = strlen(vname);
                         snprintf(vname + l, sizeof vname - l, "/S%d", split);
+                    }
+                    if (vkr_context_precision(ctx) != VKR_PRECISION_FP32) {
+                        size_t l = strlen(vname);
+                        snprintf(vname + l, sizeof vname - l, "+%s", vkr_precision_name(vkr_context_precision(ctx)));
                     }
                     vkr_gemm_force_split(split);
                     for (int d = 0; d < D_COUNT && !failed; d++) {
@@ -249,8 +264,13 @@ static int bench_depthwise(vkr_context *ctx, const bench_cfg *c, cJSON *rows) {
                         failed = cli_error("bench", s);
                         break;
                     }
-                    bench_row(rows, "depthwise", k_dw[si].name, p.n, gemm ? "group-gemm" : "depthwise", d, ms,
-                              ms > 0 ? flops / (ms * 1e6) : 0.0);
+                    /* the depthwise kernels are fp32; the grouped-GEMM path runs at the context's precision */
+                    char vn[32];
+                    vkr_precision pr = vkr_context_precision(ctx);
+                    int lab = gemm && pr != VKR_PRECISION_FP32;
+                    snprintf(vn, sizeof vn, "%s%s%s", gemm ? "group-gemm" : "depthwise", lab ? "+" : "",
+                             lab ? vkr_precision_name(pr) : "");
+                    bench_row(rows, "depthwise", k_dw[si].name, p.n, vn, d, ms, ms > 0 ? flops / (ms * 1e6) : 0.0);
                 }
             }
             vkr_conv_force_gemm_depthwise(0);
@@ -268,7 +288,7 @@ static int parse_int(const char *s, int *out) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *device = NULL, *op = NULL, *variant = "auto", *tile = NULL;
+    const char *device = NULL, *op = NULL, *variant = "auto", *tile = NULL, *precision = NULL;
     int batch = 0, iters = 3, split = 0, json = 0;
     if (cli_wants_help(argc, argv)) {
         fputs(usage_bench, stdout);
@@ -285,6 +305,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--op") && has) op = argv[++i];
         else if (!strcmp(a, "--variant") && has) variant = argv[++i];
         else if (!strcmp(a, "--tile") && has) tile = argv[++i];
+        else if (!strcmp(a, "--precision") && has) precision = argv[++i];
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--batch") && has) {
             if (!parse_int(argv[++i], &batch)) {
@@ -353,10 +374,14 @@ int cmd_bench(int argc, char **argv) {
     cfg.nv = nv;
     cfg.nt = nt;
     cfg.nbatch = nbatch;
+    int all_prec = precision && !strcmp(precision, "all");
     vkr_context *ctx;
-    vkr_status s = cli_context(device, &ctx);
+    vkr_status s = cli_context_at(device, all_prec ? NULL : precision, &ctx);
     if (s) return cli_error("bench", s);
     const vkr_device_info *I = vkr_context_device(ctx);
+    cfg.precs[cfg.np++] = vkr_context_precision(ctx);
+    if (all_prec && I->fp16_arithmetic) cfg.precs[cfg.np++] = VKR_PRECISION_FP16;
+    if (all_prec) cfg.precs[cfg.np++] = VKR_PRECISION_BF16;
     if (!I->timestamps) {
         fprintf(stderr, "vkrun bench: device \"%s\" has no timestamps on its compute queue\n", I->name);
         vkr_context_destroy(ctx);
@@ -364,7 +389,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!json) {
         printf("device: %s (%s), %d timed run%s after a warm-up\n", I->name, I->type_name, iters, iters == 1 ? "" : "s");
-        printf("%-7s %-22s %5s %-13s %-16s %10s %9s\n", "op", "shape", "batch", "variant", "direction", "ms", "GFLOP/s");
+        printf("%-7s %-22s %5s %-18s %-16s %10s %9s\n", "op", "shape", "batch", "variant", "direction", "ms", "GFLOP/s");
     }
     cJSON *rows = json ? cJSON_CreateArray() : NULL;
     int failed = dwise ? bench_depthwise(ctx, &cfg, rows) : bench_shapes(ctx, &cfg, rows);

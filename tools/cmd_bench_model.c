@@ -13,7 +13,7 @@
 
 const char usage_bench_model[] =
     "usage: vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
-    "                  [--freeze F] [--recompute] [--device D] [--json]\n\n"
+    "                  [--freeze F] [--recompute] [--precision P] [--device D] [--json]\n\n"
     "Times a model on random input: per-layer GPU time from timestamps (forward, and with\n"
     "--backward the backward pass and the optimizer update of a training step), total ms\n"
     "per batch (wall clock, including upload and recording), images/s, and GFLOP/s of the\n"
@@ -25,7 +25,8 @@ const char usage_bench_model[] =
     "  --freeze F       with --backward: layers [0, F) frozen (default 0)\n"
     "  --recompute      with --backward: recompute activations inside blocks (docs/memory.md)\n"
     "  --device D       device index or name substring\n"
-    "  --json           the same figures as one JSON object (per-layer \"layers\", totals, memory)\n";
+    "  --json           the same figures as one JSON object (per-layer \"layers\", totals, memory)\n"
+    "  --precision P    fp32 (default), fp16 (with --backward: dynamic loss scaling too), bf16, auto\n";
 
 typedef struct {
     const char *path, *device;
@@ -158,7 +159,7 @@ static int pos_int(const char *s, int *out) {
 }
 
 int cmd_bench_model(int argc, char **argv) {
-    const char *path = NULL, *device = NULL;
+    const char *path = NULL, *device = NULL, *precision = NULL;
     int batch = 8, iters = 3, h = 0, w = 0, freeze = 0, backward = 0, recompute = -1, json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -174,6 +175,7 @@ int cmd_bench_model(int argc, char **argv) {
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--recompute")) recompute = 1;
         else if (!strcmp(a, "--device") && has) device = argv[++i];
+        else if (!strcmp(a, "--precision") && has) precision = argv[++i];
         else if (a[0] == '-') {
             return cli_unknown_option("bench", a, usage_bench_model);
         } else if (!path) path = a;
@@ -194,7 +196,7 @@ int cmd_bench_model(int argc, char **argv) {
     int rc = 1;
     vkr_status s = vkr_model_load(path, &m);
     if (s) return cli_error("bench", s);
-    if ((s = cli_context(device, &ctx))) {
+    if ((s = cli_context_at(device, precision, &ctx))) {
         cli_error("bench", s);
         goto done;
     }
@@ -203,6 +205,7 @@ int cmd_bench_model(int argc, char **argv) {
     vkr_graph_opts o = {.batch = batch, .micro_batch = batch, .height = h, .width = w, .training = backward,
                         .freeze = freeze, .recompute = recompute, .optimizer = VKR_OPTIM_SGD, .timing = timing};
     o.optim.lr = 0.0f;
+    o.loss_scaling = backward && vkr_context_precision(ctx) == VKR_PRECISION_FP16; /* as vkr_fit */
     if ((s = vkr_graph_create(ctx, m, &o, &g))) {
         cli_error("bench", s);
         goto done;

@@ -12,7 +12,7 @@
 
 const char usage_evaluate[] =
     "usage: vkrun evaluate MODEL [--data] DIR [--json] [--errors N] [--batch B] [--micro-batch N] [--interpolation I]\n"
-    "                      [--strict] [--device D]\n\n"
+    "                      [--strict] [--precision P] [--device D]\n\n"
     "Runs MODEL (a classifier written by vkrun train) on every image of DIR (one\n"
     "subfolder per class; the class names must be the model's) and prints the mean\n"
     "categorical cross-entropy, accuracy, the confusion matrix (rows: true class,\n"
@@ -23,10 +23,11 @@ const char usage_evaluate[] =
     "  --batch B         images per call (default 32); run as micro-batches that fit the device\n"
     "  --micro-batch N   images per submission (default: the memory planner's choice, on stderr when it splits)\n"
     "  --interpolation   bilinear, nearest, nearest-pil (default: what the model was trained with)\n"
-    "  --strict          a file that is not a decodable image is an error (default: skipped with a warning)\n";
+    "  --strict          a file that is not a decodable image is an error (default: skipped with a warning)\n"
+    CLI_PRECISION_HELP;
 
 typedef struct {
-    const char *model_path, *data, *device, *interp_name;
+    const char *model_path, *data, *device, *interp_name, *precision;
     int json, batch, micro, strict, errors;
 } eval_args;
 
@@ -49,6 +50,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--data") && v) a->data = argv[++i];
         else if (!strcmp(o, "--device") && v) a->device = argv[++i];
+        else if (!strcmp(o, "--precision") && v) a->precision = argv[++i];
         else if (!strcmp(o, "--batch") && v) a->batch = atoi(argv[++i]);
         else if (!strcmp(o, "--micro-batch") && v) a->micro = atoi(argv[++i]);
         else if (!strcmp(o, "--errors") && v) a->errors = atoi(argv[++i]);
@@ -282,7 +284,7 @@ static int run_all(const eval_args *a, const vkr_model *m, const vkr_dataset *ds
     float *x = NULL, *tg = NULL, *p = NULL;
     int rc = 1, cnt;
     vkr_status s;
-    if ((s = cli_context(a->device, ctx))) return cli_error("evaluate", s);
+    if ((s = cli_context_at(a->device, a->precision, ctx))) return cli_error("evaluate", s);
     vkr_graph_opts go = {.batch = a->batch, .micro_batch = a->micro, .height = m->in_h, .width = m->in_w};
     if ((s = vkr_graph_create(*ctx, (vkr_model *)m, &go, &g))) {
         rc = cli_error("evaluate", s);

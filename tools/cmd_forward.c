@@ -11,7 +11,7 @@
 
 const char usage_forward[] =
     "usage: vkrun forward MODEL --input X.npy --output Y.npy [--layout nchw|nhwc] [--layer NAME]\n"
-    "                    [--batch B] [--micro-batch N] [--device D]\n\n"
+    "                    [--batch B] [--micro-batch N] [--precision P] [--device D]\n\n"
     "Runs the model (inference: BatchNorm with running statistics, dropout off) on the images\n"
     "of X and writes the output of the last layer, or of --layer NAME, to Y (written atomically).\n"
     "X is a float32 .npy array already preprocessed as the model expects (see the model's\n"
@@ -22,7 +22,8 @@ const char usage_forward[] =
     "  --batch B     images per call (default 64); the memory planner runs them as micro-batches\n"
     "                that fit the device, and prints its plan to stderr when it splits them\n"
     "  --micro-batch N  images per submission (default: the planner's choice)\n"
-    "  --device D    device index or name substring (default: VKRUN_DEVICE, else the best device)\n";
+    "  --device D    device index or name substring (default: VKRUN_DEVICE, else the best device)\n"
+    CLI_PRECISION_HELP;
 
 static double now_ms(void) {
     struct timespec t;
@@ -41,7 +42,7 @@ static void transpose(const float *src, float *dst, int64_t n, int64_t c, int64_
 }
 
 typedef struct {
-    const char *path, *inpath, *outpath, *layer, *device, *layout;
+    const char *path, *inpath, *outpath, *layer, *device, *layout, *precision;
     int batch, micro, nhwc;
 } fwd_args;
 
@@ -53,6 +54,7 @@ static int parse_args(int argc, char **argv, fwd_args *a) {
         else if (!strcmp(o, "--output") && has) a->outpath = argv[++i];
         else if (!strcmp(o, "--layer") && has) a->layer = argv[++i];
         else if (!strcmp(o, "--device") && has) a->device = argv[++i];
+        else if (!strcmp(o, "--precision") && has) a->precision = argv[++i];
         else if (!strcmp(o, "--layout") && has) a->layout = argv[++i];
         else if ((!strcmp(o, "--batch") || !strcmp(o, "--micro-batch")) && has) {
             int v = atoi(argv[++i]);
@@ -167,7 +169,7 @@ int cmd_forward(int argc, char **argv) {
         transpose(x.data, xin, N, C, H * W, 1);
     }
     const float *xnchw = a.nhwc ? xin : x.data;
-    if ((s = vkr_model_infer_shapes(m, (int)H, (int)W)) || (s = cli_context(a.device, &ctx))) {
+    if ((s = vkr_model_infer_shapes(m, (int)H, (int)W)) || (s = cli_context_at(a.device, a.precision, &ctx))) {
         cli_error("forward", s);
         goto done;
     }

@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 
 const char usage_predict[] =
-    "usage: vkrun predict MODEL IMAGE|FOLDER... [--top K] [--json] [--batch B] [--interpolation I] [--device D]\n\n"
+    "usage: vkrun predict MODEL IMAGE|FOLDER... [--top K] [--json] [--batch B] [--interpolation I]\n"
+    "                     [--precision P] [--device D]\n\n"
     "Prints, per image, the class probabilities as an array (as Keras' model.predict,\n"
     "e.g. [[0.035 0.965]]) and the top K classes with their names.  For a 1000-class\n"
     "ImageNet model the default is the top 5; otherwise every class.  A FOLDER stands for\n"
@@ -19,7 +20,8 @@ const char usage_predict[] =
     "  --top K           how many classes to list (default: all, or 5 for > 20 classes)\n"
     "  --json            print the same as JSON\n"
     "  --batch B         images per call (default 32)\n"
-    "  --interpolation   bilinear, nearest, nearest-pil (default: what the model was trained with)\n";
+    "  --interpolation   bilinear, nearest, nearest-pil (default: what the model was trained with)\n"
+    CLI_PRECISION_HELP;
 
 typedef struct {
     int k;
@@ -142,7 +144,7 @@ static int load_batch(const vkr_model *m, const inputs *in, int first, int cnt, 
 }
 
 typedef struct {
-    const char *model_path, *device, *interp_name;
+    const char *model_path, *device, *interp_name, *precision;
     int json, top, batch;
     inputs in;
 } predict_args;
@@ -151,6 +153,7 @@ static int parse_args(int argc, char **argv, predict_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "--device") && v) a->device = argv[++i];
+        else if (!strcmp(o, "--precision") && v) a->precision = argv[++i];
         else if (!strcmp(o, "--top") && v) a->top = atoi(argv[++i]);
         else if (!strcmp(o, "--batch") && v) a->batch = atoi(argv[++i]);
         else if (!strcmp(o, "--interpolation") && v) a->interp_name = argv[++i];
@@ -207,7 +210,7 @@ int cmd_predict(int argc, char **argv) {
     if (open_model(&a, &m, &interp, &pre)) goto out;
     int K = m->layers[m->nlayers - 1].out_c, B = a.batch < a.in.n ? a.batch : a.in.n;
     int top = a.top < 0 ? (K > 20 ? 5 : K) : a.top > K ? K : a.top;
-    if ((s = cli_context(a.device, &ctx))) {
+    if ((s = cli_context_at(a.device, a.precision, &ctx))) {
         rc = cli_error("predict", s);
         goto out;
     }

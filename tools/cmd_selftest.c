@@ -14,7 +14,8 @@ const char usage_selftest[] =
     "reference backward against central finite differences.  One line per op and\n"
     "direction: shapes tried, max abs and relative error, tolerance, PASS/FAIL.\n"
     "Exit status 0 only if every check passes (and, with VKRUN_VALIDATION=1, the\n"
-    "validation layer reported nothing).\n\n"
+    "validation layer reported nothing); 77 if every check selected was skipped\n"
+    "(SKIP lines: the device lacks a feature, e.g. shaderFloat16 for gemm_f16).\n\n"
     "  --device D   device index or name substring (default: VKRUN_DEVICE, else best)\n"
     "  --op NAME    check only this op (repeatable)\n"
     "  --list       print the op names and exit\n"
@@ -66,6 +67,11 @@ int cmd_selftest(int argc, char **argv) {
         if (!json)
             for (size_t k = before; k < vkr_selftest_count(st); k++) {
                 const vkr_selftest_result *r = vkr_selftest_get(st, k);
+                if (r->skipped) {
+                    printf("SKIP %-16s %-30s %s\n", r->op, r->direction, r->shapes);
+                    fflush(stdout);
+                    continue;
+                }
                 printf("%-4s %-16s %-30s max_abs %.3e  max_rel %.3e  (tol %.1e, %d case%s)\n", r->pass ? "PASS" : "FAIL",
                        r->op, r->direction, r->max_abs, r->max_rel, r->tol, r->checks, r->checks == 1 ? "" : "s");
                 printf("       shapes: %s\n", r->shapes);
@@ -90,6 +96,7 @@ int cmd_selftest(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "max_rel", r->max_rel);
             cJSON_AddNumberToObject(o, "tol", r->tol);
             cJSON_AddBoolToObject(o, "pass", r->pass);
+            cJSON_AddBoolToObject(o, "skipped", r->skipped);
             cJSON_AddItemToArray(arr, o);
         }
         cJSON_AddNumberToObject(root, "validation_errors", vkr_validation_errors(ctx));
@@ -102,7 +109,9 @@ int cmd_selftest(int argc, char **argv) {
     } else if (st) {
         printf("%zu passed, %d failed\n", vkr_selftest_count(st) - (size_t)nfail, nfail);
     }
+    int all_skipped = st && vkr_selftest_all_skipped(st);
     vkr_selftest_free(st);
     vkr_context_destroy(ctx);
-    return failed || nfail || vfail ? 1 : 0;
+    if (failed || nfail || vfail) return 1;
+    return all_skipped ? 77 : 0; /* 77: nothing could run on this device (ctest SKIP_RETURN_CODE) */
 }

@@ -82,6 +82,12 @@ const char usage_train[] =
     "  --tensorboard-steps N   N for those (default 10; 0: per epoch only)\n"
     "  --resume CHECKPOINT     continue an interrupted run (Ctrl-C writes OUT.checkpoint, which records the\n"
     "                          command: --resume alone is enough; other flags given must match it)\n"
+    "  --precision P           fp32 (default); fp16: conv / dense GEMM inputs rounded to fp16, fp32\n"
+    "                          accumulation, fp32 master weights, optimizer state, batch-norm, softmax and\n"
+    "                          loss, dynamic loss scaling (from 2^15, x2 after 2000 clean steps, x0.5 and the\n"
+    "                          step skipped on inf/NaN gradients; Keras mixed_float16); bf16: the same with\n"
+    "                          bfloat16 GEMM inputs, no loss scaling (Keras mixed_bfloat16); auto: the\n"
+    "                          fastest verified (fp32 on every device so far)\n"
     "  --device D              device index or name substring\n";
 
 
@@ -337,6 +343,12 @@ static int parse_args(int argc, char **argv, train_args *t) {
         }
         else if (ARG("--resume")) a->resume = v;
         else if (ARG("--device")) a->device = v;
+        else if (ARG("--precision")) {
+            if (vkr_precision_parse(v, &a->precision)) {
+                fprintf(stderr, "vkrun train: --precision: %s\n", vkr_last_error());
+                return 2;
+            }
+        }
         else if (!strcmp(o, "--no-cache")) a->no_cache = 1;
         else if (!strcmp(o, "--bn-train")) a->bn_train = 1;
         else if (!strcmp(o, "--recompute")) a->recompute = 1;

@@ -364,6 +364,12 @@ vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
                                    .queueCount = 1,
                                    .pQueuePriorities = &prio};
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci};
+    /* shaderFloat16 (Vulkan 1.2) for the fp16 GEMM variants (--precision fp16) */
+    VkPhysicalDeviceShaderFloat16Int8Features f16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+                                                     .shaderFloat16 = VK_TRUE};
+    uint32_t iv = 0; /* the struct is Vulkan 1.2's: the instance (created at 1.2 where the loader has it) must be too */
+    if (vkEnumerateInstanceVersion(&iv) != VK_SUCCESS || iv < VK_API_VERSION_1_2) ctx->info.fp16_arithmetic = 0;
+    if (ctx->info.fp16_arithmetic) dci.pNext = &f16;
     const char *budget_ext = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
     ctx->has_budget = device_has_extension(ctx->phys, budget_ext);
     if (ctx->has_budget) {
@@ -460,3 +466,45 @@ void vkr_device_memory_budget(const vkr_context *ctx, vkr_memory_budget *out) {
 }
 
 void vkr_context_set_memory_limit(vkr_context *ctx, uint64_t bytes) { ctx->mem_limit = bytes; }
+
+static const char *const k_precision[] = {"fp32", "fp16", "bf16", "auto"};
+
+const char *vkr_precision_name(vkr_precision p) {
+    return p >= VKR_PRECISION_FP32 && p <= VKR_PRECISION_AUTO ? k_precision[p] : "?";
+}
+
+vkr_status vkr_precision_parse(const char *s, vkr_precision *out) {
+    for (int i = 0; i <= VKR_PRECISION_AUTO; i++)
+        if (s && !strcmp(s, k_precision[i])) {
+            *out = (vkr_precision)i;
+            return VKR_OK;
+        }
+    return vkr_fail(VKR_ERR_INVALID, "precision \"%s\": expected fp32, fp16, bf16 or auto", s ? s : "");
+}
+
+vkr_status vkr_precision_resolve(const vkr_context *ctx, vkr_precision p, vkr_precision *out) {
+    switch (p) {
+    case VKR_PRECISION_FP32:
+    case VKR_PRECISION_AUTO: /* no faster kernel is verified on any device yet (README, --precision) */
+        *out = VKR_PRECISION_FP32;
+        return VKR_OK;
+    case VKR_PRECISION_FP16:
+        if (!ctx->info.fp16_arithmetic)
+            return vkr_fail(VKR_ERR_UNSUPPORTED, "precision fp16: device \"%s\" lacks shaderFloat16", ctx->info.name);
+        *out = p;
+        return VKR_OK;
+    case VKR_PRECISION_BF16: /* rounded on the fp32 bit pattern: any device */
+        *out = p;
+        return VKR_OK;
+    }
+    return vkr_fail(VKR_ERR_INVALID, "precision %d: not a vkr_precision", (int)p);
+}
+
+vkr_status vkr_context_set_precision(vkr_context *ctx, vkr_precision p) {
+    vkr_precision r = VKR_PRECISION_FP32;
+    vkr_status s = vkr_precision_resolve(ctx, p, &r);
+    if (!s) ctx->precision = r;
+    return s;
+}
+
+vkr_precision vkr_context_precision(const vkr_context *ctx) { return ctx ? ctx->precision : VKR_PRECISION_FP32; }

@@ -82,6 +82,7 @@ struct vkr_context {
     char pcache_path[1024];
     int pcache_dirty;
     vkr_pipeline *pipelines;
+    vkr_precision precision;    /* of the conv / dense GEMMs (vkr_context_set_precision) */
     int tuned_tile;             /* TILED tile index measured by vkrun tune (0: the default; -1: not read yet) */
 };
 

@@ -27,6 +27,7 @@ void vkr_graph_destroy(vkr_graph *g) {
     }
     vkr__fold_free(g);
     vkr_buffer_destroy(g->result);
+    vkr_buffer_destroy(g->ls_flag);
     free(g->param);
     free(g->grad);
     free(g->moment1);
@@ -114,6 +115,7 @@ static vkr_status graph_setup(vkr_model *m, const vkr_graph_opts *opts, vkr_grap
         g->needs_grad[j] = (char)r;
     }
     g->step_batch = o.batch;
+    g->ls_scale = o.loss_scale_init > 0 ? o.loss_scale_init : 32768.0; /* 2^15 (Keras) */
     g->recompute = o.training && o.recompute > 0;
     vkr_status fs = vkr__fold_setup(g);
     if (fs) {

@@ -130,6 +130,9 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     return VKR_OK;
 }
 
+/* The factor of the loss gradient: the scale under dynamic loss scaling (graph_scale.c), else 1. */
+static float loss_factor(const vkr_graph *g) { return g->o.loss_scaling ? (float)g->ls_scale : 1.0f; }
+
 static vkr_status record_loss(vkr_graph *g, vkr__plan *P, int n, int backward) {
     vkr_cmd *c = g->cmd;
     int lg = P->loss_layer;
@@ -139,16 +142,20 @@ static vkr_status record_loss(vkr_graph *g, vkr__plan *P, int n, int backward) {
         if (backward && P->run_backward[lg]) {
             vkr_buffer *d = vbuf(g, P, P->value_grad[lg]);
             TRY(vkr_softmax_ce_backward(c, n, g->classes, d, g->probs, g->targets));
-            /* the mean over the whole call: a micro-batch of n of B images weighs n / B */
-            if (g->call_n > n) TRY(vkr_axpby(c, (uint64_t)n * g->classes, 0.0f, g->probs, (float)n / g->call_n, d));
+            /* the mean over the whole call: a micro-batch of n of B images weighs n / B; times the loss scale */
+            float f = (g->call_n > n ? (float)n / g->call_n : 1.0f) * loss_factor(g);
+            if (f != 1.0f) TRY(vkr_axpby(c, (uint64_t)n * g->classes, 0.0f, g->probs, f, d));
         }
     } else if (backward && P->run_backward[lg]) {
-        TRY(vkr_cmd_copy(c, vbuf(g, P, P->value_grad[lg]), 0, g->targets, 0, (uint64_t)n * g->target_floats * 4));
+        vkr_buffer *d = vbuf(g, P, P->value_grad[lg]);
+        TRY(vkr_cmd_copy(c, d, 0, g->targets, 0, (uint64_t)n * g->target_floats * 4));
+        float f = loss_factor(g);
+        if (f != 1.0f) TRY(vkr_axpby(c, (uint64_t)n * g->target_floats, 0.0f, g->targets, f, d));
     }
     return VKR_OK;
 }
 
-static vkr_status record_updates(vkr_graph *g) {
+vkr_status vkr__graph_record_updates(vkr_graph *g) {
     g->step++;
     vkr_optim_params o = g->o.optim;
     o.step = g->step;
@@ -220,7 +227,7 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
             g->bwd_ts[2 * j + 1] = vkr_cmd_timing_count(g->cmd);
         }
     g->upd_ts[0] = vkr_cmd_timing_count(g->cmd);
-    if (mode == VKR__RUN_STEP && (s = record_updates(g))) return wrap(g, -1, "optimizer", s);
+    if (mode == VKR__RUN_STEP && (s = vkr__graph_record_updates(g))) return wrap(g, -1, "optimizer", s);
     g->upd_ts[1] = vkr_cmd_timing_count(g->cmd);
     if (mode >= VKR__RUN_EVAL && g->loss == VKR_LOSS_SOFTMAX_CE && (s = vkr__stage_result_record(g, 2 * sizeof(float))))
         return wrap(g, -1, "loss download", s);

@@ -89,6 +89,11 @@ struct vkr_graph {
     /* host transfers recorded into the step's submission (graph_stage.c) */
     int staged;
     vkr_buffer *stage_in, *stage_tg, *stage_res;
+    /* dynamic loss scaling (graph_scale.c) */
+    double ls_scale;
+    long ls_skipped;
+    int ls_clean;
+    vkr_buffer *ls_flag; /* the nonfinite flag of the gradient check */
 };
 
 /* graph_size.c: a zero-filled device buffer of `floats` floats (at least one). */
@@ -142,6 +147,13 @@ typedef enum {
     VKR__RUN_GRADS,     /* training forward + loss + backward (gradients left on the device) */
     VKR__RUN_STEP,      /* VKR__RUN_GRADS + the optimizer update */
 } vkr__run_mode;
+/* graph_exec.c: records the optimizer update of every trained tensor into g->cmd (step + 1). */
+vkr_status vkr__graph_record_updates(vkr_graph *g);
+/* graph_scale.c: a train step under dynamic loss scaling (call: the micro-batched run of a mode). */
+typedef vkr_status (*vkr__call_fn)(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
+                                   int *correct);
+vkr_status vkr__graph_scaled_step(vkr_graph *g, vkr__call_fn grads, const float *input, const float *targets, int n,
+                                  float *loss, int *correct);
 vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const float *targets, int n,
                           vkr__run_mode mode, float *loss, int *correct, float *out);
 

@@ -233,9 +233,14 @@ vkr_status vkr_graph_forward(vkr_graph *g, const float *input, int n, const char
     return call(g, j, input, NULL, n, VKR__RUN_INFER, NULL, NULL, out);
 }
 
+static vkr_status grads_call(vkr_graph *g, const float *input, const float *targets, int n, float *loss, int *correct) {
+    return call(g, g->target, input, targets, n, VKR__RUN_GRADS, loss, correct, NULL);
+}
+
 vkr_status vkr_graph_train_step(vkr_graph *g, const float *input, const float *targets, int n, float *loss,
                                 int *correct) {
     if (!g->o.training) return vkr_fail(VKR_ERR_INVALID, "train_step on a graph created without training");
+    if (g->o.loss_scaling) return vkr__graph_scaled_step(g, grads_call, input, targets, n, loss, correct);
     return call(g, g->target, input, targets, n, VKR__RUN_STEP, loss, correct, NULL);
 }
 

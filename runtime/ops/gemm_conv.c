@@ -25,12 +25,26 @@ typedef struct {
     int32_t dh, dw;                         /* dilation */
 } gemm_push;
 VKR_PUSH_CHECK(gemm_push, gemm_tiled);
+VKR_PUSH_CHECK(gemm_push, gemm_tiled_f16);
+VKR_PUSH_CHECK(gemm_push, gemm_tiled_bf16);
 VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x64);
+VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x64_f16);
+VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x64_bf16);
 VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x128);
+VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x128_f16);
+VKR_PUSH_CHECK(gemm_push, gemm_tiled_128x128_bf16);
 VKR_PUSH_CHECK(gemm_push, gemm_texel);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_f16);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_bf16);
 VKR_PUSH_CHECK(gemm_push, gemm_texel_8x4);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_8x4_f16);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_8x4_bf16);
 VKR_PUSH_CHECK(gemm_push, gemm_texel_8x8);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_8x8_f16);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_8x8_bf16);
 VKR_PUSH_CHECK(gemm_push, gemm_texel_4x8);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_4x8_f16);
+VKR_PUSH_CHECK(gemm_push, gemm_texel_4x8_bf16);
 
 /* ------------------------------------------------------------ variants */
 
@@ -42,11 +56,11 @@ static _Thread_local int g_force_split = 0;
 static _Thread_local int g_split_target = 0;
 
 static const vkr__texel_config k_texel[] = {
-    {VKR_SHADER_gemm_texel_NAME, 16, 4, 8, 8}, /* default: 16x4 outputs, 8x8 invocations */
-    {VKR_SHADER_gemm_texel_NAME, 16, 4, 32, 2},
-    {VKR_SHADER_gemm_texel_8x4_NAME, 8, 4, 8, 8},
-    {VKR_SHADER_gemm_texel_8x8_NAME, 8, 8, 8, 8},
-    {VKR_SHADER_gemm_texel_4x8_NAME, 4, 8, 8, 8},
+    {VKR_SHADER_gemm_texel_NAME, VKR_SHADER_gemm_texel_f16_NAME, VKR_SHADER_gemm_texel_bf16_NAME, 16, 4, 8, 8}, /* default: 16x4 outputs, 8x8 invocations */
+    {VKR_SHADER_gemm_texel_NAME, VKR_SHADER_gemm_texel_f16_NAME, VKR_SHADER_gemm_texel_bf16_NAME, 16, 4, 32, 2},
+    {VKR_SHADER_gemm_texel_8x4_NAME, VKR_SHADER_gemm_texel_8x4_f16_NAME, VKR_SHADER_gemm_texel_8x4_bf16_NAME, 8, 4, 8, 8},
+    {VKR_SHADER_gemm_texel_8x8_NAME, VKR_SHADER_gemm_texel_8x8_f16_NAME, VKR_SHADER_gemm_texel_8x8_bf16_NAME, 8, 8, 8, 8},
+    {VKR_SHADER_gemm_texel_4x8_NAME, VKR_SHADER_gemm_texel_4x8_f16_NAME, VKR_SHADER_gemm_texel_4x8_bf16_NAME, 4, 8, 8, 8},
 };
 
 int vkr__texel_config_count(void) { return (int)(sizeof k_texel / sizeof k_texel[0]); }
@@ -58,9 +72,9 @@ void vkr__gemm_force_texel_config(int i) { g_texel_config = i; }
 /* TILED tiles (shaders/variants.cmake).  The default stays 64x64 until a GPU measurement picks
  * per device (none was available: the larger tiles are only checked for correctness). */
 static const vkr__tiled_config k_tiled[] = {
-    {VKR_SHADER_gemm_tiled_NAME, 64, 64, 4, 4},
-    {VKR_SHADER_gemm_tiled_128x64_NAME, 128, 64, 8, 4},
-    {VKR_SHADER_gemm_tiled_128x128_NAME, 128, 128, 8, 8},
+    {VKR_SHADER_gemm_tiled_NAME, VKR_SHADER_gemm_tiled_f16_NAME, VKR_SHADER_gemm_tiled_bf16_NAME, 64, 64, 4, 4},
+    {VKR_SHADER_gemm_tiled_128x64_NAME, VKR_SHADER_gemm_tiled_128x64_f16_NAME, VKR_SHADER_gemm_tiled_128x64_bf16_NAME, 128, 64, 8, 4},
+    {VKR_SHADER_gemm_tiled_128x128_NAME, VKR_SHADER_gemm_tiled_128x128_f16_NAME, VKR_SHADER_gemm_tiled_128x128_bf16_NAME, 128, 128, 8, 8},
 };
 static _Thread_local int g_tiled_config = -1;
 int vkr__tiled_config_count(void) { return (int)(sizeof k_tiled / sizeof k_tiled[0]); }
@@ -334,16 +348,24 @@ typedef struct {
     uint32_t align; /* split-K ranges start at multiples of this (the kernel's reduction step) */
 } gemm_cfg;
 
+/* The kernel of a configuration row for the context's precision. */
+#define PREC_SHADER(tc, prec)                                                                                          \
+    ((prec) == VKR_PRECISION_FP16 ? (tc)->shader_f16 : (prec) == VKR_PRECISION_BF16 ? (tc)->shader_bf16 : (tc)->shader)
+
 static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, int amode, int bmode, int cmode,
                         gemm_cfg *g) {
     memset(g, 0, sizeof *g);
+    vkr_precision prec = vkr_context_precision(ctx); /* fp16 / bf16 GEMM inputs (vkr_context_set_precision) */
     if (vkr_gemm_pick(ctx) == VKR_GEMM_TILED) {
         int ti = g_tiled_config >= 0 ? g_tiled_config : vkr__gemm_tuned_tile(ctx);
         const vkr__tiled_config *tc = &k_tiled[ti >= 0 && ti < vkr__tiled_config_count() ? ti : 0];
         g->spec[0] = (uint32_t)dir;
         g->split_spec = 1;
-        g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = VKR_SHADER_gemm_tiled_BINDINGS, .push_size = sizeof *pc,
-                                   .spec_count = 2, .spec = g->spec};
+        g->d = (vkr_pipeline_desc){.shader = PREC_SHADER(tc, prec),
+                                   .bindings = VKR_SHADER_gemm_tiled_BINDINGS,
+                                   .push_size = sizeof *pc,
+                                   .spec_count = 2,
+                                   .spec = g->spec};
         g->nbind = 4;
         g->nblocks = vkr_div_up((uint64_t)pc->N, (uint32_t)tc->bn);
         g->gy = vkr_div_up((uint64_t)pc->M, (uint32_t)tc->bm);
@@ -369,8 +391,8 @@ static void gemm_config(const vkr_context *ctx, int dir, const gemm_push *pc, in
                         (uint32_t)cmode, swap, 0};
     memcpy(g->spec, spec, sizeof spec);
     g->split_spec = 7;
-    g->d = (vkr_pipeline_desc){.shader = tc->shader, .bindings = g->bnd, .push_size = sizeof *pc, .spec_count = 8,
-                               .spec = g->spec};
+    g->d = (vkr_pipeline_desc){.shader = PREC_SHADER(tc, prec), .bindings = g->bnd, .push_size = sizeof *pc,
+                               .spec_count = 8, .spec = g->spec};
     g->nbind = 5;
     g->nblocks = vkr_div_up(swap ? nrow : ncol, (uint32_t)tc->lx);
     g->gy = vkr_div_up(swap ? ncol : nrow, (uint32_t)tc->ly);

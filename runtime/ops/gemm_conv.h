@@ -65,6 +65,8 @@ void vkr__gemm_set_chunk_limit(uint64_t bytes);
 /* TEXEL block shapes: index into the table below (-1 = the built-in choice). */
 typedef struct {
     const char *shader; /* embedded shader name */
+    const char *shader_f16; /* its fp16-input variant (PREC_F16, --precision fp16) */
+    const char *shader_bf16; /* its bf16-input variant (PREC_BF16, --precision bf16) */
     int tm, tn;         /* outputs per invocation (rows of A x columns of B) */
     int lx, ly;         /* workgroup size */
 } vkr__texel_config;
@@ -80,6 +82,8 @@ void vkr__gemm_set_split_target(int workgroups);
 /* TILED tile shapes: index into the table (-1 = the default, 64x64). */
 typedef struct {
     const char *shader; /* embedded shader name */
+    const char *shader_f16; /* its fp16-input variant (PREC_F16, --precision fp16) */
+    const char *shader_bf16; /* its bf16-input variant (PREC_BF16, --precision bf16) */
     int bm, bn;         /* output tile */
     int tm, tn;         /* outputs per invocation (16x16 invocations) */
 } vkr__tiled_config;

@@ -48,6 +48,29 @@ void vkr_selftest_add(vkr_selftest *st, const char *op, const char *dir, const c
     if (!ok) e->pass = 0;
 }
 
+void vkr_selftest_skip(vkr_selftest *st, const char *op, const char *dir, const char *reason) {
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 32;
+        vkr_selftest_result *r = realloc(st->r, cap * sizeof *r);
+        if (!r) return;
+        st->r = r;
+        st->cap = cap;
+    }
+    vkr_selftest_result *e = &st->r[st->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->op, sizeof e->op, "%s", op);
+    snprintf(e->direction, sizeof e->direction, "%s", dir);
+    snprintf(e->shapes, sizeof e->shapes, "%s", reason);
+    e->pass = 1;
+    e->skipped = 1;
+}
+
+int vkr_selftest_all_skipped(const vkr_selftest *st) {
+    for (size_t i = 0; i < st->n; i++)
+        if (!st->r[i].skipped) return 0;
+    return st->n > 0;
+}
+
 size_t vkr_selftest_count(const vkr_selftest *st) { return st->n; }
 const vkr_selftest_result *vkr_selftest_get(const vkr_selftest *st, size_t i) { return i < st->n ? &st->r[i] : NULL; }
 

@@ -20,6 +20,7 @@
 #define TOL_CONCAT 0        /* copies, forward and backward */
 #define TOL_BN_CONSTANT 0   /* constant channels: out = beta, dgamma = 0 exactly (st_batchnorm.c) */
 #define TOL_ACT_EXACT 0     /* clip: a selection; its backward dout or 0 */
+#define TOL_NONFINITE 0     /* nonfinite: a flag, compared exactly */
 
 /* ---- one or a few roundings ---- */
 /* a*x + b*y: two products and a sum, 3 u relative to |a x| + |b y|, which exceeds max |ref|
@@ -88,6 +89,20 @@
  * the worst order, ~ sqrt(K) u (1.4e-6) for random signs.  2e-5 relative to max |ref|, with
  * max |ref| ~ sqrt(K) max |a b| for these random inputs.  measured 9.0e-7. */
 #define TOL_GEMM 2e-5
+/* fp16-input GEMMs (--precision fp16, st_gemm_f16.c).  Against the reference on the inputs
+ * rounded to fp16 (runtime/ref/half_ref.c) only the fp32 accumulation differs: TOL_GEMM.
+ * Against the plain fp32 reference: each input rounding is within u16 = 2^-11 relative (no
+ * subnormals: the inputs are >= 0.1 in magnitude), so a product is within (2 u16 + u16^2)
+ * |a b| and an output within (2 u16 + u16^2) sum |a b| + the fp32 accumulation: relative to
+ * max sum |a b| (the floor st_gemm_f16.c passes) 2^-10 (1 + 2^-11) + TOL_GEMM = 1.0e-3.  For
+ * random signs the typical error is ~ sqrt(K) u16 |a b|, well inside; a kernel without the
+ * rounding fails the first check (its error is ~ u16 sqrt(K) / sqrt(K), >> TOL_GEMM). */
+#define ST_U16 0x1p-11 /* fp16 unit roundoff */
+#define TOL_GEMM_F16 (2 * ST_U16 * (1 + ST_U16) + TOL_GEMM)
+/* bf16 inputs (--precision bf16): the same bound with bf16's unit roundoff 2^-8 (8 significant
+ * bits): 2^-7 (1 + 2^-8) + TOL_GEMM = 7.9e-3 relative to max sum |a b|. */
+#define ST_UBF16 0x1p-8 /* bf16 unit roundoff */
+#define TOL_GEMM_BF16 (2 * ST_UBF16 * (1 + ST_UBF16) + TOL_GEMM)
 /* batchnorm (the derivation of the former BN_FWD_TOL / BN_BWD_TOL): the longest
  * accumulation chain is a serial per-invocation sum of <= ceil(20000 / 256) = 79 terms, 8 tree
  * levels over 256 invocations and a few merges of block / chunk partials: <= 96 roundings.

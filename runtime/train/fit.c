@@ -174,6 +174,7 @@ static void opts_for(const fit_run *r, vkr_graph_opts *o, int training, int free
     o->dropout_from = r->gap_layer;
     o->dropout_seed = r->a->seed;
     o->loss = VKR_LOSS_SOFTMAX_CE;
+    o->loss_scaling = vkr_context_precision(r->ctx) == VKR_PRECISION_FP16; /* GradScaler defaults (graph_scale.c) */
 }
 
 /* Buffers of one run that outlive a stage. */
@@ -215,6 +216,15 @@ static void stage_cb(fit_run *r, vkr_fit_stage stage, int first, int epochs, int
     if (r->cb && r->cb->on_stage && r->cb->on_stage(r->cb->user, &sb)) r->stop = 1;
 }
 
+/* With fp16 (dynamic loss scaling): the scale a stage ended with and the steps it skipped. */
+static void scale_msg(fit_run *r, const vkr_graph *g) {
+    if (vkr_context_precision(r->ctx) != VKR_PRECISION_FP16) return;
+    vkr_loss_scale_state ls;
+    vkr_graph_loss_scale(g, &ls);
+    fit_msg(r, "loss scaling: scale %g at the end of the stage, %ld step(s) skipped for inf/NaN gradients", ls.scale,
+            ls.skipped);
+}
+
 /* Stage 1: the head on a frozen base (or every layer from --freeze on). */
 static vkr_status stage1(fit_run *r, fit_bufs *b, int use_cache, int done1) {
     const vkr_fit_opts *a = r->a;
@@ -237,6 +247,7 @@ static vkr_status stage1(fit_run *r, fit_bufs *b, int use_cache, int done1) {
     s = fit_train_stage(r, b->g, 1, done1, a->epochs - done1, b->feat, b->labels, b->vfeat, b->vlabels, gm);
     if (s) return s;
     if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "train", s);
+    scale_msg(r, b->g);
     if (gm != r->model) fit_copy_tensors(r->model, gm);
     vkr_graph_destroy(b->g);
     b->g = NULL;
@@ -260,6 +271,7 @@ static vkr_status stage2(fit_run *r, fit_bufs *b, int done2) {
     s = fit_train_stage(r, b->g, 2, first, a->ft_epochs - done2, NULL, NULL, NULL, NULL, r->model);
     if (s) return s;
     if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "fine-tune", s);
+    scale_msg(r, b->g);
     return VKR_OK;
 }
 
@@ -273,6 +285,17 @@ static vkr_status open_device(fit_run *r, int use_cache) {
         if (s) return fit_failed(r, "device", s);
         r->own_ctx = 1;
     }
+    r->ctx_precision = vkr_context_precision(r->ctx);
+    vkr_status ps = vkr_context_set_precision(r->ctx, a->precision);
+    if (ps) return fit_failed(r, "precision", ps);
+    vkr_precision got = vkr_context_precision(r->ctx);
+    const char *what = got == VKR_PRECISION_FP16   ? " (fp16 GEMM inputs, fp32 accumulation, master weights and "
+                                                     "optimizer state; dynamic loss scaling from 2^15)"
+                       : got == VKR_PRECISION_BF16 ? " (bf16 GEMM inputs, fp32 accumulation, master weights and "
+                                                     "optimizer state; no loss scaling: fp32's range)"
+                                                   : " (no faster kernel verified on this device)";
+    if (a->precision != VKR_PRECISION_FP32)
+        fit_msg(r, "precision: %s%s%s", a->precision == VKR_PRECISION_AUTO ? "auto -> " : "", vkr_precision_name(got), what);
     uint64_t tot, tr, ntr;
     vkr_model_param_totals(r->model, &tot, &tr, &ntr);
     fit_msg(r, "model: %s, %d layers (base %d, head from %d), input %dx%dx%d, %s preprocessing, %llu parameters",
@@ -398,6 +421,7 @@ vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fi
     free(R.class_w);
     tb_close(R.tb);
     if (R.own_ctx) vkr_context_destroy(R.ctx);
+    else if (R.ctx) vkr_context_set_precision(R.ctx, R.ctx_precision); /* the caller's, as it was */
     vkr_dataset_free(R.train);
     vkr_dataset_free(R.val);
     free(own);

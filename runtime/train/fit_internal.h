@@ -12,6 +12,7 @@ typedef struct {
     vkr_fit_result *res;
     vkr_context *ctx;
     int own_ctx;
+    vkr_precision ctx_precision; /* the caller's context's precision, restored at the end */
     vkr_dataset *train, *val;
     vkr_model *model;          /* base + head */
     int base_layers;           /* layers [0, base_layers) are the base (incl. input) */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { F_STR, F_INT, F_DBL, F_U64, F_INTERP, F_OPTIM, F_AUGMENT, F_HEAD } field_kind;
+typedef enum { F_STR, F_INT, F_DBL, F_U64, F_INTERP, F_OPTIM, F_AUGMENT, F_HEAD, F_PREC } field_kind;
 
 typedef struct {
     const char *key;   /* JSON key */
@@ -71,6 +71,7 @@ static const field k_fields[] = {
     F("label_smoothing", "--label-smoothing", F_DBL, label_smoothing, 1),
     F("weight_decay", "--weight-decay", F_DBL, weight_decay, 1),
     F("dropout", "--dropout", F_DBL, dropout, 1),
+    F("precision", "--precision", F_PREC, precision, 1), /* fp16 GEMM inputs and loss scaling change results */
 };
 _Static_assert(sizeof(vkr_fit_monitor) == sizeof(int) && sizeof(vkr_fit_schedule) == sizeof(int),
                "enum options are read and written as int");
@@ -119,6 +120,7 @@ static void value_text(const vkr_fit_opts *o, const field *f, char *buf, size_t 
     case F_INTERP: snprintf(buf, n, "%s", vkr_interp_name(*CAT(o, f, vkr_interp))); break;
     case F_OPTIM: snprintf(buf, n, "%s", *CAT(o, f, vkr_optimizer) == VKR_OPTIM_SGD ? "sgd" : "adam"); break;
     case F_AUGMENT: vkr_augment_format(CAT(o, f, vkr_augment), buf, n); break;
+    case F_PREC: snprintf(buf, n, "%s", vkr_precision_name(*CAT(o, f, vkr_precision))); break;
     case F_HEAD: {
         size_t len = 0;
         buf[0] = 0;
@@ -163,6 +165,7 @@ static int set_field(vkr_fit_opts *o, const field *f, const cJSON *v) {
         *AT(o, f, vkr_optimizer) = !strcmp(s, "sgd") ? VKR_OPTIM_SGD : VKR_OPTIM_ADAM;
         return 0;
     case F_AUGMENT: return s && vkr_augment_parse(s, AT(o, f, vkr_augment)) == VKR_OK ? 0 : -1;
+    case F_PREC: return s && vkr_precision_parse(s, AT(o, f, vkr_precision)) == VKR_OK ? 0 : -1;
     case F_HEAD:
         if (!s) return -1;
         o->nhead = 0;
