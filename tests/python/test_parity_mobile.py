@@ -32,7 +32,7 @@ Checks:
    loss layer): grad_dump's gradients of all 158 parameter tensors (BN in inference mode, vkrun's
    fine-tuning default; softmax cross-entropy of its classifier) vs torch autograd in float64,
    max|diff|/max|ref| <= 1e-4 per tensor (fp32 through 52 convs: measured 2e-5), and the loss.
-   Before, the BN beta before each ReLU6 is shifted (per channel, by <= 0.035) so that no ReLU6 input
+   Before, the BN beta before each ReLU6 is shifted (per channel, by <= 0.04) so that no ReLU6 input
    lies within 5e-4 of 0 or 6: else fp32 rounding decides some masks (one input at -8.7e-6 flipped
    in vkrun's fp32 forward changed block 13's gradients by 7%; torch with that mask flipped agreed).
 --perturb scales one weight tensor given to vkrun / grad_dump by 1.01: checks 2, 3 and 4 must FAIL.
