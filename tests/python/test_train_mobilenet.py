@@ -59,7 +59,7 @@ def history(d):
 
 
 def base_model():
-    """The imported MobileNetV2 features (.safetensors) and the torch model it came from."""
+    """The path of the imported MobileNetV2 features (.safetensors), checked against torch once."""
     if "base" not in S:
         import torchvision
         try:
