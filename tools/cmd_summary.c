@@ -8,13 +8,36 @@
 #include "vkrun_model.h"
 
 const char usage_summary[] =
-    "usage: vkrun summary MODEL [--height H --width W]\n\n"
+    "usage: vkrun summary MODEL [--height H --width W]\n"
+    "       vkrun summary --supported\n\n"
     "Loads and validates a vkrun model file (docs/model-format.md) and prints its layers\n"
     "like Keras model.summary(): index, name, type, output shape (NCHW, batch N), parameter\n"
     "count, whether the layer is trainable, and the inputs of layers that do not simply take\n"
     "the previous layer.  Totals follow Keras: BatchNorm running mean/variance and every\n"
     "weight of a layer marked trainable=false count as non-trainable.\n\n"
-    "  --height H, --width W   infer shapes at this input size (default: the model's)\n";
+    "  --height H, --width W   infer shapes at this input size (default: the model's)\n"
+    "  --supported             list the layer types this vkrun runs, the architectures tools/convert.py\n"
+    "                          converts and the ONNX ops it imports\n";
+
+/* What tools/convert.py converts: the lines of `convert.py --list` (its ARCHITECTURES and the ONNX
+ * importer's op handlers); ctest python_onnx checks that the two agree. */
+static const char *const k_converted[] = {
+    "torch state dicts: resnet18 resnet34 resnet50 resnet101 resnet152 vgg11 vgg13 vgg16 vgg19 mobilenet_v2 "
+    "mobilenet_v3_small mobilenet_v3_large efficientnet_b0 densenet121 resnet20_cifar (any 6n+2)",
+    "Keras h5: ResNet50 SqueezeNet-v1.1 VGG16 MobileNetV2 EfficientNetB0",
+    "ONNX ops: Add AveragePool BatchNormalization Clip Concat Conv Dropout Flatten Gemm GlobalAveragePool "
+    "HardSigmoid HardSwish Identity MatMul MaxPool Mul Pad Relu Reshape Sigmoid Slice Softmax",
+    "ONNX ops folded on constants: Add Cast Concat Constant ConstantOfShape Div Dropout Equal Expand Gather "
+    "Identity Mul Neg Range Reshape Shape Slice Squeeze Sub Transpose Unsqueeze Where",
+};
+
+static int print_supported(void) {
+    printf("layer types (docs/model-format.md):");
+    for (int t = 0; t < VKR_LAYER_TYPE_COUNT; t++) printf(" %s", vkr_layer_type_name((vkr_layer_type)t));
+    printf("\nconverted by tools/convert.py (/usr/bin/python3 tools/convert.py SRC -o OUT.safetensors):\n");
+    for (size_t i = 0; i < sizeof k_converted / sizeof k_converted[0]; i++) printf("  %s\n", k_converted[i]);
+    return 0;
+}
 
 static void commas(uint64_t v, char *buf, size_t n) {
     char tmp[32];
@@ -40,6 +63,13 @@ int cmd_summary(int argc, char **argv) {
     const char *path = NULL;
     int h = 0, w = 0;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--supported")) {
+            if (argc != 2) {
+                fprintf(stderr, "vkrun summary: --supported takes no model or other option\n");
+                return 2;
+            }
+            return print_supported();
+        }
         if ((!strcmp(argv[i], "--height") || !strcmp(argv[i], "--width")) && i + 1 < argc) {
             if (!parse_int(argv[i + 1], argv[i][2] == 'h' ? &h : &w)) {
                 fprintf(stderr, "vkrun summary: %s needs a positive integer\n", argv[i]);

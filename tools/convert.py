@@ -308,10 +308,27 @@ def convert(path, args):
     return convert_keras(path, args) if kind == "keras" else convert_torch(path, args)
 
 
+# What convert.py converts besides ONNX graphs (`convert.py --list`; `vkrun summary --supported` prints
+# the same lines, and ctest python_onnx checks that they agree)
+ARCHITECTURES = (
+    ("torch state dicts", "resnet18 resnet34 resnet50 resnet101 resnet152 vgg11 vgg13 vgg16 vgg19 mobilenet_v2 "
+     "mobilenet_v3_small mobilenet_v3_large efficientnet_b0 densenet121 resnet20_cifar (any 6n+2)"),
+    ("Keras h5", "ResNet50 SqueezeNet-v1.1 VGG16 MobileNetV2 EfficientNetB0"),
+)
+
+
+def supported_lines():
+    from converters.onnx_import import supported_ops
+    mapped, folded = supported_ops()
+    return ["%s: %s" % kv for kv in ARCHITECTURES] + ["ONNX ops: " + " ".join(mapped),
+                                                      "ONNX ops folded on constants: " + " ".join(folded)]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Convert Keras h5 / torchvision weights to a vkrun model file.")
-    ap.add_argument("src", help="Keras .h5 weights, torch .pth/.th checkpoint or .onnx model")
-    ap.add_argument("-o", "--output", required=True, help="output .safetensors")
+    ap.add_argument("src", nargs="?", help="Keras .h5 weights, torch .pth/.th checkpoint or .onnx model")
+    ap.add_argument("-o", "--output", help="output .safetensors (required)")
+    ap.add_argument("--list", action="store_true", help="print the architectures and ONNX ops this converts, and exit")
     ap.add_argument("--arch", help="expected architecture (detected otherwise): resnet18/34/50/101/152, vgg16, "
                     "resnet20_cifar, squeezenet1_1, ...")
     ap.add_argument("--top", action="store_true", help="include the classifier (Keras ResNet50: avg_pool + predictions; "
@@ -327,6 +344,11 @@ def main(argv=None):
                     help="torch: allow arbitrary pickled objects (only for files you trust)")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
+    if args.list:
+        print("\n".join(supported_lines()))
+        return 0
+    if not args.src or not args.output:
+        ap.error("the following arguments are required: src, -o/--output")
     try:
         if os.path.exists(args.output) and os.path.samefile(args.src, args.output):
             raise ConvertError("output %s is the input file" % args.output)

@@ -284,7 +284,8 @@ def convert_check(h, name, ref, size, top, extra=(), pixels=False):
     print("     %s: %d layers (= layer_names), interpreted graph vs the h5-wired torch forward: %.2e"
           % (name, len(g["layers"]), e0))
     N.require_types(C, g)
-    e = N.check_parity(C, out, x, r, name)
+    # one image at 224x224 (time): no input-spread check there; the h5 weights are He-scaled
+    e = N.check_parity(C, out, x, r, name, min_spread=None if len(x) < 2 else N.MIN_SPREAD)
     print("     %s: vkrun rel err %.2e" % (name, e))
 
 

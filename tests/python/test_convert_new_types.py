@@ -5,7 +5,9 @@ vkrun knows the types.
   /usr/bin/python3 tests/python/test_convert_new_types.py --vkrun BUILD/vkrun [--via state_dict|onnx] [--keep]
 
 torchvision mobilenet_v2, mobilenet_v3_small (exported at opset 14: ONNX HardSwish), mobilenet_v3_large,
-efficientnet_b0 and densenet121 with seeded random weights and randomized BN statistics, converted
+efficientnet_b0 and densenet121 with seeded random weights, a randomized BN affine and BN statistics
+measured on synthetic inputs (_nets.calibrate_bn: with random statistics their logits are the same for
+every image to 7e-7, and a parity check against them would be vacuous), converted
 from their state dicts (converters/torchvision_mobile.py) and through torch.onnx.export (--top, and
 without: the features), 32x32:
 - structure: the graph checks (converters/graph.py: shapes, every tensor present with its shape), the
@@ -15,7 +17,8 @@ without: the features), 32x32:
   torch's;
 - the converted graph run by a float64 torch interpreter of the format (tools/torch_ref.py plus the
   new types, tests/python/_nets.py) vs the torch model, <= 1e-4: runs now;
-- parity: `vkrun forward` logits (--top) and features (default cut) vs torch, <= 1e-4. A check whose
+- parity: `vkrun forward` logits (--top) and features (default cut) vs torch in float64, <= 1e-4 (or
+  twice torch's own float32 error where that is larger; both printed). A check whose
   graph uses a type this vkrun does not know SKIPs with vkrun's "unknown layer type" message
   (DenseNet uses only existing types and runs now).
 """
@@ -96,15 +99,17 @@ def check(name, m, seed, top, feat, via):
     print("     %s via %s: the graph with top interpreted in float64 torch vs the torch model: rel err %.2e"
           % (name, via, e0))
     N.require_types(C, g)
-    e1 = N.check_parity(C, top, x, ref, name + " logits")
-    e2 = N.check_parity(C, feat, x, feats, name + " features")
-    print("     %s via %s: vkrun logits rel err %.2e, features %.2e" % (name, via, e1, e2))
+    t32 = N.torch32_err(m, x, ref)
+    e1 = N.check_parity(C, top, x, ref, name + " logits", bound=N.parity_bound(t32))
+    e2 = N.check_parity(C, feat, x, feats, name + " features", bound=N.parity_bound(t32))
+    print("     %s via %s: vkrun logits rel err %.2e, features %.2e (torch float32 logits: %.2e; bound %.1e)"
+          % (name, via, e1, e2, t32, N.parity_bound(t32)))
 
 
 def t_onnx(name, seed, opset=13):
     import torchvision
     need_onnx()
-    m = N.randomize(getattr(torchvision.models, name)(), seed)
+    m = N.calibrate_bn(N.randomize(getattr(torchvision.models, name)(), seed), SIZE, seed + 100)
     src = C.tmp(name + ".onnx")
     N.export_onnx(m, src, SIZE, opset)
     top, feat = C.tmp(name + "_top.safetensors"), C.tmp(name + ".safetensors")
@@ -115,7 +120,7 @@ def t_onnx(name, seed, opset=13):
 
 def t_state_dict(name, seed):
     import torchvision
-    m = N.randomize(getattr(torchvision.models, name)(), seed)
+    m = N.calibrate_bn(N.randomize(getattr(torchvision.models, name)(), seed), SIZE, seed + 100)
     src = C.tmp(name + ".pth")
     N.save_state_dict(m, src)
     top, feat = C.tmp(name + "_sd_top.safetensors"), C.tmp(name + "_sd.safetensors")

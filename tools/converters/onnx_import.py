@@ -40,8 +40,21 @@ def _attrs(node):
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+# the ops _fold evaluates when all their inputs are constants (Constant and Shape of an activation too)
+FOLDED_OPS = ("Constant", "Shape", "Identity", "Cast", "Dropout", "Unsqueeze", "Squeeze", "Concat", "Gather",
+              "Slice", "Reshape", "ConstantOfShape", "Add", "Sub", "Mul", "Div", "Equal", "Where", "Transpose",
+              "Neg", "Range", "Expand")
+
+
+def supported_ops():
+    """(the ops mapped to vkrun layers, the ops folded on constant inputs): `convert.py --list`."""
+    return sorted(n[3:] for n in dir(Importer) if n.startswith("op_")), sorted(FOLDED_OPS)
+
+
 def _fold(op, ins, at):
     """Evaluates a node whose inputs are all constants; None when `op` is not foldable here."""
+    if op not in FOLDED_OPS:
+        return None
     if op in ("Identity", "Cast", "Dropout"):
         if op == "Cast":
             import onnx
