@@ -52,6 +52,7 @@ static void dropout_key(const vkr_graph *g, int j, vkr_dropout_key *k, uint64_t 
     for (const char *c = g->layers[j].name; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
     *k = (vkr_dropout_key){(float)g->layers[j].rate, g->o.dropout_seed, h, g->step};
     *first = g->call_n > g->mb_n + g->mb_rest ? (uint64_t)(g->call_n - g->mb_n - g->mb_rest) : 0;
+    *first += g->first_image; /* data-parallel: this rank's share starts there in the global batch */
 }
 
 /* re: recomputation before the backward (values in P->value_bw). */
@@ -164,6 +165,18 @@ static vkr_status record_updates(vkr_graph *g) {
             else
                 TRY(vkr_sgd_step(g->cmd, T->count, &o, g->param[j][k], g->grad[j][k], g->moment1[j][k]));
         }
+    }
+    return VKR_OK;
+}
+
+vkr_status vkr__graph_update(vkr_graph *g) {
+    vkr_status s;
+    uint32_t step0 = g->step;
+    if (!g->cmd_fresh && (s = vkr_cmd_reset(g->cmd))) return s;
+    g->cmd_fresh = 0;
+    if ((s = record_updates(g)) || (s = vkr_cmd_submit(g->cmd))) {
+        g->step = step0;
+        return s;
     }
     return VKR_OK;
 }
