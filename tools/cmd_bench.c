@@ -13,7 +13,8 @@ const char usage_bench[] =
     "usage: vkrun bench --op conv2d|dense|depthwise [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
     "                   [--iters N] [--tile I|all] [--split S] [--json]\n"
     "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
-    "                   [--freeze F] [--device D] [--json]\n\n"
+    "                   [--freeze F] [--device D] [--json]\n"
+    "       mpirun -np N vkrun bench --allreduce MB [--iters N]\n\n"
     "With --op: times one op on the device with GPU timestamps (the sum of the op's\n"
     "dispatches), after a warm-up run, and prints per shape, batch, kernel variant and\n"
     "direction (forward, backward-data, backward-weight) the median milliseconds and\n"
@@ -36,7 +37,11 @@ const char usage_bench[] =
     "  --json          the same figures as JSON: {\"device\", \"device_type\", \"iters\", \"results\": [{\"op\",\n"
     "                  \"shape\", \"batch\", \"variant\", \"direction\", \"ms\", \"gflops\"}]}\n\n"
     "Without --op: per-layer GPU time of a whole model (forward, with --backward a training\n"
-    "step), images/s and GFLOP/s; --batch defaults to 8 there.\n";
+    "step), images/s and GFLOP/s; --batch defaults to 8 there.\n\n"
+    "With --allreduce MB (under mpirun, vkrun built with MPI): the median time of summing MB megabytes\n"
+    "of fp32 over the processes through vkrun's communicator (the gradient sum of data-parallel\n"
+    "training; ResNet50: 94), in one call and in 25 MiB buckets, with the bus bandwidth\n"
+    "2(N-1)/N x size / time (docs/scaling.md).\n";
 
 typedef struct {
     const char *name;
@@ -268,6 +273,8 @@ int cmd_bench(int argc, char **argv) {
     }
     int with_op = 0;
     for (int i = 1; i < argc; i++) with_op |= !strcmp(argv[i], "--op");
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--allreduce")) return cmd_bench_allreduce(argc, argv); /* cmd_bench_comm.c */
     if (!with_op) return cmd_bench_model(argc, argv); /* vkrun bench MODEL ... */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

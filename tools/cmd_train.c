@@ -111,6 +111,10 @@ typedef struct {
     /* test hooks: a real SIGINT after N training steps / N batches of feature caching
      * (VKRUN_TEST_SIGINT_AFTER, VKRUN_TEST_SIGINT_CACHING) */
     long sigint_after, sigint_caching, steps, batches;
+    /* test hook VKRUN_TEST_RANK_SIGNAL=RANK:STEPS:kill|stop: that rank of an MPI run sends itself SIGKILL
+     * (dies) or SIGSTOP (hangs) after STEPS training steps (tests/mpi_train.py's fault checks) */
+    long die_after;
+    int die_signal;
     int show_lr;             /* a schedule or warmup: the epoch line shows the lr */
     FILE *lr_log;            /* test hook VKRUN_TEST_LR_LOG=FILE: "what step lr" of every training step */
 } train_ui;
@@ -151,6 +155,7 @@ static int on_step(void *user, const vkr_fit_step *s) {
     if (s->caching ? u->sigint_caching && ++u->batches == u->sigint_caching
                    : u->sigint_after && ++u->steps == u->sigint_after)
         raise(SIGINT);
+    if (!s->caching && u->die_after && --u->die_after == 0) raise(u->die_signal);
     return g_stop;
 }
 
@@ -591,6 +596,16 @@ int cmd_train(int argc, char **argv) {
     u.sigint_after = e && *e ? atol(e) : 0;
     e = getenv("VKRUN_TEST_SIGINT_CACHING");
     u.sigint_caching = e && *e ? atol(e) : 0;
+    e = getenv("VKRUN_TEST_RANK_SIGNAL");
+    int die_rank;
+    long die_steps;
+    char die_sig[8];
+    if (comm && e && sscanf(e, "%d:%ld:%7s", &die_rank, &die_steps, die_sig) == 3 && die_rank == rank && die_steps > 0) {
+        u.die_after = die_steps;
+        u.die_signal = !strcmp(die_sig, "stop") ? SIGSTOP : SIGKILL;
+    }
+    e = getenv("VKRUN_COMM_TIMEOUT"); /* seconds a rank waits for the others (default 300) */
+    if (comm && e && atof(e) > 0) vkr_comm_set_timeout(comm, atof(e));
     u.show_lr = t.o.lr_schedule != VKR_SCHED_CONSTANT || t.o.warmup_epochs > 0;
     e = getenv("VKRUN_TEST_LR_LOG");
     if (e && *e && !(u.lr_log = fopen(e, "w"))) {

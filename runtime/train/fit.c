@@ -198,7 +198,7 @@ static vkr_status cache_features(fit_run *r, fit_bufs *b) {
     if (!s && r->val && !r->stop) s = fit_cached_features(r, b->g, r->val, "val", &b->vfeat, &b->vlabels);
     vkr_graph_destroy(b->g);
     b->g = NULL;
-    if (!s && r->ranks > 1) fit_dp_stop(r); /* the ranks agree on a stop request */
+    if (!s && r->ranks > 1) s = fit_dp_stop(r); /* the ranks agree on a stop request */
     if (!s && r->stop) {
         r->res->interrupted_caching = 1;
         return vkr_fail(VKR_ERR_INTERRUPTED, "interrupted while caching features; nothing to save (the features are "

@@ -80,12 +80,12 @@ vkr_status fit_dp_hello(fit_run *r) {
     return VKR_OK;
 }
 
-int fit_dp_stop(fit_run *r) {
-    if (r->ranks < 2) return r->stop;
+vkr_status fit_dp_stop(fit_run *r) {
+    if (r->ranks < 2) return VKR_OK;
     double v = r->stop;
-    if (fit_dp_sum(r, &v, 1)) return 1; /* the sum failed: stop (the step's own error follows) */
-    r->stop = v > 0;
-    return r->stop;
+    vkr_status s = fit_dp_sum(r, &v, 1);
+    if (!s) r->stop = v > 0;
+    return s;
 }
 
 /* The gradient buffer of graph g (every trained tensor, backward order). */

@@ -90,7 +90,7 @@ void fit_share(const fit_run *r, int c, int *lo, int *hi); /* this rank's images
 vkr_status fit_dp_sum(fit_run *r, double *v, int n);      /* in-place sum over the ranks */
 vkr_status fit_dp_check_data(fit_run *r);                 /* every rank sees the same data */
 vkr_status fit_dp_hello(fit_run *r);                      /* "data-parallel: N processes" and each rank's device */
-int fit_dp_stop(fit_run *r);                              /* r->stop agreed by the ranks (1: stop) */
+vkr_status fit_dp_stop(fit_run *r);                       /* r->stop agreed by the ranks */
 /* One training step of this rank's n images (first: its first image's index in the global
  * batch); *l, *c: this rank's mean loss and correct count. */
 vkr_status fit_dp_step(fit_run *r, vkr_graph *g, const float *x, const float *t, int n, int first, float *l, int *c,

@@ -143,7 +143,9 @@ static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, fl
     vkr_status s = VKR_OK;
     *images = 0;
     /* data-parallel: every rank takes every step (an empty share too) and agrees on stopping */
-    while (!(dp ? fit_dp_stop(r) || step >= steps : r->stop) && !(s = src_next(b, x, t, &n)) && (n > 0 || dp)) {
+    for (;;) {
+        if (dp && (s = fit_dp_stop(r))) return s;
+        if (r->stop || (dp && step >= steps) || (s = src_next(b, x, t, &n)) || (n == 0 && !dp)) break;
         if (step < skip) {
             step++;
             continue;
