@@ -426,6 +426,18 @@ static int check_args(train_args *t) {
         return 2;
     }
     a->monitor = t->monitor && !strcmp(t->monitor, "val_accuracy") ? VKR_MONITOR_VAL_ACCURACY : VKR_MONITOR_VAL_LOSS;
+    if (t->devices) { /* D,D,...: 1 to 64 non-empty selectors */
+        int n = 1, empty = !*t->devices || *t->devices == ',' || t->devices[strlen(t->devices) - 1] == ',';
+        for (const char *p = t->devices; *p; p++) {
+            n += *p == ',';
+            empty |= p[0] == ',' && p[1] == ',';
+        }
+        if (empty || n > 64 || strlen(t->devices) > 500 || (t->o.device && *t->o.device)) {
+            fprintf(stderr, "vkrun train: --devices wants 1 to 64 comma-separated devices (indices or name substrings, "
+                            "e.g. 0,1), and no --device with it; got \"%s\"\n", t->devices);
+            return 2;
+        }
+    }
     return t->schedule ? parse_schedule(t->schedule, a) : -1;
 }
 
@@ -513,6 +525,8 @@ static vkr_status run_devices(const train_args *t, const vkr_fit_callbacks *cb, 
     vkr_comm **comms = calloc((size_t)n, sizeof *comms);
     pthread_t *th = calloc((size_t)n, sizeof *th);
     vkr_status s = jobs && comms && th ? vkr_comm_local_create(n, comms) : vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
+    const char *tmo = getenv("VKRUN_COMM_TIMEOUT"); /* seconds a rank waits for the others (default 300) */
+    for (int r = 0; !s && tmo && atof(tmo) > 0 && r < n; r++) vkr_comm_set_timeout(comms[r], atof(tmo));
     char *save = NULL, *tok = strtok_r(list, ",", &save);
     for (int r = 0; r < n && !s; r++, tok = strtok_r(NULL, ",", &save)) {
         jobs[r].o = t->o;
