@@ -91,6 +91,8 @@ const char usage_train[] =
     "                          rank 0 writes every file; rank r uses device (local rank mod devices), or entry\n"
     "                          (local rank mod count) of VKRUN_DEVICES=0,1,...; e.g. on two machines:\n"
     "                          mpirun -np 4 -H host1:2,host2:2 vkrun train --data DIR ...\n"
+    "                          Ctrl-C ends an mpirun job without a checkpoint; kill -USR1 <mpirun's pid> stops it\n"
+    "                          as Ctrl-C stops one process (mpirun forwards SIGUSR1; rank 0 writes OUT.checkpoint)\n"
     "  --devices 0,1           one process, one thread and context per listed device (an index may repeat),\n"
     "                          gradients summed on the host: the same results as mpirun -np 2\n";
 
@@ -634,9 +636,11 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_sigint;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
+    if (comm) sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards SIGUSR1 to every rank (Ctrl-C ends the job) */
     char err[1400];
     vkr_status s = t.devices ? run_devices(&t, &cb, res, err, sizeof err) : vkr_fit(&t.o, &cb, res);
     signal(SIGINT, SIG_DFL);
+    if (comm) signal(SIGUSR1, SIG_DFL);
     if (t.devices && s && s != VKR_ERR_INTERRUPTED) vkr_fail(s, "%s", err);
     if (rank != 0 && s == VKR_ERR_INTERRUPTED) rc = 130; /* rank 0 says where the checkpoint is */
     else if (rank != 0 && s) { /* the failing rank names itself */

@@ -195,7 +195,9 @@ static vkr_status cache_features(fit_run *r, fit_bufs *b) {
     if (s) return fit_failed(r, "feature graph", s);
     fit_plan_msg(r, b->g, "features:");
     s = fit_cached_features(r, b->g, r->train, "train", &b->feat, &b->labels);
-    if (!s && r->val && !r->stop) s = fit_cached_features(r, b->g, r->val, "val", &b->vfeat, &b->vlabels);
+    /* data-parallel: the ranks agree on a stop request after both (a collective each) */
+    if (!s && r->val && (r->ranks > 1 || !r->stop))
+        s = fit_cached_features(r, b->g, r->val, "val", &b->vfeat, &b->vlabels);
     vkr_graph_destroy(b->g);
     b->g = NULL;
     if (!s && r->ranks > 1) s = fit_dp_stop(r); /* the ranks agree on a stop request */
