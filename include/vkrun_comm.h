@@ -55,6 +55,9 @@ vkr_status vkr_comm_barrier(vkr_comm *c);
 typedef struct vkr_comm_req vkr_comm_req;
 vkr_status vkr_comm_iallreduce_f32(vkr_comm *c, float *buf, size_t n, vkr_comm_req **req);
 vkr_status vkr_comm_wait(vkr_comm *c, vkr_comm_req *req);
+/* Progress without blocking (MPI_Test): *done = 1 when req completed (then req is released as by
+ * vkr_comm_wait).  Calling it while computing lets MPI move a started sum along. */
+vkr_status vkr_comm_test(vkr_comm *c, vkr_comm_req *req, int *done);
 /* This rank failed: the other ranks' collectives fail from now on (local backend; under MPI
  * the launcher ends the job when this process exits nonzero).  why: for their message. */
 void vkr_comm_abort(vkr_comm *c, const char *why);

@@ -94,7 +94,9 @@ const char usage_train[] =
     "                          Ctrl-C ends an mpirun job without a checkpoint; kill -USR1 <mpirun's pid> stops it\n"
     "                          as Ctrl-C stops one process (mpirun forwards SIGUSR1; rank 0 writes OUT.checkpoint)\n"
     "  --devices 0,1           one process, one thread and context per listed device (an index may repeat),\n"
-    "                          gradients summed on the host: the same results as mpirun -np 2\n";
+    "                          gradients summed on the host: the same results as mpirun -np 2\n"
+    "  --bucket-mb MB          gradients are summed in buckets of MB MiB, each started as soon as the backward\n"
+    "                          pass has produced it (default 25)\n";
 
 
 static volatile sig_atomic_t g_stop;
@@ -354,6 +356,13 @@ static int parse_args(int argc, char **argv, train_args *t) {
         else if (ARG("--resume")) a->resume = v;
         else if (ARG("--device")) a->device = v;
         else if (ARG("--devices")) t->devices = v;
+        else if (ARG("--bucket-mb")) {
+            if (!num_double(o, v, &a->bucket_mb)) return 2;
+            if (!(a->bucket_mb > 0 && a->bucket_mb <= 4096)) {
+                fprintf(stderr, "vkrun train: --bucket-mb wants a size in MiB in (0, 4096]\n");
+                return 2;
+            }
+        }
         else if (!strcmp(o, "--no-cache")) a->no_cache = 1;
         else if (!strcmp(o, "--bn-train")) a->bn_train = 1;
         else if (!strcmp(o, "--recompute")) a->recompute = 1;

@@ -226,6 +226,12 @@ vkr_status vkr_comm_iallreduce_f32(vkr_comm *c, float *buf, size_t n, vkr_comm_r
     return vkr_fail(VKR_ERR_INVALID, "all-reduce: more than %d pending", VKR_COMM_MAX_PENDING);
 }
 
+vkr_status vkr_comm_test(vkr_comm *c, vkr_comm_req *req, int *done) {
+    *done = 1;
+    if (!c || !req) return VKR_OK;
+    return vkr__mpi_test(c, req, done);
+}
+
 vkr_status vkr_comm_wait(vkr_comm *c, vkr_comm_req *req) {
     if (!c || !req) return VKR_OK;
     return vkr__mpi_wait(c, req);
@@ -250,6 +256,10 @@ vkr_status vkr__mpi_iallreduce(vkr_comm *c, float *buf, size_t n, vkr_comm_req *
 }
 vkr_status vkr__mpi_wait(vkr_comm *c, vkr_comm_req *r) {
     (void)c, (void)r;
+    return VKR_ERR_UNSUPPORTED;
+}
+vkr_status vkr__mpi_test(vkr_comm *c, vkr_comm_req *r, int *done) {
+    (void)c, (void)r, (void)done;
     return VKR_ERR_UNSUPPORTED;
 }
 vkr_status vkr__mpi_bcast(vkr_comm *c, void *buf, size_t bytes, int root) {

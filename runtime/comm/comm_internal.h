@@ -42,6 +42,7 @@ void vkr__mpi_finalize(vkr_comm *c);
 vkr_status vkr__mpi_allreduce(vkr_comm *c, void *buf, size_t n, int f64);
 vkr_status vkr__mpi_iallreduce(vkr_comm *c, float *buf, size_t n, vkr_comm_req *r);
 vkr_status vkr__mpi_wait(vkr_comm *c, vkr_comm_req *r);
+vkr_status vkr__mpi_test(vkr_comm *c, vkr_comm_req *r, int *done);
 vkr_status vkr__mpi_bcast(vkr_comm *c, void *buf, size_t bytes, int root);
 vkr_status vkr__mpi_barrier(vkr_comm *c);
 const char *vkr__mpi_version(void);

@@ -109,6 +109,17 @@ vkr_status vkr__mpi_wait(vkr_comm *c, vkr_comm_req *r) {
     return s;
 }
 
+vkr_status vkr__mpi_test(vkr_comm *c, vkr_comm_req *r, int *done) {
+    int rc = MPI_Test(r->mpi, done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return mpi_err(c, "gradient all-reduce", rc);
+    if (*done) {
+        free(r->mpi);
+        r->mpi = NULL;
+        r->used = 0;
+    }
+    return VKR_OK;
+}
+
 vkr_status vkr__mpi_bcast(vkr_comm *c, void *buf, size_t bytes, int root) {
     for (size_t i = 0; i < bytes || (bytes == 0 && i == 0);) {
         int k = bytes - i > (size_t)INT_MAX ? INT_MAX : (int)(bytes - i);

@@ -2,6 +2,8 @@
  * training (include/vkrun_model.h; runtime/train/fit_dp.c sums them over the ranks). */
 #include "graph/graph_internal.h"
 
+#include <string.h>
+
 /* The i-th trained tensor in backward order: layer *j, slot *k. */
 static int grad_at(const vkr_graph *g, int i, int *j, int *k) {
     if (!g->o.training || !g->grad) return 0;
@@ -44,6 +46,11 @@ vkr_status vkr_graph_apply_update(vkr_graph *g) {
     if (!g->o.training) return vkr_fail(VKR_ERR_INVALID, "apply_update on a graph created without training");
     vkr_status s = vkr__graph_update(g);
     return s ? vkr_fail(s, "%s: optimizer update: %s", vkr__model_label(g->m), vkr_last_error()) : VKR_OK;
+}
+
+void vkr_graph_set_grad_hook(vkr_graph *g, const vkr_graph_grad_hook *hook) {
+    memset(&g->hook, 0, sizeof g->hook);
+    if (hook) g->hook = *hook;
 }
 
 void vkr_graph_set_first_image(vkr_graph *g, int first) { g->first_image = first > 0 ? first : 0; }

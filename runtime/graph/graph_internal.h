@@ -52,6 +52,7 @@ struct vkr_graph {
     int step_batch;      /* images per call (opts.batch): a call runs ceil(n / batch) micro-batches */
     /* the micro-batch being recorded: its images, and the images of the call after it */
     int mb_n, mb_rest, call_n;
+    vkr_graph_grad_hook hook; /* data-parallel: backward in segments (graph_dp.c; hook.cut NULL: none) */
     int first_image;     /* data-parallel: index of this rank's first image in the global batch (dropout) */
     int accumulate;      /* weight gradients go to acc_w / acc_b and are added to grad */
     vkr_buffer *acc_w, *acc_b; /* accumulation scratch (largest trained slot-0 / slot-1 tensor) */

@@ -1,10 +1,9 @@
 /* Data-parallel training (docs/scaling.md): the ranks of opts.comm each train on their share of
  * every batch; the weight gradients are read back in buckets in backward order (the last
- * layers' first), each bucket's sum over the ranks is started (MPI_Iallreduce) as soon as it is
- * read, so the sums of the first buckets run while the later ones are read back, and every rank
- * applies the same update.  The backward pass itself is one submission: the sums start after it
- * (no overlap of communication with the backward computation; docs/scaling.md says what that
- * costs). */
+ * layers' first), and each bucket's sum over the ranks is started (MPI_Iallreduce) as soon as its
+ * tensors are final: the backward pass is submitted in segments that end where a bucket is
+ * complete (vkr_graph_grad_hook), so a bucket's sum runs while the device computes the backward
+ * of the earlier layers; every rank then applies the same update (docs/scaling.md). */
 #include "train/fit_internal.h"
 #include "vkrun_comm.h"
 
@@ -13,7 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUCKET_FLOATS (25u << 18) /* 25 MiB of fp32 per bucket (PyTorch DDP's default) */
+
+static uint64_t bucket_floats(const fit_run *r) {
+    double mb = r->a->bucket_mb > 0 ? r->a->bucket_mb : 25;
+    uint64_t f = (uint64_t)(mb * 1048576.0 / 4);
+    return f ? f : 1;
+}
 
 void fit_share(const fit_run *r, int c, int *lo, int *hi) {
     *lo = (int)((int64_t)c * r->rank / r->ranks);
@@ -61,8 +65,8 @@ vkr_status fit_dp_hello(fit_run *r) {
     const vkr_device_info *I = vkr_context_device(r->ctx);
     char mine[512], line[768];
     snprintf(mine, sizeof mine, "%s, device %s", vkr_comm_host(r->a->comm), I ? I->name : "?");
-    fit_msg(r, "data-parallel: %d processes (%s), global batch %d, gradients summed in buckets of %u MiB", r->ranks,
-            vkr_comm_backend(r->a->comm), r->a->batch, BUCKET_FLOATS >> 18);
+    fit_msg(r, "data-parallel: %d processes (%s), global batch %d, gradients summed in buckets of %g MiB", r->ranks,
+            vkr_comm_backend(r->a->comm), r->a->batch, bucket_floats(r) * 4 / 1048576.0);
     for (int k = 0; k < r->ranks; k++) {
         char buf[512];
         memcpy(buf, mine, sizeof buf);
@@ -88,6 +92,21 @@ vkr_status fit_dp_stop(fit_run *r) {
     return s;
 }
 
+/* The sums of one step's gradients: buckets of whole tensors in backward order, closed after the
+ * tensor that brings a bucket to `bucket` floats (a rule of the tensor sizes alone, so every rank
+ * starts the same sums in the same order), each started as soon as its tensors are read. */
+typedef struct fit_dp_bucket {
+    fit_run *r;
+    vkr_graph *g;
+    int k;                     /* tensors */
+    int have;                  /* this rank has images this step (else it sums zeros) */
+    float scale;               /* its gradients are read times this (its image count) */
+    int read;                  /* tensors read so far */
+    uint64_t off, b0, bucket;  /* floats read, start of the open bucket, bucket size */
+    int nb, waited, first[VKR_COMM_MAX_PENDING + 1];
+    vkr_comm_req *req[VKR_COMM_MAX_PENDING];
+} dp_sums;
+
 /* The gradient buffer of graph g (every trained tensor, backward order). */
 static vkr_status grad_buf(fit_run *r, vkr_graph *g) {
     uint64_t n = 0;
@@ -100,37 +119,71 @@ static vkr_status grad_buf(fit_run *r, vkr_graph *g) {
                                          (unsigned long long)n);
 }
 
-/* Reads this rank's gradients times `scale` (zeros when it had no images), sums them over the
- * ranks in buckets started as soon as they are read, and writes the sums back. */
-static vkr_status sum_grads(fit_run *r, vkr_graph *g, int have, float scale) {
-    vkr_status s = grad_buf(r, g);
-    int k = vkr_graph_grad_count(g), nb = 0, first[VKR_COMM_MAX_PENDING + 1];
-    vkr_comm_req *req[VKR_COMM_MAX_PENDING];
-    uint64_t per = r->dp_floats / (VKR_COMM_MAX_PENDING - 1) + 1, bucket = per > BUCKET_FLOATS ? per : BUCKET_FLOATS;
-    uint64_t off = 0, b0 = 0;
-    first[0] = 0;
-    for (int i = 0; i < k && !s; i++) {
-        uint64_t n = vkr_graph_grad_floats(g, i);
-        float *p = r->dp_buf + off;
-        if (!have) memset(p, 0, n * sizeof(float));
-        else if (!(s = vkr_graph_grad_read(g, i, p)) && scale != 1.0f)
-            for (uint64_t e = 0; e < n; e++) p[e] *= scale;
-        off += n;
-        if (!s && (off - b0 >= bucket || i == k - 1)) { /* this bucket is read: its sum starts */
-            s = vkr_comm_iallreduce_f32(r->a->comm, r->dp_buf + b0, off - b0, &req[nb]);
-            first[++nb] = i + 1;
-            b0 = off;
+/* Whether tensors [d->read, k) close a bucket. */
+static int closes(const dp_sums *d, int k) {
+    uint64_t o = d->off;
+    for (int i = d->read; i < k; i++) {
+        o += vkr_graph_grad_floats(d->g, i);
+        if (o - d->b0 >= d->bucket || i == d->k - 1) return 1;
+    }
+    return 0;
+}
+
+/* Reads tensors [d->read, k) (zeros without images) and starts the sums of the buckets they close. */
+static vkr_status advance(dp_sums *d, int k) {
+    vkr_status s = VKR_OK;
+    for (int i = d->read; i < k && !s; i++) {
+        uint64_t n = vkr_graph_grad_floats(d->g, i);
+        float *p = d->r->dp_buf + d->off;
+        if (!d->have) memset(p, 0, n * sizeof(float));
+        else if (!(s = vkr_graph_grad_read(d->g, i, p)))
+            for (uint64_t e = 0; e < n; e++) p[e] *= d->scale;
+        d->off += n;
+        d->read = i + 1;
+        if (!s && (d->off - d->b0 >= d->bucket || i == d->k - 1)) { /* this bucket is read: its sum starts */
+            s = vkr_comm_iallreduce_f32(d->r->a->comm, d->r->dp_buf + d->b0, d->off - d->b0, &d->req[d->nb]);
+            d->first[++d->nb] = i + 1;
+            d->b0 = d->off;
         }
     }
-    off = 0;
-    for (int q = 0; q < nb; q++) { /* in order: a bucket's sums go back while later ones still run */
-        vkr_status w = vkr_comm_wait(r->a->comm, req[q]);
+    return s;
+}
+
+static int hook_cut(void *u, int k) { return closes(u, k); }
+static vkr_status hook_ready(void *u, int k) {
+    dp_sums *d = u;
+    int nb = d->nb;
+    vkr_status s = advance(d, k);
+    d->r->dp_early += d->nb - nb; /* started while the device runs the rest of the backward */
+    return s;
+}
+static vkr_status hook_progress(void *u) { /* lets MPI move the started sums along */
+    dp_sums *d = u;
+    int done = 1;
+    while (d->waited < d->nb && done) {
+        vkr_status s = vkr_comm_test(d->r->a->comm, d->req[d->waited], &done);
+        if (s) return s;
+        if (done) d->req[d->waited++] = NULL;
+    }
+    return VKR_OK;
+}
+
+/* Waits for every sum and writes the sums times `scale` back, bucket by bucket. */
+static vkr_status finish(dp_sums *d, float scale) {
+    vkr_status s = VKR_OK;
+    uint64_t off = 0;
+    for (int q = 0; q < d->nb; q++) {
+        vkr_status w = q >= d->waited ? vkr_comm_wait(d->r->a->comm, d->req[q]) : VKR_OK;
         if (!s) s = w;
-        for (int i = first[q]; i < first[q + 1] && !s; i++) {
-            s = vkr_graph_grad_write(g, i, r->dp_buf + off);
-            off += vkr_graph_grad_floats(g, i);
+        for (int i = d->first[q]; i < d->first[q + 1] && !s; i++) {
+            uint64_t n = vkr_graph_grad_floats(d->g, i);
+            float *p = d->r->dp_buf + off;
+            for (uint64_t e = 0; e < n; e++) p[e] *= scale;
+            s = vkr_graph_grad_write(d->g, i, p);
+            off += n;
         }
     }
+    d->waited = d->nb;
     return s;
 }
 
@@ -144,17 +197,29 @@ vkr_status fit_dp_step(fit_run *r, vkr_graph *g, const float *x, const float *t,
         sums[0] = (double)*l * n, sums[1] = *c, sums[2] = n;
         return VKR_OK;
     }
+    if ((s = grad_buf(r, g))) return s;
+    dp_sums d = {.r = r, .g = g, .k = vkr_graph_grad_count(g), .have = n > 0, .scale = (float)n};
+    uint64_t per = r->dp_floats / (VKR_COMM_MAX_PENDING - 1) + 1, want = bucket_floats(r);
+    d.bucket = per > want ? per : want;
+    /* each rank's gradient is the mean over its n images: times n, summed, over all the step's
+     * images it is the mean over the global batch, as one process computes it.  The sums of the
+     * last layers' buckets start while the device still runs the backward of the first ones. */
+    vkr_graph_grad_hook h = {&d, hook_cut, hook_ready, hook_progress};
     vkr_graph_set_first_image(g, first);
-    if (n > 0 && (s = vkr_graph_backward_only(g, x, t, n, l, c))) return s;
-    sums[0] = n ? (double)*l * n : 0, sums[1] = *c, sums[2] = n;
-    if ((s = fit_dp_sum(r, sums, 3))) return s; /* the step's images on all ranks weigh the gradients */
-    if (!(sums[2] > 0)) return vkr_fail(VKR_ERR_FORMAT, "a step without images on any rank (all failed to decode)");
+    vkr_graph_set_grad_hook(g, &h);
+    if (n > 0) s = vkr_graph_backward_only(g, x, t, n, l, c);
+    vkr_graph_set_grad_hook(g, NULL);
     double t0 = fit_now();
-    /* each rank's gradient is the mean over its n images: times n / (all images) they add up to
-     * the mean over the global batch, as one process computes it */
-    if ((s = sum_grads(r, g, n > 0, (float)(n / sums[2])))) return s;
+    if (!s) s = advance(&d, d.k); /* the buckets the backward did not start */
+    sums[0] = n ? (double)*l * n : 0, sums[1] = *c, sums[2] = n;
+    if (!s) s = fit_dp_sum(r, sums, 3); /* the step's images on all ranks */
+    if (!s && !(sums[2] > 0)) s = vkr_fail(VKR_ERR_FORMAT, "a step without images on any rank (all failed to decode)");
+    vkr_status w = finish(&d, s ? 0.0f : (float)(1.0 / sums[2]));
+    if (!s) s = w;
+    if (s) return s;
     r->dp_comm_s += fit_now() - t0;
     r->dp_steps++;
+    r->dp_buckets += d.nb;
     return vkr_graph_apply_update(g);
 }
 

@@ -35,8 +35,9 @@ typedef struct {
     int rank, ranks;           /* of opts.comm (0, 1 without) */
     float *dp_buf;             /* host copy of every gradient of the current graph */
     uint64_t dp_floats;
-    double dp_comm_s;          /* seconds spent reading, summing and writing gradients */
+    double dp_comm_s;          /* seconds spent reading, summing and writing gradients after the backward */
     long dp_steps;
+    long dp_buckets, dp_early;  /* buckets summed, those started while the backward pass ran */
 } fit_run;
 
 double fit_now(void);

@@ -240,11 +240,12 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         }
         double secs = fit_now() - t0;
         if (r->ranks > 1 && r->dp_steps) { /* what summing the gradients cost this epoch */
-            fit_msg(r, "data-parallel: gradient read-back + all-reduce + write-back %.1f ms per step (%.0f%% of the "
-                       "epoch's %.2f s)", r->dp_comm_s * 1e3 / r->dp_steps, 100 * r->dp_comm_s / (secs > 0 ? secs : 1),
-                    secs);
+            fit_msg(r, "data-parallel: %ld of %ld gradient bucket sums started during the backward pass; after it, "
+                       "read-back + all-reduce + write-back %.1f ms per step (%.0f%% of the epoch's %.2f s)",
+                    r->dp_early, r->dp_buckets, r->dp_comm_s * 1e3 / r->dp_steps,
+                    100 * r->dp_comm_s / (secs > 0 ? secs : 1), secs);
             r->dp_comm_s = 0;
-            r->dp_steps = 0;
+            r->dp_steps = r->dp_buckets = r->dp_early = 0;
         }
         vkr_fit_epoch *er = &r->hist->epochs[r->hist->n];
         er->stage = stage == 2 ? VKR_FIT_FINE_TUNE : r->stage1_frozen ? VKR_FIT_HEAD : VKR_FIT_TRAIN;

@@ -24,6 +24,7 @@ Without MPI in the build: the mpirun checks SKIP; a vkrun started as one of seve
 import argparse
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -206,9 +207,14 @@ def t_mpi_uncached():
     need_mpi()
     ref = single("uncached")
     m = out("mpi_uncached")
-    p = sh(mpirun(2, VKRUN, "train", *uncached_args(), "--out", m))
+    # 512-byte buckets: several per step, each started while the backward pass still runs
+    p = sh(mpirun(2, VKRUN, "train", *uncached_args(), "--bucket-mb", "0.00048828125", "--out", m))
     assert "3 of each batch of 7" in p.stdout and "4 of each batch of 7" in p.stdout, p.stdout
-    compare(ref, m, "mpirun -np 2, uncached, dropout, batch 7 as 3 + 4")
+    sums = [tuple(map(int, x.split(" of ")))
+            for x in re.findall(r"(\d+ of \d+) gradient bucket sums started during the backward pass", p.stdout)]
+    assert len(sums) == 2 and all(e == n and n >= 2 * 6 for e, n in sums), (sums, p.stdout[-2000:])
+    compare(ref, m, "mpirun -np 2, uncached, dropout, batch 7 as 3 + 4, %d buckets per step, all started during "
+                    "the backward pass" % (sums[0][1] // 6))
 
 
 def t_devices():
