@@ -270,6 +270,9 @@ vkr_status vkr_cmd_reserve_scratch(vkr_cmd *cmd, uint64_t bytes);
 vkr_status vkr_cmd_submit(vkr_cmd *cmd);
 /* Split submit: vkr_cmd_submit_async then vkr_cmd_wait. */
 vkr_status vkr_cmd_submit_async(vkr_cmd *cmd);
+/* After vkr_cmd_submit_async: waits at most ns nanoseconds; *done = 1 when the stream finished
+ * (as vkr_cmd_wait), 0 when it still runs. */
+vkr_status vkr_cmd_wait_for(vkr_cmd *cmd, uint64_t ns, int *done);
 vkr_status vkr_cmd_wait(vkr_cmd *cmd);
 /* Resets a finished stream for re-recording (keeps its allocations). */
 vkr_status vkr_cmd_reset(vkr_cmd *cmd);

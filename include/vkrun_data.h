@@ -207,6 +207,11 @@ typedef struct {
     int strict;               /* an image failing to decode while loading is an error */
     int quiet;                /* no warnings logged (vkr_log) */
     vkr_augment augment;      /* more augmentation (flags' FLIP and CROP are added to it) */
+    /* data-parallel: this loader produces shard `shard` of `shards` of every batch (images
+     * [c * shard / shards, c * (shard + 1) / shards) of a batch of c), and a batch whose share is
+     * empty (or whose images all failed to decode) comes back as *n = 0 in its place rather than
+     * being skipped: the caller counts vkr_loader_steps_per_epoch calls.  0: shard 0 of 1. */
+    int shard, shards;
 } vkr_loader_opts;
 
 typedef struct vkr_loader vkr_loader;

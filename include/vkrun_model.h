@@ -324,6 +324,34 @@ vkr_status vkr_graph_download_grad(vkr_graph *g, const char *tensor, float *out)
 vkr_status vkr_graph_save_optimizer(vkr_graph *g, const char *path);
 vkr_status vkr_graph_load_optimizer(vkr_graph *g, const char *path);
 void vkr_graph_set_lr(vkr_graph *g, float lr);
+
+/* Data-parallel steps (runtime/train/fit_dp.c): vkr_graph_backward_only on this rank's share,
+ * the gradients read, summed over the ranks and written back, then vkr_graph_apply_update.
+ * The trained tensors' gradients are numbered in backward order (the last layer's first: they
+ * are ready first); each has vkr_graph_grad_floats(g, i) floats. */
+int vkr_graph_grad_count(const vkr_graph *g);
+uint64_t vkr_graph_grad_floats(const vkr_graph *g, int i);
+vkr_status vkr_graph_grad_read(vkr_graph *g, int i, float *out);
+vkr_status vkr_graph_grad_write(vkr_graph *g, int i, const float *in);
+/* One optimizer update with the gradients on the device (the step counter advances). */
+vkr_status vkr_graph_apply_update(vkr_graph *g);
+/* Overlap of the gradient sums with the backward pass: with a hook set, the backward pass of a
+ * call's last micro-batch (vkr_graph_backward_only) is submitted in segments.  After recording a
+ * trained layer's backward, cut(user, k) is asked (gradients [0, k) in backward order are then
+ * final); when it returns 1 the segment is submitted, and once it finished ready(user, k) may
+ * read those gradients (vkr_graph_grad_read) and start their sums, while the device runs the next
+ * segment; progress(user) is called every ~0.2 ms while the device runs (MPI progress).  Not
+ * with opts.timing.  NULL removes the hook. */
+typedef struct {
+    void *user;
+    int (*cut)(void *user, int k);
+    vkr_status (*ready)(void *user, int k);
+    vkr_status (*progress)(void *user);
+} vkr_graph_grad_hook;
+void vkr_graph_set_grad_hook(vkr_graph *g, const vkr_graph_grad_hook *hook);
+/* Index of this rank's first image in the global batch: dropout masks are keyed by it, so that
+ * N ranks drop what one process would. */
+void vkr_graph_set_first_image(vkr_graph *g, int first);
 uint32_t vkr_graph_step(const vkr_graph *g);  /* optimizer steps taken */
 
 /* Per-layer GPU time of the last submission (opts.timing), in ms; 0 for layers

@@ -129,6 +129,19 @@ typedef struct {
                                .tensorboard_steps steps batch_loss, batch_accuracy (the epoch's running
                                means; step = steps of all epochs before + step) */
     int tensorboard_steps;  /* default 10; 0: epoch scalars only */
+    /* ---- data-parallel training (docs/scaling.md; include/vkrun_comm.h) ---- */
+    struct vkr_comm *comm;  /* NULL (or a group of 1): one process.  Else this rank of a group of N that
+                               all call vkr_fit with the same options (their own .device / .ctx): each
+                               trains on its share of every batch (images [c*r/N, c*(r+1)/N) of a batch of
+                               c), the weight gradients are summed over the ranks in buckets started during
+                               the backward pass (.bucket_mb), every rank
+                               takes the same update; loss/accuracy and validation (sharded) are reduced
+                               over the ranks; the feature cache is computed in shards and gathered; rank 0
+                               alone writes out, the history, plots, checkpoints, TensorBoard and
+                               .cache_dir.  --bn-train: each rank's batch statistics are those of its share;
+                               the running statistics are averaged over the ranks before validation and
+                               saving.  Messages come on every rank (the CLI prints rank 0's). */
+    double bucket_mb;       /* [--bucket-mb] gradient bucket of the sums in MiB (0: 25, PyTorch DDP's) */
 } vkr_fit_opts;
 
 /* The defaults above (those of `vkrun train`). */

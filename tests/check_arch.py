@@ -21,7 +21,8 @@ ALLOWED = {
     "model": {"core", "layers"},
     "graph": {"core", "ops", "layers", "model"},
     "data": {"core"},
-    "train": {"core", "data", "graph", "model"},
+    "comm": {"core"},
+    "train": {"core", "comm", "data", "graph", "model"},
     "selftest": {"core", "ops", "ref"},
 }
 

@@ -60,6 +60,7 @@ int cmd_selftest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_model(int argc, char **argv);
 int cmd_bench_loader(int argc, char **argv);
+int cmd_bench_allreduce(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_forward(int argc, char **argv);

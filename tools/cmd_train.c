@@ -2,9 +2,11 @@
  * one command): base -> global average pooling -> Dense+ReLU head -> softmax,
  * frozen base, Adam, categorical cross-entropy; optional fine-tuning stage. */
 #include "cli.h"
+#include "vkrun_comm.h"
 #include "vkrun_train.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,8 +90,19 @@ const char usage_train[] =
     "                          step skipped on inf/NaN gradients; Keras mixed_float16); bf16: the same with\n"
     "                          bfloat16 GEMM inputs, no loss scaling (Keras mixed_bfloat16); auto: the\n"
     "                          fastest verified (fp32 on every device so far)\n"
-    "  --device D              device index or name substring\n";
-
+    "  --device D              device index or name substring\n"
+    "several GPUs, several machines (data-parallel; docs/scaling.md):\n"
+    "  mpirun -np N vkrun train ...   one process per GPU (vkrun built with MPI): each takes its share of\n"
+    "                          every batch (--batch is the global batch), gradients are summed with MPI_Allreduce,\n"
+    "                          rank 0 writes every file; rank r uses device (local rank mod devices), or entry\n"
+    "                          (local rank mod count) of VKRUN_DEVICES=0,1,...; e.g. on two machines:\n"
+    "                          mpirun -np 4 -H host1:2,host2:2 vkrun train --data DIR ...\n"
+    "                          Ctrl-C ends an mpirun job without a checkpoint; kill -USR1 <mpirun's pid> stops it\n"
+    "                          as Ctrl-C stops one process (mpirun forwards SIGUSR1; rank 0 writes OUT.checkpoint)\n"
+    "  --devices 0,1           one process, one thread and context per listed device (an index may repeat),\n"
+    "                          gradients summed on the host: the same results as mpirun -np 2\n"
+    "  --bucket-mb MB          gradients are summed in buckets of MB MiB, each started as soon as the backward\n"
+    "                          pass has produced it (default 25)\n";
 
 static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig) {
@@ -107,6 +120,10 @@ typedef struct {
     /* test hooks: a real SIGINT after N training steps / N batches of feature caching
      * (VKRUN_TEST_SIGINT_AFTER, VKRUN_TEST_SIGINT_CACHING) */
     long sigint_after, sigint_caching, steps, batches;
+    /* test hook VKRUN_TEST_RANK_SIGNAL=RANK:STEPS:kill|stop: that rank of an MPI run sends itself SIGKILL
+     * (dies) or SIGSTOP (hangs) after STEPS training steps (tests/mpi_train.py's fault checks) */
+    long die_after;
+    int die_signal;
     int show_lr;             /* a schedule or warmup: the epoch line shows the lr */
     FILE *lr_log;            /* test hook VKRUN_TEST_LR_LOG=FILE: "what step lr" of every training step */
 } train_ui;
@@ -147,6 +164,7 @@ static int on_step(void *user, const vkr_fit_step *s) {
     if (s->caching ? u->sigint_caching && ++u->batches == u->sigint_caching
                    : u->sigint_after && ++u->steps == u->sigint_after)
         raise(SIGINT);
+    if (!s->caching && u->die_after && --u->die_after == 0) raise(u->die_signal);
     return g_stop;
 }
 
@@ -259,6 +277,7 @@ static int num_double(const char *opt, const char *v, double *out) {
 
 typedef struct {
     vkr_fit_opts o;
+    const char *devices;                      /* --devices LIST: ranks as threads */
     const char *interp, *augment, *optimizer; /* named values, checked after the outputs */
     const char *monitor, *schedule;
     int quiet;
@@ -343,6 +362,14 @@ static int parse_args(int argc, char **argv, train_args *t) {
         }
         else if (ARG("--resume")) a->resume = v;
         else if (ARG("--device")) a->device = v;
+        else if (ARG("--devices")) t->devices = v;
+        else if (ARG("--bucket-mb")) {
+            if (!num_double(o, v, &a->bucket_mb)) return 2;
+            if (!(a->bucket_mb > 0 && a->bucket_mb <= 4096)) {
+                fprintf(stderr, "vkrun train: --bucket-mb wants a size in MiB in (0, 4096]\n");
+                return 2;
+            }
+        }
         else if (ARG("--precision")) {
             if (vkr_precision_parse(v, &a->precision)) {
                 fprintf(stderr, "vkrun train: --precision: %s\n", vkr_last_error());
@@ -423,6 +450,18 @@ static int check_args(train_args *t) {
         return 2;
     }
     a->monitor = t->monitor && !strcmp(t->monitor, "val_accuracy") ? VKR_MONITOR_VAL_ACCURACY : VKR_MONITOR_VAL_LOSS;
+    if (t->devices) { /* D,D,...: 1 to 64 non-empty selectors */
+        int n = 1, empty = !*t->devices || *t->devices == ',' || t->devices[strlen(t->devices) - 1] == ',';
+        for (const char *p = t->devices; *p; p++) {
+            n += *p == ',';
+            empty |= p[0] == ',' && p[1] == ',';
+        }
+        if (empty || n > 64 || strlen(t->devices) > 500 || (t->o.device && *t->o.device)) {
+            fprintf(stderr, "vkrun train: --devices wants 1 to 64 comma-separated devices (indices or name substrings, "
+                            "e.g. 0,1), and no --device with it; got \"%s\"\n", t->devices);
+            return 2;
+        }
+    }
     return t->schedule ? parse_schedule(t->schedule, a) : -1;
 }
 
@@ -448,6 +487,106 @@ static int resume_options(int argc, char **argv, train_args *t, vkr_fit_opts *ck
     return -1;
 }
 
+/* ------------------------------------------------------------------ data-parallel */
+
+/* Processes of this launch and this one's rank on its machine, from the launcher's environment
+ * (Open MPI's mpirun, MPICH's Hydra); 1 when not launched by one. */
+static int launched_ranks(int *local_rank) {
+    const char *v = getenv("OMPI_COMM_WORLD_SIZE"), *l = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (!v) v = getenv("PMI_SIZE");
+    if (!l) l = getenv("MPI_LOCALRANKID");
+    *local_rank = l ? atoi(l) : 0;
+    int n = v ? atoi(v) : 1;
+    return n > 1 ? n : 1;
+}
+
+/* The device of local rank lr: entry lr mod count of VKRUN_DEVICES (comma-separated selectors),
+ * else --device for every rank, else device lr mod (the devices of this machine). */
+static const char *rank_device(const char *given, int lr, char *buf, size_t n) {
+    const char *list = getenv("VKRUN_DEVICES");
+    if (list && *list) {
+        int cnt = 1;
+        for (const char *p = list; *p; p++) cnt += *p == ',';
+        int want = lr % cnt;
+        const char *p = list;
+        for (int k = 0; k < want; k++) p = strchr(p, ',') + 1;
+        size_t len = strcspn(p, ",");
+        snprintf(buf, n, "%.*s", (int)len, p);
+        return buf;
+    }
+    if (given) return given;
+    vkr_device_info *infos = NULL;
+    int cnt = 0;
+    if (vkr_enumerate_devices(&infos, &cnt) || cnt < 1) return NULL; /* vkr_fit says what is wrong */
+    free(infos);
+    snprintf(buf, n, "%d", lr % cnt);
+    return buf;
+}
+
+typedef struct {
+    vkr_fit_opts o;
+    vkr_fit_callbacks cb;
+    vkr_fit_result *res;
+    vkr_status s;
+    char err[1024];
+} rank_job;
+
+static void *rank_thread(void *arg) {
+    rank_job *j = arg;
+    j->s = vkr_fit(&j->o, &j->cb, j->res);
+    snprintf(j->err, sizeof j->err, "%s", j->s ? vkr_last_error() : "");
+    return NULL;
+}
+
+/* --devices LIST: one thread per listed device, rank 0 (the first) in this one with the UI. */
+static vkr_status run_devices(const train_args *t, const vkr_fit_callbacks *cb, vkr_fit_result *res, char *err,
+                              size_t errn) {
+    char list[512];
+    snprintf(list, sizeof list, "%s", t->devices);
+    int n = 1;
+    for (const char *p = list; *p; p++) n += *p == ',';
+    rank_job *jobs = calloc((size_t)n, sizeof *jobs);
+    vkr_comm **comms = calloc((size_t)n, sizeof *comms);
+    pthread_t *th = calloc((size_t)n, sizeof *th);
+    vkr_status s = jobs && comms && th ? vkr_comm_local_create(n, comms) : vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
+    const char *tmo = getenv("VKRUN_COMM_TIMEOUT"); /* seconds a rank waits for the others (default 300) */
+    for (int r = 0; !s && tmo && atof(tmo) > 0 && r < n; r++) vkr_comm_set_timeout(comms[r], atof(tmo));
+    char *save = NULL, *tok = strtok_r(list, ",", &save);
+    for (int r = 0; r < n && !s; r++, tok = strtok_r(NULL, ",", &save)) {
+        jobs[r].o = t->o;
+        jobs[r].o.device = tok;
+        jobs[r].o.comm = comms[r];
+        jobs[r].cb = r == 0 ? *cb : (vkr_fit_callbacks){0};
+        jobs[r].res = r == 0 ? res : malloc(sizeof *res);
+        if (!jobs[r].res || !tok) s = vkr_fail(VKR_ERR_INVALID, "--devices wants a comma-separated list of devices");
+    }
+    int started = 1;
+    for (; !s && started < n; started++)
+        if (pthread_create(&th[started], NULL, rank_thread, &jobs[started])) {
+            vkr_comm_abort(comms[0], "could not start a thread");
+            break;
+        }
+    if (!s) {
+        rank_thread(&jobs[0]);
+        for (int r = 1; r < started; r++) pthread_join(th[r], NULL);
+        s = jobs[0].s;
+        snprintf(err, errn, "%s", jobs[0].err);
+        for (int r = 1; r < n && !s; r++) /* rank 0 finished, another failed (after rank 0's last collective) */
+            if (jobs[r].s) {
+                s = jobs[r].s;
+                snprintf(err, errn, "rank %d (device %s): %s", r, jobs[r].o.device, jobs[r].err);
+            }
+    } else snprintf(err, errn, "%s", vkr_last_error());
+    for (int r = 0; jobs && comms && r < n; r++) {
+        if (r) free(jobs[r].res);
+        vkr_comm_free(comms[r]);
+    }
+    free(jobs);
+    free(comms);
+    free(th);
+    return s;
+}
+
 int cmd_train(int argc, char **argv) {
     train_args t = {.interp = "bilinear", .optimizer = "adam"};
     vkr_fit_defaults(&t.o);
@@ -461,15 +600,50 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "vkrun train: %s\n", vkr_last_error());
         rc = 2;
     }
+    int local_rank, nproc = launched_ranks(&local_rank);
+    if (rc < 0 && nproc > 1 && !vkr_comm_mpi_available()) { /* N processes would train N identical copies */
+        fprintf(stderr, "vkrun train: started by mpirun as one of %d processes, but this vkrun was built without MPI, so "
+                        "each process would train its own identical copy. Rebuild with MPI (apt-get install openmpi-bin "
+                        "libopenmpi-dev; cmake -DVKRUN_MPI=ON), or run one vkrun without mpirun (--devices 0,1 uses "
+                        "several GPUs in one process)\n", nproc);
+        rc = 2;
+    }
+    if (rc < 0 && nproc > 1 && t.devices) {
+        fprintf(stderr, "vkrun train: --devices runs several devices in one process; under mpirun each process uses "
+                        "one (VKRUN_DEVICES=0,1,... picks them by local rank)\n");
+        rc = 2;
+    }
     if (rc >= 0) {
         free(ck_strings);
         return rc;
     }
-    train_ui u = {.tty = isatty(STDOUT_FILENO), .quiet = t.quiet};
+    vkr_comm *comm = NULL;
+    char devbuf[256];
+    if (nproc > 1) {
+        vkr_status s = vkr_comm_mpi_init(&argc, &argv, &comm);
+        if (s) {
+            free(ck_strings);
+            return cli_error("MPI", s);
+        }
+        t.o.comm = comm;
+        t.o.device = rank_device(t.o.device, local_rank, devbuf, sizeof devbuf);
+    }
+    int rank = vkr_comm_rank(comm);
+    train_ui u = {.tty = isatty(STDOUT_FILENO) && rank == 0, .quiet = t.quiet || rank != 0};
     const char *e = getenv("VKRUN_TEST_SIGINT_AFTER");
     u.sigint_after = e && *e ? atol(e) : 0;
     e = getenv("VKRUN_TEST_SIGINT_CACHING");
     u.sigint_caching = e && *e ? atol(e) : 0;
+    e = getenv("VKRUN_TEST_RANK_SIGNAL");
+    int die_rank;
+    long die_steps;
+    char die_sig[8];
+    if (comm && e && sscanf(e, "%d:%ld:%7s", &die_rank, &die_steps, die_sig) == 3 && die_rank == rank && die_steps > 0) {
+        u.die_after = die_steps;
+        u.die_signal = !strcmp(die_sig, "stop") ? SIGSTOP : SIGKILL;
+    }
+    e = getenv("VKRUN_COMM_TIMEOUT"); /* seconds a rank waits for the others (default 300) */
+    if (comm && e && atof(e) > 0) vkr_comm_set_timeout(comm, atof(e));
     u.show_lr = t.o.lr_schedule != VKR_SCHED_CONSTANT || t.o.warmup_epochs > 0;
     e = getenv("VKRUN_TEST_LR_LOG");
     if (e && *e && !(u.lr_log = fopen(e, "w"))) {
@@ -484,11 +658,25 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_sigint;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
-    vkr_status s = vkr_fit(&t.o, &cb, res);
+    if (comm) sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards SIGUSR1 to every rank (Ctrl-C ends the job) */
+    char err[1400];
+    vkr_status s = t.devices ? run_devices(&t, &cb, res, err, sizeof err) : vkr_fit(&t.o, &cb, res);
     signal(SIGINT, SIG_DFL);
-    rc = report(&u, s, res);
+    if (comm) signal(SIGUSR1, SIG_DFL);
+    if (t.devices && s && s != VKR_ERR_INTERRUPTED) vkr_fail(s, "%s", err);
+    if (rank != 0 && s == VKR_ERR_INTERRUPTED) rc = 130; /* rank 0 says where the checkpoint is */
+    else if (rank != 0 && s) { /* the failing rank names itself */
+        fprintf(stderr, "vkrun train: rank %d of %d (%s, device %s): %s\n", rank, vkr_comm_size(comm),
+                vkr_comm_host(comm), t.o.device ? t.o.device : "default", vkr_last_error());
+        rc = 1;
+    } else {
+        rc = report(&u, s, res);
+    }
     if (u.lr_log) fclose(u.lr_log);
     free(res);
     free(ck_strings);
+    /* MPI: finalize after a run every rank finished; after a failure exit without it: mpirun then
+     * ends the other ranks (which may be waiting for this one in a collective) */
+    if (comm && (rc == 0 || rc == 130)) vkr_comm_free(comm);
     return rc;
 }

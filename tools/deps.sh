@@ -3,7 +3,8 @@
 # tools/run_tests.sh and .ci/run:
 #   vkr_deps build|test [EXTRA_PACKAGES]
 # Installs what is missing when run as root; otherwise prints the exact command.
-VKR_BUILD_PKGS="cmake make gcc libc6-dev libvulkan-dev glslang-tools libstb-dev libcjson-dev mesa-vulkan-drivers"
+# openmpi-bin + libopenmpi-dev: data-parallel training (mpirun -np N vkrun train; optional: found by CMake)
+VKR_BUILD_PKGS="cmake make gcc libc6-dev libvulkan-dev glslang-tools libstb-dev libcjson-dev mesa-vulkan-drivers openmpi-bin libopenmpi-dev"
 # clang + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for the fuzz targets (build-fuzz);
 # python3-onnx: the ONNX importer's tests (tools/converters/onnx_import.py)
 VKR_TEST_PKGS="vulkan-validationlayers curl python3-numpy python3-h5py python3-torch python3-torchvision python3-onnx python3-pil dataset-fashion-mnist clang libclang-rt-14-dev"

@@ -23,7 +23,8 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
     fprintf(f, "\n`vkrun <command> --help` describes a command and its flags.\n"
                "environment: VKRUN_DEVICE (index or name substring), VKRUN_VALIDATION=1 (Khronos validation layer),\n"
-               "             VKRUN_CACHE_DIR (pipeline cache; default $XDG_CACHE_HOME/vkrun or ~/.cache/vkrun)\n");
+               "             VKRUN_CACHE_DIR (pipeline cache; default $XDG_CACHE_HOME/vkrun or ~/.cache/vkrun),\n"
+               "             under mpirun: VKRUN_DEVICES (devices by local rank, e.g. 0,1), VKRUN_COMM_TIMEOUT (s, default 300)\n");
 }
 
 int main(int argc, char **argv) {

@@ -316,6 +316,19 @@ vkr_status vkr_cmd_wait(vkr_cmd *c) {
     return VKR_OK;
 }
 
+vkr_status vkr_cmd_wait_for(vkr_cmd *c, uint64_t ns, int *done) {
+    *done = 0;
+    if (!c->submitted) return vkr_fail(VKR_ERR_INVALID, "wait on a command stream that was not submitted");
+    VkResult r = vkWaitForFences(c->ctx->device, 1, &c->fence, VK_TRUE, ns);
+    if (r == VK_TIMEOUT) return VKR_OK;
+    if (r == VK_SUCCESS) {
+        c->submitted = 0;
+        *done = 1;
+        return VKR_OK;
+    }
+    return vkr_cmd_wait(c); /* an error: waits for the device, says what failed */
+}
+
 vkr_status vkr_cmd_submit(vkr_cmd *c) {
     vkr_status s = vkr_cmd_submit_async(c);
     return s ? s : vkr_cmd_wait(c);

@@ -47,11 +47,16 @@ struct vkr_loader {
 
 static int64_t batch_epoch(const vkr_loader *ld, int64_t g) { return ld->o.epoch + g / ld->steps; }
 
-static int batch_count(const vkr_loader *ld, int64_t g) {
+/* Images of batch g (this loader's shard of them), from *first in the epoch's order. */
+static int batch_count(const vkr_loader *ld, int64_t g, int *first) {
     int step = (int)(g % ld->steps);
     int start = step * ld->o.batch;
     int c = ld->ds->n - start;
-    return c < ld->o.batch ? c : ld->o.batch;
+    if (c > ld->o.batch) c = ld->o.batch;
+    int k = ld->o.shards, r = ld->o.shard;
+    int lo = (int)((int64_t)c * r / k), hi = (int)((int64_t)c * (r + 1) / k);
+    if (first) *first = start + lo;
+    return hi - lo;
 }
 
 void vkr_epoch_permutation(int n, uint64_t seed, int epoch, int *perm) {
@@ -78,9 +83,9 @@ static void setup_slot(vkr_loader *ld, int64_t g) {
         ld->perm_epoch = epoch;
     }
     s->seq = g;
-    s->count = batch_count(ld, g);
+    int start;
+    s->count = batch_count(ld, g, &start);
     s->done = 0;
-    int start = (int)(g % ld->steps) * ld->o.batch;
     for (int j = 0; j < s->count; j++) {
         s->idx[j] = ld->perm[start + j];
         s->ok[j] = 0;
@@ -131,6 +136,11 @@ static void *loader_worker(void *arg) {
         int j = ld->next_j;
         if (j == 0) setup_slot(ld, g);
         slot *s = &ld->slots[g % ld->S];
+        if (s->count == 0) { /* an empty share (sharded loader): ready as it is */
+            ld->next_g++;
+            pthread_cond_broadcast(&ld->ready_cv);
+            continue;
+        }
         if (++ld->next_j == s->count) {
             ld->next_g++;
             ld->next_j = 0;
@@ -194,6 +204,9 @@ vkr_status vkr_loader_create_ex(const vkr_dataset *ds, const vkr_loader_opts *op
     vkr_status s = vkr__augment_check(&o.augment);
     if (s) return vkr_fail(s, "loader: %s", vkr_last_error());
     if (ds->n <= 0) return vkr_fail(VKR_ERR_INVALID, "loader: dataset '%s' is empty", ds->root);
+    if (o.shards <= 0) o.shards = 1, o.shard = 0;
+    if (o.shard < 0 || o.shard >= o.shards)
+        return vkr_fail(VKR_ERR_INVALID, "loader: shard %d of %d", o.shard, o.shards);
     int steps = vkr_steps_per_epoch(ds->n, o.batch, (o.flags & VKR_LOAD_KEEP_REMAINDER) != 0);
     if (steps == 0)
         return vkr_fail(VKR_ERR_INVALID,
@@ -315,7 +328,7 @@ vkr_status vkr_loader_next(vkr_loader *ld, float *images, float *targets, int *n
         pthread_cond_broadcast(&ld->work_cv);
         pthread_mutex_unlock(&ld->mu);
         if (st) return st;
-        if (k > 0) {
+        if (k > 0 || ld->o.shards > 1) { /* sharded: an empty share keeps its place */
             *n = k;
             ld->last_n = k;
             return VKR_OK;

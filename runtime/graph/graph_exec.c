@@ -52,6 +52,7 @@ static void dropout_key(const vkr_graph *g, int j, vkr_dropout_key *k, uint64_t 
     for (const char *c = g->layers[j].name; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
     *k = (vkr_dropout_key){(float)g->layers[j].rate, g->o.dropout_seed, h, g->step};
     *first = g->call_n > g->mb_n + g->mb_rest ? (uint64_t)(g->call_n - g->mb_n - g->mb_rest) : 0;
+    *first += g->first_image; /* data-parallel: this rank's share starts there in the global batch */
 }
 
 /* re: recomputation before the backward (values in P->value_bw). */
@@ -175,6 +176,46 @@ vkr_status vkr__graph_record_updates(vkr_graph *g) {
     return VKR_OK;
 }
 
+/* Data-parallel overlap (vkr_graph_grad_hook): gradients [0, k) in backward order are final after
+ * layer j's backward; a segment's end submits the stream so far (hook.progress while it runs),
+ * then hook.ready, then resets the stream. */
+static int grads_through(const vkr_graph *g, int j) {
+    int k = 0;
+    for (int l = g->nlayers - 1; l >= j; l--)
+        for (int s = 0; g->trained[l] && s < g->layers[l].nparam && s < VKR_MAX_PARAMS; s++) k += g->grad[l][s] != NULL;
+    return k;
+}
+
+static vkr_status submit_progress(vkr_graph *g) {
+    if (!g->hook.progress) return vkr_cmd_submit(g->cmd);
+    vkr_status s = vkr_cmd_submit_async(g->cmd);
+    for (int done = 0; !s && !done;) {
+        if ((s = vkr_cmd_wait_for(g->cmd, 200000, &done))) break;
+        if (!done) s = g->hook.progress(g->hook.user);
+    }
+    if (s) vkr_cmd_reset(g->cmd); /* waits for the device: nothing left running */
+    return s;
+}
+
+static vkr_status segment_end(vkr_graph *g, int k) {
+    vkr_status s = submit_progress(g);
+    if (!s) s = g->hook.ready(g->hook.user, k);
+    if (!s) s = vkr_cmd_reset(g->cmd);
+    return s;
+}
+
+vkr_status vkr__graph_update(vkr_graph *g) {
+    vkr_status s;
+    uint32_t step0 = g->step;
+    if (!g->cmd_fresh && (s = vkr_cmd_reset(g->cmd))) return s;
+    g->cmd_fresh = 0;
+    if ((s = vkr__graph_record_updates(g)) || (s = vkr_cmd_submit(g->cmd))) {
+        g->step = step0;
+        return s;
+    }
+    return VKR_OK;
+}
+
 static vkr_status wrap(vkr_graph *g, int j, const char *phase, vkr_status s) {
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", vkr_last_error());
@@ -210,6 +251,8 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
     memset(g->fwd_ts, 0, 2 * g->nlayers * sizeof *g->fwd_ts);
     memset(g->bwd_ts, 0, 2 * g->nlayers * sizeof *g->bwd_ts);
     int train = mode >= VKR__RUN_GRADS;
+    /* data-parallel overlap: the last micro-batch's backward in segments (graph_dp.c) */
+    int segs = mode == VKR__RUN_GRADS && g->hook.cut && g->mb_rest == 0 && !g->o.timing;
     for (int j = 0; j < g->nlayers; j++) {
         if (!P->live[j]) continue;
         g->fwd_ts[2 * j] = vkr_cmd_timing_count(g->cmd);
@@ -225,6 +268,8 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
                 if (P->recomputed[r] && (s = fwd_layer(g, P, r, n, train, 1))) return wrap(g, r, "recomputation", s);
             if ((s = bwd_layer(g, P, j, n))) return wrap(g, j, "backward", s);
             g->bwd_ts[2 * j + 1] = vkr_cmd_timing_count(g->cmd);
+            int k = segs && g->trained[j] && j > 0 ? grads_through(g, j) : 0;
+            if (k && g->hook.cut(g->hook.user, k) && (s = segment_end(g, k))) return wrap(g, j, "backward segment", s);
         }
     g->upd_ts[0] = vkr_cmd_timing_count(g->cmd);
     if (mode == VKR__RUN_STEP && (s = vkr__graph_record_updates(g))) return wrap(g, -1, "optimizer", s);
@@ -233,7 +278,7 @@ vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const 
         return wrap(g, -1, "loss download", s);
     g->last_dispatches = vkr_cmd_dispatch_count(g->cmd);
     g->last_barriers = vkr_cmd_barrier_count(g->cmd);
-    if ((s = vkr_cmd_submit(g->cmd))) return wrap(g, -1, "submit", s);
+    if ((s = segs ? submit_progress(g) : vkr_cmd_submit(g->cmd))) return wrap(g, -1, "submit", s);
     if (g->o.timing) {
         for (int j = 0; j < g->nlayers; j++) {
             g->fwd_ms[j] = range_ms(g, g->fwd_ts[2 * j], g->fwd_ts[2 * j + 1]);

@@ -52,6 +52,8 @@ struct vkr_graph {
     int step_batch;      /* images per call (opts.batch): a call runs ceil(n / batch) micro-batches */
     /* the micro-batch being recorded: its images, and the images of the call after it */
     int mb_n, mb_rest, call_n;
+    vkr_graph_grad_hook hook; /* data-parallel: backward in segments (graph_dp.c; hook.cut NULL: none) */
+    int first_image;     /* data-parallel: index of this rank's first image in the global batch (dropout) */
     int accumulate;      /* weight gradients go to acc_w / acc_b and are added to grad */
     vkr_buffer *acc_w, *acc_b; /* accumulation scratch (largest trained slot-0 / slot-1 tensor) */
     uint64_t acc_floats[2];
@@ -154,6 +156,8 @@ typedef vkr_status (*vkr__call_fn)(vkr_graph *g, const float *input, const float
                                    int *correct);
 vkr_status vkr__graph_scaled_step(vkr_graph *g, vkr__call_fn grads, const float *input, const float *targets, int n,
                                   float *loss, int *correct);
+/* The optimizer update alone, one submission (data-parallel steps, graph_dp.c). */
+vkr_status vkr__graph_update(vkr_graph *g);
 vkr_status vkr__graph_run(vkr_graph *g, vkr__plan *P, const float *input, const float *targets, int n,
                           vkr__run_mode mode, float *loss, int *correct, float *out);
 

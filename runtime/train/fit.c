@@ -6,6 +6,7 @@
  * (model with optimizer state and position) plus the history so far; opts.resume continues. */
 #include "train/fit_internal.h"
 #include "train/tensorboard.h"
+#include "vkrun_comm.h"
 
 #include <errno.h>
 #include <math.h>
@@ -195,9 +196,12 @@ static vkr_status cache_features(fit_run *r, fit_bufs *b) {
     if (s) return fit_failed(r, "feature graph", s);
     fit_plan_msg(r, b->g, "features:");
     s = fit_cached_features(r, b->g, r->train, "train", &b->feat, &b->labels);
-    if (!s && r->val && !r->stop) s = fit_cached_features(r, b->g, r->val, "val", &b->vfeat, &b->vlabels);
+    /* data-parallel: the ranks agree on a stop request after both (a collective each) */
+    if (!s && r->val && (r->ranks > 1 || !r->stop))
+        s = fit_cached_features(r, b->g, r->val, "val", &b->vfeat, &b->vlabels);
     vkr_graph_destroy(b->g);
     b->g = NULL;
+    if (!s && r->ranks > 1) s = fit_dp_stop(r); /* the ranks agree on a stop request */
     if (!s && r->stop) {
         r->res->interrupted_caching = 1;
         return vkr_fail(VKR_ERR_INTERRUPTED, "interrupted while caching features; nothing to save (the features are "
@@ -246,7 +250,7 @@ static vkr_status stage1(fit_run *r, fit_bufs *b, int use_cache, int done1) {
     stage_cb(r, r->stage1_frozen ? VKR_FIT_HEAD : VKR_FIT_TRAIN, done1, a->epochs - done1, r->freeze, a->lr, use_cache);
     s = fit_train_stage(r, b->g, 1, done1, a->epochs - done1, b->feat, b->labels, b->vfeat, b->vlabels, gm);
     if (s) return s;
-    if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "train", s);
+    if ((s = fit_dp_average_bn_stats(r, b->g, gm)) || (s = vkr_graph_download_weights(b->g))) return fit_failed(r, "train", s);
     scale_msg(r, b->g);
     if (gm != r->model) fit_copy_tensors(r->model, gm);
     vkr_graph_destroy(b->g);
@@ -270,7 +274,8 @@ static vkr_status stage2(fit_run *r, fit_bufs *b, int done2) {
     stage_cb(r, VKR_FIT_FINE_TUNE, first, a->ft_epochs - done2, a->ft_from, a->ft_lr, 0);
     s = fit_train_stage(r, b->g, 2, first, a->ft_epochs - done2, NULL, NULL, NULL, NULL, r->model);
     if (s) return s;
-    if ((s = vkr_graph_download_weights(b->g))) return fit_failed(r, "fine-tune", s);
+    if ((s = fit_dp_average_bn_stats(r, b->g, r->model)) || (s = vkr_graph_download_weights(b->g)))
+        return fit_failed(r, "fine-tune", s);
     scale_msg(r, b->g);
     return VKR_OK;
 }
@@ -289,6 +294,10 @@ static vkr_status open_device(fit_run *r, int use_cache) {
     vkr_status ps = vkr_context_set_precision(r->ctx, a->precision);
     if (ps) return fit_failed(r, "precision", ps);
     vkr_precision got = vkr_context_precision(r->ctx);
+    if (got == VKR_PRECISION_FP16 && r->ranks > 1)
+        return fit_failed(r, "options", vkr_fail(VKR_ERR_INVALID, "--precision fp16 with data-parallel training (%d "
+                                                   "processes) is not supported: its loss scaling skips steps per "
+                                                   "process; use --precision bf16 (no loss scaling) or fp32", r->ranks));
     const char *what = got == VKR_PRECISION_FP16   ? " (fp16 GEMM inputs, fp32 accumulation, master weights and "
                                                      "optimizer state; dynamic loss scaling from 2^15)"
                        : got == VKR_PRECISION_BF16 ? " (bf16 GEMM inputs, fp32 accumulation, master weights and "
@@ -313,6 +322,7 @@ static vkr_status open_device(fit_run *r, int use_cache) {
 static vkr_status write_outputs(fit_run *r) {
     const vkr_fit_opts *a = r->a;
     vkr_status s;
+    if (r->rank != 0) return VKR_OK; /* data-parallel: rank 0 writes */
     if (!r->best_saved && (s = fit_save_model(r))) return fit_failed(r, "save", s);
     if ((s = fit_write_history(r->hist, r->res->plots)))
         return vkr_fail(s, "wrote %s, but not all of the history and curves in %s: %s", a->out, r->res->plots,
@@ -348,13 +358,15 @@ static vkr_status output_paths(fit_run *r) {
         else snprintf(res->plots, sizeof res->plots, ".");
     }
     struct stat st;
-    if (stat(res->plots, &st) != 0 && mkdir(res->plots, 0755) != 0)
-        return vkr_fail(VKR_ERR_IO, "cannot create %s: %s", res->plots, strerror(errno));
     snprintf(res->checkpoint, sizeof res->checkpoint, "%s.checkpoint", a->out);
     vkr_status s;
-    if ((s = vkr_file_check_not_input(a->model, a->out)) || (s = vkr_file_check_not_input(a->resume, a->out)) ||
-        (s = vkr_file_check_writable(a->out)))
-        return s;
+    if (r->rank == 0) { /* data-parallel: rank 0 writes, the others need no such folder */
+        if (stat(res->plots, &st) != 0 && mkdir(res->plots, 0755) != 0)
+            return vkr_fail(VKR_ERR_IO, "cannot create %s: %s", res->plots, strerror(errno));
+        if ((s = vkr_file_check_not_input(a->model, a->out)) || (s = vkr_file_check_not_input(a->resume, a->out)) ||
+            (s = vkr_file_check_writable(a->out)))
+            return s;
+    }
     if ((s = check_opts(a))) r->res->failed_at = "options";
     return s;
 }
@@ -362,7 +374,7 @@ static vkr_status output_paths(fit_run *r) {
 static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
     const vkr_fit_opts *a = r->a;
     vkr_status s;
-    if ((s = output_paths(r)) || (s = open_data(r)) || (s = fit_class_weights(r)) ||
+    if ((s = output_paths(r)) || (s = open_data(r)) || (s = fit_dp_check_data(r)) || (s = fit_class_weights(r)) ||
         (s = prepare_model(r, &b->resume)))
         return s;
     if (r->a->resume && r->a->save_best) {
@@ -379,7 +391,8 @@ static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
                 vkr_augment_format(&a->augment, spec, sizeof spec));
     }
     if ((s = open_device(r, use_cache))) return s;
-    if (a->tensorboard) {
+    if ((s = fit_dp_hello(r))) return fit_failed(r, "data-parallel", s);
+    if (a->tensorboard && r->rank == 0) {
         if ((s = tb_open(a->tensorboard, &r->tb))) return fit_failed(r, "tensorboard", s);
         fit_msg(r, "tensorboard: events in %s (view: tensorboard --logdir %s)", tb_path(r->tb), a->tensorboard);
     }
@@ -403,13 +416,16 @@ vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fi
     if (!res && !(res = own = malloc(sizeof *own))) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     memset(res, 0, sizeof *res);
     res->failed_at = "";
-    fit_run R = {.a = opts, .cb = cb, .res = res, .hist = &res->history};
+    fit_run R = {.a = opts, .cb = cb, .res = res, .hist = &res->history, .rank = vkr_comm_rank(opts->comm),
+                 .ranks = vkr_comm_size(opts->comm)};
     fit_bufs B = {0};
     vkr_status s = opts->data && opts->out && (opts->model || opts->resume)
                        ? fit_run_all(&R, &B)
                        : vkr_fail(VKR_ERR_INVALID, "vkr_fit: data, out and model (or resume) are required");
     char msg[1024]; /* the failure's message, kept across the clean-up */
     snprintf(msg, sizeof msg, "%s", s ? vkr_last_error() : "");
+    if (s && s != VKR_ERR_INTERRUPTED) vkr_comm_abort(opts->comm, msg); /* the other ranks stop too */
+    fit_dp_free(&R);
     cJSON_Delete(B.resume);
     if (B.g) vkr_graph_destroy(B.g);
     vkr_model_free(B.hm);

@@ -4,6 +4,7 @@
  * permutation, same features), so both give the same losses.  With opts.cache_dir the features
  * are kept on disk, keyed by everything they depend on. */
 #include "train/fit_internal.h"
+#include "vkrun_comm.h"
 #include "vkrun_npy.h"
 
 #include <errno.h>
@@ -30,6 +31,8 @@ vkr_status fit_open_loader(const fit_run *r, const vkr_dataset *ds, int epoch, i
     if (shuffle && (!r->a->augment_fine_tune_only || r->stage == 2)) o.augment = r->a->augment; /* training only */
     o.strict = r->a->strict;
     o.quiet = r->a->quiet_data;
+    o.shard = r->rank; /* data-parallel: this rank's share of every batch */
+    o.shards = r->ranks;
     return vkr_loader_create_ex(ds, &o, ld);
 }
 
@@ -39,7 +42,8 @@ static vkr_status extract_features(fit_run *r, vkr_graph *g, const vkr_dataset *
                                    float **labels) {
     int n = vkr_dataset_size(ds), K = vkr_dataset_num_classes(ds);
     int dim = r->model->layers[r->gap_layer].out_c;
-    *feat = malloc(sizeof(float) * (size_t)n * dim);
+    int dp = r->ranks > 1; /* each rank its share of every batch, zeros elsewhere, then summed */
+    *feat = dp ? calloc((size_t)n * dim, sizeof(float)) : malloc(sizeof(float) * (size_t)n * dim);
     *labels = calloc((size_t)n * K, sizeof(float));
     float *x = malloc(sizeof(float) * (size_t)r->a->batch * r->C * r->H * r->W);
     float *t = malloc(sizeof(float) * (size_t)r->a->batch * K);
@@ -52,20 +56,29 @@ static vkr_status extract_features(fit_run *r, vkr_graph *g, const vkr_dataset *
     }
     vkr_loader *ld = NULL;
     vkr_status s = fit_open_loader(r, ds, 0, 0, 1, &ld);
-    int done = 0, cnt;
+    int done = 0, cnt, steps = ld ? vkr_loader_steps_per_epoch(ld) : 0;
     char label[96];
     snprintf(label, sizeof label, "features %s", what);
     double t0 = fit_now();
-    while (!s && !(s = vkr_loader_next(ld, x, t, &cnt)) && cnt > 0 && !r->stop) {
+    for (int step = 0; !s && (!dp || step < steps) && !(s = vkr_loader_next(ld, x, t, &cnt)) && (cnt > 0 || dp) &&
+                       (dp || !r->stop);
+         step++) {
         const int *idx = vkr_loader_batch_indices(ld);
-        s = vkr_graph_forward(g, x, cnt, r->model->layers[r->gap_layer].name, out);
+        if (cnt > 0) s = vkr_graph_forward(g, x, cnt, r->model->layers[r->gap_layer].name, out);
         for (int j = 0; !s && j < cnt; j++) {
             memcpy(*feat + (size_t)idx[j] * dim, out + (size_t)j * dim, sizeof(float) * dim);
             memcpy(*labels + (size_t)idx[j] * K, t + (size_t)j * K, sizeof(float) * K);
         }
         done += cnt;
-        vkr_fit_step st = {label, 1, done, n, NAN, NAN, done, fit_now() - t0, NAN};
+        vkr_fit_step st = {label, 1, done, dp ? (int)((int64_t)n * (r->rank + 1) / r->ranks - (int64_t)n * r->rank / r->ranks) : n,
+                           NAN, NAN, done, fit_now() - t0, NAN};
         fit_step_cb(r, &st);
+    }
+    double d = done;
+    if (!s && dp && !(s = fit_dp_sum(r, &d, 1))) { /* the shards gathered: a sum over zeros elsewhere */
+        done = (int)d;
+        if (!(s = vkr_comm_allreduce_f32(r->a->comm, *feat, (size_t)n * dim)))
+            s = vkr_comm_allreduce_f32(r->a->comm, *labels, (size_t)n * K);
     }
     if (!s && done != n && !r->stop)
         s = vkr_fail(VKR_ERR_FORMAT, "%d of %d images of %s could not be decoded while caching", n - done, n,
@@ -120,8 +133,25 @@ vkr_status fit_cached_features(fit_run *r, vkr_graph *g, const vkr_dataset *ds, 
     snprintf(path, sizeof path, "%s/features-%s-%016llx.npy", dir, what, (unsigned long long)cache_key(r, ds));
     int dim = r->model->layers[r->gap_layer].out_c;
     vkr_npy arr;
-    if (vkr_npy_read(path, &arr) == VKR_OK) {
-        if (arr.ndim == 2 && arr.shape[0] == n && arr.shape[1] == dim) {
+    memset(&arr, 0, sizeof arr);
+    /* data-parallel: rank 0 reads the cache and broadcasts it (the others may have no such folder) */
+    int have = r->rank == 0 && vkr_npy_read(path, &arr) == VKR_OK;
+    if (have && !(arr.ndim == 2 && arr.shape[0] == n && arr.shape[1] == dim)) {
+        vkr_npy_free(&arr);
+        have = 0;
+    }
+    vkr_status s;
+    if (r->ranks > 1) {
+        if ((s = vkr_comm_bcast(r->a->comm, &have, sizeof have, 0))) return s;
+        if (have && r->rank != 0 && !(arr.data = malloc(sizeof(float) * (size_t)n * dim)))
+            return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+        if (have && (s = vkr_comm_bcast(r->a->comm, arr.data, sizeof(float) * (size_t)n * dim, 0))) {
+            free(arr.data);
+            return s;
+        }
+    }
+    {
+        if (have) {
             *feat = arr.data;
             *labels = calloc((size_t)n * K, sizeof(float));
             if (!*labels) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -129,11 +159,10 @@ vkr_status fit_cached_features(fit_run *r, vkr_graph *g, const vkr_dataset *ds, 
             fit_msg(r, "features %s: read from %s", what, path);
             return VKR_OK;
         }
-        vkr_npy_free(&arr);
     }
-    vkr_status s = extract_features(r, g, ds, what, feat, labels);
+    s = extract_features(r, g, ds, what, feat, labels);
     if (s) return s;
-    if (r->stop) return VKR_OK; /* interrupted: never cache a partial result */
+    if (r->stop || r->rank != 0) return VKR_OK; /* interrupted: never cache a partial result; rank 0 writes */
     struct stat st;
     if (stat(dir, &st) != 0 && mkdir(dir, 0755) != 0)
         return vkr_fail(VKR_ERR_IO, "cannot create the feature cache folder %s: %s", dir, strerror(errno));

@@ -33,6 +33,13 @@ typedef struct {
     float *class_w;            /* [K] class weights (NULL: all 1) */
     int best_saved;            /* --save-best wrote `out` at history index best_saved + 1 (0: not yet) */
     struct tb_writer *tb;      /* --tensorboard (runtime/train/tensorboard.h) */
+    /* data-parallel (fit_dp.c) */
+    int rank, ranks;           /* of opts.comm (0, 1 without) */
+    float *dp_buf;             /* host copy of every gradient of the current graph */
+    uint64_t dp_floats;
+    double dp_comm_s;          /* seconds spent reading, summing and writing gradients after the backward */
+    long dp_steps;
+    long dp_buckets, dp_early;  /* buckets summed, those started while the backward pass ran */
 } fit_run;
 
 double fit_now(void);
@@ -80,6 +87,19 @@ vkr_status fit_class_weights(fit_run *r);
 vkr_status fit_save_model(fit_run *r);
 /* fit_options.c: the options as JSON (a checkpoint's "options") */
 cJSON *fit_options_json(const vkr_fit_opts *o);
+
+/* fit_dp.c: data-parallel training over opts.comm (single process: ranks == 1, no-ops) */
+void fit_share(const fit_run *r, int c, int *lo, int *hi); /* this rank's images [lo, hi) of a batch of c */
+vkr_status fit_dp_sum(fit_run *r, double *v, int n);      /* in-place sum over the ranks */
+vkr_status fit_dp_check_data(fit_run *r);                 /* every rank sees the same data */
+vkr_status fit_dp_hello(fit_run *r);                      /* "data-parallel: N processes" and each rank's device */
+vkr_status fit_dp_stop(fit_run *r);                       /* r->stop agreed by the ranks */
+/* One training step of this rank's n images (first: its first image's index in the global
+ * batch); *l, *c: this rank's mean loss and correct count. */
+vkr_status fit_dp_step(fit_run *r, vkr_graph *g, const float *x, const float *t, int n, int first, float *l, int *c,
+                       double sums[3]);
+vkr_status fit_dp_average_bn_stats(fit_run *r, vkr_graph *g, vkr_model *gm); /* --bn-train: running statistics averaged */
+void fit_dp_free(fit_run *r);
 
 /* fit_state.c: history, checkpoints */
 cJSON *fit_history_json(const vkr_fit_history *h);

@@ -14,6 +14,8 @@ typedef struct {
     const float *feat;    /* cached: [n][C] in dataset order */
     const float *labels;  /* cached: one-hot [n][K] */
     int *perm, n, pos, steps, step, batch, dim, K;
+    int rank, ranks;      /* data-parallel: this rank's share of each batch (ranks 0: all of it) */
+    int first;            /* the last batch's first image of this rank's share, in the batch */
 } batch_src;
 
 static vkr_status src_next(batch_src *b, float *x, float *t, int *n) {
@@ -22,15 +24,20 @@ static vkr_status src_next(batch_src *b, float *x, float *t, int *n) {
         *n = 0;
         return VKR_OK;
     }
-    int cnt = b->n - b->pos < b->batch ? b->n - b->pos : b->batch;
-    for (int j = 0; j < cnt; j++) {
+    int cnt = b->n - b->pos < b->batch ? b->n - b->pos : b->batch, lo = 0, hi = cnt;
+    if (b->ranks > 1) {
+        lo = (int)((int64_t)cnt * b->rank / b->ranks);
+        hi = (int)((int64_t)cnt * (b->rank + 1) / b->ranks);
+    }
+    for (int j = lo; j < hi; j++) {
         int i = b->perm ? b->perm[b->pos + j] : b->pos + j;
-        memcpy(x + (size_t)j * b->dim, b->feat + (size_t)i * b->dim, sizeof(float) * b->dim);
-        memcpy(t + (size_t)j * b->K, b->labels + (size_t)i * b->K, sizeof(float) * b->K);
+        memcpy(x + (size_t)(j - lo) * b->dim, b->feat + (size_t)i * b->dim, sizeof(float) * b->dim);
+        memcpy(t + (size_t)(j - lo) * b->K, b->labels + (size_t)i * b->K, sizeof(float) * b->K);
     }
     b->pos += cnt;
     b->step++;
-    *n = cnt;
+    b->first = lo;
+    *n = hi - lo;
     return VKR_OK;
 }
 
@@ -62,9 +69,12 @@ static vkr_status evaluate_set(fit_run *r, vkr_graph *g, batch_src *b, double *l
     }
     double ls = 0;
     long correct = 0, seen = 0;
-    int n;
+    int n, dp = r->ranks > 1;
+    int steps = b->ld ? vkr_loader_steps_per_epoch(b->ld) : b->steps;
     vkr_status s;
-    while (!(s = src_next(b, x, t, &n)) && n > 0) {
+    for (int step = 0; !dp || step < steps; step++) { /* sharded: every step, an empty share too */
+        if ((s = src_next(b, x, t, &n)) || (n == 0 && !dp)) break;
+        if (n == 0) continue;
         float l;
         int c;
         weigh_targets(r, t, n, K, 0);
@@ -75,20 +85,28 @@ static vkr_status evaluate_set(fit_run *r, vkr_graph *g, batch_src *b, double *l
     }
     free(x);
     free(t);
+    double v[3] = {ls, (double)correct, (double)seen};
+    if (!s && dp && !(s = fit_dp_sum(r, v, 3))) { /* validation is sharded: its sums over the ranks */
+        ls = v[0];
+        correct = (long)v[1];
+        seen = (long)v[2];
+    }
     *loss = seen ? ls / seen : NAN;
     *acc = seen ? (double)correct / seen : NAN;
     return s;
 }
 
 /* Validation of the epoch just trained, on the cached features or the loader. */
-static vkr_status validate(fit_run *r, vkr_graph *g, const float *vfeat, const float *vlabels, int dim,
+static vkr_status validate(fit_run *r, vkr_graph *g, vkr_model *gm, const float *vfeat, const float *vlabels, int dim,
                            vkr_fit_epoch *er) {
     batch_src vb = {0};
     vkr_status s;
+    if ((s = fit_dp_average_bn_stats(r, g, gm))) return s; /* --bn-train: the ranks' running statistics averaged */
     if (vfeat) {
         int nv = vkr_dataset_size(r->val);
         vb = (batch_src){.feat = vfeat, .labels = vlabels, .n = nv, .steps = vkr_steps_per_epoch(nv, r->a->batch, 1),
-                         .batch = r->a->batch, .dim = dim, .K = vkr_dataset_num_classes(r->train)};
+                         .batch = r->a->batch, .dim = dim, .K = vkr_dataset_num_classes(r->train), .rank = r->rank,
+                         .ranks = r->ranks};
     } else if ((s = fit_open_loader(r, r->val, 0, 0, 1, &vb.ld))) {
         return s;
     }
@@ -100,9 +118,10 @@ static vkr_status validate(fit_run *r, vkr_graph *g, const float *vfeat, const f
 /* Writes the checkpoint and the history so far; the result says where the run stopped. */
 static vkr_status interrupted(fit_run *r, vkr_graph *g, vkr_model *gm, const char *what, int step, int steps) {
     vkr_fit_result *res = r->res;
-    res->checkpoint_status = fit_save_checkpoint(r, g, gm);
+    res->checkpoint_status = fit_dp_average_bn_stats(r, g, gm);
+    if (!res->checkpoint_status && r->rank == 0) res->checkpoint_status = fit_save_checkpoint(r, g, gm); /* rank 0 writes */
     if (res->checkpoint_status) snprintf(res->checkpoint_error, sizeof res->checkpoint_error, "%s", vkr_last_error());
-    else fit_write_history(r->hist, res->plots);
+    else if (r->rank == 0) fit_write_history(r->hist, res->plots);
     snprintf(res->interrupted_at, sizeof res->interrupted_at, "%s", what);
     res->step = step;
     res->steps = steps;
@@ -115,7 +134,7 @@ static vkr_status interrupted(fit_run *r, vkr_graph *g, vkr_model *gm, const cha
 static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, float *t, const char *what, int steps,
                             int stage, int epoch_in_stage, long *images) {
     int sched = r->a->lr_schedule != VKR_SCHED_CONSTANT || r->a->warmup_epochs > 0;
-    int skip = r->step, n, step = 0;
+    int skip = r->step, n, step = 0, dp = r->ranks > 1, ntrain = vkr_dataset_size(r->train);
     if (skip == 0) {
         r->loss_sum = r->correct_sum = 0;
         r->seen = 0;
@@ -123,22 +142,28 @@ static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, fl
     double t0 = fit_now();
     vkr_status s = VKR_OK;
     *images = 0;
-    while (!r->stop && !(s = src_next(b, x, t, &n)) && n > 0) {
+    /* data-parallel: every rank takes every step (an empty share too) and agrees on stopping */
+    for (;;) {
+        if (dp && (s = fit_dp_stop(r))) return s;
+        if (r->stop || (dp && step >= steps) || (s = src_next(b, x, t, &n)) || (n == 0 && !dp)) break;
         if (step < skip) {
             step++;
             continue;
         }
         float l;
-        int c, rec = vkr_graph_recoveries(g);
+        int c, rec = vkr_graph_recoveries(g), lo = b->first, hi;
+        double sums[3];
+        if (b->ld) fit_share(r, ntrain - step * r->a->batch < r->a->batch ? ntrain - step * r->a->batch : r->a->batch,
+                             &lo, &hi);
         r->lr_now = fit_lr_at(r, stage, epoch_in_stage, step, steps);
         if (sched) vkr_graph_set_lr(g, (float)r->lr_now);
         weigh_targets(r, t, n, b->ld ? vkr_dataset_num_classes(r->train) : b->K, 1);
-        if ((s = vkr_graph_train_step(g, x, t, n, &l, &c))) return s;
+        if ((s = fit_dp_step(r, g, x, t, n, lo, &l, &c, sums))) return s;
         if (vkr_graph_recoveries(g) != rec) fit_plan_msg(r, g, "out of device memory: re-planned;");
-        r->loss_sum += (double)l * n;
-        r->correct_sum += c;
-        r->seen += n;
-        *images += n;
+        r->loss_sum += sums[0]; /* over every rank's images */
+        r->correct_sum += sums[1];
+        r->seen += (long)sums[2];
+        *images += (long)sums[2];
         r->step = ++step;
         vkr_fit_step st = {what, 0, step, steps, r->loss_sum / r->seen, r->correct_sum / r->seen, *images,
                            fit_now() - t0, r->lr_now};
@@ -159,7 +184,7 @@ static vkr_status keep_best(fit_run *r, vkr_graph *g, vkr_model *gm) {
     vkr_status s = vkr_graph_download_weights(g);
     if (s) return s;
     if (gm != r->model) fit_copy_tensors(r->model, gm);
-    if ((s = fit_save_model(r))) return s;
+    if (r->rank == 0 && (s = fit_save_model(r))) return s; /* rank 0 writes */
     r->best_saved = r->hist->n;
     fit_msg(r, "%s improved to %.6g: saved %s (epoch %d)", fit_monitor_name(r), fit_monitor_value(r, r->hist->n - 1),
             r->a->out, r->hist->n);
@@ -193,7 +218,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
         if (feat) {
             vkr_epoch_permutation(ntrain, a->seed, global_epoch, perm);
             b = (batch_src){.feat = feat, .labels = labels, .perm = perm, .n = ntrain, .steps = steps, .batch = a->batch,
-                            .dim = dim, .K = K};
+                            .dim = dim, .K = K, .rank = r->rank, .ranks = r->ranks};
         } else if ((s = fit_open_loader(r, r->train, global_epoch, 1, a->keep_remainder, &b.ld))) {
             s = fit_failed(r, "train", s);
             break;
@@ -215,6 +240,14 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
             break;
         }
         double secs = fit_now() - t0;
+        if (r->ranks > 1 && r->dp_steps) { /* what summing the gradients cost this epoch */
+            fit_msg(r, "data-parallel: %ld of %ld gradient bucket sums started during the backward pass; after it, "
+                       "read-back + all-reduce + write-back %.1f ms per step (%.0f%% of the epoch's %.2f s)",
+                    r->dp_early, r->dp_buckets, r->dp_comm_s * 1e3 / r->dp_steps,
+                    100 * r->dp_comm_s / (secs > 0 ? secs : 1), secs);
+            r->dp_comm_s = 0;
+            r->dp_steps = r->dp_buckets = r->dp_early = 0;
+        }
         vkr_fit_epoch *er = &r->hist->epochs[r->hist->n];
         er->stage = stage == 2 ? VKR_FIT_FINE_TUNE : r->stage1_frozen ? VKR_FIT_HEAD : VKR_FIT_TRAIN;
         er->loss = r->seen ? r->loss_sum / r->seen : NAN;
@@ -230,7 +263,7 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
             r->said_input_bound = 1;
         }
         int val = r->val && ((r->hist->n + 1) % a->val_every == 0 || e == total_epochs - 1);
-        if (val && (s = validate(r, g, vfeat, vlabels, dim, er))) {
+        if (val && (s = validate(r, g, gm, vfeat, vlabels, dim, er))) {
             s = fit_failed(r, "validation", s);
             break;
         }
