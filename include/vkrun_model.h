@@ -349,6 +349,24 @@ typedef struct {
     vkr_status (*progress)(void *user);
 } vkr_graph_grad_hook;
 void vkr_graph_set_grad_hook(vkr_graph *g, const vkr_graph_grad_hook *hook);
+/* Synchronized BatchNorm (data-parallel --sync-bn): with an exchange set, every BatchNorm in
+ * batch-statistics mode of a training call submits the stream in its forward after its local
+ * statistics and in its backward after its local sums, waits, and calls
+ * exchange(user, backward, c, &count, a, b): forward a = mean, b = M2 (sum of squared deviations)
+ * of this rank's batch per channel, count its elements per channel, all to be replaced by those
+ * of the global batch; backward a = sum dout, b = sum dout*xhat of this rank, to be replaced by
+ * the sums the input gradient uses, count by the global count.  dgamma / dbeta keep this
+ * rank's own sums.  The calls come in layer order (forward) then reverse layer order (backward),
+ * the same on every rank.  Not with micro-batches, recomputation or opts.timing (the call fails).
+ * NULL removes it. */
+typedef struct {
+    void *user;
+    vkr_status (*exchange)(void *user, int backward, int c, double *count, float *a, float *b);
+} vkr_graph_bn_sync;
+vkr_status vkr_graph_set_bn_sync(vkr_graph *g, const vkr_graph_bn_sync *sync);
+/* A rank without images in a step: the exchanges its training call would make, with count 0 and
+ * zeros (the results are dropped). */
+vkr_status vkr_graph_bn_sync_idle(vkr_graph *g);
 /* Index of this rank's first image in the global batch: dropout masks are keyed by it, so that
  * N ranks drop what one process would. */
 void vkr_graph_set_first_image(vkr_graph *g, int first);

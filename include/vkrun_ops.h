@@ -146,6 +146,30 @@ vkr_status vkr_batchnorm_train_forward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_
 vkr_status vkr_batchnorm_train_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *dinp, vkr_buffer *dgamma,
                                         vkr_buffer *dbeta, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *gamma,
                                         vkr_buffer *save_mean, vkr_buffer *save_invstd);
+/* The training passes in two halves, for statistics combined over several batches (synchronized
+ * BatchNorm under data-parallel training, docs/scaling.md).  Forward: train_stats leaves this
+ * batch's per-channel mean in save_mean and M2 (sum of squared deviations) in save_m2 (`out` holds
+ * partials); the caller may replace them with those of a larger batch of `count` elements per
+ * channel; train_finish turns M2 into invstd over `count`, updates the running statistics and
+ * writes out.  train_stats + train_finish with count = n*h*w is train_forward.  Backward:
+ * train_bwd_sums writes sum(dout) and sum(dout*xhat) per channel (dinp, when given, holds
+ * partials); train_bwd_dinp computes dinp = gamma*invstd*(dout - sum_dout/count -
+ * xhat*sum_dout_xhat/count) from the sums given. */
+vkr_status vkr_batchnorm_train_stats(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *out, vkr_buffer *save_mean,
+                                     vkr_buffer *save_m2, vkr_buffer *inp);
+vkr_status vkr_batchnorm_train_finish(vkr_cmd *cmd, const vkr_bn_shape *p, double count, vkr_buffer *out,
+                                      vkr_buffer *save_mean, vkr_buffer *save_invstd, vkr_buffer *inp, vkr_buffer *gamma,
+                                      vkr_buffer *beta, vkr_buffer *running_mean, vkr_buffer *running_var);
+/* The first step of train_finish alone (M2 -> invstd over count, running statistics; no
+ * element-wise pass): for a rank without images in a synchronized step (p->n is not used). */
+vkr_status vkr_batchnorm_train_running(vkr_cmd *cmd, const vkr_bn_shape *p, double count, vkr_buffer *save_mean,
+                                       vkr_buffer *save_invstd, vkr_buffer *running_mean, vkr_buffer *running_var);
+vkr_status vkr_batchnorm_train_bwd_sums(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *dinp, vkr_buffer *sum_dout,
+                                        vkr_buffer *sum_dout_xhat, vkr_buffer *dout, vkr_buffer *inp,
+                                        vkr_buffer *save_mean, vkr_buffer *save_invstd);
+vkr_status vkr_batchnorm_train_bwd_dinp(vkr_cmd *cmd, const vkr_bn_shape *p, double count, vkr_buffer *dinp,
+                                        vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *gamma, vkr_buffer *save_mean,
+                                        vkr_buffer *save_invstd, vkr_buffer *sum_dout, vkr_buffer *sum_dout_xhat);
 
 /* ----------------------------------------------------------- elementwise */
 vkr_status vkr_relu_forward(vkr_cmd *cmd, uint64_t n, vkr_buffer *out, vkr_buffer *inp);

@@ -89,6 +89,9 @@ typedef struct {
     int micro_batch;        /* images per submission (0: the memory planner's choice) */
     int recompute;          /* 1 on, -1 off, 0 auto (see vkr_graph_opts) */
     int bn_train;           /* trainable BatchNorm uses batch statistics */
+    int sync_bn;            /* with bn_train under data-parallel training: the batch statistics of the global
+                               batch (synchronized over the ranks: two host round trips per BatchNorm per step);
+                               not with micro_batch or recompute 1 */
     vkr_precision precision; /* [--precision] of the conv / dense GEMMs (vkr_context_set_precision; default
                                fp32); fp16 trains with dynamic loss scaling (vkr_graph_opts.loss_scaling).
                                A caller's ctx gets its precision back when vkr_fit returns */

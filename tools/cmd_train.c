@@ -102,7 +102,11 @@ const char usage_train[] =
     "  --devices 0,1           one process, one thread and context per listed device (an index may repeat),\n"
     "                          gradients summed on the host: the same results as mpirun -np 2\n"
     "  --bucket-mb MB          gradients are summed in buckets of MB MiB, each started as soon as the backward\n"
-    "                          pass has produced it (default 25)\n";
+    "                          pass has produced it (default 25)\n"
+    "  --sync-bn               with --bn-train: BatchNorm normalizes with the statistics of the global batch,\n"
+    "                          reduced across the ranks (the results of one process at --batch; two host round\n"
+    "                          trips per BatchNorm layer per step); without it each rank uses its own share's\n"
+    "                          statistics.  Not with --micro-batch or --recompute on\n";
 
 static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig) {
@@ -378,6 +382,7 @@ static int parse_args(int argc, char **argv, train_args *t) {
         }
         else if (!strcmp(o, "--no-cache")) a->no_cache = 1;
         else if (!strcmp(o, "--bn-train")) a->bn_train = 1;
+        else if (!strcmp(o, "--sync-bn")) a->sync_bn = 1;
         else if (!strcmp(o, "--recompute")) a->recompute = 1;
         else if (!strcmp(o, "--no-recompute")) a->recompute = -1;
         else if (!strcmp(o, "--keep-remainder")) a->keep_remainder = 1;

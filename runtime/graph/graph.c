@@ -34,6 +34,8 @@ void vkr_graph_destroy(vkr_graph *g) {
     free(g->moment2);
     free(g->save_mean);
     free(g->save_invstd);
+    for (int k = 0; k < 4; k++) vkr_buffer_destroy(g->bn_lsync.tmp[k]);
+    free(g->bn_host);
     free(g->layers);
     free(g->trained);
     free(g->batch_stats);

@@ -72,6 +72,10 @@ static vkr_status fwd_layer(vkr_graph *g, vkr__plan *P, int j, int n, int train,
     f.momentum = micro_momentum(g, L->momentum);
     f.save_mean = g->save_mean[j];
     f.save_invstd = g->save_invstd[j];
+    if (f.batch_stats && g->bn_sync.exchange) {
+        if (re) return vkr_fail(VKR_ERR_UNSUPPORTED, "synchronized BatchNorm with recomputation: not supported");
+        f.sync = &g->bn_lsync;
+    }
     vkr_dropout_key dk;
     if (train && vkr__drops(g, P, j)) {
         dropout_key(g, j, &dk, &f.first_image);
@@ -95,6 +99,7 @@ static vkr_status bwd_layer(vkr_graph *g, vkr__plan *P, int j, int n) {
     b.batch_stats = g->batch_stats[j];
     b.save_mean = g->save_mean[j];
     b.save_invstd = g->save_invstd[j];
+    if (b.batch_stats && g->bn_sync.exchange) b.sync = &g->bn_lsync;
     vkr_dropout_key dk;
     if (vkr__drops(g, P, j)) {
         dropout_key(g, j, &dk, &b.first_image);

@@ -2,6 +2,7 @@
 #ifndef VKRUN_GRAPH_INTERNAL_H
 #define VKRUN_GRAPH_INTERNAL_H
 
+#include "layers/layer.h"
 #include "model/model_internal.h"
 
 /* A planned buffer: one value, gradient or scratch, alive over steps [start, end]. */
@@ -53,6 +54,10 @@ struct vkr_graph {
     /* the micro-batch being recorded: its images, and the images of the call after it */
     int mb_n, mb_rest, call_n;
     vkr_graph_grad_hook hook; /* data-parallel: backward in segments (graph_dp.c; hook.cut NULL: none) */
+    vkr_graph_bn_sync bn_sync; /* data-parallel --sync-bn (graph_dp.c; exchange NULL: none) */
+    vkr_bn_sync bn_lsync;      /* what the BatchNorm kind calls (layers/layer.h), tmp buffers of bn_maxc */
+    float *bn_host;            /* 2 * bn_maxc floats */
+    int bn_maxc;
     int first_image;     /* data-parallel: index of this rank's first image in the global batch (dropout) */
     int accumulate;      /* weight gradients go to acc_w / acc_b and are added to grad */
     vkr_buffer *acc_w, *acc_b; /* accumulation scratch (largest trained slot-0 / slot-1 tensor) */

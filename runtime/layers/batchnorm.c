@@ -36,10 +36,36 @@ static vkr_bn_shape bn_shape(const vkr_layer *L, int n) {
     return p;
 }
 
+/* Synchronized over the ranks (vkr_bn_sync): local statistics, their combination, the rest. */
+static vkr_status sync_forward(const vkr_layer_fwd *f, const vkr_bn_shape *p) {
+    vkr_buffer *const *pb = f->param;
+    double cnt = (double)p->n * p->h * p->w;
+    vkr_status s = vkr_batchnorm_train_stats(f->cmd, p, f->out, f->save_mean, f->save_invstd, f->in[0]);
+    if (!s) s = f->sync->exchange(f->sync->graph, 0, p->c, &cnt, f->save_mean, f->save_invstd, f->save_mean, f->save_invstd);
+    if (!s) s = vkr_batchnorm_train_finish(f->cmd, p, cnt, f->out, f->save_mean, f->save_invstd, f->in[0], pb[0], pb[1],
+                                           pb[2], pb[3]);
+    return s;
+}
+
+/* The local sums into dbeta / dgamma (this rank's weight gradients), the combined ones for dinp. */
+static vkr_status sync_backward(const vkr_layer_bwd *b, const vkr_bn_shape *p) {
+    const vkr_bn_sync *y = b->sync;
+    vkr_buffer *s1 = b->dparam[1] ? b->dparam[1] : y->tmp[2], *s2 = b->dparam[0] ? b->dparam[0] : y->tmp[3];
+    double cnt = (double)p->n * p->h * p->w;
+    vkr_status s = vkr_batchnorm_train_bwd_sums(b->cmd, p, b->din[0], s1, s2, b->dout, b->in, b->save_mean,
+                                                b->save_invstd);
+    if (!s) s = y->exchange(y->graph, 1, p->c, &cnt, s1, s2, y->tmp[0], y->tmp[1]);
+    if (!s && b->din[0])
+        s = vkr_batchnorm_train_bwd_dinp(b->cmd, p, cnt, b->din[0], b->dout, b->in, b->param[0], b->save_mean,
+                                         b->save_invstd, y->tmp[0], y->tmp[1]);
+    return s;
+}
+
 static vkr_status forward(const vkr_layer_fwd *f) {
     vkr_bn_shape p = bn_shape(f->L, f->n);
     vkr_buffer *const *pb = f->param;
     p.momentum = f->momentum;
+    if (f->batch_stats && f->sync) return sync_forward(f, &p);
     if (f->batch_stats)
         return vkr_batchnorm_train_forward(f->cmd, &p, f->out, f->save_mean, f->save_invstd, f->in[0], pb[0], pb[1],
                                            pb[2], pb[3]);
@@ -48,6 +74,7 @@ static vkr_status forward(const vkr_layer_fwd *f) {
 
 static vkr_status backward(const vkr_layer_bwd *b) {
     vkr_bn_shape p = bn_shape(b->L, b->n);
+    if (b->batch_stats && b->sync) return sync_backward(b, &p);
     if (b->batch_stats)
         return vkr_batchnorm_train_backward(b->cmd, &p, b->din[0], b->dparam[0], b->dparam[1], b->dout, b->in,
                                             b->param[0], b->save_mean, b->save_invstd);

@@ -23,6 +23,20 @@ typedef struct cJSON cJSON;
 #define VKR_LAYER_MAX_INPUTS 64
 
 /* Shape inference of one layer (runtime/model/model_shapes.c fills it). */
+/* Synchronized BatchNorm (data-parallel training, --sync-bn): between the two halves of a
+ * batch-statistics pass the kind calls exchange(graph, backward, c, count, a, b, out_a, out_b),
+ * which submits what was recorded, waits, replaces the per-channel values in a, b (c floats:
+ * forward mean and M2, backward sum dout and sum dout*xhat) with their combination over the
+ * ranks, written to out_a, out_b, and *count (elements per channel) with the count over the
+ * ranks, and resets the stream for the rest of the recording.  tmp: 4 buffers of the largest
+ * c floats (backward: 0, 1 for the combined sums; 2, 3 for the local sums without dgamma/dbeta). */
+typedef struct vkr_bn_sync {
+    void *graph;
+    vkr_status (*exchange)(void *graph, int backward, int c, double *count, vkr_buffer *a, vkr_buffer *b,
+                           vkr_buffer *out_a, vkr_buffer *out_b);
+    vkr_buffer *tmp[4];
+} vkr_bn_sync;
+
 typedef struct {
     const char *where;         /* message prefix: "<file>: layer 3 \"c1\" (conv2d)" */
     const vkr_layer *layers;   /* the model's layers: input k is layers[L->input_idx[k]] */
@@ -50,6 +64,7 @@ typedef struct {
     vkr_buffer *save_mean, *save_invstd; /* BatchNorm in batch-statistics mode */
     const vkr_dropout_key *drop; /* .train_drops kinds in a training step with dropout on (NULL: identity) */
     uint64_t first_image;      /* the first image of this submission in the call's batch */
+    const struct vkr_bn_sync *sync; /* BatchNorm with batch statistics: synchronized over ranks (NULL: not) */
 } vkr_layer_fwd;
 
 /* Backward recording of one layer (graph_exec.c fills it). */
@@ -71,6 +86,7 @@ typedef struct {
     vkr_buffer *save_mean, *save_invstd;
     const vkr_dropout_key *drop; /* as in vkr_layer_fwd */
     uint64_t first_image;
+    const struct vkr_bn_sync *sync; /* as in vkr_layer_fwd */
 } vkr_layer_bwd;
 
 /* The plain-C double reference of one layer (the tests' evaluation; runtime/ref/ does the math). */

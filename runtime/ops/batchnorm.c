@@ -322,79 +322,165 @@ vkr_status vkr_batchnorm_infer_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
 
 /* ----------------------------------------------------------------- training */
 
+static vkr_status train_fwd_check(const char *op, const vkr_bn_shape *p, vkr_cmd *cmd, bn_plan *pl, vkr_buffer *out,
+                                  vkr_buffer *save_mean, vkr_buffer *save_invstd, vkr_buffer *inp) {
+    vkr_status s;
+    if ((s = bn_prepare(cmd, op, p, 1, pl))) return s;
+    uint64_t total = pl->N * pl->S;
+    if ((s = vkr__need(op, "out", out, total)) || (s = vkr__need(op, "save_mean", save_mean, pl->C)) ||
+        (s = vkr__need(op, "save_invstd", save_invstd, pl->C)) || (s = vkr__need(op, "inp", inp, total)))
+        return s;
+    if ((s = check_alias(op, "out", out, "inp", inp)) || (s = check_alias(op, "save_mean", save_mean, "save_invstd", save_invstd)))
+        return s;
+    return VKR_OK;
+}
+
+/* Split path, statistics: per-channel mean into save_mean and M2 (sum of squared deviations)
+ * into save_m2, chunk by chunk; block partials in out. */
+static vkr_status train_stats(vkr_cmd *cmd, const bn_plan *pl, const vkr_bn_shape *p, vkr_buffer *out,
+                              vkr_buffer *save_mean, vkr_buffer *save_m2, vkr_buffer *inp) {
+    vkr_status s;
+    vkr_pipeline *p1, *p2;
+    if ((s = get_pipe(pl->ctx, batchnorm_train_part, &p1)) || (s = get_pipe(pl->ctx, batchnorm_train_merge, &p2)))
+        return s;
+    bn_push pc;
+    push_init(&pc, pl, p);
+    uint32_t unb = p->unbiased_running_var ? F_UNBIASED : 0;
+    vkr_binding am = vkr__range(save_mean, 0, pl->C), a2 = vkr__range(save_m2, 0, pl->C);
+    for (uint64_t n0 = 0; n0 < pl->N; n0 += pl->nb_max) {
+        uint64_t nb = pl->N - n0 < pl->nb_max ? pl->N - n0 : pl->nb_max;
+        pc.nb = (uint32_t)nb;
+        pc.cnt_prev = (float)(n0 * pl->HW);
+        pc.jp0 = 0;
+        pc.B = block_size();
+        pc.P = blocks_for(nb * pl->HW, pc.B, 0);
+        if (pc.P == 1) pc.B = (uint32_t)(nb * pl->HW); /* one block covers the chunk */
+        pc.flags = unb | (n0 == 0 ? F_FIRST : 0);
+        vkr_binding b[4];
+        b[0] = bind_at(out, n0 * pl->S, nb * pl->S, pl->af, &pc.base);
+        b[1] = am;
+        b[2] = a2;
+        b[3] = bind_at(inp, n0 * pl->S, nb * pl->S, pl->af, &pc.base);
+        if ((s = dispatch_groups(cmd, p1, b, 4, pc.P > 1 ? 0x1u : 0x6u, &pc, (uint64_t)pc.P * pl->C))) return s;
+        if (pc.P > 1) {
+            vkr_binding m[3] = {am, a2, b[0]};
+            if ((s = dispatch_groups(cmd, p2, m, 3, 0x3, &pc, pl->C))) return s;
+        }
+    }
+    return VKR_OK;
+}
+
+/* M2 -> invstd over `count` elements per channel, and the running statistics. */
+static vkr_status train_running(vkr_cmd *cmd, const bn_plan *pl, const vkr_bn_shape *p, double count,
+                                vkr_buffer *save_mean, vkr_buffer *save_invstd, vkr_buffer *running_mean,
+                                vkr_buffer *running_var) {
+    vkr_status s;
+    vkr_pipeline *pfin;
+    if ((s = get_pipe(pl->ctx, batchnorm_train_final, &pfin))) return s;
+    bn_push pc;
+    push_init(&pc, pl, p);
+    pc.cnt_total = (float)count;
+    pc.flags = p->unbiased_running_var ? F_UNBIASED : 0;
+    vkr_binding f[4] = {vkr__range(save_mean, 0, pl->C), vkr__range(save_invstd, 0, pl->C),
+                        vkr__range(running_mean, 0, pl->C), vkr__range(running_var, 0, pl->C)};
+    return dispatch_items(cmd, pfin, f, 4, 0xE, &pc, pl->C, 64);
+}
+
+/* Split path, the rest: M2 -> invstd over `count` elements per channel, running statistics,
+ * then the element-wise normalization. */
+static vkr_status train_finish(vkr_cmd *cmd, const bn_plan *pl, const vkr_bn_shape *p, double count, vkr_buffer *out,
+                               vkr_buffer *save_mean, vkr_buffer *save_invstd, vkr_buffer *inp, vkr_buffer *gamma,
+                               vkr_buffer *beta, vkr_buffer *running_mean, vkr_buffer *running_var) {
+    vkr_status s;
+    vkr_pipeline *pa;
+    if ((s = train_running(cmd, pl, p, count, save_mean, save_invstd, running_mean, running_var)) ||
+        (s = get_pipe(pl->ctx, batchnorm_apply, &pa)))
+        return s;
+    bn_push pc;
+    push_init(&pc, pl, p);
+    vkr_binding am = vkr__range(save_mean, 0, pl->C), a2 = vkr__range(save_invstd, 0, pl->C);
+    pc.flags = 0; /* parameter 5 is invstd */
+    for (uint64_t n0 = 0; n0 < pl->N; n0 += pl->nb_max) {
+        uint64_t nb = pl->N - n0 < pl->nb_max ? pl->N - n0 : pl->nb_max;
+        pc.nb = (uint32_t)nb;
+        vkr_binding b[6];
+        b[0] = bind_at(out, n0 * pl->S, nb * pl->S, pl->af, &pc.base);
+        b[1] = bind_at(inp, n0 * pl->S, nb * pl->S, pl->af, &pc.base);
+        b[2] = vkr__range(gamma, 0, pl->C);
+        b[3] = vkr__range(beta, 0, pl->C);
+        b[4] = am;
+        b[5] = a2;
+        if ((s = dispatch_items(cmd, pa, b, 6, 0x1, &pc, (nb * pl->S + BN_RUN - 1) / BN_RUN, 256))) return s;
+    }
+    return VKR_OK;
+}
+
+vkr_status vkr_batchnorm_train_stats(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *out, vkr_buffer *save_mean,
+                                     vkr_buffer *save_m2, vkr_buffer *inp) {
+    bn_plan pl;
+    vkr_status s = train_fwd_check("batchnorm_train_stats", p, cmd, &pl, out, save_mean, save_m2, inp);
+    return s ? s : train_stats(cmd, &pl, p, out, save_mean, save_m2, inp);
+}
+
+vkr_status vkr_batchnorm_train_finish(vkr_cmd *cmd, const vkr_bn_shape *p, double count, vkr_buffer *out,
+                                      vkr_buffer *save_mean, vkr_buffer *save_invstd, vkr_buffer *inp, vkr_buffer *gamma,
+                                      vkr_buffer *beta, vkr_buffer *running_mean, vkr_buffer *running_var) {
+    const char *op = "batchnorm_train_finish";
+    bn_plan pl;
+    vkr_status s;
+    if ((s = train_fwd_check(op, p, cmd, &pl, out, save_mean, save_invstd, inp))) return s;
+    if ((s = vkr__need(op, "gamma", gamma, pl.C)) || (s = vkr__need(op, "beta", beta, pl.C)) ||
+        (s = vkr__need(op, "running_mean", running_mean, pl.C)) || (s = vkr__need(op, "running_var", running_var, pl.C)) ||
+        (s = check_alias(op, "running_mean", running_mean, "running_var", running_var)))
+        return s;
+    if (!(count >= 1) || count >= 2147483648.0 || !isfinite(count))
+        return vkr_fail(VKR_ERR_INVALID, "%s: element count %g per channel outside [1, 2^31)", op, count);
+    return train_finish(cmd, &pl, p, count, out, save_mean, save_invstd, inp, gamma, beta, running_mean, running_var);
+}
+
+vkr_status vkr_batchnorm_train_running(vkr_cmd *cmd, const vkr_bn_shape *p, double count, vkr_buffer *save_mean,
+                                       vkr_buffer *save_invstd, vkr_buffer *running_mean, vkr_buffer *running_var) {
+    const char *op = "batchnorm_train_running";
+    bn_plan pl;
+    vkr_status s;
+    if ((s = bn_prepare(cmd, op, p, 1, &pl))) return s;
+    if ((s = vkr__need(op, "save_mean", save_mean, pl.C)) || (s = vkr__need(op, "save_invstd", save_invstd, pl.C)) ||
+        (s = vkr__need(op, "running_mean", running_mean, pl.C)) || (s = vkr__need(op, "running_var", running_var, pl.C)) ||
+        (s = check_alias(op, "save_mean", save_mean, "save_invstd", save_invstd)) ||
+        (s = check_alias(op, "running_mean", running_mean, "running_var", running_var)))
+        return s;
+    if (!(count >= 1) || count >= 2147483648.0 || !isfinite(count))
+        return vkr_fail(VKR_ERR_INVALID, "%s: element count %g per channel outside [1, 2^31)", op, count);
+    return train_running(cmd, &pl, p, count, save_mean, save_invstd, running_mean, running_var);
+}
+
 vkr_status vkr_batchnorm_train_forward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *out, vkr_buffer *save_mean,
                                        vkr_buffer *save_invstd, vkr_buffer *inp, vkr_buffer *gamma, vkr_buffer *beta,
                                        vkr_buffer *running_mean, vkr_buffer *running_var) {
     const char *op = "batchnorm_train_forward";
     bn_plan pl;
     vkr_status s;
-    if ((s = bn_prepare(cmd, op, p, 1, &pl))) return s;
+    if ((s = train_fwd_check(op, p, cmd, &pl, out, save_mean, save_invstd, inp))) return s;
     uint64_t total = pl.N * pl.S;
-    if ((s = vkr__need(op, "out", out, total)) || (s = vkr__need(op, "save_mean", save_mean, pl.C)) ||
-        (s = vkr__need(op, "save_invstd", save_invstd, pl.C)) || (s = vkr__need(op, "inp", inp, total)) ||
-        (s = vkr__need(op, "gamma", gamma, pl.C)) || (s = vkr__need(op, "beta", beta, pl.C)) ||
-        (s = vkr__need(op, "running_mean", running_mean, pl.C)) || (s = vkr__need(op, "running_var", running_var, pl.C)))
-        return s;
-    if ((s = check_alias(op, "out", out, "inp", inp)) || (s = check_alias(op, "save_mean", save_mean, "save_invstd", save_invstd)) ||
+    if ((s = vkr__need(op, "gamma", gamma, pl.C)) || (s = vkr__need(op, "beta", beta, pl.C)) ||
+        (s = vkr__need(op, "running_mean", running_mean, pl.C)) || (s = vkr__need(op, "running_var", running_var, pl.C)) ||
         (s = check_alias(op, "running_mean", running_mean, "running_var", running_var)))
         return s;
-    bn_push pc;
-    push_init(&pc, &pl, p);
-    uint32_t unb = p->unbiased_running_var ? F_UNBIASED : 0;
     if (use_fused(&pl)) {
+        bn_push pc;
+        push_init(&pc, &pl, p);
         vkr_pipeline *pf;
         if ((s = get_pipe(pl.ctx, batchnorm_train_fused, &pf))) return s;
-        pc.flags = unb;
+        pc.flags = p->unbiased_running_var ? F_UNBIASED : 0;
         vkr_binding b[8] = {vkr__range(out, 0, total),        vkr__range(save_mean, 0, pl.C),
                             vkr__range(save_invstd, 0, pl.C), vkr__range(running_mean, 0, pl.C),
                             vkr__range(running_var, 0, pl.C), vkr__range(inp, 0, total),
                             vkr__range(gamma, 0, pl.C),       vkr__range(beta, 0, pl.C)};
         return dispatch_groups(cmd, pf, b, 8, 0x1F, &pc, pl.C);
     }
-    vkr_pipeline *p1, *p2, *pfin, *pa;
-    if ((s = get_pipe(pl.ctx, batchnorm_train_part, &p1)) ||
-        (s = get_pipe(pl.ctx, batchnorm_train_merge, &p2)) ||
-        (s = get_pipe(pl.ctx, batchnorm_train_final, &pfin)) ||
-        (s = get_pipe(pl.ctx, batchnorm_apply, &pa)))
-        return s;
-    vkr_binding am = vkr__range(save_mean, 0, pl.C), a2 = vkr__range(save_invstd, 0, pl.C);
-    for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
-        uint64_t nb = pl.N - n0 < pl.nb_max ? pl.N - n0 : pl.nb_max;
-        pc.nb = (uint32_t)nb;
-        pc.cnt_prev = (float)(n0 * pl.HW);
-        pc.jp0 = 0;
-        pc.B = block_size();
-        pc.P = blocks_for(nb * pl.HW, pc.B, 0);
-        if (pc.P == 1) pc.B = (uint32_t)(nb * pl.HW); /* one block covers the chunk */
-        pc.flags = unb | (n0 == 0 ? F_FIRST : 0);
-        vkr_binding b[4];
-        b[0] = bind_at(out, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[1] = am;
-        b[2] = a2;
-        b[3] = bind_at(inp, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        if ((s = dispatch_groups(cmd, p1, b, 4, pc.P > 1 ? 0x1u : 0x6u, &pc, (uint64_t)pc.P * pl.C))) return s;
-        if (pc.P > 1) {
-            vkr_binding m[3] = {am, a2, b[0]};
-            if ((s = dispatch_groups(cmd, p2, m, 3, 0x3, &pc, pl.C))) return s;
-        }
-    }
-    pc.flags = unb;
-    vkr_binding f[4] = {am, a2, vkr__range(running_mean, 0, pl.C), vkr__range(running_var, 0, pl.C)};
-    if ((s = dispatch_items(cmd, pfin, f, 4, 0xE, &pc, pl.C, 64))) return s;
-    pc.flags = 0; /* parameter 5 is invstd */
-    for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
-        uint64_t nb = pl.N - n0 < pl.nb_max ? pl.N - n0 : pl.nb_max;
-        pc.nb = (uint32_t)nb;
-        vkr_binding b[6];
-        b[0] = bind_at(out, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[1] = bind_at(inp, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[2] = vkr__range(gamma, 0, pl.C);
-        b[3] = vkr__range(beta, 0, pl.C);
-        b[4] = am;
-        b[5] = a2;
-        if ((s = dispatch_items(cmd, pa, b, 6, 0x1, &pc, (nb * pl.S + BN_RUN - 1) / BN_RUN, 256))) return s;
-    }
-    return VKR_OK;
+    if ((s = train_stats(cmd, &pl, p, out, save_mean, save_invstd, inp))) return s;
+    return train_finish(cmd, &pl, p, (double)(pl.N * pl.HW), out, save_mean, save_invstd, inp, gamma, beta,
+                        running_mean, running_var);
 }
 
 vkr_status vkr_batchnorm_train_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *dinp, vkr_buffer *dgamma,
@@ -487,4 +573,78 @@ vkr_status vkr_batchnorm_train_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
                         vkr__range(save_invstd, 0, pl.C)};
     uint32_t wr = 0x1u | (dgamma ? 0x2u : 0) | (dbeta ? 0x4u : 0);
     return dispatch_items(cmd, pfix, f, 8, wr, &pc, pl.C, 64);
+}
+
+static vkr_status train_bwd_check(const char *op, const vkr_bn_shape *p, vkr_cmd *cmd, bn_plan *pl, vkr_buffer *dinp,
+                                  vkr_buffer *s1, vkr_buffer *s2, vkr_buffer *dout, vkr_buffer *inp,
+                                  vkr_buffer *save_mean, vkr_buffer *save_invstd) {
+    vkr_status s;
+    if ((s = bn_prepare(cmd, op, p, 0, pl))) return s;
+    uint64_t total = pl->N * pl->S;
+    if ((dinp && (s = vkr__need(op, "dinp", dinp, total))) || (s = vkr__need(op, "sum_dout", s1, pl->C)) ||
+        (s = vkr__need(op, "sum_dout_xhat", s2, pl->C)) || (s = vkr__need(op, "dout", dout, total)) ||
+        (s = vkr__need(op, "inp", inp, total)) || (s = vkr__need(op, "save_mean", save_mean, pl->C)) ||
+        (s = vkr__need(op, "save_invstd", save_invstd, pl->C)))
+        return s;
+    if ((s = check_alias(op, "dinp", dinp, "dout", dout)) || (s = check_alias(op, "dinp", dinp, "inp", inp)) ||
+        (s = check_alias(op, "sum_dout", s1, "sum_dout_xhat", s2)))
+        return s;
+    return VKR_OK;
+}
+
+vkr_status vkr_batchnorm_train_bwd_sums(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *dinp, vkr_buffer *sum_dout,
+                                        vkr_buffer *sum_dout_xhat, vkr_buffer *dout, vkr_buffer *inp,
+                                        vkr_buffer *save_mean, vkr_buffer *save_invstd) {
+    bn_plan pl;
+    vkr_status s;
+    if ((s = train_bwd_check("batchnorm_train_bwd_sums", p, cmd, &pl, dinp, sum_dout, sum_dout_xhat, dout, inp,
+                             save_mean, save_invstd)))
+        return s;
+    bn_push pc;
+    push_init(&pc, &pl, p);
+    pc.flags = F_W0 | F_W1;
+    vkr_binding a0 = vkr__range(sum_dout, 0, pl.C), a1 = vkr__range(sum_dout_xhat, 0, pl.C);
+    for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
+        uint64_t nb = pl.N - n0 < pl.nb_max ? pl.N - n0 : pl.nb_max;
+        pc.jp0 = 0;
+        if ((s = bwd_sums_chunk(cmd, &pl, &pc, n0, nb, dinp, dinp != NULL, a0, a1, dout, inp, save_mean, save_invstd)))
+            return s;
+    }
+    return VKR_OK;
+}
+
+vkr_status vkr_batchnorm_train_bwd_dinp(vkr_cmd *cmd, const vkr_bn_shape *p, double count, vkr_buffer *dinp,
+                                        vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *gamma, vkr_buffer *save_mean,
+                                        vkr_buffer *save_invstd, vkr_buffer *sum_dout, vkr_buffer *sum_dout_xhat) {
+    const char *op = "batchnorm_train_bwd_dinp";
+    bn_plan pl;
+    vkr_status s;
+    if (!dinp) return vkr_fail(VKR_ERR_INVALID, "%s: dinp is NULL", op);
+    if ((s = train_bwd_check(op, p, cmd, &pl, dinp, sum_dout, sum_dout_xhat, dout, inp, save_mean, save_invstd)) ||
+        (s = vkr__need(op, "gamma", gamma, pl.C)))
+        return s;
+    if (!(count >= 1) || count >= 2147483648.0 || !isfinite(count))
+        return vkr_fail(VKR_ERR_INVALID, "%s: element count %g per channel outside [1, 2^31)", op, count);
+    vkr_pipeline *pd;
+    if ((s = get_pipe(pl.ctx, batchnorm_bwd_dinp, &pd))) return s;
+    bn_push pc;
+    push_init(&pc, &pl, p);
+    pc.cnt_total = (float)count;
+    pc.flags = F_TRAIN;
+    pc.jp0 = 0;
+    for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
+        uint64_t nb = pl.N - n0 < pl.nb_max ? pl.N - n0 : pl.nb_max;
+        pc.nb = (uint32_t)nb;
+        vkr_binding b[8];
+        b[0] = bind_at(dinp, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
+        b[1] = bind_at(dout, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
+        b[2] = bind_at(inp, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
+        b[3] = vkr__range(gamma, 0, pl.C);
+        b[4] = vkr__range(save_mean, 0, pl.C);
+        b[5] = vkr__range(save_invstd, 0, pl.C);
+        b[6] = vkr__range(sum_dout, 0, pl.C);
+        b[7] = vkr__range(sum_dout_xhat, 0, pl.C);
+        if ((s = dispatch_items(cmd, pd, b, 8, 0x1, &pc, (nb * pl.S + BN_RUN - 1) / BN_RUN, 256))) return s;
+    }
+    return VKR_OK;
 }

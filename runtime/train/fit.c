@@ -26,6 +26,13 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
         return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
                                          "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
                                          "val-split, at most %d head layers)", VKR_FIT_MAX_HEAD);
+    if (a->sync_bn && !a->bn_train)
+        return vkr_fail(VKR_ERR_INVALID, "--sync-bn synchronizes the batch statistics of --bn-train: without "
+                                         "--bn-train BatchNorm uses its running statistics and there is nothing to sync");
+    if (a->sync_bn && (a->micro_batch > 0 || a->recompute > 0))
+        return vkr_fail(VKR_ERR_UNSUPPORTED, "--sync-bn with %s is not supported (the statistics are exchanged once per "
+                                             "BatchNorm over each rank's whole share of the step)",
+                        a->micro_batch > 0 ? "--micro-batch" : "--recompute on");
     if (a->early_stopping < 0 || (a->monitor != VKR_MONITOR_VAL_LOSS && a->monitor != VKR_MONITOR_VAL_ACCURACY))
         return vkr_fail(VKR_ERR_INVALID, "--early-stopping wants a patience >= 0 epochs; --monitor val_loss or "
                                          "val_accuracy");
@@ -158,7 +165,7 @@ static void opts_for(const fit_run *r, vkr_graph_opts *o, int training, int free
     memset(o, 0, sizeof *o);
     o->batch = r->a->batch;
     o->micro_batch = r->a->micro_batch;
-    o->recompute = r->a->recompute;
+    o->recompute = r->a->sync_bn ? -1 : r->a->recompute; /* a recomputed BatchNorm would exchange again */
     o->height = r->H;
     o->width = r->W;
     o->training = training;

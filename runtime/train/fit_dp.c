@@ -61,7 +61,11 @@ vkr_status fit_dp_check_data(fit_run *r) {
 }
 
 vkr_status fit_dp_hello(fit_run *r) {
-    if (r->ranks < 2) return VKR_OK;
+    if (r->ranks < 2) {
+        if (r->a->sync_bn)
+            fit_msg(r, "--sync-bn: one process, whose batch statistics are those of the whole batch already");
+        return VKR_OK;
+    }
     const vkr_device_info *I = vkr_context_device(r->ctx);
     char mine[512], line[768];
     snprintf(mine, sizeof mine, "%s, device %s", vkr_comm_host(r->a->comm), I ? I->name : "?");
@@ -81,10 +85,14 @@ vkr_status fit_dp_hello(fit_run *r) {
                  r->a->batch, lo, hi);
         fit_msg(r, "%s", line);
     }
-    if (r->a->bn_train)
+    if (r->a->bn_train && r->a->sync_bn)
+        fit_msg(r, "--bn-train --sync-bn: the batch statistics are synchronized across ranks (those of the global "
+                   "batch, as one process computes them; two host round trips per BatchNorm layer per step)");
+    else if (r->a->bn_train)
         fit_msg(r, "--bn-train: each rank normalizes with the batch statistics of its own share (per-rank, as "
-                   "PyTorch DDP without SyncBatchNorm; results depend on the number of processes); the running "
-                   "statistics are averaged over the ranks before each validation and save");
+                   "PyTorch DDP without SyncBatchNorm; results depend on the number of processes; --sync-bn "
+                   "synchronizes them); the running statistics are averaged over the ranks before each validation "
+                   "and save");
     return VKR_OK;
 }
 
@@ -191,6 +199,54 @@ static vkr_status finish(dp_sums *d, float scale) {
     return s;
 }
 
+/* --sync-bn (vkr_graph_bn_sync): forward, every rank's (count, mean, M2) gathered (a sum of zeros
+ * but for each rank's own slot: exact) and combined in rank order with Chan's formula in double,
+ * the same on every rank; backward, this rank's sums come from a loss that is the mean over its n
+ * images: times n, summed over the ranks, divided by n again, they are the global batch's sums
+ * in this rank's scale, which the input gradient wants. */
+static vkr_status bn_gather_stats(dp_sums *d, int c, double *count, float *a, float *b) {
+    size_t per = 1 + 2 * (size_t)c, R = (size_t)d->r->ranks;
+    double *v = calloc(R * per, sizeof(double));
+    if (!v) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    double *m = v + (size_t)d->r->rank * per;
+    m[0] = *count;
+    for (int e = 0; e < c; e++) m[1 + e] = a[e], m[1 + c + e] = b[e];
+    vkr_status s = vkr_comm_allreduce_f64(d->r->a->comm, v, R * per);
+    double tot = 0;
+    for (int e = 0; e < c && !s; e++) {
+        double n = 0, mean = 0, m2 = 0;
+        for (size_t q = 0; q < R; q++) {
+            const double *w = v + q * per;
+            if (!(w[0] > 0)) continue;
+            double t = n + w[0], delta = w[1 + e] - mean;
+            mean += delta * w[0] / t;
+            m2 += w[1 + c + e] + delta * delta * n * w[0] / t;
+            n = t;
+        }
+        a[e] = (float)mean;
+        b[e] = (float)m2;
+        tot = n;
+    }
+    free(v);
+    if (!s && !(tot > 0)) s = vkr_fail(VKR_ERR_INVALID, "synchronized BatchNorm: no images on any rank");
+    if (!s) *count = tot;
+    return s;
+}
+
+static vkr_status bn_sync_exchange(void *u, int backward, int c, double *count, float *a, float *b) {
+    dp_sums *d = u;
+    if (!backward) return bn_gather_stats(d, c, count, a, b);
+    double w = d->have ? d->scale : 0, *v = calloc(2 * (size_t)c + 1, sizeof(double));
+    if (!v) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int e = 0; e < c; e++) v[e] = w * a[e], v[c + e] = w * b[e];
+    v[2 * c] = w > 0 ? *count : 0;
+    vkr_status s = vkr_comm_allreduce_f64(d->r->a->comm, v, 2 * (size_t)c + 1);
+    for (int e = 0; e < c && !s && w > 0; e++) a[e] = (float)(v[e] / w), b[e] = (float)(v[c + e] / w);
+    if (!s) *count = v[2 * c];
+    free(v);
+    return s;
+}
+
 vkr_status fit_dp_step(fit_run *r, vkr_graph *g, const float *x, const float *t, int n, int first, float *l, int *c,
                        double sums[3]) {
     vkr_status s = VKR_OK;
@@ -211,7 +267,11 @@ vkr_status fit_dp_step(fit_run *r, vkr_graph *g, const float *x, const float *t,
     vkr_graph_grad_hook h = {&d, hook_cut, hook_ready, hook_progress};
     vkr_graph_set_first_image(g, first);
     vkr_graph_set_grad_hook(g, &h);
-    if (n > 0) s = vkr_graph_backward_only(g, x, t, n, l, c);
+    vkr_graph_bn_sync sy = {&d, bn_sync_exchange};
+    if (r->a->sync_bn && r->a->bn_train) s = vkr_graph_set_bn_sync(g, &sy);
+    if (!s && n > 0) s = vkr_graph_backward_only(g, x, t, n, l, c);
+    else if (!s) s = vkr_graph_bn_sync_idle(g); /* its exchanges, with nothing */
+    vkr_graph_set_bn_sync(g, NULL);
     vkr_graph_set_grad_hook(g, NULL);
     double t0 = fit_now();
     if (!s) s = advance(&d, d.k); /* the buckets the backward did not start */

@@ -46,6 +46,7 @@ static const field k_fields[] = {
     F("micro_batch", "--micro-batch", F_INT, micro_batch, 0),
     F("recompute", "--recompute", F_INT, recompute, 0),
     F("bn_train", "--bn-train", F_INT, bn_train, 1),
+    F("sync_bn", "--sync-bn", F_INT, sync_bn, 1),
     F("optimizer", "--optimizer", F_OPTIM, optimizer, 1),
     F("lr", "--lr", F_DBL, lr, 1),
     F("momentum", "--momentum", F_DBL, momentum, 1),
