@@ -128,7 +128,7 @@ static vkr_status idle_forward(vkr_graph *g, int j) {
 }
 
 vkr_status vkr_graph_bn_sync_idle(vkr_graph *g) {
-    if (!g->bn_sync.exchange) return VKR_OK;
+    if (!g->bn_sync.exchange || g->bn_maxc == 0) return VKR_OK; /* no BatchNorm with batch statistics */
     vkr_status s = VKR_OK;
     if (!g->cmd_fresh && (s = vkr_cmd_reset(g->cmd))) return s;
     g->cmd_fresh = 0;
