@@ -161,7 +161,7 @@ vkr_status vkr_batchnorm_train_finish(vkr_cmd *cmd, const vkr_bn_shape *p, doubl
                                       vkr_buffer *save_mean, vkr_buffer *save_invstd, vkr_buffer *inp, vkr_buffer *gamma,
                                       vkr_buffer *beta, vkr_buffer *running_mean, vkr_buffer *running_var);
 /* The first step of train_finish alone (M2 -> invstd over count, running statistics; no
- * element-wise pass): for a rank without images in a synchronized step (p->n is not used). */
+ * element-wise pass): for a rank without images in a synchronized step (p->n: any n > 0, unused). */
 vkr_status vkr_batchnorm_train_running(vkr_cmd *cmd, const vkr_bn_shape *p, double count, vkr_buffer *save_mean,
                                        vkr_buffer *save_invstd, vkr_buffer *running_mean, vkr_buffer *running_var);
 vkr_status vkr_batchnorm_train_bwd_sums(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *dinp, vkr_buffer *sum_dout,
