@@ -143,13 +143,13 @@ def t_no_cache_same_loss():
     a = history(os.path.join(TMP, "cached")) if os.path.exists(os.path.join(TMP, "cached", "history.json")) else None
     if a is None:
         raise Skip("needs the cached run")
-    d, _ = cats_dogs_run("uncached", "--no-cache")
+    d, _ = cats_dogs_run("uncached", "--no-cache", "--epochs", 2)  # the first 2 of the cached run's 5 (constant lr)
     b = history(d)
     dl = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
     dv = max(abs(x["val_loss"] - y["val_loss"]) for x, y in zip(a, b))
     print("  max |loss difference| cached vs uncached: train %.2e, val %.2e; seconds per epoch %.2f vs %.2f" %
           (dl, dv, np.mean([e["seconds"] for e in a]), np.mean([e["seconds"] for e in b])))
-    assert len(a) == len(b) == 5
+    assert len(a) == 5 and len(b) == 2
     assert dl < 1e-4 and dv < 1e-4, ("every epoch's loss must agree within 1e-4", dl, dv)
 
 
@@ -713,7 +713,7 @@ def t_dropout():
 
 R.check("squeezenet + head on cats/dogs, 5 epochs, val accuracy >= 0.88", t_squeezenet_cats_dogs, shared=True)
 R.check("predict: probabilities sum to 1 with the class names; top classes agree with evaluate", t_predict, shared=True)
-R.check("feature cache off gives the same losses in every epoch (1e-4)", t_no_cache_same_loss, shared=True)
+R.check("feature cache off gives the same losses in its 2 epochs (1e-4)", t_no_cache_same_loss, shared=True)
 R.check("Ctrl-C writes a checkpoint; --resume continues identically", t_interrupt_resume, shared=True)
 R.check("corrupt/truncated/zero-byte/non-image files skipped; --strict; folder errors", t_bad_files)
 R.check("predict --json with a non-UTF-8 file name is UTF-8 JSON with the exact bytes", t_predict_json_non_utf8_name)
