@@ -262,6 +262,33 @@ static vkr_status check_alias(const char *op, const char *a, const vkr_buffer *x
     return VKR_OK;
 }
 
+/* The element-wise input-gradient pass (batchnorm_bwd_dinp) over the chunks of samples [from, to):
+ * pc's flags and cnt_total as the caller sets them; with `slot`, the first two global elements of
+ * each channel are skipped (they hold the sums until batchnorm_bwd_fix). */
+static vkr_status dinp_chunks(vkr_cmd *cmd, const bn_plan *pl, bn_push *pc, uint64_t from, uint64_t to, int slot,
+                              vkr_buffer *dinp, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *gamma, vkr_buffer *stat1,
+                              vkr_buffer *stat2, vkr_binding a0, vkr_binding a1) {
+    vkr_pipeline *pd;
+    vkr_status s = get_pipe(pl->ctx, batchnorm_bwd_dinp, &pd);
+    for (uint64_t n0 = from; !s && n0 < to; n0 += pl->nb_max) {
+        uint64_t nb = to - n0 < pl->nb_max ? to - n0 : pl->nb_max;
+        uint64_t before = n0 * pl->HW;
+        pc->nb = (uint32_t)nb;
+        pc->jp0 = slot && before < 2 ? (uint32_t)(2 - before) : 0;
+        vkr_binding b[8];
+        b[0] = bind_at(dinp, n0 * pl->S, nb * pl->S, pl->af, &pc->base);
+        b[1] = bind_at(dout, n0 * pl->S, nb * pl->S, pl->af, &pc->base);
+        b[2] = bind_at(inp, n0 * pl->S, nb * pl->S, pl->af, &pc->base);
+        b[3] = vkr__range(gamma, 0, pl->C);
+        b[4] = vkr__range(stat1, 0, pl->C);
+        b[5] = vkr__range(stat2, 0, pl->C);
+        b[6] = a0;
+        b[7] = a1;
+        s = dispatch_items(cmd, pd, b, 8, 0x1, pc, (nb * pl->S + BN_RUN - 1) / BN_RUN, 256);
+    }
+    return s;
+}
+
 vkr_status vkr_batchnorm_infer_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr_buffer *dinp, vkr_buffer *dgamma,
                                         vkr_buffer *dbeta, vkr_buffer *dout, vkr_buffer *inp, vkr_buffer *gamma,
                                         vkr_buffer *mean, vkr_buffer *var) {
@@ -292,8 +319,6 @@ vkr_status vkr_batchnorm_infer_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
         uint32_t wr = (dinp ? 0x1u : 0) | (dgamma ? 0x2u : 0) | (dbeta ? 0x4u : 0);
         return dispatch_groups(cmd, pf, b, 8, wr, &pc, pl.C);
     }
-    vkr_pipeline *pd;
-    if ((s = get_pipe(pl.ctx, batchnorm_bwd_dinp, &pd))) return s;
     for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
         uint64_t nb = pl.N - n0 < pl.nb_max ? pl.N - n0 : pl.nb_max;
         if (dgamma || dbeta) {
@@ -303,18 +328,9 @@ vkr_status vkr_batchnorm_infer_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
         }
         if (dinp) {
             bn_push pd_pc = pc;
-            pd_pc.nb = (uint32_t)nb;
             pd_pc.flags = F_PARAM_VAR;
-            vkr_binding b[8];
-            b[0] = bind_at(dinp, n0 * pl.S, nb * pl.S, pl.af, &pd_pc.base);
-            b[1] = bind_at(dout, n0 * pl.S, nb * pl.S, pl.af, &pd_pc.base);
-            b[2] = bind_at(inp, n0 * pl.S, nb * pl.S, pl.af, &pd_pc.base);
-            b[3] = vkr__range(gamma, 0, pl.C);
-            b[4] = vkr__range(mean, 0, pl.C);
-            b[5] = vkr__range(var, 0, pl.C);
-            b[6] = b[3];
-            b[7] = b[3];
-            if ((s = dispatch_items(cmd, pd, b, 8, 0x1, &pd_pc, (nb * pl.S + BN_RUN - 1) / BN_RUN, 256))) return s;
+            vkr_binding g = vkr__range(gamma, 0, pl.C);
+            if ((s = dinp_chunks(cmd, &pl, &pd_pc, n0, n0 + nb, 0, dinp, dout, inp, gamma, mean, var, g, g))) return s;
         }
     }
     return VKR_OK;
@@ -538,28 +554,11 @@ vkr_status vkr_batchnorm_train_backward(vkr_cmd *cmd, const vkr_bn_shape *p, vkr
             return s;
     }
     if (!dinp) return VKR_OK;
-    vkr_pipeline *pd, *pfix;
-    if ((s = get_pipe(pl.ctx, batchnorm_bwd_dinp, &pd)) ||
-        (s = get_pipe(pl.ctx, batchnorm_bwd_fix, &pfix)))
+    vkr_pipeline *pfix;
+    if ((s = get_pipe(pl.ctx, batchnorm_bwd_fix, &pfix))) return s;
+    pc.flags = F_TRAIN | (pc.flags & F_SLOT);
+    if ((s = dinp_chunks(cmd, &pl, &pc, 0, pl.N, slot, dinp, dout, inp, gamma, save_mean, save_invstd, a0, a1)))
         return s;
-    uint32_t mode = pc.flags & F_SLOT;
-    for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
-        uint64_t nb = pl.N - n0 < pl.nb_max ? pl.N - n0 : pl.nb_max;
-        uint64_t before = n0 * pl.HW;
-        pc.nb = (uint32_t)nb;
-        pc.flags = F_TRAIN | mode;
-        pc.jp0 = slot && before < 2 ? (uint32_t)(2 - before) : 0;
-        vkr_binding b[8];
-        b[0] = bind_at(dinp, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[1] = bind_at(dout, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[2] = bind_at(inp, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[3] = vkr__range(gamma, 0, pl.C);
-        b[4] = vkr__range(save_mean, 0, pl.C);
-        b[5] = vkr__range(save_invstd, 0, pl.C);
-        b[6] = a0;
-        b[7] = a1;
-        if ((s = dispatch_items(cmd, pd, b, 8, 0x1, &pc, (nb * pl.S + BN_RUN - 1) / BN_RUN, 256))) return s;
-    }
     if (!slot) return VKR_OK;
     pc.flags = F_TRAIN | F_SLOT | (dbeta ? F_W0 : 0) | (dgamma ? F_W1 : 0);
     pc.base = 0;
@@ -625,26 +624,10 @@ vkr_status vkr_batchnorm_train_bwd_dinp(vkr_cmd *cmd, const vkr_bn_shape *p, dou
         return s;
     if (!(count >= 1) || count >= 2147483648.0 || !isfinite(count))
         return vkr_fail(VKR_ERR_INVALID, "%s: element count %g per channel outside [1, 2^31)", op, count);
-    vkr_pipeline *pd;
-    if ((s = get_pipe(pl.ctx, batchnorm_bwd_dinp, &pd))) return s;
     bn_push pc;
     push_init(&pc, &pl, p);
     pc.cnt_total = (float)count;
     pc.flags = F_TRAIN;
-    pc.jp0 = 0;
-    for (uint64_t n0 = 0; n0 < pl.N; n0 += pl.nb_max) {
-        uint64_t nb = pl.N - n0 < pl.nb_max ? pl.N - n0 : pl.nb_max;
-        pc.nb = (uint32_t)nb;
-        vkr_binding b[8];
-        b[0] = bind_at(dinp, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[1] = bind_at(dout, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[2] = bind_at(inp, n0 * pl.S, nb * pl.S, pl.af, &pc.base);
-        b[3] = vkr__range(gamma, 0, pl.C);
-        b[4] = vkr__range(save_mean, 0, pl.C);
-        b[5] = vkr__range(save_invstd, 0, pl.C);
-        b[6] = vkr__range(sum_dout, 0, pl.C);
-        b[7] = vkr__range(sum_dout_xhat, 0, pl.C);
-        if ((s = dispatch_items(cmd, pd, b, 8, 0x1, &pc, (nb * pl.S + BN_RUN - 1) / BN_RUN, 256))) return s;
-    }
-    return VKR_OK;
+    return dinp_chunks(cmd, &pl, &pc, 0, pl.N, 0, dinp, dout, inp, gamma, save_mean, save_invstd,
+                       vkr__range(sum_dout, 0, pl.C), vkr__range(sum_dout_xhat, 0, pl.C));
 }
