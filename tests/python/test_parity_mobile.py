@@ -318,20 +318,26 @@ def t_forward():
     return "logits %s vs float64 torch: max|diff|/max|ref| = %.2e (max|ref| %.3g)" % (y.shape, e, np.abs(ref).max())
 
 
-def t_gradients():
-    m, g, t, path, given, x = model_files()
-    tg = np.zeros((N, CLASSES), np.float32)
-    tg[0, 3] = tg[1, 7] = 1
-    np.save(tmp("gx.npy"), x)
-    np.save(tmp("gt.npy"), tg)
-    out = tmp("grads")
+def grad_dump(model, x, targets, prefix):
+    """grad_dump's training step of `model` on x with one-hot targets: ({tensor name: gradient}, loss)."""
+    np.save(tmp(prefix + "x.npy"), x)
+    np.save(tmp(prefix + "t.npy"), targets)
+    out = tmp(prefix + "grads")
     os.makedirs(out, exist_ok=True)
-    run([A.grad_dump, given, "--input", tmp("gx.npy"), "--targets", tmp("gt.npy"), "--out", out], "grad_dump")
+    run([A.grad_dump, model, "--input", tmp(prefix + "x.npy"), "--targets", tmp(prefix + "t.npy"), "--out", out],
+        "grad_dump")
     got = {}
     for line in open(os.path.join(out, "grads.tsv")):
         f, name = line.rstrip("\n").split("\t")
         got[name] = np.load(os.path.join(out, f))
-    loss = float(open(os.path.join(out, "loss.txt")).read().split()[0])
+    return got, float(open(os.path.join(out, "loss.txt")).read().split()[0])
+
+
+def t_gradients():
+    m, g, t, path, given, x = model_files()
+    tg = np.zeros((N, CLASSES), np.float32)
+    tg[0, 3] = tg[1, 7] = 1
+    got, loss = grad_dump(given, x, tg, "g")
     params = torch_params(m)
     for p in m.parameters():
         p.requires_grad_(True)
@@ -447,16 +453,7 @@ def t_torchvision_gradients():
     assert dw == 17 and types["clip"] == 35 and types["batchnorm"] == 52 and types["add"] == 10, (dw, types)
     tg = np.zeros((TV_N, TV_CLASSES), np.float32)
     tg[0, 2] = tg[1, 9] = 1
-    np.save(tmp("tv_x.npy"), x)
-    np.save(tmp("tv_t.npy"), tg)
-    out = tmp("tv_grads")
-    os.makedirs(out, exist_ok=True)
-    run([A.grad_dump, path, "--input", tmp("tv_x.npy"), "--targets", tmp("tv_t.npy"), "--out", out], "grad_dump")
-    got = {}
-    for line in open(os.path.join(out, "grads.tsv")):
-        f, name = line.rstrip("\n").split("\t")
-        got[name] = np.load(os.path.join(out, f))
-    loss = float(open(os.path.join(out, "loss.txt")).read().split()[0])
+    got, loss = grad_dump(path, x, tg, "tv_")
     bns = {n for n, mod in m.named_modules() if isinstance(mod, nn.BatchNorm2d)}
     params = {}
     for n, p in m.named_parameters():  # torch's BN weight / bias are the format's gamma / beta
