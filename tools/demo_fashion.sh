@@ -6,22 +6,16 @@
 # 10 training images per class, and compared with the same network trained from
 # scratch on the same images for as many epochs.  (With 100 images per class the
 # target task is easy enough that from-scratch training nearly catches up: see README.)
-#   tools/demo_fashion.sh BUILD_DIR OUT_DIR [--quick]
+#   tools/demo_fashion.sh BUILD_DIR OUT_DIR     (ctest fashion_demo runs it and compares with README.md)
 set -euo pipefail
 build=$1
 out=$2
-quick=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 vkrun="$build/vkrun"
 train_per_class=${VKRUN_DEMO_TRAIN_PER_CLASS:-10}
 test_per_class=300
 head_epochs=20
 ft_epochs=20
-if [ "$quick" = --quick ]; then
-    test_per_class=100
-    head_epochs=10
-    ft_epochs=10
-fi
 scratch_epochs=$((head_epochs + ft_epochs))
 mkdir -p "$out"
 "$build/export_fashion_mnist" --out "$out/data" --task target --train-per-class "$train_per_class" \

@@ -81,6 +81,15 @@ def finish_status(passed, failed, skipped):
     return 0
 
 
+def reference_platform(vkrun):
+    """(True, why) when the default device is the platform whose bits README.md's training figures
+    are (tests/reference_platform.sh: lavapipe 22.3.6 on a CPU with FMA), else (False, why)."""
+    import subprocess
+    p = subprocess.run(["bash", os.path.join(ROOT, "tests", "reference_platform.sh"), vkrun],
+                       capture_output=True, text=True)
+    return p.returncode == 0, (p.stdout + p.stderr).strip()
+
+
 def need_shared(*parts):
     p = os.path.join(SHARED, *parts)
     if not os.path.exists(p):

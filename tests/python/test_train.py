@@ -18,13 +18,14 @@
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import PYTHON, ROOT, TOOLS, Runner, Skip, need_shared  # noqa: E402
+from _harness import PYTHON, ROOT, TOOLS, Runner, Skip, need_shared, reference_platform  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -100,6 +101,19 @@ def t_squeezenet_cats_dogs():
     assert abs(ev["accuracy"] - acc) < 1e-9 and abs(ev["loss"] - h[-1]["val_loss"]) < 1e-3, (ev, h[-1])
     assert [c["name"] for c in ev["classes"]] == ["cats", "dogs"]
     assert sum(sum(r) for r in ev["confusion"]) == 50
+    # README.md's "Measured on real data" figures are this run's, digit for digit, on the platform
+    # they were measured on (elsewhere lavapipe rounds differently: the bounds above apply)
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    m = re.search(r"validation accuracy \*\*([0-9.]+)\*\* \(val_loss ([0-9.]+)\), training loss ([0-9.]+) → ([0-9.]+) "
+                  r"over the 5 epochs.*?\((\d+)/25 cats,\s+(\d+)/25 dogs", readme, re.S)
+    assert m, "README.md's 'Measured on real data' paragraph no longer has the figures this check reads"
+    got = ("%.2f" % acc, "%.4f" % h[-1]["val_loss"], "%.4f" % h[0]["loss"], "%.4f" % h[-1]["loss"],
+           str(ev["confusion"][0][0]), str(ev["confusion"][1][1]))
+    exact, why = reference_platform(VKRUN)
+    print("  README: %s; this run: %s (%s)" % (m.groups(), got, why))
+    if exact:
+        assert m.groups() == got, "README.md's figures %s are not this run's %s" % (m.groups(), got)
 
 
 def t_predict():
