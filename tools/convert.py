@@ -3,7 +3,7 @@
 
   /usr/bin/python3 tools/convert.py SRC -o OUT.safetensors [--arch ARCH] [--top] [--cut NODE] [--size N]
                                     [--preprocess caffe|torch|none] [--classes FILE | --no-classes]
-                                    [--trust-pickle]
+                                    [--trust-pickle] [--vkrun PATH|none]
 
 SRC is either
   - a Keras HDF5 weights file (root attribute layer_names; also a full model file with a
@@ -16,8 +16,10 @@ SRC is either
 The architecture is detected from the weight names; --arch only confirms it.
 
 Every expected weight must be present with the right shape; errors name the weight and the file
-and exit with status 1. The output is written to a temp file and renamed, so a failed run never
-leaves a partial OUT.
+and exit with status 1 (one line, names escaped). The output is held to vkrun's loader limits
+(converters/limits.py), written to a temp file, loaded by `vkrun summary` when a vkrun binary is
+found (--vkrun), and renamed, so a failed run never leaves a partial OUT; OUT must be a regular
+file (or a symlink to one, written through) or a new name.
 """
 
 import argparse

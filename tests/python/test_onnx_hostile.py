@@ -11,7 +11,7 @@ op, the tensor, the external file), no traceback, and leave neither the output n
 1. External data is read only from regular files inside the model's folder, with the size of the
    declared shape: `..` escapes (plain and nested), an absolute location, a symlink out of the folder,
    a FIFO (must not hang), /dev/zero (must not read forever), a file of the wrong size, an offset past
-   the end; a valid external file (offset + length) converts with its values.
+   the end, a model file that is a FIFO; a valid external file (offset + length) converts with its values.
 2. `-o` replaces only a regular file: a FIFO (and a symlink to one) is refused and left as it was; a
    symlink to a regular file is written through (the link stays).
 3. Names are printed escaped: a node named with ESC[2J and an OSC title sequence, a producer name with
@@ -179,6 +179,8 @@ def t_external_special_files():
     os.symlink("zero.bin", os.path.join(d, "zero2.bin"))
     for loc in ("zero.bin", "zero2.bin"):
         c.refused(external_model(d, loc, name="zero"), "'w'")
+    os.mkfifo(os.path.join(d, "model_fifo.onnx"))  # the model itself a FIFO: refused, not opened
+    c.refused(os.path.join(d, "model_fifo.onnx"), "not a regular file")
     c.done()
 
 
