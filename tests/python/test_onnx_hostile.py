@@ -68,7 +68,6 @@ def conv_model(w=None, conv_attrs=None, extra_nodes=(), extra_inits=(), xshape=(
 
 
 def save(model, name, folder=None):
-    import onnx
     d = folder or TMP
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, name + ".onnx")
@@ -253,7 +252,7 @@ def t_escaped_names():
 def t_invalid_graphs():
     need_onnx()
     c = Cases()
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
     w = numpy_helper.from_array(np.full((4, 3, 3, 3), 0.1, np.float32), "w")
     c.refused(save(conv_model(extra_nodes=[helper.make_node("Relu", ["c"], ["y"], name="r1"),
                                           helper.make_node("Relu", ["x"], ["y"], name="r2")]), "dup_out"),
@@ -285,7 +284,7 @@ def t_invalid_graphs():
 def t_loader_limits():
     need_onnx()
     c = Cases()
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
     big = 2 ** 31
     s3 = numpy_helper.from_array(np.ones(4, np.float32), "s")
     bn = helper.make_node("BatchNormalization", ["c", "s", "s", "s", "s"], ["y"], name="bn", epsilon=0.0)

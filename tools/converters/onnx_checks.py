@@ -112,12 +112,11 @@ def _check_graph(model, path):
             _fail(path, "graph output %r is produced by no node" % o.name)
 
 
-def _itemsize(t, path):
+def _itemsize(t):
+    """Bytes per element of a numeric tensor type; None for strings and unknown types."""
     import onnx
     np_type = onnx.mapping.TENSOR_TYPE_TO_NP_TYPE.get(t.data_type)
-    if np_type is None or np.dtype(np_type).kind in "OUS":
-        _fail(path, "initializer %r: data type %d is not a numeric tensor type" % (t.name, t.data_type))
-    return np.dtype(np_type).itemsize
+    return None if np_type is None or np.dtype(np_type).kind in "OUS" else np.dtype(np_type).itemsize
 
 
 def _read_external(t, base, path):
@@ -139,7 +138,9 @@ def _read_external(t, base, path):
     except ValueError:
         _fail(path, "%s: offset %r / length %r are not integers" % (what, info.get("offset"), info.get("length")))
     count = int(np.prod([int(d) for d in t.dims], dtype=object)) if len(t.dims) else 1
-    need = count * _itemsize(t, path)
+    if _itemsize(t) is None:
+        _fail(path, "%s: data type %d is not a numeric tensor type" % (what, t.data_type))
+    need = count * _itemsize(t)
     if need > MAX_TENSOR_BYTES:
         _fail(path, "%s: shape %s needs %.1f GiB; vkrun converts tensors of at most %d GiB"
               % (what, list(t.dims), need / 2 ** 30, MAX_TENSOR_BYTES >> 30))
@@ -230,7 +231,7 @@ def to_array(t, path):
     """numpy_helper.to_array of an initializer, its failures named."""
     from onnx import numpy_helper
     count = int(np.prod([int(d) for d in t.dims], dtype=object)) if len(t.dims) else 1
-    if count * _itemsize(t, path) > MAX_TENSOR_BYTES:
+    if count * (_itemsize(t) or 1) > MAX_TENSOR_BYTES:
         _fail(path, "tensor %r: shape %s is larger than %d GiB" % (t.name, list(t.dims), MAX_TENSOR_BYTES >> 30))
     try:
         return numpy_helper.to_array(t)
