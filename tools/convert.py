@@ -3,7 +3,7 @@
 
   /usr/bin/python3 tools/convert.py SRC -o OUT.safetensors [--arch ARCH] [--top] [--cut NODE] [--size N]
                                     [--preprocess caffe|torch|none] [--classes FILE | --no-classes]
-                                    [--trust-pickle]
+                                    [--trust-pickle] [--vkrun PATH|none]
 
 SRC is either
   - a Keras HDF5 weights file (root attribute layer_names; also a full model file with a
@@ -16,16 +16,23 @@ SRC is either
 The architecture is detected from the weight names; --arch only confirms it.
 
 Every expected weight must be present with the right shape; errors name the weight and the file
-and exit with status 1. The output is written to a temp file and renamed, so a failed run never
-leaves a partial OUT.
+and exit with status 1 (one line, names escaped). The output is held to vkrun's loader limits
+(converters/limits.py), written to a temp file, loaded by `vkrun summary` when a vkrun binary is
+found (--vkrun), and renamed, so a failed run never leaves a partial OUT; OUT must be a regular
+file (or a symlink to one, written through) or a new name.
 """
 
 import argparse
 import collections
 import os
 import pickle
+import shutil
+import signal
+import stat
+import subprocess
 import sys
 import types
+import warnings
 import zipfile
 
 import numpy as np
@@ -42,7 +49,7 @@ BN_PARAMS = dict(zip(KERAS_BN, vm.LAYER_PARAMS["batchnorm"]))
 KERAS_TOP_NAMES = ("predictions", "probs", "fc1000")
 
 
-from converters.common import ConvertError, imagenet_classes, load_classes, set_classes, warn  # noqa: E402,F401
+from converters.common import ConvertError, escape, imagenet_classes, load_classes, set_classes, warn  # noqa: E402,F401
 from converters import graph as vg  # noqa: E402
 
 
@@ -277,6 +284,8 @@ def convert_torch(path, args):
 
 def detect(path):
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConvertError("%s is not a regular file" % path)
         with open(path, "rb") as f:
             head = f.read(8)
     except OSError as e:
@@ -324,6 +333,31 @@ def supported_lines():
                                                       "ONNX ops folded on constants: " + " ".join(folded)]
 
 
+def find_vkrun(opt):
+    """The vkrun binary that checks the written model: --vkrun, else $VKRUN, else build/vkrun beside
+    tools/, else vkrun on the PATH; None when there is none, or with --vkrun none."""
+    if opt:
+        return None if opt == "none" else opt
+    if os.environ.get("VKRUN"):
+        return os.environ["VKRUN"]
+    built = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "vkrun")
+    return built if os.access(built, os.X_OK) else shutil.which("vkrun")
+
+
+def vkrun_check(vkrun, out):
+    """verify() for write_model: `vkrun summary TMP` must load the temporary (vkrun's own loader)."""
+    def verify(tmp):
+        try:
+            p = subprocess.run([vkrun, "summary", tmp], capture_output=True, timeout=600)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise ConvertError("cannot run %s to check the model (pass --vkrun PATH, or --vkrun none): %s" % (vkrun, e))
+        if p.returncode != 0:
+            err = p.stderr.decode("utf-8", "backslashreplace").strip().splitlines() or ["exit %d" % p.returncode]
+            raise ConvertError("vkrun refuses the converted model, so it was not written: %s"
+                               % err[-1].replace(tmp, out))
+    return verify
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Convert Keras h5 / torchvision weights to a vkrun model file.")
     ap.add_argument("src", nargs="?", help="Keras .h5 weights, torch .pth/.th checkpoint or .onnx model")
@@ -342,6 +376,8 @@ def main(argv=None):
     ap.add_argument("--no-classes", action="store_true", help="write no class names")
     ap.add_argument("--trust-pickle", action="store_true",
                     help="torch: allow arbitrary pickled objects (only for files you trust)")
+    ap.add_argument("--vkrun", metavar="PATH", help="vkrun binary that must load the result before it replaces OUT "
+                    "(default: $VKRUN, build/vkrun, vkrun on the PATH; 'none': only convert.py's own checks)")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
     if args.list:
@@ -349,24 +385,42 @@ def main(argv=None):
         return 0
     if not args.src or not args.output:
         ap.error("the following arguments are required: src, -o/--output")
+    warnings.showwarning = lambda message, category, *_a, **_k: warn("%s: %s" % (category.__name__, message))
+    if argv is None:  # the command line: SIGTERM unwinds like Ctrl-C, so the temporary is removed
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         if os.path.exists(args.output) and os.path.samefile(args.src, args.output):
             raise ConvertError("output %s is the input file" % args.output)
+        vm.output_target(args.output)  # refused before the work, checked again before the rename
         graph, tensors = convert(args.src, args)
         total, non = vg.param_counts(graph)
-        vg.write_model(args.output, graph, tensors)
+        vkrun = find_vkrun(args.vkrun)
+        vg.write_model(args.output, graph, tensors, verify=vkrun_check(vkrun, args.output) if vkrun else None)
     except (ConvertError, vm.ModelError) as e:
-        sys.stderr.write("convert.py: error: %s\n" % e)
-        return 1
+        return _error(e)
     except OSError as e:
-        sys.stderr.write("convert.py: error: %s: %s\n" % (getattr(e, "filename", None) or args.output,
-                                                          e.strerror or e))
-        return 1
+        return _error("%s: %s" % (getattr(e, "filename", None) or args.output, e.strerror or e))
+    except MemoryError:
+        return _error("%s: out of memory while converting" % args.src)
+    except RecursionError:
+        return _error("%s: the graph nests too deeply" % args.src)
+    except Exception as e:  # noqa: BLE001 -- a bug, but the user gets one line, not a traceback
+        tb = e.__traceback__
+        while tb.tb_next:
+            tb = tb.tb_next
+        return _error("%s: internal error %s: %s (at %s:%d; please report it)"
+                      % (args.src, type(e).__name__, str(e)[:300], os.path.basename(tb.tb_frame.f_code.co_filename),
+                         tb.tb_lineno))
     if not args.quiet:
-        print("wrote %s: %s (%s), %d layers, %d params (%d non-trainable)%s"
-              % (args.output, graph["name"], graph["source"], len(graph["layers"]), total, non,
-                 ", %d classes" % len(graph["classes"]) if graph.get("classes") else ""))
+        print(escape("wrote %s: %s (%s), %d layers, %d params (%d non-trainable)%s"
+                     % (args.output, graph["name"], graph["source"], len(graph["layers"]), total, non,
+                        ", %d classes" % len(graph["classes"]) if graph.get("classes") else "")))
     return 0
+
+
+def _error(msg):
+    sys.stderr.write("convert.py: error: %s\n" % escape(msg))
+    return 1
 
 
 if __name__ == "__main__":

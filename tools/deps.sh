@@ -7,7 +7,7 @@
 VKR_BUILD_PKGS="cmake make gcc libc6-dev libvulkan-dev glslang-tools libstb-dev libcjson-dev mesa-vulkan-drivers openmpi-bin libopenmpi-dev"
 # clang + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for the fuzz targets (build-fuzz);
 # python3-onnx: the ONNX importer's tests (tools/converters/onnx_import.py)
-VKR_TEST_PKGS="vulkan-validationlayers curl python3-numpy python3-h5py python3-torch python3-torchvision python3-onnx python3-pil dataset-fashion-mnist clang libclang-rt-14-dev"
+VKR_TEST_PKGS="vulkan-validationlayers curl python3-numpy python3-h5py python3-torch python3-torchvision python3-onnx python3-hypothesis python3-pil dataset-fashion-mnist clang libclang-rt-14-dev"
 
 # vkr_with_progress LABEL LOG CMD...: runs CMD with its output in LOG, printing
 # "LABEL… N s" every 15 s so that a long step never leaves a silent terminal; on

@@ -11,6 +11,7 @@ A model in memory is (graph, tensors):
 import collections
 import json
 import os
+import stat
 import struct
 import tempfile
 
@@ -359,7 +360,12 @@ def param_counts(graph, tensors=None):
 def encode(graph, tensors):
     """Returns (header bytes incl. the 8-byte length, list of data chunks)."""
     header = collections.OrderedDict()
-    header["__metadata__"] = {"format": FORMAT, "vkrun_graph": json.dumps(graph, separators=(",", ":"))}
+    try:  # JSON has no NaN / Infinity: Python's default would write them, vkrun's parser refuses them
+        gj = json.dumps(graph, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        bad = [l.get("name") for l in graph.get("layers", []) if "NaN" in json.dumps(l) or "Infinity" in json.dumps(l)]
+        raise ModelError("layer %r: a field is NaN or infinite (JSON cannot hold it)" % (bad[0] if bad else "?"))
+    header["__metadata__"] = {"format": FORMAT, "vkrun_graph": gj}
     chunks = []
     off = 0
     for name, arr in tensors.items():
@@ -370,19 +376,42 @@ def encode(graph, tensors):
         header[name] = {"dtype": "F32", "shape": [int(d) for d in a.shape], "data_offsets": [off, off + nbytes]}
         chunks.append(a)
         off += nbytes
-    hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hj = json.dumps(header, separators=(",", ":")).encode("utf-8")  # the graph's string: no NaN left
     hj += b" " * ((-len(hj)) % 8)  # data section starts 8-byte aligned
     return struct.pack("<Q", len(hj)) + hj, chunks
 
 
-def write_model(path, graph, tensors, check=True):
+def output_target(path):
+    """The file a model written to `path` replaces: `path`, or where its symbolic link points (links
+    are written through, as vkrun's own writer does). Refuses anything but a regular file or a new
+    name: a device, a FIFO, a folder, a dangling link (so that `-o /dev/null` never replaces it)."""
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    if os.path.islink(path) and not os.path.lexists(target):
+        raise ModelError("%s is a symbolic link to %s, which does not exist; refusing to write through it" % (path, target))
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target
+    except OSError as e:
+        raise ModelError("cannot write %s: %s" % (path, e.strerror or e))
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket or other special file")
+        raise ModelError("%s is %s, not a regular file; refusing to replace it with a model" % (path, kind))
+    return target
+
+
+def write_model(path, graph, tensors, check=True, verify=None):
     """Writes a model file atomically (temp file in the same folder, then os.replace): a failed
-    write never leaves a partial file at `path`."""
+    write never leaves a partial file at `path`. Only a regular file (or a symlink to one, written
+    through) is replaced (output_target). verify(temp path), when given, runs before the rename and
+    raises to keep the old file."""
     if check:
         validate(graph, tensors)
     head, chunks = encode(graph, tensors)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=d)
+    target = output_target(path)
+    d = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(target), suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(head)
@@ -391,7 +420,11 @@ def write_model(path, graph, tensors, check=True):
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        if verify is not None:
+            verify(tmp)
+        if output_target(path) != target:
+            raise ModelError("%s changed while the model was written; not replaced" % path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)

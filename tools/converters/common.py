@@ -10,8 +10,24 @@ class ConvertError(Exception):
     pass
 
 
+def escape(text):
+    """`text` safe to print on a terminal, on one line: bytes that are not UTF-8 and characters that
+    are not printable (ESC, BEL, newlines, C1 controls, ...) become \\xNN (\\uNNNN above U+00FF)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "backslashreplace")
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        o = ord(ch)
+        out.append(ch if ch.isprintable() else "\\x%02x" % o if o < 0x100 else "\\u%04x" % o if o < 0x10000
+                   else "\\U%08x" % o)
+    return "".join(out)
+
+
 def warn(msg):
-    sys.stderr.write("convert.py: warning: %s\n" % msg)
+    sys.stderr.write("convert.py: warning: %s\n" % escape(msg))
 
 
 def imagenet_classes():

@@ -10,6 +10,7 @@ import collections
 import numpy as np
 
 import vkrun_model as vm
+from converters import limits
 
 NEW_TYPES = ("clip", "sigmoid", "hard_sigmoid", "hard_swish", "swish", "multiply", "flatten")
 ELEMENTWISE = ("relu", "dropout", "batchnorm", "clip", "sigmoid", "hard_sigmoid", "hard_swish", "swish", "softmax")
@@ -159,7 +160,9 @@ def param_counts(graph):
     return total, non
 
 
-def write_model(path, graph, tensors):
-    """Checks the model (here or in vkrun_model.py) and writes it atomically."""
+def write_model(path, graph, tensors, verify=None):
+    """Checks the model (here or in vkrun_model.py, then the limits of vkrun's loader) and writes
+    it atomically; verify(temp path) runs before the rename (convert.py: `vkrun summary`)."""
     validate(graph, tensors)
-    vm.write_model(path, graph, tensors, check=not uses_new_vocabulary(graph))
+    limits.check_graph(graph, infer_shapes(graph), tensors)
+    vm.write_model(path, graph, tensors, check=not uses_new_vocabulary(graph), verify=verify)

@@ -17,11 +17,16 @@ import os
 import numpy as np
 
 import vkrun_model as vm
+from converters import limits, onnx_checks
 from converters.common import ConvertError, load_classes, set_classes
 from converters.graph import layer_shape
 
 HEAD_OPS = ("GlobalAveragePool", "Flatten", "Reshape", "Gemm", "MatMul")
 F32_MAX = float(np.finfo(np.float32).max)
+MAX_FOLD_ELEMENTS = 1 << 26   # a folded constant (shape arithmetic, fills): far more than exporters leave
+AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+# Python errors that a hostile node's values can raise in a handler or in folding: reported naming the node
+NODE_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, MemoryError, vm.ModelError)
 
 
 class Unmappable(Exception):
@@ -51,10 +56,25 @@ def supported_ops():
     return sorted(n[3:] for n in dir(Importer) if n.startswith("op_")), sorted(FOLDED_OPS)
 
 
+def _fold_size(shape):
+    n = int(np.prod([int(d) for d in np.reshape(shape, -1)], dtype=object))
+    if min([int(d) for d in np.reshape(shape, -1)] or [0]) < 0 or n > MAX_FOLD_ELEMENTS:
+        raise Unmappable("the constant it would fold has shape %s (at most %d elements are folded)"
+                         % ([int(d) for d in np.reshape(shape, -1)], MAX_FOLD_ELEMENTS))
+    return shape
+
+
 def _fold(op, ins, at):
     """Evaluates a node whose inputs are all constants; None when `op` is not foldable here."""
     if op not in FOLDED_OPS:
         return None
+    if op in ("ConstantOfShape", "Expand"):
+        _fold_size(ins[0] if op == "ConstantOfShape" else np.broadcast_shapes(np.shape(ins[0]),
+                                                                             tuple(_fold_size(ins[1]))))
+    if op == "Range":
+        if float(ins[2]) == 0:
+            raise Unmappable("Range with delta 0")
+        _fold_size([max(int(np.ceil((float(ins[1]) - float(ins[0])) / float(ins[2]))), 0)])
     if op in ("Identity", "Cast", "Dropout"):
         if op == "Cast":
             import onnx
@@ -118,27 +138,30 @@ def _selection_weight(cin, before, after):
 
 
 def _reshape_target(shape, target):
-    """ONNX Reshape: 0 copies the input dimension, -1 is inferred."""
-    out = [int(shape[i]) if int(d) == 0 else int(d) for i, d in enumerate(target)]
+    """ONNX Reshape: 0 copies the input dimension, -1 is inferred; the sizes must agree."""
+    target = [int(d) for d in np.reshape(target, -1)]
+    if target.count(-1) > 1 or min(target + [0]) < -1 or any(d == 0 and i >= len(shape) for i, d in enumerate(target)):
+        raise Unmappable("reshape target %s (one -1 at most, 0 only where the input has a dimension)" % target)
+    out = [int(shape[i]) if d == 0 else d for i, d in enumerate(target)]
+    total = int(np.prod([int(d) for d in shape], dtype=object))
     if -1 in out:
-        known = int(np.prod([d for d in out if d != -1]))
-        out[out.index(-1)] = int(np.prod(shape)) // max(known, 1)
+        known = int(np.prod([d for d in out if d != -1], dtype=object))
+        if known == 0 or total % known:
+            raise Unmappable("reshape %s -> %s: %d elements do not divide into it" % (list(shape), target, total))
+        out[out.index(-1)] = total // known
+    if int(np.prod(out, dtype=object)) != total:
+        raise Unmappable("reshape %s -> %s: %d elements into %d" % (list(shape), target, total,
+                                                                     int(np.prod(out, dtype=object))))
     return out
 
 
 class Importer:
     def __init__(self, path, args):
-        import onnx
-        from onnx import numpy_helper
         self.path, self.args = path, args
-        try:
-            self.model = onnx.load(path)
-        except Exception as e:  # noqa: BLE001 -- protobuf raises its own types
-            raise ConvertError("cannot read ONNX model %s (truncated or not an ONNX file?): %s: %s"
-                               % (path, type(e).__name__, str(e).split("\n")[0][:300]))
+        self.model, self.opset = onnx_checks.load(path)
         g = self.model.graph
         self.nodes = list(g.node)
-        self.consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        self.consts = {i.name: onnx_checks.to_array(i, path) for i in g.initializer}
         self.acts = {}
         self.layers = []
         self.params = {}       # layer name -> OrderedDict param -> array
@@ -146,7 +169,6 @@ class Importer:
         self.selections = {}   # frozen selection conv -> (input channels, zeros before, zeros after)
         self.uses = collections.Counter(i for n in self.nodes for i in n.input)
         self.producer = {o: n for n in self.nodes for o in n.output}
-        self.opset = max([o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")] or [13])
 
     # ------------------------------------------------------------------ helpers
 
@@ -190,7 +212,9 @@ class Importer:
         layer = collections.OrderedDict([("name", name), ("type", type_), ("inputs", [self.acts[i].layer for i in inputs])])
         layer.update(fields)
         try:
+            limits.check_layer(layer)
             vshape = layer_shape(layer, [self.acts[i].vshape for i in inputs])
+            limits.check_shape(layer, vshape)
         except vm.ModelError as e:
             raise Unmappable(str(e))
         self.layers.append(layer)
@@ -217,6 +241,9 @@ class Importer:
                       % (len(ins), ", ".join(i.name for i in ins)))
         vi = ins[0]
         dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+        bad = [d for d in dims if d is not None and not 0 < d <= limits.DIM_MAX]
+        if bad:
+            self.fail("input %r has dimensions %s; vkrun takes 1 to %d" % (vi.name, dims, limits.DIM_MAX))
         if len(dims) != 4:
             self.fail("input %r has rank %d; expected an NCHW image [N, C, H, W]" % (vi.name, len(dims)))
         if not dims[1]:
@@ -229,6 +256,10 @@ class Importer:
         self.channels = dims[1]
         self.layers.append(collections.OrderedDict([("name", vi.name), ("type", "input")]))
         self.names.add(vi.name)
+        try:
+            limits.check_shape(self.layers[-1], (dims[1], h, w))
+        except vm.ModelError as e:
+            self.fail("input %r: %s" % (vi.name, e))
         self.acts[vi.name] = Act(vi.name, (dims[1], h, w), (dims[0] or 1, dims[1], h, w))
 
     def output_tensor(self):
@@ -240,6 +271,8 @@ class Importer:
             self.fail("--cut %r: no node of that name or output (nodes are named like %r)"
                       % (a.cut, self.nodes[len(self.nodes) // 2].name or self.nodes[0].output[0]))
         if a.top:
+            if not self.model.graph.output:
+                self.fail("the graph has no output")
             return self.model.graph.output[0].name
         gaps = [n for n in self.nodes if n.op_type == "GlobalAveragePool"]
         for n in gaps[-1:] or self.nodes:  # the last global pool (not an SE block's), else the first head op
@@ -285,9 +318,10 @@ class Importer:
                 return
             if all(i == "" or i in self.consts for i in node.input):
                 try:
-                    v = _fold(op, [self.consts.get(i) for i in node.input], at)
-                except (ValueError, TypeError, IndexError, KeyError) as e:
-                    raise Unmappable("folding its constant inputs failed: %s" % e)
+                    with np.errstate(all="raise"):
+                        v = _fold(op, [self.consts.get(i) for i in node.input], at)
+                except NODE_ERRORS as e:
+                    raise Unmappable("folding its constant inputs failed: %s: %s" % (type(e).__name__, e))
                 if v is None:
                     raise Unmappable("it has only constant inputs, and %s is not folded" % op)
                 self.consts[node.output[0]] = np.asarray(v)
@@ -296,9 +330,10 @@ class Importer:
             if handler is None:
                 raise Unmappable("vkrun has no layer for ONNX op %s" % op)
             handler(node, at)
-        except Unmappable as e:
+        except (Unmappable,) + NODE_ERRORS as e:
+            why = str(e) if isinstance(e, Unmappable) else "%s: %s" % (type(e).__name__, str(e)[:300])
             self.fail("node %r (%s, inputs: %s) cannot be mapped to a vkrun layer: %s"
-                      % (node.name or node.output[0], op, ", ".join(self.describe(i) for i in node.input), e))
+                      % (node.name or node.output[0], op, ", ".join(self.describe(i) for i in node.input), why))
 
     def constant_value(self, at):
         from onnx import numpy_helper
@@ -347,7 +382,12 @@ class Importer:
     def _window_padding(self, node, at, x, k, st, dil=(1, 1)):
         """ONNX auto_pad / pads -> vkrun padding ("valid", "same" or [t, b, l, r])."""
         ap = at.get("auto_pad", b"NOTSET")
-        ap = ap.decode() if isinstance(ap, bytes) else ap
+        ap = ap.decode("utf-8", "backslashreplace") if isinstance(ap, bytes) else ap
+        if ap not in AUTO_PADS:
+            raise Unmappable("auto_pad %r is not one of %s" % (ap, ", ".join(AUTO_PADS)))
+        for key, v, lo in (("strides", st, 1), ("dilations", dil, 1), ("kernel_shape", k, 1)):
+            if len(v) != 2 or not all(isinstance(x, (int, np.integer)) and lo <= x <= limits.DIM_MAX for x in v):
+                raise Unmappable("%s %s: 2 integers in [%d, %d] expected" % (key, list(v), lo, limits.DIM_MAX))
         if ap == "VALID":
             return "valid"
         if ap in ("SAME_UPPER", "SAME_LOWER"):
@@ -359,8 +399,8 @@ class Importer:
                 pads.append((after, before) if ap == "SAME_LOWER" else (before, after))
             return [pads[0][0], pads[0][1], pads[1][0], pads[1][1]]
         p = list(at.get("pads", [0, 0, 0, 0]))
-        if len(p) != 4 or min(p) < 0:
-            raise Unmappable("pads %s: expected 4 non-negative values" % p)
+        if len(p) != 4 or min(p) < 0 or max(p) > limits.DIM_MAX:
+            raise Unmappable("pads %s: expected 4 values in [0, %d]" % (p, limits.DIM_MAX))
         return "valid" if not any(p) else [p[0], p[2], p[1], p[3]]
 
     def _image(self, name):
@@ -376,7 +416,11 @@ class Importer:
         if w is None or w.ndim != 4:
             raise Unmappable("weight must be a 4-D constant (2-D convolution)")
         k = list(w.shape[2:])
+        if "kernel_shape" in at and list(at["kernel_shape"]) != k:
+            raise Unmappable("kernel_shape %s disagrees with the weight %s" % (list(at["kernel_shape"]), list(w.shape)))
         groups = int(at.get("group", 1))
+        if not 1 <= groups <= limits.DIM_MAX:
+            raise Unmappable("group %d (1 to %d)" % (groups, limits.DIM_MAX))
         st = list(at.get("strides", [1, 1]))
         dil = list(at.get("dilations", [1, 1]))
         if x.vshape[0] != w.shape[1] * groups:
@@ -503,6 +547,8 @@ class Importer:
     def op_Reshape(self, node, at):
         x = self.act(node.input[0])
         t = self.const(node, 1, "target shape")
+        if t is None:
+            raise Unmappable("no target shape")
         shape = _reshape_target(x.oshape, t)
         if tuple(shape) == x.oshape:
             self.alias(node, node.input[0])
@@ -517,6 +563,8 @@ class Importer:
 
     def _pool(self, node, at, type_):
         x = self._image(node.input[0])
+        if "kernel_shape" not in at:
+            raise Unmappable("no kernel_shape attribute")
         k = list(at["kernel_shape"])
         st = list(at.get("strides", [1, 1]))
         if list(at.get("dilations", [1, 1])) != [1, 1]:
@@ -551,12 +599,14 @@ class Importer:
             raise Unmappable("transA=1")
         b = self.const(node, 1, "B")
         c = self.const(node, 2, "C")
+        if b is None or b.ndim != 2:
+            raise Unmappable("B must be a 2-D constant")
         w = (b if at.get("transB", 0) else b.T) * float(at.get("alpha", 1.0))
         self._dense(node, node.input[0], w, None if c is None else np.reshape(c, -1) * float(at.get("beta", 1.0)))
 
     def op_MatMul(self, node, at):
         b = self.const(node, 1, "B")
-        if b.ndim != 2:
+        if b is None or b.ndim != 2:
             raise Unmappable("B must be a 2-D constant")
         self._dense(node, node.input[0], b.T, None)
 
