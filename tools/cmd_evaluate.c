@@ -343,7 +343,7 @@ int cmd_evaluate(int argc, char **argv) {
         goto out;
     }
     t.loss /= (double)t.seen;
-    qsort(t.err, (size_t)t.nerr, sizeof *t.err, by_confidence);
+    if (t.nerr) qsort(t.err, (size_t)t.nerr, sizeof *t.err, by_confidence); /* none misclassified: t.err is NULL */
     long skipped = vkr_dataset_size(ds) - t.seen + vkr_dataset_num_warnings(ds);
     int limit = a.errors >= 0 ? a.errors : a.json ? t.nerr : 10;
     int nerr = t.nerr < limit ? t.nerr : limit;

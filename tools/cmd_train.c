@@ -412,27 +412,49 @@ static int parse_args(int argc, char **argv, train_args *t) {
     return -1;
 }
 
+/* "PREFIX:K:F" with K an integer in [1, 10^9] and F a finite number (the whole text). */
+static int sched_args(const char *v, const char *prefix, int *k, double *f) {
+    size_t n = strlen(prefix);
+    if (strncmp(v, prefix, n)) return 0;
+    char *end;
+    long x = strtol(v + n, &end, 10);
+    if (end == v + n || *end != ':' || x < 1 || x > 1000000000L) return 0;
+    const char *p = end + 1;
+    *f = strtod(p, &end);
+    *k = (int)x;
+    return end != p && !*end && isfinite(*f);
+}
+
 /* --lr-schedule cosine | step:EPOCHS:FACTOR | plateau:PATIENCE:FACTOR; -1 when fine, else 2. */
 static int parse_schedule(const char *v, vkr_fit_opts *a) {
-    char tail;
     int k;
     double f;
     if (!strcmp(v, "cosine")) a->lr_schedule = VKR_SCHED_COSINE;
     else if (!strcmp(v, "constant") || !strcmp(v, "none")) a->lr_schedule = VKR_SCHED_CONSTANT;
-    else if (sscanf(v, "step:%d:%lf%c", &k, &f, &tail) == 2 && k > 0 && f > 0) {
+    else if (sched_args(v, "step:", &k, &f) && f > 0) {
         a->lr_schedule = VKR_SCHED_STEP;
         a->sched_epochs = k;
         a->sched_factor = f;
-    } else if (sscanf(v, "plateau:%d:%lf%c", &k, &f, &tail) == 2 && k > 0 && f > 0 && f < 1) {
+    } else if (sched_args(v, "plateau:", &k, &f) && f > 0 && f < 1) {
         a->lr_schedule = VKR_SCHED_PLATEAU;
         a->sched_patience = k;
         a->sched_factor = f;
     } else {
-        fprintf(stderr, "vkrun train: --lr-schedule is cosine, step:EPOCHS:FACTOR (EPOCHS > 0, FACTOR > 0) or "
-                        "plateau:PATIENCE:FACTOR (PATIENCE > 0, 0 < FACTOR < 1); got \"%s\"\n", v);
+        fprintf(stderr, "vkrun train: --lr-schedule is cosine, step:EPOCHS:FACTOR (EPOCHS an integer in [1, 10^9], FACTOR "
+                        "> 0) or plateau:PATIENCE:FACTOR (PATIENCE in [1, 10^9], 0 < FACTOR < 1); got \"%s\"\n", v);
         return 2;
     }
     return -1;
+}
+
+/* D,D,...: 1 to 64 non-empty selectors (--devices, VKRUN_DEVICES). */
+static int device_list_ok(const char *list) {
+    int n = 1, empty = !*list || *list == ',' || list[strlen(list) - 1] == ',';
+    for (const char *p = list; *p; p++) {
+        n += *p == ',';
+        empty |= p[0] == ',' && p[1] == ',';
+    }
+    return !empty && n <= 64 && strlen(list) <= 500;
 }
 
 /* The named values (interpolation, augmentation, optimizer); -1 when all are fine, else the exit
@@ -455,18 +477,18 @@ static int check_args(train_args *t) {
         return 2;
     }
     a->monitor = t->monitor && !strcmp(t->monitor, "val_accuracy") ? VKR_MONITOR_VAL_ACCURACY : VKR_MONITOR_VAL_LOSS;
-    if (t->devices) { /* D,D,...: 1 to 64 non-empty selectors */
-        int n = 1, empty = !*t->devices || *t->devices == ',' || t->devices[strlen(t->devices) - 1] == ',';
-        for (const char *p = t->devices; *p; p++) {
-            n += *p == ',';
-            empty |= p[0] == ',' && p[1] == ',';
-        }
-        if (empty || n > 64 || strlen(t->devices) > 500 || (t->o.device && *t->o.device)) {
-            fprintf(stderr, "vkrun train: --devices wants 1 to 64 comma-separated devices (indices or name substrings, "
-                            "e.g. 0,1), and no --device with it; got \"%s\"\n", t->devices);
-            return 2;
-        }
+    if (t->devices && (!device_list_ok(t->devices) || (t->o.device && *t->o.device))) {
+        fprintf(stderr, "vkrun train: --devices wants 1 to 64 comma-separated devices (indices or name substrings, "
+                        "e.g. 0,1), and no --device with it; got \"%s\"\n", t->devices);
+        return 2;
     }
+    const char *env = getenv("VKRUN_DEVICES"); /* the devices of mpirun's ranks: checked in every run */
+    if (env && *env && !device_list_ok(env)) {
+        fprintf(stderr, "vkrun train: VKRUN_DEVICES wants 1 to 64 comma-separated devices (indices or name substrings, "
+                        "e.g. 0,1); got \"%s\"\n", env);
+        return 2;
+    }
+
     return t->schedule ? parse_schedule(t->schedule, a) : -1;
 }
 

@@ -52,6 +52,9 @@ static vkr_status check_opts(const vkr_fit_opts *a) {
           g->brightness >= 0 && g->brightness <= 1 && g->contrast >= 0 && g->contrast < 1))
         return vkr_fail(VKR_ERR_INVALID, "--augment: out of range (rotate in [0, 180], zoom in [0, 1), shift in "
                                          "[0, 1], brightness in [0, 1], contrast in [0, 1))");
+    if (a->epochs + a->ft_epochs == 0)
+        return vkr_fail(VKR_ERR_INVALID, "--epochs 0 and --fine-tune-epochs 0: nothing to train (an untrained model "
+                                         "is not written); give --epochs E > 0 or --fine-tune-epochs E > 0");
     if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
         return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
     return VKR_OK;
@@ -366,7 +369,11 @@ static vkr_status output_paths(fit_run *r) {
     }
     struct stat st;
     snprintf(res->checkpoint, sizeof res->checkpoint, "%s.checkpoint", a->out);
-    vkr_status s;
+    vkr_status s = check_opts(a);
+    if (s) {
+        r->res->failed_at = "options";
+        return s;
+    }
     if (r->rank == 0) { /* data-parallel: rank 0 writes, the others need no such folder */
         if (stat(res->plots, &st) != 0 && mkdir(res->plots, 0755) != 0)
             return vkr_fail(VKR_ERR_IO, "cannot create %s: %s", res->plots, strerror(errno));
@@ -374,8 +381,7 @@ static vkr_status output_paths(fit_run *r) {
             (s = vkr_file_check_writable(a->out)))
             return s;
     }
-    if ((s = check_opts(a))) r->res->failed_at = "options";
-    return s;
+    return VKR_OK;
 }
 
 static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {

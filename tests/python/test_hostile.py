@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""Hostile input to the vkrun CLI (issue 24, the C half): outputs onto special files, tampered
+checkpoints (recorded paths, running state, optimizer state), diverging training, option and
+environment values, terminal escapes in names, folders.  Each check asserts the exit status, the
+message and that nothing was written where nothing may be.
+
+  /usr/bin/python3 tests/python/test_hostile.py --vkrun build/vkrun [--only NAME]
+
+Small synthetic image folders and a tiny architecture only (no ../shared); about a minute.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import Runner  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--vkrun", required=True)
+ap.add_argument("--only", help="run only the checks whose name contains this")
+args = ap.parse_args()
+VKRUN = os.path.abspath(args.vkrun)
+TMP = tempfile.mkdtemp(prefix="vkrun_test_hostile_")
+R = Runner()
+_check = R.check
+R.check = lambda name, fn, **kw: _check(name, fn, **kw) if not args.only or args.only in name else None
+
+
+def run(*argv, env=None, ok=True, cwd=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([VKRUN] + [str(a) for a in argv], capture_output=True, text=True, env=e, cwd=cwd,
+                       errors="replace", timeout=300)
+    if ok and p.returncode != 0:
+        raise AssertionError("vkrun %s failed (%d):\n%s\n%s" % (argv[0], p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+    return p
+
+
+def refused(p, rc, *words):
+    """p exited with rc (no traceback, no sanitizer report) and its stderr holds every word."""
+    assert p.returncode == rc and all(w in p.stderr for w in words), (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
+    assert "runtime error" not in p.stderr and "Sanitizer" not in p.stderr, p.stderr
+
+
+def folder(name, classes=("cats", "dogs"), per_class=6, seed=1):
+    rng = np.random.default_rng(seed)
+    d = os.path.join(TMP, name)
+    for ci, c in enumerate(classes):
+        os.makedirs(os.path.join(d, c), exist_ok=True)
+        for i in range(per_class):
+            img = (rng.integers(0, 255, (20, 24, 3)) * 0.3 + np.array((255 * (ci == 0), 255 * (ci == 1), 90)) *
+                   0.7).astype(np.uint8)
+            with open(os.path.join(d, c, "img%03d.ppm" % i), "wb") as f:
+                f.write(b"P6\n24 20\n255\n" + img.tobytes())
+    return d
+
+
+def tiny():
+    arch = os.path.join(TMP, "tiny.json")
+    if not os.path.exists(arch):
+        g = {"version": 1, "name": "tiny", "input": {"name": "in", "channels": 3, "height": 16, "width": 16,
+                                                     "preprocess": "torch"},
+             "layers": [{"name": "in", "type": "input"},
+                        {"name": "c1", "type": "conv2d", "inputs": ["in"], "filters": 4, "kernel": [3, 3],
+                         "strides": [2, 2], "padding": "same", "use_bias": True, "activation": "relu"}]}
+        with open(arch, "w") as f:
+            json.dump(g, f)
+    return arch
+
+
+def train_args(data, out, *extra):
+    return ["train", "--model", tiny(), "--data", data, "--out", out, "--batch", 4, "--head", "8", "--epochs", 2,
+            "--seed", 3, "--quiet", *extra]
+
+
+def listing(d):
+    return sorted(os.listdir(d)) if os.path.isdir(d) else None
+
+
+# ---------------------------------------------------------------- outputs onto special files (item 3)
+
+def t_special_outputs():
+    """`train --out` and `forward --output` onto a FIFO (and, as root, a character device made
+    here) are refused before any work: exit 1, the FIFO stays a FIFO, no history or plots beside it."""
+    d = folder("special")
+    out_dir = os.path.join(TMP, "special_out")
+    os.makedirs(out_dir)
+    fifo = os.path.join(out_dir, "m.safetensors")
+    os.mkfifo(fifo)
+    p = run(*train_args(d, fifo), ok=False)
+    refused(p, 1, fifo, "FIFO", "not a regular file")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and listing(out_dir) == ["m.safetensors"], listing(out_dir)
+    if os.geteuid() == 0:
+        dev = os.path.join(out_dir, "null")
+        os.mknod(dev, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        p = run(*train_args(d, dev), ok=False)
+        refused(p, 1, "character device")
+        assert stat.S_ISCHR(os.lstat(dev).st_mode) and listing(out_dir) == ["m.safetensors", "null"]
+    model = os.path.join(TMP, "special_model.safetensors")
+    run(*train_args(d, model, "--epochs", 1))
+    x = os.path.join(TMP, "special_x.npy")
+    np.save(x, np.zeros((1, 3, 16, 16), np.float32))
+    p = run("forward", model, "--input", x, "--output", fifo, ok=False)
+    refused(p, 1, "FIFO")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+# ---------------------------------------------------------------- evaluate with nothing misclassified (item 5)
+
+def t_evaluate_all_correct():
+    """evaluate on a folder of which the model gets every image right (no misclassified list): the
+    report, exit 0 (was: qsort of NULL, UBSan's 'null pointer passed as argument 1', rc 1)."""
+    d = folder("allright")
+    model = os.path.join(TMP, "allright_model", "m.safetensors")
+    run(*train_args(d, model, "--epochs", 1))
+    img = os.path.join(d, "cats", "img000.ppm")
+    p = run("predict", model, img, "--json")
+    cls = json.loads(p.stdout)[0]["top"][0]["class"]  # the model's answer: right by construction below
+    one = os.path.join(TMP, "allright_one", cls)
+    os.makedirs(one)
+    shutil.copy(img, one)
+    p = run("evaluate", model, "--data", os.path.dirname(one), ok=False)
+    assert p.returncode == 0 and "runtime error" not in p.stderr, (p.returncode, p.stderr)
+    assert "accuracy" in p.stdout and "1.0000" in p.stdout, p.stdout
+
+
+# ---------------------------------------------------------------- option and environment values (item 10)
+
+def t_option_values():
+    """--lr-schedule step:99999999999999:0.5 (int overflow), VKRUN_DEVICES=',,x,,' and --epochs 0
+    (with no fine-tuning: an untrained model) are refused, exit 2, nothing written;
+    VKRUN_DEVICE_MEMORY_LIMIT=lots / -5 / 1K are refused naming the variable."""
+    d = folder("opts")
+    out = os.path.join(TMP, "opts_out", "m.safetensors")
+    os.makedirs(os.path.dirname(out))
+    p = run(*train_args(d, out, "--lr-schedule", "step:99999999999999:0.5"), ok=False)
+    refused(p, 2, "--lr-schedule", "99999999999999")
+    p = run(*train_args(d, out), env={"VKRUN_DEVICES": ",,x,,"}, ok=False)
+    refused(p, 2, "VKRUN_DEVICES", ",,x,,")
+    p = run(*train_args(d, out, "--epochs", 0), ok=False)
+    refused(p, 2, "nothing to train")
+    assert listing(os.path.dirname(out)) == [], listing(os.path.dirname(out))
+    for v in ("lots", "-5", "1K"):
+        p = run(*train_args(d, out), env={"VKRUN_DEVICE_MEMORY_LIMIT": v}, ok=False)
+        refused(p, 1, "VKRUN_DEVICE_MEMORY_LIMIT=%s" % v, "MiB")
+        assert listing(os.path.dirname(out)) == [], listing(os.path.dirname(out))
+
+
+R.check("train --out / forward --output onto a FIFO or a device: refused, nothing written", t_special_outputs)
+R.check("evaluate with nothing misclassified: the report, exit 0", t_evaluate_all_correct)
+R.check("option and environment values: overflow, empty device entries, --epochs 0, memory limit", t_option_values)
+rc = R.finish()
+shutil.rmtree(TMP, ignore_errors=True)
+sys.exit(rc)
