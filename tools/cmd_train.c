@@ -1,6 +1,7 @@
 /* vkrun train: transfer learning on a folder of images (the Keras tutorial as
  * one command): base -> global average pooling -> Dense+ReLU head -> softmax,
  * frozen base, Adam, categorical cross-entropy; optional fine-tuning stage. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 #include "vkrun_comm.h"
 #include "vkrun_train.h"
@@ -216,19 +217,34 @@ static const char *shell_quote(const char *s, char *buf, size_t n) {
     return buf;
 }
 
+/* " --plots DIR --cache DIR --tensorboard DIR" for those given (absolute, shell-quoted): a resumed
+ * run trusts no write target of a checkpoint outside its folder, so the resume command names them. */
+static void resume_flags(const vkr_fit_opts *o, char *buf, size_t n) {
+    const char *flag[3] = {"--plots", "--cache", "--tensorboard"}, *dir[3] = {o->plots, o->cache_dir, o->tensorboard};
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        char abs[4200], q[8600];
+        if (!dir[i] || len >= n) continue;
+        if (!realpath(dir[i], abs)) snprintf(abs, sizeof abs, "%s", dir[i]);
+        len += (size_t)snprintf(buf + len, n - len, " %s %s", flag[i], shell_quote(abs, q, sizeof q));
+    }
+}
+
 /* The exit status of a run, after its message: 0, 1 (error), 2 (invalid options), 130 (interrupted). */
-static int report(train_ui *u, vkr_status s, const vkr_fit_result *res) {
+static int report(train_ui *u, vkr_status s, const vkr_fit_result *res, const vkr_fit_opts *o) {
     ui_clear(u);
     if (s == VKR_OK) return 0;
     if (s == VKR_ERR_INTERRUPTED) {
         if (res->interrupted_caching) fprintf(stderr, "\nvkrun train: %s\n", vkr_last_error());
         else {
-            char q[8600];
+            char q[8600], more[27000];
+            resume_flags(o, more, sizeof more);
             fprintf(stderr, "\nvkrun train: interrupted at %s step %d/%d; checkpoint %s%s\n", res->interrupted_at,
                     res->step, res->steps, res->checkpoint, res->checkpoint_status ? " could NOT be written" : " written");
             if (!res->checkpoint_status)
-                fprintf(stderr, "vkrun train: continue with: vkrun train --resume %s\n",
-                        shell_quote(res->checkpoint, q, sizeof q));
+                fprintf(stderr, "vkrun train: continue with: vkrun train --resume %s%s\n",
+                        shell_quote(res->checkpoint, q, sizeof q), more);
         }
         if (res->checkpoint_status) fprintf(stderr, "vkrun train: %s\n", res->checkpoint_error);
         return 130;
@@ -399,6 +415,9 @@ static int parse_args(int argc, char **argv, train_args *t) {
     }
     if (!a->model || !a->data || !a->out) {
         if (*t->resume_err) fprintf(stderr, "vkrun train: %s\n", t->resume_err);
+        else if (a->resume && a->data && a->model && !a->out)
+            fprintf(stderr, "vkrun train: %s is not named OUT.checkpoint, so where its model goes is not known: give "
+                            "--out FILE\n", a->resume);
         else fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
         return 2;
     }
@@ -697,7 +716,7 @@ int cmd_train(int argc, char **argv) {
                 vkr_comm_host(comm), t.o.device ? t.o.device : "default", vkr_last_error());
         rc = 1;
     } else {
-        rc = report(&u, s, res);
+        rc = report(&u, s, res, &t.o);
     }
     if (u.lr_log) fclose(u.lr_log);
     free(res);

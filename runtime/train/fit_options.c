@@ -79,6 +79,11 @@ _Static_assert(sizeof(vkr_fit_monitor) == sizeof(int) && sizeof(vkr_fit_schedule
 
 /* String options that are not paths (kept as given, compared as text). */
 static int is_text(const field *f) { return !strcmp(f->key, "device") || !strcmp(f->key, "class_weight"); }
+/* Paths a resumed run writes to: a checkpoint's are only trusted inside its own folder. */
+static int is_write_target(const field *f) {
+    return !strcmp(f->key, "out") || !strcmp(f->key, "plots") || !strcmp(f->key, "cache_dir") ||
+           !strcmp(f->key, "tensorboard");
+}
 #undef F
 #define NFIELDS (sizeof k_fields / sizeof k_fields[0])
 
@@ -183,6 +188,39 @@ static int set_field(vkr_fit_opts *o, const field *f, const cJSON *v) {
     return -1;
 }
 
+/* The absolute folder of file `p` (no trailing slash, "/" for the root). */
+static void folder_of(const char *p, char *buf, size_t n) {
+    absolute(p, buf, n);
+    char *slash = strrchr(buf, '/');
+    if (slash == buf) slash[1] = 0;
+    else if (slash) *slash = 0;
+}
+
+/* The part of `p` below folder `dir` ("" for dir itself, else "/..."), or NULL when p is not
+ * below it or climbs out of it with "..". */
+static const char *below(const char *p, const char *dir) {
+    size_t n = strlen(dir);
+    if (n == 1) n = 0; /* "/" */
+    if (strncmp(p, dir, n) || (p[n] && p[n] != '/')) return NULL;
+    const char *rest = p + n;
+    for (const char *q = rest; (q = strstr(q, "/..")); q += 3)
+        if (q[3] == 0 || q[3] == '/') return NULL;
+    return rest;
+}
+
+/* A write target recorded in a checkpoint at `ck`: the same place relative to the checkpoint's
+ * folder as it had to the recorded --out's folder `was` (a copied checkpoint writes beside the
+ * copy), or the recorded text when it lies outside (vkr_fit_options_match refuses it then). */
+static void rebase(const char *recorded, const char *was, const char *ck, char *buf, size_t n) {
+    char dir[4400];
+    const char *rest = *was ? below(recorded, was) : NULL;
+    folder_of(ck, dir, sizeof dir);
+    int root = !strcmp(dir, "/"), len;
+    if (rest) len = snprintf(buf, n, "%s%s", root ? "" : dir, *rest || !root ? rest : "/");
+    else len = snprintf(buf, n, "%s", recorded);
+    if (len < 0 || (size_t)len >= n) buf[0] = 0; /* too long: refused as outside ("" is below nothing) */
+}
+
 vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **strings) {
     *strings = NULL;
     vkr_fit_defaults(o);
@@ -199,10 +237,16 @@ vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **
                                              "checkpoints: resume it with the original flags and --resume"
                                            : "%s is not a vkrun checkpoint (no vkrun_checkpoint metadata)", path);
     }
-    size_t need = strlen(path) + 1;
+    /* --out is the checkpoint's name less ".checkpoint" (never the recorded one); the other write
+     * targets keep their place relative to the recorded --out's folder */
+    char was[4400] = "", buf[4400];
+    const char *rec_out = cJSON_GetStringValue(cJSON_GetObjectItem(opts, "out"));
+    if (rec_out && rec_out[0] == '/') folder_of(rec_out, was, sizeof was);
+    size_t need = strlen(path) + 1, pl = strlen(path), sl = strlen(".checkpoint");
     for (size_t i = 0; i < NFIELDS; i++)
         if (k_fields[i].kind == F_STR) need += strlen(cJSON_GetStringValue(cJSON_GetObjectItem(opts, k_fields[i].key)) ?
                                                       cJSON_GetStringValue(cJSON_GetObjectItem(opts, k_fields[i].key)) : "") + 1;
+    need += 4 * sizeof buf; /* the rebased write targets */
     char *pool = malloc(need), *p = pool;
     if (!pool) {
         cJSON_Delete(ck);
@@ -214,6 +258,18 @@ vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **
         if (!v) continue;
         if (f->kind == F_STR) {
             const char *str = cJSON_GetStringValue(v);
+            if (str && !strcmp(f->key, "out")) { /* NULL when the checkpoint was renamed: the CLI asks for --out */
+                str = NULL;
+                if (pl > sl && !strcmp(path + pl - sl, ".checkpoint")) {
+                    absolute(path, buf, sizeof buf);
+                    buf[strlen(buf) - sl] = 0;
+                    str = buf;
+                }
+                if (!str) continue;
+            } else if (str && is_write_target(f)) {
+                rebase(str, was, path, buf, sizeof buf);
+                str = buf;
+            }
             if (!str) s = VKR_ERR_FORMAT;
             else {
                 strcpy(p, str);
@@ -248,6 +304,15 @@ vkr_status vkr_fit_options_match(const vkr_fit_opts *given, const vkr_fit_opts *
     char x[4400], y[4400];
     for (size_t i = 0; i < NFIELDS; i++) {
         const field *f = &k_fields[i];
+        const char *mine = f->kind == F_STR ? *CAT(given, f, char *) : NULL;
+        if (checkpoint->resume && is_write_target(f) && mine && mine == *CAT(checkpoint, f, char *)) {
+            folder_of(checkpoint->resume, x, sizeof x);
+            if (!below(mine, x))
+                return vkr_fail(VKR_ERR_INVALID,
+                                "%s records %s %s, outside the checkpoint's folder %s: a checkpoint's paths are data, "
+                                "not places to write; resume with %s %s (or another) on the command line to write "
+                                "there", checkpoint->resume, f->flag, mine, x, f->flag, mine);
+        }
         if (!f->same) continue;
         if (f->kind == F_STR && is_text(f)) {
             const char *a = *CAT(given, f, char *), *b = *CAT(checkpoint, f, char *);

@@ -86,6 +86,76 @@ def listing(d):
     return sorted(os.listdir(d)) if os.path.isdir(d) else None
 
 
+def checkpoint_meta(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(json.loads(f.read(n))["__metadata__"]["vkrun_checkpoint"])
+
+
+def tamper(path, fn):
+    """Rewrites the "vkrun_checkpoint" metadata of a checkpoint with fn (the tensors' bytes untouched)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        rest = f.read()
+    ck = json.loads(head["__metadata__"]["vkrun_checkpoint"])
+    fn(ck)
+    head["__metadata__"]["vkrun_checkpoint"] = json.dumps(ck)
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + rest)
+
+
+def interrupted(name, *extra, per_class=6):
+    """A run of 2 epochs of 3 steps stopped (SIGINT) after 4 steps: its folder and checkpoint."""
+    d = folder(name + "_data", per_class=per_class)
+    out = os.path.join(TMP, name, "m.safetensors")
+    p = run(*train_args(d, out, *extra), env={"VKRUN_TEST_SIGINT_AFTER": "4"}, ok=False)
+    assert p.returncode == 130 and os.path.exists(out + ".checkpoint"), p.stderr
+    return os.path.dirname(out), out + ".checkpoint"
+
+
+# ---------------------------------------------------------------- a checkpoint's recorded paths (item 2)
+
+def t_checkpoint_paths():
+    """A checkpoint's `out` edited to another file: the resumed run writes beside the checkpoint and
+    leaves that file alone; a copy of a checkpoint resumed in another folder writes there and leaves
+    the original checkpoint in place; a recorded --tensorboard / --plots / --cache outside the
+    checkpoint's folder is refused (exit 2, naming the flag and how to give it), accepted when given."""
+    folder_, ck = interrupted("paths")
+    victim = os.path.join(TMP, "victim")
+    os.makedirs(victim)
+    with open(os.path.join(victim, "precious.txt"), "w") as f:
+        f.write("keep")
+    copy = os.path.join(TMP, "paths_copy")
+    os.makedirs(copy)
+    for ext in ("", ".optimizer"):
+        shutil.copy(ck + ext, os.path.join(copy, "m.safetensors.checkpoint" + ext))
+    tamper(ck, lambda c: c["options"].update(out=os.path.join(victim, "precious.txt")))
+    run("train", "--resume", ck, "--quiet")
+    assert open(os.path.join(victim, "precious.txt"), "rb").read() == b"keep" and listing(victim) == ["precious.txt"]
+    assert os.path.exists(os.path.join(folder_, "m.safetensors")) and not os.path.exists(ck)
+    ck2 = os.path.join(copy, "m.safetensors.checkpoint")
+    folder2, ck3 = interrupted("paths2")
+    for ext in ("", ".optimizer"):
+        shutil.copy(ck3 + ext, ck2 + ext)
+    run("train", "--resume", ck2, "--quiet")
+    assert os.path.exists(ck3) and os.path.exists(ck3 + ".optimizer"), listing(folder2)
+    assert "m.safetensors" in listing(copy) and "history.json" in listing(copy) and not os.path.exists(ck2)
+    assert not os.path.exists(os.path.join(folder2, "m.safetensors"))
+    elsewhere = os.path.join(TMP, "elsewhere")
+    for key, flag in (("tensorboard", "--tensorboard"), ("plots", "--plots"), ("cache_dir", "--cache")):
+        tamper(ck3, lambda c: c["options"].update({key: elsewhere}))
+        p = run("train", "--resume", ck3, "--quiet", ok=False)
+        refused(p, 2, flag + " " + elsewhere, "outside the checkpoint's folder")
+        assert not os.path.exists(elsewhere) and os.path.exists(ck3)
+        tamper(ck3, lambda c: c["options"].pop(key))
+    tamper(ck3, lambda c: c["options"].update(tensorboard=elsewhere))
+    run("train", "--resume", ck3, "--quiet", "--tensorboard", elsewhere)  # given on the command line: written there
+    assert listing(elsewhere), "no event file in --tensorboard given with --resume"
+
+
 # ---------------------------------------------------------------- outputs onto special files (item 3)
 
 def t_special_outputs():
@@ -155,6 +225,7 @@ def t_option_values():
         assert listing(os.path.dirname(out)) == [], listing(os.path.dirname(out))
 
 
+R.check("a checkpoint's recorded paths: rebased beside it or refused; a copy leaves the original", t_checkpoint_paths)
 R.check("train --out / forward --output onto a FIFO or a device: refused, nothing written", t_special_outputs)
 R.check("evaluate with nothing misclassified: the report, exit 0", t_evaluate_all_correct)
 R.check("option and environment values: overflow, empty device entries, --epochs 0, memory limit", t_option_values)
