@@ -107,6 +107,8 @@ int fit_history_from_json(vkr_fit_history *h, const cJSON *root);
 vkr_status fit_write_history(const vkr_fit_history *h, const char *dir);
 void fit_settings_string(const fit_run *r, char *buf, size_t n);
 vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm);
+/* 16 hex digits: FNV-1a of the training and validation images' paths (below their folders) and labels. */
+void fit_data_hash(const fit_run *r, char out[17]);
 vkr_status fit_resume_optimizer(vkr_graph *g, const char *path, const cJSON *ck);
 
 #endif

@@ -156,6 +156,74 @@ def t_checkpoint_paths():
     assert listing(elsewhere), "no event file in --tensorboard given with --resume"
 
 
+# ---------------------------------------------------------------- a checkpoint's running state (items 9, 6)
+
+def edit_optimizer(path, fn):
+    """fn(header, data: bytearray) edits an optimizer state file (safetensors) in place."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        data = bytearray(f.read())
+    fn(head, data)
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+
+
+def t_checkpoint_state():
+    """Tampered running state is refused naming the field (exit 1, nothing written): correct_sum
+    1e6, seen -8, stage 0/2/99/-1, step 1000 and 1e30; Adam moments swapped, NaN or negative; images
+    added to the class folders since the interruption.  The untampered checkpoint still resumes."""
+    folder_, ck = interrupted("state", "--fine-tune-epochs", 1, "--fine-tune-lr", 1e-4)
+    pristine = os.path.join(TMP, "state_pristine")
+    os.makedirs(pristine)
+    before = listing(folder_)  # the checkpoint, its optimizer state, the history so far
+    for ext in ("", ".optimizer"):
+        shutil.copy(ck + ext, pristine)
+
+    def restore():
+        for ext in ("", ".optimizer"):
+            shutil.copy(os.path.join(pristine, os.path.basename(ck) + ext), ck + ext)
+
+    for key, value in (("correct_sum", 1e6), ("seen", -8), ("stage", 0), ("stage", 2), ("stage", 99), ("stage", -1),
+                       ("step", 1000), ("step", 1e30), ("step", 2.5), ("loss_sum", -1), ("base_layers", 1e30)):
+        restore()
+        tamper(ck, lambda c: c.update({key: value}))
+        p = run("train", "--resume", ck, "--quiet", ok=False)
+        refused(p, 1, ck, '"%s"' % key if key != "base_layers" else "base_layers")
+        assert listing(folder_) == before, listing(folder_)
+
+    def first(h):  # the first trained tensor's Adam state: "<tensor>/m", "<tensor>/v"
+        return next(k for k in h if k.endswith("/m"))[:-2]
+
+    def swap(h, d):  # the first tensor's two moments (of one size) trade places
+        t = first(h)
+        a, b = h[t + "/m"]["data_offsets"], h[t + "/v"]["data_offsets"]
+        h[t + "/m"]["data_offsets"], h[t + "/v"]["data_offsets"] = b, a
+
+    def poke(value):
+        def f(h, d):
+            off = h[first(h) + "/v"]["data_offsets"][0]
+            d[off:off + 4] = struct.pack("<f", value)
+        return f
+
+    for what, fn in (("swapped", swap), ("nan", poke(float("nan"))), ("negative", poke(-1.0))):
+        restore()
+        edit_optimizer(ck + ".optimizer", fn)
+        p = run("train", "--resume", ck, "--quiet", ok=False)
+        refused(p, 1, ck + ".optimizer", "state \"")
+        assert listing(folder_) == before, (what, listing(folder_))
+    restore()
+    data = checkpoint_meta(ck)["options"]["data"]
+    shutil.copy(os.path.join(data, "cats", "img000.ppm"), os.path.join(data, "cats", "new.ppm"))
+    p = run("train", "--resume", ck, "--quiet", ok=False)
+    refused(p, 1, "not those of the interrupted run", "13 training images")
+    os.remove(os.path.join(data, "cats", "new.ppm"))
+    run("train", "--resume", ck, "--quiet")
+    assert "m.safetensors" in listing(folder_) and not os.path.exists(ck)
+
+
 # ---------------------------------------------------------------- outputs onto special files (item 3)
 
 def t_special_outputs():
@@ -226,6 +294,7 @@ def t_option_values():
 
 
 R.check("a checkpoint's recorded paths: rebased beside it or refused; a copy leaves the original", t_checkpoint_paths)
+R.check("a checkpoint's running state and optimizer state validated; its images compared", t_checkpoint_state)
 R.check("train --out / forward --output onto a FIFO or a device: refused, nothing written", t_special_outputs)
 R.check("evaluate with nothing misclassified: the report, exit 0", t_evaluate_all_correct)
 R.check("option and environment values: overflow, empty device entries, --epochs 0, memory limit", t_option_values)
