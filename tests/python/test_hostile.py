@@ -224,6 +224,28 @@ def t_checkpoint_state():
     assert "m.safetensors" in listing(folder_) and not os.path.exists(ck)
 
 
+# ---------------------------------------------------------------- diverging training (item 6)
+
+def t_diverging():
+    """Training that turns the loss or the weights non-finite stops with exit 1 and a message naming
+    the epoch: --lr 1e30, --weight-decay 1e30, --class-weight cats=1e308,dogs=1e308 in the first
+    epoch (no model written); --fine-tune-lr 1e30 after a finite head epoch (the head epoch's model
+    is written, and `vkrun evaluate` loads it)."""
+    d = folder("nan")
+    for i, extra in enumerate((("--lr", 1e30), ("--weight-decay", 1e30), ("--class-weight", "cats=1e308,dogs=1e308"))):
+        out = os.path.join(TMP, "nan%d" % i, "m.safetensors")
+        p = run(*train_args(d, out, "--val", d, *extra), ok=False)
+        refused(p, 1, "training diverged in head epoch 1/2", "was not written")
+        assert not os.path.exists(out) and not os.path.exists(out + ".checkpoint"), listing(os.path.dirname(out))
+    out = os.path.join(TMP, "nan_ft", "m.safetensors")
+    p = run(*train_args(d, out, "--val", d, "--epochs", 1, "--fine-tune-epochs", 1, "--fine-tune-lr", 1e30), ok=False)
+    refused(p, 1, "training diverged in fine-tune epoch 2/2", "holds the weights of epoch 1", "--fine-tune-lr")
+    h = json.load(open(os.path.join(os.path.dirname(out), "history.json")))
+    assert h["stage"] == ["head"] and h["loss"][0] is not None, h
+    p = run("evaluate", out, "--data", d)
+    assert "accuracy" in p.stdout, p.stdout
+
+
 # ---------------------------------------------------------------- outputs onto special files (item 3)
 
 def t_special_outputs():
@@ -295,6 +317,7 @@ def t_option_values():
 
 R.check("a checkpoint's recorded paths: rebased beside it or refused; a copy leaves the original", t_checkpoint_paths)
 R.check("a checkpoint's running state and optimizer state validated; its images compared", t_checkpoint_state)
+R.check("diverging training: exit 1 naming the epoch, the last finite model kept", t_diverging)
 R.check("train --out / forward --output onto a FIFO or a device: refused, nothing written", t_special_outputs)
 R.check("evaluate with nothing misclassified: the report, exit 0", t_evaluate_all_correct)
 R.check("option and environment values: overflow, empty device entries, --epochs 0, memory limit", t_option_values)
