@@ -197,7 +197,7 @@ static int on_stage(void *user, const vkr_fit_stage_begin *s) {
 static void on_message(void *user, const char *line) {
     train_ui *u = user;
     ui_clear(u);
-    if (!u->quiet) printf("%s\n", line);
+    if (!u->quiet) printf("%s\n", cli_esc_msg(line)); /* class and model names from files */
 }
 
 /* s as one shell word: as is when plain, else in single quotes ('\'' for a quote). */
@@ -236,7 +236,7 @@ static int report(train_ui *u, vkr_status s, const vkr_fit_result *res, const vk
     ui_clear(u);
     if (s == VKR_OK) return 0;
     if (s == VKR_ERR_INTERRUPTED) {
-        if (res->interrupted_caching) fprintf(stderr, "\nvkrun train: %s\n", vkr_last_error());
+        if (res->interrupted_caching) fprintf(stderr, "\nvkrun train: %s\n", cli_esc_msg(vkr_last_error()));
         else {
             char q[8600], more[27000];
             resume_flags(o, more, sizeof more);
@@ -246,11 +246,11 @@ static int report(train_ui *u, vkr_status s, const vkr_fit_result *res, const vk
                 fprintf(stderr, "vkrun train: continue with: vkrun train --resume %s%s\n",
                         shell_quote(res->checkpoint, q, sizeof q), more);
         }
-        if (res->checkpoint_status) fprintf(stderr, "vkrun train: %s\n", res->checkpoint_error);
+        if (res->checkpoint_status) fprintf(stderr, "vkrun train: %s\n", cli_esc_msg(res->checkpoint_error));
         return 130;
     }
     if (*res->failed_at && strcmp(res->failed_at, "options")) return cli_error(res->failed_at, s);
-    fprintf(stderr, s == VKR_ERR_VALIDATION ? "vkrun: %s\n" : "vkrun train: %s\n", vkr_last_error());
+    fprintf(stderr, s == VKR_ERR_VALIDATION ? "vkrun: %s\n" : "vkrun train: %s\n", cli_esc_msg(vkr_last_error()));
     return strcmp(res->failed_at, "options") ? 1 : 2;
 }
 
@@ -392,7 +392,7 @@ static int parse_args(int argc, char **argv, train_args *t) {
         }
         else if (ARG("--precision")) {
             if (vkr_precision_parse(v, &a->precision)) {
-                fprintf(stderr, "vkrun train: --precision: %s\n", vkr_last_error());
+                fprintf(stderr, "vkrun train: --precision: %s\n", cli_esc_msg(vkr_last_error()));
                 return 2;
             }
         }
@@ -483,7 +483,7 @@ static int check_args(train_args *t) {
     vkr_status s = vkr_interp_parse(t->interp, &a->interp);
     if (s) return cli_error("train", s);
     if (t->augment && (s = vkr_augment_parse(t->augment, &a->augment))) {
-        fprintf(stderr, "vkrun train: --augment %s: %s\n", t->augment, vkr_last_error());
+        fprintf(stderr, "vkrun train: --augment %s: %s\n", t->augment, cli_esc_msg(vkr_last_error()));
         return 2;
     }
     if (strcmp(t->optimizer, "adam") && strcmp(t->optimizer, "sgd")) {
@@ -643,7 +643,7 @@ int cmd_train(int argc, char **argv) {
     if (rc < 0) rc = parse_args(argc, argv, &t);
     if (rc < 0) rc = check_args(&t);
     if (rc < 0 && have_ck && vkr_fit_options_match(&t.o, &ck)) {
-        fprintf(stderr, "vkrun train: %s\n", vkr_last_error());
+        fprintf(stderr, "vkrun train: %s\n", cli_esc_msg(vkr_last_error()));
         rc = 2;
     }
     int local_rank, nproc = launched_ranks(&local_rank);
@@ -713,7 +713,7 @@ int cmd_train(int argc, char **argv) {
     if (rank != 0 && s == VKR_ERR_INTERRUPTED) rc = 130; /* rank 0 says where the checkpoint is */
     else if (rank != 0 && s) { /* the failing rank names itself */
         fprintf(stderr, "vkrun train: rank %d of %d (%s, device %s): %s\n", rank, vkr_comm_size(comm),
-                vkr_comm_host(comm), t.o.device ? t.o.device : "default", vkr_last_error());
+                vkr_comm_host(comm), t.o.device ? t.o.device : "default", cli_esc_msg(vkr_last_error()));
         rc = 1;
     } else {
         rc = report(&u, s, res, &t.o);
