@@ -18,47 +18,6 @@
 #include <time.h>
 
 
-static vkr_status check_opts(const vkr_fit_opts *a) {
-    if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 ||
-        a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || !(a->val_split >= 0) ||
-        a->val_split >= 1 || (a->val && a->val_split > 0) || a->nhead < 0 || a->nhead > VKR_FIT_MAX_HEAD ||
-        a->height < 0 || a->width < 0 || a->tensorboard_steps < 0)
-        return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
-                                         "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
-                                         "val-split, at most %d head layers)", VKR_FIT_MAX_HEAD);
-    if (a->sync_bn && !a->bn_train)
-        return vkr_fail(VKR_ERR_INVALID, "--sync-bn synchronizes the batch statistics of --bn-train: without "
-                                         "--bn-train BatchNorm uses its running statistics and there is nothing to sync");
-    if (a->sync_bn && (a->micro_batch > 0 || a->recompute > 0))
-        return vkr_fail(VKR_ERR_UNSUPPORTED, "--sync-bn with %s is not supported (the statistics are exchanged once per "
-                                             "BatchNorm over each rank's whole share of the step)",
-                        a->micro_batch > 0 ? "--micro-batch" : "--recompute on");
-    if (a->early_stopping < 0 || (a->monitor != VKR_MONITOR_VAL_LOSS && a->monitor != VKR_MONITOR_VAL_ACCURACY))
-        return vkr_fail(VKR_ERR_INVALID, "--early-stopping wants a patience >= 0 epochs; --monitor val_loss or "
-                                         "val_accuracy");
-    if (a->lr_schedule < VKR_SCHED_CONSTANT || a->lr_schedule > VKR_SCHED_PLATEAU || a->warmup_epochs < 0 ||
-        (a->lr_schedule == VKR_SCHED_STEP && (a->sched_epochs <= 0 || !(a->sched_factor > 0))) ||
-        (a->lr_schedule == VKR_SCHED_PLATEAU && (a->sched_patience <= 0 || !(a->sched_factor > 0) ||
-                                                 !(a->sched_factor < 1))))
-        return vkr_fail(VKR_ERR_INVALID, "--lr-schedule: step:EPOCHS:FACTOR wants EPOCHS > 0 and FACTOR > 0, "
-                                         "plateau:PATIENCE:FACTOR wants PATIENCE > 0 and 0 < FACTOR < 1; "
-                                         "--warmup-epochs >= 0");
-    if (!(a->label_smoothing >= 0 && a->label_smoothing < 1) || !(a->weight_decay >= 0) ||
-        !(a->dropout >= 0 && a->dropout < 1))
-        return vkr_fail(VKR_ERR_INVALID, "--label-smoothing wants 0 <= E < 1, --weight-decay W >= 0 and --dropout "
-                                         "0 <= P < 1");
-    const vkr_augment *g = &a->augment; /* the ranges of vkr_augment_parse */
-    if (!(g->rotate >= 0 && g->rotate <= 180 && g->zoom >= 0 && g->zoom < 1 && g->shift >= 0 && g->shift <= 1 &&
-          g->brightness >= 0 && g->brightness <= 1 && g->contrast >= 0 && g->contrast < 1))
-        return vkr_fail(VKR_ERR_INVALID, "--augment: out of range (rotate in [0, 180], zoom in [0, 1), shift in "
-                                         "[0, 1], brightness in [0, 1], contrast in [0, 1))");
-    if (a->epochs + a->ft_epochs == 0)
-        return vkr_fail(VKR_ERR_INVALID, "--epochs 0 and --fine-tune-epochs 0: nothing to train (an untrained model "
-                                         "is not written); give --epochs E > 0 or --fine-tune-epochs E > 0");
-    if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
-        return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
-    return VKR_OK;
-}
 
 /* The training (and validation) folders, and the "data:" line. */
 static vkr_status open_data(fit_run *r) {
@@ -441,7 +400,7 @@ static vkr_status output_paths(fit_run *r) {
     }
     struct stat st;
     snprintf(res->checkpoint, sizeof res->checkpoint, "%s.checkpoint", a->out);
-    vkr_status s = check_opts(a);
+    vkr_status s = fit_check_opts(a);
     if (s) {
         r->res->failed_at = "options";
         return s;

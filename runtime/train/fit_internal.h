@@ -85,7 +85,8 @@ const char *fit_monitor_name(const fit_run *r);
 vkr_status fit_class_weights(fit_run *r);
 /* fit.c: writes the trained model to opts.out (with the input size and resize it was trained at). */
 vkr_status fit_save_model(fit_run *r);
-/* fit_options.c: the options as JSON (a checkpoint's "options") */
+/* fit_options.c: the options' ranges; the options as JSON (a checkpoint's "options") */
+vkr_status fit_check_opts(const vkr_fit_opts *a);
 cJSON *fit_options_json(const vkr_fit_opts *o);
 
 /* fit_dp.c: data-parallel training over opts.comm (single process: ranks == 1, no-ops) */

@@ -109,6 +109,49 @@ void vkr_fit_defaults(vkr_fit_opts *o) {
     memcpy(o->head, def, sizeof def);
 }
 
+/* The options' ranges (vkr_fit before any work, and the options a checkpoint records). */
+vkr_status fit_check_opts(const vkr_fit_opts *a) {
+    if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 ||
+        a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || !(a->val_split >= 0) ||
+        a->val_split >= 1 || (a->val && a->val_split > 0) || a->nhead < 0 || a->nhead > VKR_FIT_MAX_HEAD ||
+        a->height < 0 || a->width < 0 || a->tensorboard_steps < 0)
+        return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
+                                         "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
+                                         "val-split, at most %d head layers)", VKR_FIT_MAX_HEAD);
+    if (a->sync_bn && !a->bn_train)
+        return vkr_fail(VKR_ERR_INVALID, "--sync-bn synchronizes the batch statistics of --bn-train: without "
+                                         "--bn-train BatchNorm uses its running statistics and there is nothing to sync");
+    if (a->sync_bn && (a->micro_batch > 0 || a->recompute > 0))
+        return vkr_fail(VKR_ERR_UNSUPPORTED, "--sync-bn with %s is not supported (the statistics are exchanged once per "
+                                             "BatchNorm over each rank's whole share of the step)",
+                        a->micro_batch > 0 ? "--micro-batch" : "--recompute on");
+    if (a->early_stopping < 0 || (a->monitor != VKR_MONITOR_VAL_LOSS && a->monitor != VKR_MONITOR_VAL_ACCURACY))
+        return vkr_fail(VKR_ERR_INVALID, "--early-stopping wants a patience >= 0 epochs; --monitor val_loss or "
+                                         "val_accuracy");
+    if (a->lr_schedule < VKR_SCHED_CONSTANT || a->lr_schedule > VKR_SCHED_PLATEAU || a->warmup_epochs < 0 ||
+        (a->lr_schedule == VKR_SCHED_STEP && (a->sched_epochs <= 0 || !(a->sched_factor > 0))) ||
+        (a->lr_schedule == VKR_SCHED_PLATEAU && (a->sched_patience <= 0 || !(a->sched_factor > 0) ||
+                                                 !(a->sched_factor < 1))))
+        return vkr_fail(VKR_ERR_INVALID, "--lr-schedule: step:EPOCHS:FACTOR wants EPOCHS > 0 and FACTOR > 0, "
+                                         "plateau:PATIENCE:FACTOR wants PATIENCE > 0 and 0 < FACTOR < 1; "
+                                         "--warmup-epochs >= 0");
+    if (!(a->label_smoothing >= 0 && a->label_smoothing < 1) || !(a->weight_decay >= 0) ||
+        !(a->dropout >= 0 && a->dropout < 1))
+        return vkr_fail(VKR_ERR_INVALID, "--label-smoothing wants 0 <= E < 1, --weight-decay W >= 0 and --dropout "
+                                         "0 <= P < 1");
+    const vkr_augment *g = &a->augment; /* the ranges of vkr_augment_parse */
+    if (!(g->rotate >= 0 && g->rotate <= 180 && g->zoom >= 0 && g->zoom < 1 && g->shift >= 0 && g->shift <= 1 &&
+          g->brightness >= 0 && g->brightness <= 1 && g->contrast >= 0 && g->contrast < 1))
+        return vkr_fail(VKR_ERR_INVALID, "--augment: out of range (rotate in [0, 180], zoom in [0, 1), shift in "
+                                         "[0, 1], brightness in [0, 1], contrast in [0, 1))");
+    if (a->epochs + a->ft_epochs == 0)
+        return vkr_fail(VKR_ERR_INVALID, "--epochs 0 and --fine-tune-epochs 0: nothing to train (an untrained model "
+                                         "is not written); give --epochs E > 0 or --fine-tune-epochs E > 0");
+    if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
+        return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
+    return VKR_OK;
+}
+
 /* An absolute spelling of a path (the checkpoint may be resumed from another folder). */
 static void absolute(const char *p, char *buf, size_t n) {
     char cwd[PATH_MAX];
@@ -162,8 +205,11 @@ static int set_field(vkr_fit_opts *o, const field *f, const cJSON *v) {
     const char *s = cJSON_GetStringValue(v);
     switch (f->kind) {
     case F_STR: return 0; /* the caller places strings */
-    case F_INT: if (!cJSON_IsNumber(v)) return -1; *AT(o, f, int) = (int)v->valuedouble; return 0;
-    case F_DBL: if (!cJSON_IsNumber(v)) return -1; *AT(o, f, double) = v->valuedouble; return 0;
+    case F_INT: /* whole and in int's range: (int)1e30 is undefined */
+        if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= 1e9) || v->valuedouble != floor(v->valuedouble)) return -1;
+        *AT(o, f, int) = (int)v->valuedouble;
+        return 0;
+    case F_DBL: if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return -1; *AT(o, f, double) = v->valuedouble; return 0;
     case F_U64: if (!s) return -1; *AT(o, f, uint64_t) = strtoull(s, NULL, 10); return 0;
     case F_INTERP: return s && vkr_interp_parse(s, AT(o, f, vkr_interp)) == VKR_OK ? 0 : -1;
     case F_OPTIM:
@@ -233,9 +279,11 @@ vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **
     const cJSON *opts = cJSON_GetObjectItem(ck, "options");
     if (!ck || !cJSON_IsObject(opts)) {
         cJSON_Delete(ck);
-        return vkr_fail(VKR_ERR_FORMAT, ck ? "%s was written by a vkrun that did not record its options in "
-                                             "checkpoints: resume it with the original flags and --resume"
-                                           : "%s is not a vkrun checkpoint (no vkrun_checkpoint metadata)", path);
+        return vkr_fail(VKR_ERR_FORMAT, cJSON_IsObject(ck) ? "%s was written by a vkrun that did not record its options "
+                                                             "in checkpoints: resume it with the original flags and --resume"
+                                      : meta ? "%s: its vkrun_checkpoint metadata is not a JSON object (damaged or edited)"
+                                             : "%s is a model file but not a checkpoint (no vkrun_checkpoint metadata: vkrun "
+                                               "train writes OUT.checkpoint when interrupted)", path);
     }
     /* --out is the checkpoint's name less ".checkpoint" (never the recorded one); the other write
      * targets keep their place relative to the recorded --out's folder */
@@ -279,11 +327,15 @@ vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **
         } else if (set_field(o, f, v)) {
             s = VKR_ERR_FORMAT;
         }
-        if (s) s = vkr_fail(VKR_ERR_FORMAT, "%s: its recorded option \"%s\" is malformed", path, f->key);
+        if (s) s = vkr_fail(VKR_ERR_INVALID, "%s: its recorded option \"%s\" is malformed (the file was edited or "
+                                             "damaged; start a new run without --resume)", path, f->key);
     }
     cJSON_Delete(ck);
     strcpy(p, path);
     o->resume = p;
+    if (!s && (s = fit_check_opts(o))) /* recorded by no flag the user typed: blame the file */
+        s = vkr_fail(VKR_ERR_INVALID, "%s: its recorded options are invalid (%s): the file was edited or damaged; start "
+                                     "a new run without --resume", path, vkr_last_error());
     if (s) {
         free(pool);
         return s;

@@ -224,6 +224,68 @@ def t_checkpoint_state():
     assert "m.safetensors" in listing(folder_) and not os.path.exists(ck)
 
 
+def t_checkpoint_messages():
+    """Messages that name what is wrong (item 11): metadata that is not JSON, a model that is no
+    checkpoint, recorded options out of range or not whole (blamed on the file, not on a flag the
+    user never typed), classes that differ (both lists named)."""
+    folder_, ck = interrupted("msgs")
+    keep = ck + ".pristine"
+    shutil.copy(ck, keep)
+
+    def set_meta(value):
+        with open(keep, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            head = json.loads(f.read(n))
+            rest = f.read()
+        head["__metadata__"]["vkrun_checkpoint"] = value
+        h = json.dumps(head).encode()
+        h += b" " * (-len(h) % 8)
+        with open(ck, "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + rest)
+
+    set_meta("{not json")
+    refused(run("train", "--resume", ck, ok=False), 2, ck, "not a JSON object")
+    model = os.path.join(TMP, "msgs_model.safetensors")
+    run(*train_args(folder("msgs_m"), model, "--epochs", 1))
+    refused(run("train", "--resume", model, ok=False), 2, "is a model file but not a checkpoint")
+    for key, value, words in (("batch", -5, ("recorded options are invalid", "batch > 0")),
+                              ("epochs", 1e30, ('recorded option "epochs" is malformed',)),
+                              ("lr", "fast", ('recorded option "lr" is malformed',))):
+        shutil.copy(keep, ck)
+        tamper(ck, lambda c: c["options"].update({key: value}))
+        p = run("train", "--resume", ck, ok=False)
+        refused(p, 1, ck, *words)
+        assert "here" not in p.stderr and "--%s differs" % key not in p.stderr, p.stderr
+    shutil.copy(keep, ck)
+    other = folder("msgs_other", classes=("ants", "bees"))
+    tamper(ck, lambda c: c["options"].update(data=other))
+    refused(run("train", "--resume", ck, ok=False), 1, "trained on the classes (cats, dogs)", "has (ants, bees)")
+
+
+def t_folders():
+    """`predict DIR` follows symbolically linked subfolders as evaluate and train follow class
+    folders; a class whose images lie more than 32 folders deep says so instead of "contains no
+    images" alone."""
+    real = folder("linked_real")
+    d = os.path.join(TMP, "linked")
+    os.makedirs(d)
+    for c in ("cats", "dogs"):
+        os.symlink(os.path.join(real, c), os.path.join(d, c))
+    model = os.path.join(TMP, "linked_model.safetensors")
+    run(*train_args(d, model, "--epochs", 1))
+    p = run("predict", model, d)
+    assert p.stdout.count(".ppm") == 12, p.stdout
+    e = run("evaluate", model, "--data", d)
+    assert "12 images" in e.stdout, e.stdout
+    deep = folder("deep")
+    shutil.rmtree(os.path.join(deep, "dogs"))
+    leaf = os.path.join(deep, "dogs", *(["d"] * 33))
+    os.makedirs(leaf)
+    shutil.copy(os.path.join(deep, "cats", "img000.ppm"), leaf)
+    p = run(*train_args(deep, os.path.join(TMP, "deep_out.safetensors")), ok=False)
+    refused(p, 1, "contains no images", "nested deeper than 32 levels")
+
+
 # ---------------------------------------------------------------- diverging training (item 6)
 
 def t_diverging():
@@ -244,6 +306,34 @@ def t_diverging():
     assert h["stage"] == ["head"] and h["loss"][0] is not None, h
     p = run("evaluate", out, "--data", d)
     assert "accuracy" in p.stdout, p.stdout
+
+
+# ---------------------------------------------------------------- names printed escaped (item 4)
+
+def t_escaped_names():
+    """A model, layer and class names holding ESC [2J (clear screen), an OSC title sequence and a
+    C1 CSI reach the terminal as \\xNN from summary, forward, train, predict and evaluate."""
+    evil = "\x1b[2J\x1b]0;pwned\x07\u009b1m"
+    arch = os.path.join(TMP, "evil.json")
+    g = {"version": 1, "name": "tiny" + evil, "input": {"name": "in" + evil, "channels": 3, "height": 16, "width": 16,
+                                                         "preprocess": "torch"},
+         "layers": [{"name": "in" + evil, "type": "input"},
+                    {"name": "c1" + evil, "type": "conv2d", "inputs": ["in" + evil], "filters": 4, "kernel": [3, 3],
+                     "strides": [2, 2], "padding": "same", "use_bias": True, "activation": "relu"}]}
+    with open(arch, "w") as f:
+        json.dump(g, f)
+    d = folder("evil", classes=("cats" + evil, "dogs"))
+    out = os.path.join(TMP, "evil_out", "m.safetensors")
+    x = os.path.join(TMP, "evil_x.npy")
+    np.save(x, np.zeros((1, 3, 16, 16), np.float32))
+    img = os.path.join(d, "cats" + evil, "img000.ppm")
+    runs = [run("summary", arch), run("train", "--model", arch, "--data", d, "--out", out, "--batch", 4, "--head", "8", "--epochs", 1),
+            run("summary", out), run("predict", out, img), run("evaluate", out, "--data", d, "--errors", 100),
+            run("forward", out, "--input", x, "--output", os.path.join(TMP, "evil_z.npy"), "--layer", "c1" + evil)]
+    for p in runs:
+        both = p.stdout + p.stderr
+        assert "\x1b" not in both and "\x07" not in both and "\u009b" not in both, repr(both[:3000])
+        assert "\\x1b[2J\\x1b]0;pwned\\x07\\xc2\\x9b1m" in both, both[:3000]
 
 
 # ---------------------------------------------------------------- outputs onto special files (item 3)
@@ -317,7 +407,10 @@ def t_option_values():
 
 R.check("a checkpoint's recorded paths: rebased beside it or refused; a copy leaves the original", t_checkpoint_paths)
 R.check("a checkpoint's running state and optimizer state validated; its images compared", t_checkpoint_state)
+R.check("checkpoint messages name the file and the problem", t_checkpoint_messages)
+R.check("predict follows linked folders as evaluate does; folders too deep are named", t_folders)
 R.check("diverging training: exit 1 naming the epoch, the last finite model kept", t_diverging)
+R.check("names from files printed with terminal sequences escaped", t_escaped_names)
 R.check("train --out / forward --output onto a FIFO or a device: refused, nothing written", t_special_outputs)
 R.check("evaluate with nothing misclassified: the report, exit 0", t_evaluate_all_correct)
 R.check("option and environment values: overflow, empty device entries, --epochs 0, memory limit", t_option_values)
