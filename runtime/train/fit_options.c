@@ -225,7 +225,7 @@ static int set_field(vkr_fit_opts *o, const field *f, const cJSON *v) {
         for (const char *p = s; *p && o->nhead < VKR_FIT_MAX_HEAD;) {
             char *end;
             long u = strtol(p, &end, 10);
-            if (end == p || u <= 0) return -1;
+            if (end == p || u <= 0 || u > 1 << 20) return -1; /* --head's range */
             o->head[o->nhead++] = (int)u;
             p = *end == ',' ? end + 1 : end;
         }

@@ -224,6 +224,51 @@ def t_checkpoint_state():
     assert "m.safetensors" in listing(folder_) and not os.path.exists(ck)
 
 
+def t_checkpoint_property():
+    """Property test of resuming (bounded: 40 tampered checkpoints or 40 s, seeded): one field of
+    the running state or of the recorded options set to a hostile value (huge, negative, fraction,
+    wrong type, missing) -- every resume exits 0, 1 or 2, never crashes (no sanitizer report in the
+    sanitizer build), fails with a message naming the checkpoint, and when it succeeds writes a
+    model that loads."""
+    import random
+    import time
+    rnd = random.Random(24)
+    folder_, ck = interrupted("prop")
+    pristine = os.path.join(TMP, "prop_pristine")
+    os.makedirs(pristine)
+    for ext in ("", ".optimizer"):
+        shutil.copy(ck + ext, pristine)
+    meta = checkpoint_meta(ck)
+    keys = [k for k in meta if k not in ("options", "settings", "history")]
+    okeys = sorted(meta["options"])
+    values = (-1, 0, 1, 2, 3, 7, 2.5, 1e30, -1e30, 1e308, 2 ** 31, 2 ** 63, "x", "", None, [], {}, True, "DELETE")
+    t0, n, outcomes = time.time(), 0, {}
+    while n < 40 and time.time() - t0 < 40:
+        n += 1
+        for ext in ("", ".optimizer"):
+            shutil.copy(os.path.join(pristine, os.path.basename(ck) + ext), ck + ext)
+        opt = rnd.random() < 0.5
+        key, value = rnd.choice(okeys if opt else keys), rnd.choice(values)
+
+        def edit(c):
+            d = c["options"] if opt else c
+            if value == "DELETE":
+                d.pop(key, None)
+            else:
+                d[key] = value
+        tamper(ck, edit)
+        p = run("train", "--resume", ck, "--quiet", ok=False)
+        what = "%s%s=%r: exit %d: %s" % ("options." if opt else "", key, value, p.returncode, p.stderr[-600:])
+        assert p.returncode in (0, 1, 2), what
+        assert "runtime error" not in p.stderr and "Sanitizer" not in p.stderr and "Traceback" not in p.stderr, what
+        if p.returncode:
+            assert p.stderr.strip(), what
+        else:
+            run("summary", os.path.join(folder_, "m.safetensors"))
+        outcomes[p.returncode] = outcomes.get(p.returncode, 0) + 1
+    print("  %d tampered checkpoints in %.1f s: exit statuses %s" % (n, time.time() - t0, outcomes))
+
+
 def t_checkpoint_messages():
     """Messages that name what is wrong (item 11): metadata that is not JSON, a model that is no
     checkpoint, recorded options out of range or not whole (blamed on the file, not on a flag the
@@ -408,6 +453,7 @@ def t_option_values():
 R.check("a checkpoint's recorded paths: rebased beside it or refused; a copy leaves the original", t_checkpoint_paths)
 R.check("a checkpoint's running state and optimizer state validated; its images compared", t_checkpoint_state)
 R.check("checkpoint messages name the file and the problem", t_checkpoint_messages)
+R.check("property: tampered checkpoints resume cleanly or fail with a message", t_checkpoint_property)
 R.check("predict follows linked folders as evaluate does; folders too deep are named", t_folders)
 R.check("diverging training: exit 1 naming the epoch, the last finite model kept", t_diverging)
 R.check("names from files printed with terminal sequences escaped", t_escaped_names)
