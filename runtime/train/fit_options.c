@@ -275,13 +275,14 @@ vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **
     if (s) return s;
     const char *meta = vkr_model_get_meta(m, "vkrun_checkpoint");
     cJSON *ck = meta ? cJSON_Parse(meta) : NULL;
+    int had_meta = meta != NULL;
     vkr_model_free(m);
     const cJSON *opts = cJSON_GetObjectItem(ck, "options");
     if (!ck || !cJSON_IsObject(opts)) {
         cJSON_Delete(ck);
         return vkr_fail(VKR_ERR_FORMAT, cJSON_IsObject(ck) ? "%s was written by a vkrun that did not record its options "
                                                              "in checkpoints: resume it with the original flags and --resume"
-                                      : meta ? "%s: its vkrun_checkpoint metadata is not a JSON object (damaged or edited)"
+                                      : had_meta ? "%s: its vkrun_checkpoint metadata is not a JSON object (damaged or edited)"
                                              : "%s is a model file but not a checkpoint (no vkrun_checkpoint metadata: vkrun "
                                                "train writes OUT.checkpoint when interrupted)", path);
     }
