@@ -228,10 +228,16 @@ vkr_status vkr_fit(const vkr_fit_opts *opts, const vkr_fit_callbacks *cb, vkr_fi
  * absolute).  vkr_fit_checkpoint_options sets *o to vkr_fit_defaults, then those options, with
  * .resume = path; the strings point into *strings (malloc'ed; free it after the run).
  * VKR_ERR_FORMAT when path is no checkpoint, or one written before checkpoints recorded their
- * options (the message says to give the original flags).  vkr_fit_options_match fails
- * (VKR_ERR_INVALID, naming the flag and both values) when `given` differs from the checkpoint's
+ * options (the message says to give the original flags); VKR_ERR_INVALID when a recorded option
+ * is malformed or out of range.  The paths it writes to (out, plots, cache_dir, tensorboard) are
+ * not taken as recorded: out is path less ".checkpoint" (NULL when it has no such ending), the
+ * others keep their place relative to it (one outside its folder stays as recorded, and
+ * vkr_fit_options_match refuses it unless `given` holds another pointer: a flag given).
+ * vkr_fit_options_match fails (VKR_ERR_INVALID, naming the flag and both values) when `given`
+ * differs from the checkpoint's
  * options in anything that shapes the results (not --out, --plots, --cache, --device,
- * --micro-batch, --recompute, --strict, --no-cache); paths compare by the files they name. */
+ * --micro-batch, --recompute, --strict, --no-cache); paths compare by the files they name. Call
+ * it before vkr_fit on options from vkr_fit_checkpoint_options. */
 vkr_status vkr_fit_checkpoint_options(const char *path, vkr_fit_opts *o, char **strings);
 vkr_status vkr_fit_options_match(const vkr_fit_opts *given, const vkr_fit_opts *checkpoint);
 

@@ -1,11 +1,13 @@
 /* Tests of the atomic writer (runtime/core/fileio.c) through which every output goes (models,
  * optimizer state, .npy, plots, history): content, kept permissions, symbolic links, stale
  * temporaries, and a process killed in the middle of a write. */
+#define _DEFAULT_SOURCE /* mknod, makedev */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +108,34 @@ static void test_killed_mid_write(void) {
     CHECK(file_is(out, "NEW CONTENT") && count_temps(out) == 0, "the next save replaces it and removes the leftover");
 }
 
+/* Only a regular file (or a symbolic link to one) is replaced: a FIFO, a character device, a
+ * folder or a link to one of them is refused with a message naming it, and stays as it was. */
+static void test_special_files(void) {
+    const char *fifo = tmp_path("fifo"), *dev = tmp_path("null_dev"), *link = tmp_path("fifo_link");
+    struct stat st;
+    int ok = mkfifo(fifo, 0600) == 0;
+    vkr_status s = vkr_file_write_atomic(fifo, "x", 1);
+    CHECK(ok && s == VKR_ERR_IO && strstr(vkr_last_error(), fifo) && strstr(vkr_last_error(), "FIFO") &&
+              lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode) && count_temps(fifo) == 0,
+          "a FIFO is not replaced: %s", s ? vkr_last_error() : "(written)");
+    ok = symlink(fifo, link) == 0;
+    s = vkr_file_write_atomic(link, "x", 1);
+    CHECK(ok && s == VKR_ERR_IO && strstr(vkr_last_error(), link) && lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode),
+          "a link to a FIFO is refused: %s", s ? vkr_last_error() : "(written)");
+    s = vkr_file_write_atomic(g_dir, "x", 1);
+    CHECK(s == VKR_ERR_IO && stat(g_dir, &st) == 0 && S_ISDIR(st.st_mode), "a folder is refused: %s",
+          s ? vkr_last_error() : "(written)");
+    /* a character device like /dev/null (made here when root, never the real one) */
+    if (mknod(dev, S_IFCHR | 0600, makedev(1, 3)) == 0) {
+        s = vkr_file_write_atomic(dev, "x", 1);
+        CHECK(s == VKR_ERR_IO && strstr(vkr_last_error(), "character device") && lstat(dev, &st) == 0 &&
+                  S_ISCHR(st.st_mode),
+              "a character device is not replaced: %s", s ? vkr_last_error() : "(written)");
+    } else {
+        printf("  (not root: the character-device case is covered by the FIFO one)\n");
+    }
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/vkrun-test-fileio-XXXXXX");
     if (!mkdtemp(g_dir)) {
@@ -114,6 +144,7 @@ int main(void) {
     }
     test_atomic_write();
     test_killed_mid_write();
+    test_special_files();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd)) printf("  could not remove %s\n", g_dir);

@@ -12,8 +12,13 @@ int cli_wants_help(int argc, char **argv) {
     return 0;
 }
 
+void cli_log(vkr_log_level level, const char *msg, void *ud) {
+    (void)ud;
+    fprintf(stderr, "vkrun: %s: %s\n", level == VKR_LOG_ERROR ? "error" : "warning", cli_esc_msg(msg));
+}
+
 int cli_error(const char *what, vkr_status s) {
-    fprintf(stderr, "vkrun: %s: %s (%s)\n", what, vkr_last_error(), vkr_status_name(s));
+    fprintf(stderr, "vkrun: %s: %s (%s)\n", what, cli_esc_msg(vkr_last_error()), vkr_status_name(s));
     return 1;
 }
 
@@ -65,6 +70,30 @@ static int utf8_len(const unsigned char *s) {
     return n;
 }
 
+const char *cli_escape(const char *text, int keep_lines) {
+    static _Thread_local char ring[8][4096];
+    static _Thread_local int next;
+    char *out = ring[next++ % 8];
+    const size_t cap = sizeof ring[0];
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    while (*p && o + 8 < cap) {
+        int n = utf8_len(p);
+        /* C0 controls and DEL (ESC starts a terminal sequence), C1 controls (U+0080..U+009F), non-UTF-8 */
+        int bad = n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f) && !(keep_lines && (*p == '\n' || *p == '\t'))) ||
+                  (n == 2 && p[0] == 0xC2 && p[1] < 0xA0);
+        if (bad) {
+            for (int k = 0; k < (n ? n : 1) && o + 5 < cap; k++) o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[k]);
+            p += n ? n : 1;
+        } else {
+            for (int k = 0; k < n; k++) out[o++] = (char)*p++;
+        }
+    }
+    if (*p) o += (size_t)snprintf(out + o, cap - o, "...");
+    out[o] = 0;
+    return out;
+}
+
 void cli_json_add_bytes(cJSON *obj, const char *key, const char *text) {
     const unsigned char *t = (const unsigned char *)text;
     size_t n = strlen(text);
@@ -103,13 +132,13 @@ void cli_print_plan(const vkr_graph *g, FILE *f) {
 
 int cli_output_is_input(const char *cmd, const char *in, const char *out) {
     if (vkr_file_check_not_input(in, out) == VKR_OK) return 0;
-    fprintf(stderr, "vkrun %s: %s\n", cmd, vkr_last_error());
+    fprintf(stderr, "vkrun %s: %s\n", cmd, cli_esc_msg(vkr_last_error()));
     return 1;
 }
 
 int cli_output_unwritable(const char *cmd, const char *out) {
     if (vkr_file_check_writable(out) == VKR_OK) return 0;
-    fprintf(stderr, "vkrun %s: %s\n", cmd, vkr_last_error());
+    fprintf(stderr, "vkrun %s: %s\n", cmd, cli_esc_msg(vkr_last_error()));
     return 1;
 }
 

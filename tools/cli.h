@@ -16,7 +16,10 @@ typedef struct {
 
 /* Returns 1 if argv has -h/--help. */
 int cli_wants_help(int argc, char **argv);
-/* Prints "vkrun: <what>: <vkr_last_error()>" to stderr and returns 1. */
+/* The log sink of the CLI: the library's default one ("vkrun: warning: MSG"), with MSG escaped
+ * (cli_esc_msg: a skipped file's name may hold terminal sequences). */
+void cli_log(vkr_log_level level, const char *msg, void *ud);
+/* Prints "vkrun: <what>: <vkr_last_error()>" (escaped) to stderr and returns 1. */
 int cli_error(const char *what, vkr_status s);
 /* Creates a context honoring --device and VKRUN_VALIDATION. */
 vkr_status cli_context(const char *device, vkr_context **ctx);
@@ -48,6 +51,15 @@ int cli_suggest_flag(const char *arg, const char *usage, char *out, size_t n);
 /* "vkrun CMD: unknown option ARG; did you mean --X? (see vkrun CMD --help)" -- or, when ARG is a flag
  * of usage, "option ARG needs a value" -- to stderr; returns 2 (the exit status of bad options). */
 int cli_unknown_option(const char *cmd, const char *arg, const char *usage);
+
+/* text with the bytes a terminal would act on written as \xNN: C0 controls (but newline and tab
+ * with keep_lines), DEL, UTF-8 C1 controls and bytes that are not UTF-8 (a name from a model file
+ * or a file name may hold any: "\x1b[2J" would clear the screen).  One of 8 per-thread buffers
+ * (4 KiB, longer text cut with "..."), valid until the 8th next call.  cli_esc for names,
+ * cli_esc_msg for messages (vkr_last_error(): lines kept). */
+const char *cli_escape(const char *text, int keep_lines);
+#define cli_esc(text) cli_escape(text, 0)
+#define cli_esc_msg(text) cli_escape(text, 1)
 
 typedef struct cJSON cJSON;
 /* Adds `key`: `text` to a JSON object so that the output stays valid UTF-8 JSON: bytes that are

@@ -96,7 +96,7 @@ int cmd_bench_allreduce(int argc, char **argv) {
     free(t[0]);
     free(t[1]);
     if (s) {
-        fprintf(stderr, "vkrun bench: rank %d: %s\n", vkr_comm_rank(c), vkr_last_error());
+        fprintf(stderr, "vkrun bench: rank %d: %s\n", vkr_comm_rank(c), cli_esc_msg(vkr_last_error()));
         return 1; /* without MPI_Finalize: mpirun ends the other ranks */
     }
     vkr_comm_free(c);

@@ -105,7 +105,7 @@ static void report(const bm_report *R, int json) {
             cJSON_AddItemToArray(layers, l);
             continue;
         }
-        printf(" %-4d %-32.32s %-10s %-20s %10.3f", j, m->layers[j].name, vkr_layer_type_name(m->layers[j].type), shape,
+        printf(" %-4d %-32.32s %-10s %-20s %10.3f", j, cli_esc(m->layers[j].name), vkr_layer_type_name(m->layers[j].type), shape,
                fm);
         if (backward) printf(" %10.3f", bmv);
         printf(" %9s %9s\n", gfl, gfs);

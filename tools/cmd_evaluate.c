@@ -78,8 +78,8 @@ static int match_classes(const vkr_model *m, const vkr_dataset *ds, const char *
             if (!strcmp(m->classes[k], vkr_dataset_class_name(ds, c))) cmap[c] = k;
         if (cmap[c] < 0) {
             fprintf(stderr, "vkrun evaluate: class folder \"%s\" of %s is not among the model's classes (",
-                    vkr_dataset_class_name(ds, c), data);
-            for (int k = 0; k < m->nclasses; k++) fprintf(stderr, "%s%s", k ? ", " : "", m->classes[k]);
+                    cli_esc(vkr_dataset_class_name(ds, c)), data);
+            for (int k = 0; k < m->nclasses; k++) fprintf(stderr, "%s%s", k ? ", " : "", cli_esc(m->classes[k]));
             fprintf(stderr, ")\n");
             return 1;
         }
@@ -220,10 +220,10 @@ static void print_text(const eval_args *a, const vkr_model *m, const vkr_dataset
     printf("\nloss %.4f  accuracy %.4f\n\nconfusion matrix (rows: true, columns: predicted)\n", t->loss,
            (double)t->correct / (double)t->seen);
     printf("%16s", "");
-    for (int k = 0; k < K && k < 20; k++) printf(" %8.8s", m->classes[k]);
+    for (int k = 0; k < K && k < 20; k++) printf(" %8.8s", cli_esc(m->classes[k]));
     printf("\n");
     for (int k = 0; k < K && k < 20; k++) {
-        printf("%16.16s", m->classes[k]);
+        printf("%16.16s", cli_esc(m->classes[k]));
         for (int j = 0; j < K && j < 20; j++) printf(" %8ld", t->conf[(size_t)k * K + j]);
         printf("\n");
     }
@@ -231,7 +231,7 @@ static void print_text(const eval_args *a, const vkr_model *m, const vkr_dataset
     for (int k = 0; k < K; k++) {
         class_stats c = stats_of(t, k);
         if (!c.row && K > 20) continue;
-        printf("%-16.16s ", m->classes[k]);
+        printf("%-16.16s ", cli_esc(m->classes[k]));
         print_f(c.precision, "%9.4f ");
         print_f(c.recall, "%9.4f ");
         print_f(c.f1, "%9.4f ");
@@ -244,8 +244,8 @@ static void print_text(const eval_args *a, const vkr_model *m, const vkr_dataset
         printf("\nmisclassified (%d of %d, most confident first):\n", nerr, t->nerr);
         for (int i = 0; i < nerr; i++) {
             const mistake *e = &t->err[i];
-            printf("  %s  true %s, predicted %s (%.4f)\n", vkr_dataset_path(ds, e->image), m->classes[e->truth],
-                   m->classes[e->pred], e->p);
+            printf("  %s  true %s, predicted %s (%.4f)\n", cli_esc(vkr_dataset_path(ds, e->image)),
+                   cli_esc(m->classes[e->truth]), cli_esc(m->classes[e->pred]), e->p);
         }
     }
 }
@@ -268,7 +268,7 @@ static int open_inputs(const eval_args *a, vkr_model **m, vkr_dataset **ds, int 
     int K = (*m)->nclasses, last = (*m)->nlayers - 1;
     if ((*m)->layers[last].out_rank != 2 || (*m)->layers[last].out_c != K) {
         fprintf(stderr, "vkrun evaluate: %s: the last layer \"%s\" does not output one probability per class (%d classes)\n",
-                a->model_path, (*m)->layers[last].name, K);
+                a->model_path, cli_esc((*m)->layers[last].name), K);
         return 1;
     }
     *cmap = malloc(sizeof(int) * (size_t)vkr_dataset_num_classes(*ds));
@@ -343,7 +343,7 @@ int cmd_evaluate(int argc, char **argv) {
         goto out;
     }
     t.loss /= (double)t.seen;
-    qsort(t.err, (size_t)t.nerr, sizeof *t.err, by_confidence);
+    if (t.nerr) qsort(t.err, (size_t)t.nerr, sizeof *t.err, by_confidence); /* none misclassified: t.err is NULL */
     long skipped = vkr_dataset_size(ds) - t.seen + vkr_dataset_num_warnings(ds);
     int limit = a.errors >= 0 ? a.errors : a.json ? t.nerr : 10;
     int nerr = t.nerr < limit ? t.nerr : limit;

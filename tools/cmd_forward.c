@@ -152,7 +152,7 @@ int cmd_forward(int argc, char **argv) {
     vkr_status s = vkr_model_load(a.path, &m);
     if (s) return cli_error("forward", s);
     if (a.layer && vkr_model_find_layer(m, a.layer) < 0) {
-        fprintf(stderr, "vkrun forward: %s has no layer named \"%s\"\n", a.path, a.layer);
+        fprintf(stderr, "vkrun forward: %s has no layer named \"%s\"\n", a.path, cli_esc(a.layer));
         goto done;
     }
     if ((s = vkr_npy_read(a.inpath, &x))) {
@@ -202,7 +202,7 @@ int cmd_forward(int argc, char **argv) {
     vkr_graph_memory_info(g, &mem);
     fprintf(stderr, "forward: %lld image(s) %lldx%lld, batch %d, output \"%s\" %s -> %s, %.1f ms (%.1f images/s), "
                     "activations %.1f MiB planned (%.1f MiB without reuse)\n",
-            (long long)N, (long long)H, (long long)W, o.batch, m->layers[tl].name, orank == 2 ? "[N, C]" : a.layout,
+            (long long)N, (long long)H, (long long)W, o.batch, cli_esc(m->layers[tl].name), orank == 2 ? "[N, C]" : a.layout,
             a.outpath, t1 - t0, N / ((t1 - t0) / 1e3), mem.activations / 1048576.0, mem.naive / 1048576.0);
     rc = 0;
 done:

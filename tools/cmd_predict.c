@@ -89,15 +89,15 @@ static int expand(inputs *in, const char *arg) {
 static void print_one(const vkr_model *m, const char *path, int line, const float *p, const kp *order, int K, int top) {
     char idx[32];
     if (line) {
-        printf("%s ", path);
+        printf("%s ", cli_esc(path));
         for (int k = 0; k < top; k++) {
             snprintf(idx, sizeof idx, "%d", order[k].k);
-            printf("%s %s %.4f", k ? "," : "", m->nclasses ? m->classes[order[k].k] : idx, order[k].p);
+            printf("%s %s %.4f", k ? "," : "", cli_esc(m->nclasses ? m->classes[order[k].k] : idx), order[k].p);
         }
         printf("\n");
         return;
     }
-    printf("%s\n", path);
+    printf("%s\n", cli_esc(path));
     if (K <= 20) {
         printf("  [[");
         for (int k = 0; k < K; k++) printf("%s%.3f", k ? " " : "", p[k]);
@@ -105,7 +105,7 @@ static void print_one(const vkr_model *m, const char *path, int line, const floa
     }
     for (int k = 0; k < top; k++) {
         snprintf(idx, sizeof idx, "%d", order[k].k);
-        printf("  %-24s %.4f\n", m->nclasses ? m->classes[order[k].k] : idx, order[k].p);
+        printf("  %-24s %.4f\n", cli_esc(m->nclasses ? m->classes[order[k].k] : idx), order[k].p);
     }
 }
 
@@ -134,7 +134,7 @@ static int load_batch(const vkr_model *m, const inputs *in, int first, int cnt, 
         vkr_status s = vkr_image_load_ex(in->path[first + j], m->in_h, m->in_w, m->in_c, interp, pre, x + good * chw);
         ok[j] = !s;
         if (s) {
-            fprintf(stderr, "vkrun predict: %s\n", vkr_last_error());
+            fprintf(stderr, "vkrun predict: %s\n", cli_esc_msg(vkr_last_error()));
             bad++;
         } else {
             good++;
@@ -182,7 +182,7 @@ static int open_model(const predict_args *a, vkr_model **m, vkr_interp *interp, 
         char sh[64];
         vkr_model_shape_str(*m, last, sh, sizeof sh);
         fprintf(stderr, "vkrun predict: %s does not end in a classifier (last layer %s has shape %s)\n", a->model_path,
-                (*m)->layers[last].name, sh);
+                cli_esc((*m)->layers[last].name), sh);
         return 1;
     }
     return 0;

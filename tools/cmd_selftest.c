@@ -61,7 +61,7 @@ int cmd_selftest(int argc, char **argv) {
         size_t before = vkr_selftest_count(st);
         s = ops[i].fn(ctx, st);
         if (s) {
-            fprintf(stderr, "vkrun selftest: %s: %s (%s)\n", ops[i].name, vkr_last_error(), vkr_status_name(s));
+            fprintf(stderr, "vkrun selftest: %s: %s (%s)\n", ops[i].name, cli_esc_msg(vkr_last_error()), vkr_status_name(s));
             failed = 1;
         }
         if (!json)

@@ -98,17 +98,19 @@ int cmd_summary(int argc, char **argv) {
             return cli_error("summary", s);
         }
     }
-    printf("Model: \"%s\"   source: %s\n", m->name ? m->name : "", m->source ? m->source : "");
-    printf("Input: \"%s\" (N, %d, %d, %d)  preprocess: %s   (default size %dx%d)\n", m->input_name, m->in_c,
-           m->shape_h, m->shape_w, m->preprocess, m->in_h, m->in_w);
+    /* every name from the file is printed escaped (cli_esc): it may hold terminal sequences */
+    printf("Model: \"%s\"   source: %s\n", cli_esc(m->name), cli_esc(m->source));
+    printf("Input: \"%s\" (N, %d, %d, %d)  preprocess: %s   (default size %dx%d)\n", cli_esc(m->input_name), m->in_c,
+           m->shape_h, m->shape_w, cli_esc(m->preprocess), m->in_h, m->in_w);
     if (m->nclasses) { /* every name while the line stays short; else the first ones and a count */
         printf("Classes: %d (", m->nclasses);
         size_t len = 0;
         int shown = 0;
         for (int k = 0; k < m->nclasses; k++) {
-            size_t n = strlen(m->classes[k]) + 2;
+            const char *c = cli_esc(m->classes[k]);
+            size_t n = strlen(c) + 2;
             if (k && len + n > 80) break;
-            printf("%s%s", k ? ", " : "", m->classes[k]);
+            printf("%s%s", k ? ", " : "", c);
             len += n;
             shown++;
         }
@@ -117,7 +119,7 @@ int cmd_summary(int argc, char **argv) {
     }
     int namew = 20;
     for (int i = 0; i < m->nlayers; i++) {
-        int l = (int)strlen(m->layers[i].name) + (int)strlen(vkr_layer_type_name(m->layers[i].type)) + 3;
+        int l = (int)strlen(cli_esc(m->layers[i].name)) + (int)strlen(vkr_layer_type_name(m->layers[i].type)) + 3;
         if (l > namew) namew = l;
     }
     if (namew > 60) namew = 60;
@@ -137,7 +139,7 @@ int cmd_summary(int argc, char **argv) {
         char nt[300], shape[64], pc[32], act[32] = "";
         if (L->activation == VKR_ACT_RELU) snprintf(act, sizeof act, "+relu");
         if (L->activation == VKR_ACT_SOFTMAX) snprintf(act, sizeof act, "+softmax");
-        snprintf(nt, sizeof nt, "%s (%s%s)", L->name, vkr_layer_type_name(L->type), act);
+        snprintf(nt, sizeof nt, "%s (%s%s)", cli_esc(L->name), vkr_layer_type_name(L->type), act);
         vkr_model_shape_str(m, i, shape, sizeof shape);
         uint64_t tr;
         uint64_t np = vkr_model_layer_params(m, i, &tr);
@@ -147,7 +149,7 @@ int cmd_summary(int argc, char **argv) {
         int simple = L->ninputs == 1 && L->input_idx[0] == i - 1;
         if (L->ninputs && !simple)
             for (int k = 0; k < L->ninputs; k++)
-                snprintf(ins + strlen(ins), sizeof ins - strlen(ins), "%s%s", k ? ", " : "", L->inputs[k]);
+                snprintf(ins + strlen(ins), sizeof ins - strlen(ins), "%s%s", k ? ", " : "", cli_esc(L->inputs[k]));
         printf(" %-4d %-*s %-20s %12s  %-9s %s\n", i, namew, nt, shape, pc, trs, ins);
         flops += vkr_model_layer_flops(m, i);
     }

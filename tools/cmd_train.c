@@ -1,6 +1,7 @@
 /* vkrun train: transfer learning on a folder of images (the Keras tutorial as
  * one command): base -> global average pooling -> Dense+ReLU head -> softmax,
  * frozen base, Adam, categorical cross-entropy; optional fine-tuning stage. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 #include "vkrun_comm.h"
 #include "vkrun_train.h"
@@ -196,7 +197,7 @@ static int on_stage(void *user, const vkr_fit_stage_begin *s) {
 static void on_message(void *user, const char *line) {
     train_ui *u = user;
     ui_clear(u);
-    if (!u->quiet) printf("%s\n", line);
+    if (!u->quiet) printf("%s\n", cli_esc_msg(line)); /* class and model names from files */
 }
 
 /* s as one shell word: as is when plain, else in single quotes ('\'' for a quote). */
@@ -216,25 +217,40 @@ static const char *shell_quote(const char *s, char *buf, size_t n) {
     return buf;
 }
 
+/* " --plots DIR --cache DIR --tensorboard DIR" for those given (absolute, shell-quoted): a resumed
+ * run trusts no write target of a checkpoint outside its folder, so the resume command names them. */
+static void resume_flags(const vkr_fit_opts *o, char *buf, size_t n) {
+    const char *flag[3] = {"--plots", "--cache", "--tensorboard"}, *dir[3] = {o->plots, o->cache_dir, o->tensorboard};
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        char abs[4200], q[8600];
+        if (!dir[i] || len >= n) continue;
+        if (!realpath(dir[i], abs)) snprintf(abs, sizeof abs, "%s", dir[i]);
+        len += (size_t)snprintf(buf + len, n - len, " %s %s", flag[i], shell_quote(abs, q, sizeof q));
+    }
+}
+
 /* The exit status of a run, after its message: 0, 1 (error), 2 (invalid options), 130 (interrupted). */
-static int report(train_ui *u, vkr_status s, const vkr_fit_result *res) {
+static int report(train_ui *u, vkr_status s, const vkr_fit_result *res, const vkr_fit_opts *o) {
     ui_clear(u);
     if (s == VKR_OK) return 0;
     if (s == VKR_ERR_INTERRUPTED) {
-        if (res->interrupted_caching) fprintf(stderr, "\nvkrun train: %s\n", vkr_last_error());
+        if (res->interrupted_caching) fprintf(stderr, "\nvkrun train: %s\n", cli_esc_msg(vkr_last_error()));
         else {
-            char q[8600];
+            char q[8600], more[27000];
+            resume_flags(o, more, sizeof more);
             fprintf(stderr, "\nvkrun train: interrupted at %s step %d/%d; checkpoint %s%s\n", res->interrupted_at,
                     res->step, res->steps, res->checkpoint, res->checkpoint_status ? " could NOT be written" : " written");
             if (!res->checkpoint_status)
-                fprintf(stderr, "vkrun train: continue with: vkrun train --resume %s\n",
-                        shell_quote(res->checkpoint, q, sizeof q));
+                fprintf(stderr, "vkrun train: continue with: vkrun train --resume %s%s\n",
+                        shell_quote(res->checkpoint, q, sizeof q), more);
         }
-        if (res->checkpoint_status) fprintf(stderr, "vkrun train: %s\n", res->checkpoint_error);
+        if (res->checkpoint_status) fprintf(stderr, "vkrun train: %s\n", cli_esc_msg(res->checkpoint_error));
         return 130;
     }
     if (*res->failed_at && strcmp(res->failed_at, "options")) return cli_error(res->failed_at, s);
-    fprintf(stderr, s == VKR_ERR_VALIDATION ? "vkrun: %s\n" : "vkrun train: %s\n", vkr_last_error());
+    fprintf(stderr, s == VKR_ERR_VALIDATION ? "vkrun: %s\n" : "vkrun train: %s\n", cli_esc_msg(vkr_last_error()));
     return strcmp(res->failed_at, "options") ? 1 : 2;
 }
 
@@ -376,7 +392,7 @@ static int parse_args(int argc, char **argv, train_args *t) {
         }
         else if (ARG("--precision")) {
             if (vkr_precision_parse(v, &a->precision)) {
-                fprintf(stderr, "vkrun train: --precision: %s\n", vkr_last_error());
+                fprintf(stderr, "vkrun train: --precision: %s\n", cli_esc_msg(vkr_last_error()));
                 return 2;
             }
         }
@@ -399,6 +415,9 @@ static int parse_args(int argc, char **argv, train_args *t) {
     }
     if (!a->model || !a->data || !a->out) {
         if (*t->resume_err) fprintf(stderr, "vkrun train: %s\n", t->resume_err);
+        else if (a->resume && a->data && a->model && !a->out)
+            fprintf(stderr, "vkrun train: %s is not named OUT.checkpoint, so where its model goes is not known: give "
+                            "--out FILE\n", a->resume);
         else fprintf(stderr, "vkrun train: --model, --data and --out are required (see vkrun train --help)\n");
         return 2;
     }
@@ -412,27 +431,49 @@ static int parse_args(int argc, char **argv, train_args *t) {
     return -1;
 }
 
+/* "PREFIX:K:F" with K an integer in [1, 10^9] and F a finite number (the whole text). */
+static int sched_args(const char *v, const char *prefix, int *k, double *f) {
+    size_t n = strlen(prefix);
+    if (strncmp(v, prefix, n)) return 0;
+    char *end;
+    long x = strtol(v + n, &end, 10);
+    if (end == v + n || *end != ':' || x < 1 || x > 1000000000L) return 0;
+    const char *p = end + 1;
+    *f = strtod(p, &end);
+    *k = (int)x;
+    return end != p && !*end && isfinite(*f);
+}
+
 /* --lr-schedule cosine | step:EPOCHS:FACTOR | plateau:PATIENCE:FACTOR; -1 when fine, else 2. */
 static int parse_schedule(const char *v, vkr_fit_opts *a) {
-    char tail;
     int k;
     double f;
     if (!strcmp(v, "cosine")) a->lr_schedule = VKR_SCHED_COSINE;
     else if (!strcmp(v, "constant") || !strcmp(v, "none")) a->lr_schedule = VKR_SCHED_CONSTANT;
-    else if (sscanf(v, "step:%d:%lf%c", &k, &f, &tail) == 2 && k > 0 && f > 0) {
+    else if (sched_args(v, "step:", &k, &f) && f > 0) {
         a->lr_schedule = VKR_SCHED_STEP;
         a->sched_epochs = k;
         a->sched_factor = f;
-    } else if (sscanf(v, "plateau:%d:%lf%c", &k, &f, &tail) == 2 && k > 0 && f > 0 && f < 1) {
+    } else if (sched_args(v, "plateau:", &k, &f) && f > 0 && f < 1) {
         a->lr_schedule = VKR_SCHED_PLATEAU;
         a->sched_patience = k;
         a->sched_factor = f;
     } else {
-        fprintf(stderr, "vkrun train: --lr-schedule is cosine, step:EPOCHS:FACTOR (EPOCHS > 0, FACTOR > 0) or "
-                        "plateau:PATIENCE:FACTOR (PATIENCE > 0, 0 < FACTOR < 1); got \"%s\"\n", v);
+        fprintf(stderr, "vkrun train: --lr-schedule is cosine, step:EPOCHS:FACTOR (EPOCHS an integer in [1, 10^9], FACTOR "
+                        "> 0) or plateau:PATIENCE:FACTOR (PATIENCE in [1, 10^9], 0 < FACTOR < 1); got \"%s\"\n", v);
         return 2;
     }
     return -1;
+}
+
+/* D,D,...: 1 to 64 non-empty selectors (--devices, VKRUN_DEVICES). */
+static int device_list_ok(const char *list) {
+    int n = 1, empty = !*list || *list == ',' || list[strlen(list) - 1] == ',';
+    for (const char *p = list; *p; p++) {
+        n += *p == ',';
+        empty |= p[0] == ',' && p[1] == ',';
+    }
+    return !empty && n <= 64 && strlen(list) <= 500;
 }
 
 /* The named values (interpolation, augmentation, optimizer); -1 when all are fine, else the exit
@@ -442,7 +483,7 @@ static int check_args(train_args *t) {
     vkr_status s = vkr_interp_parse(t->interp, &a->interp);
     if (s) return cli_error("train", s);
     if (t->augment && (s = vkr_augment_parse(t->augment, &a->augment))) {
-        fprintf(stderr, "vkrun train: --augment %s: %s\n", t->augment, vkr_last_error());
+        fprintf(stderr, "vkrun train: --augment %s: %s\n", t->augment, cli_esc_msg(vkr_last_error()));
         return 2;
     }
     if (strcmp(t->optimizer, "adam") && strcmp(t->optimizer, "sgd")) {
@@ -455,18 +496,18 @@ static int check_args(train_args *t) {
         return 2;
     }
     a->monitor = t->monitor && !strcmp(t->monitor, "val_accuracy") ? VKR_MONITOR_VAL_ACCURACY : VKR_MONITOR_VAL_LOSS;
-    if (t->devices) { /* D,D,...: 1 to 64 non-empty selectors */
-        int n = 1, empty = !*t->devices || *t->devices == ',' || t->devices[strlen(t->devices) - 1] == ',';
-        for (const char *p = t->devices; *p; p++) {
-            n += *p == ',';
-            empty |= p[0] == ',' && p[1] == ',';
-        }
-        if (empty || n > 64 || strlen(t->devices) > 500 || (t->o.device && *t->o.device)) {
-            fprintf(stderr, "vkrun train: --devices wants 1 to 64 comma-separated devices (indices or name substrings, "
-                            "e.g. 0,1), and no --device with it; got \"%s\"\n", t->devices);
-            return 2;
-        }
+    if (t->devices && (!device_list_ok(t->devices) || (t->o.device && *t->o.device))) {
+        fprintf(stderr, "vkrun train: --devices wants 1 to 64 comma-separated devices (indices or name substrings, "
+                        "e.g. 0,1), and no --device with it; got \"%s\"\n", t->devices);
+        return 2;
     }
+    const char *env = getenv("VKRUN_DEVICES"); /* the devices of mpirun's ranks: checked in every run */
+    if (env && *env && !device_list_ok(env)) {
+        fprintf(stderr, "vkrun train: VKRUN_DEVICES wants 1 to 64 comma-separated devices (indices or name substrings, "
+                        "e.g. 0,1); got \"%s\"\n", env);
+        return 2;
+    }
+
     return t->schedule ? parse_schedule(t->schedule, a) : -1;
 }
 
@@ -602,7 +643,7 @@ int cmd_train(int argc, char **argv) {
     if (rc < 0) rc = parse_args(argc, argv, &t);
     if (rc < 0) rc = check_args(&t);
     if (rc < 0 && have_ck && vkr_fit_options_match(&t.o, &ck)) {
-        fprintf(stderr, "vkrun train: %s\n", vkr_last_error());
+        fprintf(stderr, "vkrun train: %s\n", cli_esc_msg(vkr_last_error()));
         rc = 2;
     }
     int local_rank, nproc = launched_ranks(&local_rank);
@@ -672,10 +713,10 @@ int cmd_train(int argc, char **argv) {
     if (rank != 0 && s == VKR_ERR_INTERRUPTED) rc = 130; /* rank 0 says where the checkpoint is */
     else if (rank != 0 && s) { /* the failing rank names itself */
         fprintf(stderr, "vkrun train: rank %d of %d (%s, device %s): %s\n", rank, vkr_comm_size(comm),
-                vkr_comm_host(comm), t.o.device ? t.o.device : "default", vkr_last_error());
+                vkr_comm_host(comm), t.o.device ? t.o.device : "default", cli_esc_msg(vkr_last_error()));
         rc = 1;
     } else {
-        rc = report(&u, s, res);
+        rc = report(&u, s, res, &t.o);
     }
     if (u.lr_log) fclose(u.lr_log);
     free(res);

@@ -28,6 +28,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    vkr_set_log(cli_log, NULL);
     if (argc < 2) {
         usage(stderr);
         return 2;

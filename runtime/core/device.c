@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -377,7 +378,18 @@ vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
         dci.ppEnabledExtensionNames = &budget_ext;
     }
     const char *lim = getenv("VKRUN_DEVICE_MEMORY_LIMIT");
-    if (lim && *lim) ctx->mem_limit = strtoull(lim, NULL, 10) << 20;
+    if (lim && *lim) { /* MiB: a whole number > 0 (no suffix: "1K" is not 1 MiB, "lots" not unlimited) */
+        char *end;
+        errno = 0;
+        unsigned long long mib = strtoull(lim, &end, 10);
+        if (*lim < '0' || *lim > '9' || *end || errno || mib == 0 || mib > (1ull << 40)) {
+            s = vkr_fail(VKR_ERR_INVALID, "VKRUN_DEVICE_MEMORY_LIMIT=%s: wants the device memory limit in MiB, a whole "
+                                          "number from 1 to 2^40 (e.g. 512), or unset for no limit", lim);
+            vkr_context_destroy(ctx);
+            return s;
+        }
+        ctx->mem_limit = mib << 20;
+    }
     VkResult r = vkCreateDevice(ctx->phys, &dci, NULL, &ctx->device);
     if (r != VK_SUCCESS) {
         s = vkr_fail(VKR_ERR_VULKAN, "vkCreateDevice on \"%s\" failed: %s", ctx->info.name, vkr_vk_result_name(r));

@@ -33,8 +33,14 @@ static void remove_stale_temps(const char *dir, const char *base) {
     closedir(d);
 }
 
+static const char *file_kind(mode_t m) {
+    return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : S_ISDIR(m) ? "a folder" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
 /* The file a write to `path` must replace: `path` itself, or the target of a symbolic link
- * (written through, so the link stays a link). */
+ * (written through, so the link stays a link).  Only a regular file is replaced: renaming over
+ * a device or a FIFO (`--out /dev/null`) would put a regular file in its place. */
 static vkr_status resolve_target(const char *path, char **out) {
     struct stat st;
     *out = NULL;
@@ -43,10 +49,17 @@ static vkr_status resolve_target(const char *path, char **out) {
         if (!real)
             return vkr_fail(VKR_ERR_IO, "%s: a symbolic link whose target cannot be resolved: %s", path, strerror(errno));
         *out = real;
-        return VKR_OK;
+    } else if (!(*out = vkr__strdup(path))) {
+        return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    *out = vkr__strdup(path);
-    return *out ? VKR_OK : vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (stat(*out, &st) == 0 && !S_ISREG(st.st_mode)) {
+        vkr_status s = vkr_fail(VKR_ERR_IO, "%s is %s, not a regular file: vkrun writes only regular files (choose "
+                                            "another output path)", path, file_kind(st.st_mode));
+        free(*out);
+        *out = NULL;
+        return s;
+    }
+    return VKR_OK;
 }
 
 /* Mode of the new file: the replaced file's permission bits, or 0666 less the umask. */
@@ -137,6 +150,10 @@ vkr_status vkr_file_check_not_input(const char *in, const char *out) {
 }
 
 vkr_status vkr_file_check_writable(const char *out) {
+    char *target;
+    vkr_status rs = resolve_target(out, &target); /* what the writer would refuse, refused before any work */
+    if (rs) return rs;
+    free(target);
     size_t n = strlen(out);
     char *probe = malloc(n + 32);
     if (!probe) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");

@@ -130,9 +130,8 @@ static vkr_status list_dir(const char *dir, strvec *out) {
  * sorted order; collecting (root, files) pairs and sorting by root gives the
  * same order as long as '/' sorts below the characters of names, so sort
  * explicitly instead: collect roots first, sort, then list files. */
-static vkr_status collect_roots(const char *dir, int depth, strvec *roots) {
+static vkr_status collect_roots(const char *dir, int depth, int follow_top, strvec *roots, strvec *skips) {
     if (sv_push(roots, vkr__strdup(dir))) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
-    if (depth >= MAX_DEPTH) return VKR_OK;
     strvec names = {0};
     vkr_status s = list_dir(dir, &names);
     for (int i = 0; s == VKR_OK && i < names.n; i++) {
@@ -141,8 +140,15 @@ static vkr_status collect_roots(const char *dir, int depth, strvec *roots) {
             s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
             break;
         }
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) s = collect_roots(p, depth + 1, roots);
+        struct stat st; /* symbolic links to folders are not followed (loops), but those of the top with follow_top */
+        char msg[1100];
+        if ((depth == 0 && follow_top ? stat(p, &st) : lstat(p, &st)) || !S_ISDIR(st.st_mode)) {
+        } else if (depth + 1 < MAX_DEPTH) {
+            s = collect_roots(p, depth + 1, follow_top, roots, skips);
+        } else {
+            snprintf(msg, sizeof msg, "'%s': a folder nested deeper than %d levels (not read)", p, MAX_DEPTH);
+            if (sv_push(skips, vkr__strdup(msg))) s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
+        }
         free(p);
     }
     sv_free(&names);
@@ -164,9 +170,9 @@ static int note_odd_entry(const char *p, strvec *skips) {
     return sv_push(skips, vkr__strdup(msg));
 }
 
-static vkr_status collect_class_files(const char *cdir, strvec *files, strvec *skips) {
+static vkr_status collect_class_files(const char *cdir, int follow_top, strvec *files, strvec *skips) {
     strvec roots = {0};
-    vkr_status s = collect_roots(cdir, 0, &roots);
+    vkr_status s = collect_roots(cdir, 0, follow_top, &roots, skips);
     if (s == VKR_OK && roots.n > 1) qsort(roots.v, (size_t)roots.n, sizeof(char *), cmp_str);
     for (int r = 0; s == VKR_OK && r < roots.n; r++) {
         strvec names = {0};
@@ -283,7 +289,7 @@ vkr_status vkr_find_images(const char *dir, char ***paths, int *n) {
     vkr_status s = check_root(dir);
     if (s) return s;
     strvec files = {0}, odd = {0};
-    s = collect_class_files(dir, &files, &odd);
+    s = collect_class_files(dir, 1, &files, &odd); /* its subfolders followed as a dataset's class folders are */
     for (int i = 0; !s && i < odd.n; i++) vkr_log(VKR_LOG_WARNING, "skipping %s", odd.v[i]);
     sv_free(&odd);
     if (s) {
@@ -375,7 +381,7 @@ static vkr_status find_files(scan *sc) {
     for (int c = 0; c < classes->n; c++) {
         char *cdir = path_join(dir, classes->v[c]);
         if (!cdir) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of memory");
-        vkr_status s = collect_class_files(cdir, &sc->files[c], &sc->odd);
+        vkr_status s = collect_class_files(cdir, 0, &sc->files[c], &sc->odd);
         free(cdir);
         if (s) return s;
         if (sc->files[c].n == 0 && first_empty < 0) first_empty = c;
@@ -383,11 +389,19 @@ static vkr_status find_files(scan *sc) {
         total += sc->files[c].n;
     }
     if (total == 0)
-        return vkr_fail(VKR_ERR_INVALID, "no images at all in '%s' (%d class folders; accepted extensions: %s)", dir,
-                        classes->n, sc->exts);
-    if (first_empty >= 0)
-        return vkr_fail(VKR_ERR_INVALID, "class folder '%s/%s' contains no images (accepted extensions: %s)", dir,
-                        classes->v[first_empty], sc->exts);
+        return vkr_fail(VKR_ERR_INVALID, "no images at all in '%s' (%d class folders; accepted extensions: %s)%s%s", dir,
+                        classes->n, sc->exts, sc->odd.n ? "; skipped: " : "", sc->odd.n ? sc->odd.v[0] : "");
+    if (first_empty >= 0) { /* say what was skipped in it (a folder too deep, a dangling link, ...) */
+        char *cdir = path_join(dir, classes->v[first_empty]);
+        const char *why = NULL;
+        for (int i = 0; cdir && !why && i < sc->odd.n; i++)
+            if (strstr(sc->odd.v[i], cdir) == sc->odd.v[i] + 1) why = sc->odd.v[i];
+        vkr_status s = vkr_fail(VKR_ERR_INVALID, "class folder '%s/%s' contains no images%s%s%s (accepted extensions: %s)",
+                                dir, classes->v[first_empty], why ? "; skipped: " : "", why ? why : "", why ? ";" : "",
+                                sc->exts);
+        free(cdir);
+        return s;
+    }
     if (classes->n == 1 && !sc->opts->allow_single_class)
         return vkr_fail(VKR_ERR_INVALID,
                         "'%s' has a single class folder ('%s'): training needs at least 2 classes "

@@ -195,9 +195,12 @@ vkr_status vkr_graph_create(vkr_context *ctx, vkr_model *m, const vkr_graph_opts
     if (!s && g->scratch) vkr_cmd_set_scratch(g->cmd, g->scratch);
     if (!s && g->o.timing) s = vkr_cmd_enable_timestamps(g->cmd, 64u * nl + 1024);
     if (s) {
-        if (s == VKR_ERR_OUT_OF_MEMORY && !strstr(vkr_last_error(), "needs"))
+        if (s == VKR_ERR_OUT_OF_MEMORY && !strstr(vkr_last_error(), "needs") && g->mem.total)
             s = vkr_fail(s, "%s: graph at batch %d needs %.1f MiB of device memory: %s", lab, g->batch,
                          g->mem.total / 1048576.0, vkr_last_error());
+        else if (s == VKR_ERR_OUT_OF_MEMORY && !strstr(vkr_last_error(), "needs")) /* failed before it was sized */
+            s = vkr_fail(s, "%s: graph at batch %d: out of device memory before its memory plan was made: %s", lab,
+                         g->batch, vkr_last_error());
         vkr_graph_destroy(g);
         return s;
     }

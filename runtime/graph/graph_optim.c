@@ -3,6 +3,8 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,7 +170,14 @@ vkr_status vkr_graph_load_optimizer(vkr_graph *g, const char *path) {
                      path, nfile, n);
         goto done;
     }
-    uint64_t data0 = 8 + hl, dsize = (uint64_t)sz - data0;
+    uint64_t data0 = 8 + hl, dsize = (uint64_t)sz - data0, at = 0;
+    char *end;
+    errno = 0;
+    unsigned long step = strtoul(stp->valuestring, &end, 10);
+    if (*stp->valuestring < '0' || *stp->valuestring > '9' || *end || errno || step > UINT32_MAX) {
+        s = vkr_fail(VKR_ERR_FORMAT, "%s: its step \"%.40s\" is not a count of optimizer steps", path, stp->valuestring);
+        goto done;
+    }
     for (int k = 0; k < n && !s; k++) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, e[k].name);
         const cJSON *dt = t ? cJSON_GetObjectItemCaseSensitive(t, "dtype") : NULL;
@@ -182,16 +191,30 @@ vkr_status vkr_graph_load_optimizer(vkr_graph *g, const char *path) {
             s = vkr_fail(VKR_ERR_FORMAT, "%s: state \"%s\" has the wrong size or lies outside the file", path, e[k].name);
             break;
         }
+        if (b != (double)at) { /* written in the graph's order, back to back: anything else was moved (swapped) */
+            s = vkr_fail(VKR_ERR_FORMAT, "%s: state \"%s\" lies at byte %.0f, where the file's layout has it at %llu "
+                                         "(tensors swapped or moved: the file was edited)", path, e[k].name, b,
+                         (unsigned long long)at);
+            break;
+        }
+        at += 4 * e[k].count;
         float *d = malloc(e[k].count * sizeof(float));
         if (!d) {
             s = vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
             break;
         }
         memcpy(d, buf + data0 + (uint64_t)b, e[k].count * 4);
-        s = vkr_buffer_upload(e[k].buf, 0, d, e[k].count * 4);
+        /* finite, and Adam's second moment (a mean of squares) >= 0: else the first step is NaN */
+        int second = strlen(e[k].name) > 2 && !strcmp(e[k].name + strlen(e[k].name) - 2, "/v");
+        for (uint64_t i = 0; i < e[k].count && !s; i++)
+            if (!isfinite(d[i]) || (second && d[i] < 0))
+                s = vkr_fail(VKR_ERR_FORMAT, "%s: state \"%s\" holds %g at element %llu (%s): the file is damaged or "
+                                             "was edited", path, e[k].name, (double)d[i], (unsigned long long)i,
+                             second ? "a second moment is finite and >= 0" : "optimizer state is finite");
+        if (!s) s = vkr_buffer_upload(e[k].buf, 0, d, e[k].count * 4);
         free(d);
     }
-    if (!s) g->step = (uint32_t)strtoul(stp->valuestring, NULL, 10);
+    if (!s) g->step = (uint32_t)step;
 done:
     free(e);
     cJSON_Delete(h);

@@ -18,44 +18,6 @@
 #include <time.h>
 
 
-static vkr_status check_opts(const vkr_fit_opts *a) {
-    if (a->batch <= 0 || a->micro_batch < 0 || a->val_every <= 0 || a->freeze < -1 || a->epochs < 0 ||
-        a->ft_epochs < 0 || a->ft_from < 0 || !(a->lr > 0) || !(a->ft_lr > 0) || !(a->val_split >= 0) ||
-        a->val_split >= 1 || (a->val && a->val_split > 0) || a->nhead < 0 || a->nhead > VKR_FIT_MAX_HEAD ||
-        a->height < 0 || a->width < 0 || a->tensorboard_steps < 0)
-        return vkr_fail(VKR_ERR_INVALID, "invalid option values (batch > 0, epochs >= 0, lr > 0, freeze >= 0, "
-                                         "val-every > 0, fine-tune-from >= 0, 0 <= val-split < 1, not both val and "
-                                         "val-split, at most %d head layers)", VKR_FIT_MAX_HEAD);
-    if (a->sync_bn && !a->bn_train)
-        return vkr_fail(VKR_ERR_INVALID, "--sync-bn synchronizes the batch statistics of --bn-train: without "
-                                         "--bn-train BatchNorm uses its running statistics and there is nothing to sync");
-    if (a->sync_bn && (a->micro_batch > 0 || a->recompute > 0))
-        return vkr_fail(VKR_ERR_UNSUPPORTED, "--sync-bn with %s is not supported (the statistics are exchanged once per "
-                                             "BatchNorm over each rank's whole share of the step)",
-                        a->micro_batch > 0 ? "--micro-batch" : "--recompute on");
-    if (a->early_stopping < 0 || (a->monitor != VKR_MONITOR_VAL_LOSS && a->monitor != VKR_MONITOR_VAL_ACCURACY))
-        return vkr_fail(VKR_ERR_INVALID, "--early-stopping wants a patience >= 0 epochs; --monitor val_loss or "
-                                         "val_accuracy");
-    if (a->lr_schedule < VKR_SCHED_CONSTANT || a->lr_schedule > VKR_SCHED_PLATEAU || a->warmup_epochs < 0 ||
-        (a->lr_schedule == VKR_SCHED_STEP && (a->sched_epochs <= 0 || !(a->sched_factor > 0))) ||
-        (a->lr_schedule == VKR_SCHED_PLATEAU && (a->sched_patience <= 0 || !(a->sched_factor > 0) ||
-                                                 !(a->sched_factor < 1))))
-        return vkr_fail(VKR_ERR_INVALID, "--lr-schedule: step:EPOCHS:FACTOR wants EPOCHS > 0 and FACTOR > 0, "
-                                         "plateau:PATIENCE:FACTOR wants PATIENCE > 0 and 0 < FACTOR < 1; "
-                                         "--warmup-epochs >= 0");
-    if (!(a->label_smoothing >= 0 && a->label_smoothing < 1) || !(a->weight_decay >= 0) ||
-        !(a->dropout >= 0 && a->dropout < 1))
-        return vkr_fail(VKR_ERR_INVALID, "--label-smoothing wants 0 <= E < 1, --weight-decay W >= 0 and --dropout "
-                                         "0 <= P < 1");
-    const vkr_augment *g = &a->augment; /* the ranges of vkr_augment_parse */
-    if (!(g->rotate >= 0 && g->rotate <= 180 && g->zoom >= 0 && g->zoom < 1 && g->shift >= 0 && g->shift <= 1 &&
-          g->brightness >= 0 && g->brightness <= 1 && g->contrast >= 0 && g->contrast < 1))
-        return vkr_fail(VKR_ERR_INVALID, "--augment: out of range (rotate in [0, 180], zoom in [0, 1), shift in "
-                                         "[0, 1], brightness in [0, 1], contrast in [0, 1))");
-    if (a->epochs + a->ft_epochs > VKR_FIT_MAX_EPOCHS)
-        return vkr_fail(VKR_ERR_INVALID, "at most %d epochs in all", VKR_FIT_MAX_EPOCHS);
-    return VKR_OK;
-}
 
 /* The training (and validation) folders, and the "data:" line. */
 static vkr_status open_data(fit_run *r) {
@@ -91,6 +53,73 @@ static vkr_status open_data(fit_run *r) {
     return VKR_OK;
 }
 
+/* A checkpoint's number `key`: an integer in [lo, hi] (whole: 1e30 or 2.5 is no count). */
+static int ck_int(const cJSON *ck, const char *key, double lo, double hi, double *v) {
+    const cJSON *x = cJSON_GetObjectItem(ck, key);
+    *v = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+    return *v >= lo && *v <= hi && *v == floor(*v);
+}
+
+/* The running state of a checkpoint: stage, step, sums and history agree with each other and
+ * with this data (a tampered or mismatched one is refused, naming the field). */
+static vkr_status check_running_state(fit_run *r, const cJSON *ck) {
+    const vkr_fit_opts *a = r->a;
+    int ntrain = vkr_dataset_size(r->train), steps = vkr_steps_per_epoch(ntrain, a->batch, a->keep_remainder);
+    double stage, step, seen, correct;
+    const cJSON *ls = cJSON_GetObjectItem(ck, "loss_sum");
+    int done1 = 0, done2 = 0;
+    for (int i = 0; i < r->hist->n; i++) {
+        if (r->hist->epochs[i].stage == VKR_FIT_FINE_TUNE) done2++;
+        else if (done2) return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s: its history has a head epoch after fine-tuning", a->resume);
+        else done1++;
+    }
+    const char *bad = NULL;
+    char why[160] = "";
+    if (!ck_int(ck, "stage", 1, 2, &stage)) bad = "stage", snprintf(why, sizeof why, "1 or 2");
+    else if (stage == 1 && (done2 || done1 >= a->epochs))
+        bad = "stage", snprintf(why, sizeof why, "1 with %d of %d head epochs and %d fine-tuning epochs done", done1, a->epochs, done2);
+    else if (stage == 2 && (done2 >= a->ft_epochs || (done1 < a->epochs && !a->early_stopping)))
+        bad = "stage", snprintf(why, sizeof why, "2 with %d of %d head epochs and %d of %d fine-tuning epochs done", done1,
+                                a->epochs, done2, a->ft_epochs);
+    else if (!ck_int(ck, "step", 0, steps, &step))
+        bad = "step", snprintf(why, sizeof why, "an integer in [0, %d] (the steps of an epoch of %d images at batch %d)", steps,
+                               ntrain, a->batch);
+    else if (!ck_int(ck, "seen", 0, ntrain, &seen) || seen != fmin(step * a->batch, ntrain))
+        bad = "seen", snprintf(why, sizeof why, "the images of %.0f steps: %.0f", step, fmin(step * a->batch, ntrain));
+    else if (!ck_int(ck, "correct_sum", 0, seen, &correct))
+        bad = "correct_sum", snprintf(why, sizeof why, "a count in [0, %.0f] (seen)", seen);
+    else if (!cJSON_IsNumber(ls) || !(ls->valuedouble >= 0) || !isfinite(ls->valuedouble) || (seen == 0 && ls->valuedouble != 0))
+        bad = "loss_sum", snprintf(why, sizeof why, "a finite sum >= 0 (0 before the first step)");
+    if (bad)
+        return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s: its running state \"%s\" is invalid (wants %s): the file was "
+                                        "edited or damaged; start a new run without --resume", a->resume, bad, why);
+    r->stage = (int)stage;
+    r->step = (int)step;
+    r->seen = (long)seen;
+    r->correct_sum = correct;
+    r->loss_sum = ls->valuedouble;
+    const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(ck, "data_hash")); /* absent: an older checkpoint */
+    char now[17];
+    fit_data_hash(r, now);
+    if (want && strcmp(want, now))
+        return vkr_fail(VKR_ERR_INVALID, "checkpoint %s: the images of --data %s%s%s are not those of the interrupted run "
+                                         "(files added, removed or renamed; now %d training images): resuming would "
+                                         "change its epochs; restore them, or start a new run without --resume",
+                        a->resume, a->data, a->val ? " / --val " : "", a->val ? a->val : "", ntrain);
+    return VKR_OK;
+}
+
+/* The classes of the model and of the data, "a, b, c" (at most 6, then "..."). */
+static void class_list(const fit_run *r, int model, char *buf, size_t n) {
+    int k = model ? r->model->nclasses : vkr_dataset_num_classes(r->train);
+    size_t len = 0;
+    buf[0] = 0;
+    for (int c = 0; c < k && c < 6 && len < n; c++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", c ? ", " : "",
+                                model ? r->model->classes[c] : vkr_dataset_class_name(r->train, c));
+    if (k > 6 && len < n) snprintf(buf + len, n - len, ", ... (%d)", k);
+}
+
 /* The checkpoint of an interrupted run: its model, position and history (*resume: its metadata). */
 static vkr_status load_checkpoint(fit_run *r, cJSON **resume) {
     const vkr_fit_opts *a = r->a;
@@ -98,28 +127,33 @@ static vkr_status load_checkpoint(fit_run *r, cJSON **resume) {
     if ((s = vkr_model_load(a->resume, &r->model))) return fit_failed(r, "resume", s);
     const char *meta = vkr_model_get_meta(r->model, "vkrun_checkpoint");
     *resume = meta ? cJSON_Parse(meta) : NULL;
-    if (!*resume)
-        return vkr_fail(VKR_ERR_FORMAT, "%s is not a vkrun checkpoint (no vkrun_checkpoint metadata)", a->resume);
-    r->base_layers = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "base_layers"));
-    r->gap_layer = r->base_layers;
-    int same = r->base_layers > 0 && r->base_layers < r->model->nlayers &&
-               r->model->layers[r->gap_layer].type == VKR_LAYER_GAP &&
-               r->model->nclasses == vkr_dataset_num_classes(r->train);
+    if (!cJSON_IsObject(*resume))
+        return vkr_fail(VKR_ERR_FORMAT, meta ? "%s: its vkrun_checkpoint metadata is not a JSON object (damaged or edited)"
+                                             : "%s is a model file but not a checkpoint (no vkrun_checkpoint metadata: "
+                                               "vkrun train writes OUT.checkpoint when interrupted)", a->resume);
+    double bl;
+    int same = 1;
+    char mine[400], theirs[400];
+    if (!ck_int(*resume, "base_layers", 1, r->model->nlayers - 1, &bl) ||
+        r->model->layers[(int)bl].type != VKR_LAYER_GAP)
+        return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s: its base_layers is not the index of the global average pooling "
+                                        "its head starts with (the file was edited or damaged)", a->resume);
+    r->base_layers = r->gap_layer = (int)bl;
+    same = r->model->nclasses == vkr_dataset_num_classes(r->train);
     for (int c = 0; same && c < r->model->nclasses; c++)
         same = !strcmp(r->model->classes[c], vkr_dataset_class_name(r->train, c));
-    if (!same)
-        return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s does not match this data (its classes or layers differ)",
-                        a->resume);
+    if (!same) {
+        class_list(r, 1, mine, sizeof mine);
+        class_list(r, 0, theirs, sizeof theirs);
+        return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s was trained on the classes (%s), but --data %s has (%s)", a->resume,
+                        mine, a->data, theirs);
+    }
     if (fit_history_from_json(r->hist, cJSON_GetObjectItem(*resume, "history")))
         return vkr_fail(VKR_ERR_FORMAT, "checkpoint %s: its history is malformed or too long", a->resume);
     for (int i = 0; i < r->hist->n; i++) /* checkpoints written before the history had learning rates */
         if (isnan(r->hist->epochs[i].lr)) r->hist->epochs[i].lr = r->hist->epochs[i].stage == VKR_FIT_FINE_TUNE ? a->ft_lr : a->lr;
     vkr_model_set_meta(r->model, "vkrun_checkpoint", NULL);
-    r->step = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "step"));
-    r->loss_sum = cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "loss_sum"));
-    r->correct_sum = cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "correct_sum"));
-    r->seen = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(*resume, "seen"));
-    return VKR_OK;
+    return check_running_state(r, *resume);
 }
 
 /* The model (base + new head, or the checkpoint's), its input size and preprocessing, checked
@@ -366,7 +400,11 @@ static vkr_status output_paths(fit_run *r) {
     }
     struct stat st;
     snprintf(res->checkpoint, sizeof res->checkpoint, "%s.checkpoint", a->out);
-    vkr_status s;
+    vkr_status s = fit_check_opts(a);
+    if (s) {
+        r->res->failed_at = "options";
+        return s;
+    }
     if (r->rank == 0) { /* data-parallel: rank 0 writes, the others need no such folder */
         if (stat(res->plots, &st) != 0 && mkdir(res->plots, 0755) != 0)
             return vkr_fail(VKR_ERR_IO, "cannot create %s: %s", res->plots, strerror(errno));
@@ -374,8 +412,7 @@ static vkr_status output_paths(fit_run *r) {
             (s = vkr_file_check_writable(a->out)))
             return s;
     }
-    if ((s = check_opts(a))) r->res->failed_at = "options";
-    return s;
+    return VKR_OK;
 }
 
 static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
@@ -403,7 +440,7 @@ static vkr_status fit_run_all(fit_run *r, fit_bufs *b) {
         if ((s = tb_open(a->tensorboard, &r->tb))) return fit_failed(r, "tensorboard", s);
         fit_msg(r, "tensorboard: events in %s (view: tensorboard --logdir %s)", tb_path(r->tb), a->tensorboard);
     }
-    int stage = b->resume ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(b->resume, "stage")) : 1;
+    int stage = b->resume ? r->stage : 1; /* checked by check_running_state */
     int done1 = 0;
     for (int i = 0; i < r->hist->n; i++) done1 += r->hist->epochs[i].stage != VKR_FIT_FINE_TUNE;
     snprintf(b->optpath, sizeof b->optpath, "%s.optimizer", a->resume ? a->resume : "");

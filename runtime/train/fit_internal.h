@@ -85,7 +85,8 @@ const char *fit_monitor_name(const fit_run *r);
 vkr_status fit_class_weights(fit_run *r);
 /* fit.c: writes the trained model to opts.out (with the input size and resize it was trained at). */
 vkr_status fit_save_model(fit_run *r);
-/* fit_options.c: the options as JSON (a checkpoint's "options") */
+/* fit_options.c: the options' ranges; the options as JSON (a checkpoint's "options") */
+vkr_status fit_check_opts(const vkr_fit_opts *a);
 cJSON *fit_options_json(const vkr_fit_opts *o);
 
 /* fit_dp.c: data-parallel training over opts.comm (single process: ranks == 1, no-ops) */
@@ -107,6 +108,8 @@ int fit_history_from_json(vkr_fit_history *h, const cJSON *root);
 vkr_status fit_write_history(const vkr_fit_history *h, const char *dir);
 void fit_settings_string(const fit_run *r, char *buf, size_t n);
 vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm);
+/* 16 hex digits: FNV-1a of the training and validation images' paths (below their folders) and labels. */
+void fit_data_hash(const fit_run *r, char out[17]);
 vkr_status fit_resume_optimizer(vkr_graph *g, const char *path, const cJSON *ck);
 
 #endif

@@ -159,6 +159,11 @@ static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, fl
         if (sched) vkr_graph_set_lr(g, (float)r->lr_now);
         weigh_targets(r, t, n, b->ld ? vkr_dataset_num_classes(r->train) : b->K, 1);
         if ((s = fit_dp_step(r, g, x, t, n, lo, &l, &c, sums))) return s;
+        if (!isfinite(sums[0])) { /* diverged (the sums are every rank's: all stop here) */
+            r->loss_sum = sums[0];
+            r->seen += (long)sums[2];
+            break;
+        }
         if (vkr_graph_recoveries(g) != rec) fit_plan_msg(r, g, "out of device memory: re-planned;");
         r->loss_sum += sums[0]; /* over every rank's images */
         r->correct_sum += sums[1];
@@ -191,6 +196,57 @@ static vkr_status keep_best(fit_run *r, vkr_graph *g, vkr_model *gm) {
     return VKR_OK;
 }
 
+static const char *nonfinite_name(double v) { return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf"; }
+
+/* The first tensor of m holding a non-finite value (NULL: none). */
+static const vkr_tensor *nonfinite_tensor(const vkr_model *m) {
+    for (int i = 0; i < m->ntensors; i++)
+        for (uint64_t k = 0; k < m->tensors[i].count; k++)
+            if (!isfinite(m->tensors[i].data[k])) return &m->tensors[i];
+    return NULL;
+}
+
+/* The weights of gm at the end of the last epoch with finite loss and weights (*snap, malloc'ed
+ * once per stage): what is written when training diverges. */
+static vkr_status keep_finite(const vkr_model *gm, float **snap) {
+    uint64_t n = 0;
+    for (int i = 0; i < gm->ntensors; i++) n += gm->tensors[i].count;
+    if (!*snap && !(*snap = malloc(sizeof(float) * (n ? n : 1)))) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
+    n = 0;
+    for (int i = 0; i < gm->ntensors; i++) {
+        memcpy(*snap + n, gm->tensors[i].data, sizeof(float) * gm->tensors[i].count);
+        n += gm->tensors[i].count;
+    }
+    return VKR_OK;
+}
+
+/* Training diverged in epoch `what` (Keras's TerminateOnNaN, and more: vkrun never reports success
+ * for such a run, nor writes a model it would refuse to load): the model of the last finite epoch
+ * (when there is one, and --save-best did not keep a better one) and the history go out, and the
+ * run fails naming the epoch. */
+static vkr_status diverged(fit_run *r, vkr_model *gm, const float *snap, const char *what, const char *why) {
+    const vkr_fit_opts *a = r->a;
+    char kept[4600];
+    uint64_t n = 0;
+    for (int i = 0; i < gm->ntensors; i++) {
+        memcpy(gm->tensors[i].data, snap + n, sizeof(float) * gm->tensors[i].count);
+        n += gm->tensors[i].count;
+    }
+    if (gm != r->model) fit_copy_tensors(r->model, gm);
+    vkr_status s = VKR_OK;
+    if (r->best_saved) snprintf(kept, sizeof kept, "%s is the best epoch's (--save-best: epoch %d)", a->out, r->best_saved);
+    else if (!r->hist->n) snprintf(kept, sizeof kept, "no epoch finished with a finite loss, so %s was not written", a->out);
+    else {
+        if (r->rank == 0) s = fit_save_model(r);
+        snprintf(kept, sizeof kept, "%s %s the weights of epoch %d (the last with a finite loss)", a->out,
+                 s ? "could NOT be written with" : "holds", r->hist->n);
+    }
+    if (r->rank == 0 && r->hist->n) fit_write_history(r->hist, r->res->plots);
+    return fit_failed(r, "train", vkr_fail(VKR_ERR_INVALID, "training diverged in %s: %s; %s. Try a smaller --lr%s "
+                                                            "(or check --weight-decay and --class-weight)", what, why,
+                                           kept, r->stage == 2 ? " / --fine-tune-lr" : ""));
+}
+
 vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch, int epochs, const float *feat,
                            const float *labels, const float *vfeat, const float *vlabels, vkr_model *gm) {
     const vkr_fit_opts *a = r->a;
@@ -198,7 +254,9 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
     int dim = feat ? r->model->layers[r->gap_layer].out_c : r->C * r->H * r->W;
     float *x = malloc(sizeof(float) * (size_t)a->batch * dim), *t = malloc(sizeof(float) * (size_t)a->batch * K);
     int *perm = malloc(sizeof(int) * (size_t)ntrain);
-    vkr_status s = x && t && perm ? VKR_OK : fit_failed(r, "train", vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory"));
+    float *snap = NULL; /* the weights after the last finite epoch */
+    vkr_status s = x && t && perm ? keep_finite(gm, &snap)
+                                  : fit_failed(r, "train", vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory"));
     int total_epochs = first_epoch + epochs, stage_start = fit_stage_start(r, stage);
     for (int e = first_epoch; e < total_epochs && !s; e++) {
         r->stage = stage;
@@ -263,8 +321,35 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
             r->said_input_bound = 1;
         }
         int val = r->val && ((r->hist->n + 1) % a->val_every == 0 || e == total_epochs - 1);
+        if (!isfinite(er->loss)) {
+            char why[96];
+            snprintf(why, sizeof why, "the training loss is %s after %ld images", nonfinite_name(er->loss), r->seen);
+            s = diverged(r, gm, snap, what, why);
+            break;
+        }
+        const vkr_tensor *bad = NULL;
+        if ((s = vkr_graph_download_weights(g))) {
+            s = fit_failed(r, "train", s);
+            break;
+        }
+        if ((bad = nonfinite_tensor(gm))) {
+            char why[700];
+            snprintf(why, sizeof why, "its last steps left a non-finite value in \"%s\"", bad->name);
+            s = diverged(r, gm, snap, what, why);
+            break;
+        }
         if (val && (s = validate(r, g, gm, vfeat, vlabels, dim, er))) {
             s = fit_failed(r, "validation", s);
+            break;
+        }
+        if (val && !isfinite(er->val_loss)) {
+            char why[96];
+            snprintf(why, sizeof why, "the validation loss is %s", nonfinite_name(er->val_loss));
+            s = diverged(r, gm, snap, what, why);
+            break;
+        }
+        if ((s = keep_finite(gm, &snap))) {
+            s = fit_failed(r, "train", s);
             break;
         }
         r->hist->n++;
@@ -288,5 +373,6 @@ vkr_status fit_train_stage(fit_run *r, vkr_graph *g, int stage, int first_epoch,
     free(x);
     free(t);
     free(perm);
+    free(snap);
     return s;
 }

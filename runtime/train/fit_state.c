@@ -205,6 +205,28 @@ void fit_settings_string(const fit_run *r, char *buf, size_t n) {
                  a->dropout);
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ull;
+    return h;
+}
+
+void fit_data_hash(const fit_run *r, char out[17]) {
+    uint64_t h = 14695981039346656037ull;
+    const vkr_dataset *sets[2] = {r->train, r->val};
+    for (int k = 0; k < 2; k++) {
+        if (!sets[k]) continue;
+        size_t root = strlen(vkr_dataset_root(sets[k]));
+        for (int i = 0; i < vkr_dataset_size(sets[k]); i++) {
+            const char *p = vkr_dataset_path(sets[k], i);
+            int32_t label = vkr_dataset_label(sets[k], i);
+            p += strncmp(p, vkr_dataset_root(sets[k]), root) ? 0 : root;
+            h = fnv(fnv(h, p, strlen(p) + 1), &label, sizeof label);
+        }
+        h = fnv(h, "|", 1);
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
 vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm) {
     vkr_status s = vkr_graph_download_weights(g);
     if (s) return s;
@@ -226,6 +248,9 @@ vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm) {
     cJSON_AddNumberToObject(c, "correct_sum", r->correct_sum);
     cJSON_AddNumberToObject(c, "seen", (double)r->seen);
     cJSON_AddNumberToObject(c, "base_layers", r->base_layers);
+    char hash[17];
+    fit_data_hash(r, hash);
+    cJSON_AddStringToObject(c, "data_hash", hash); /* the images the epochs were drawn from */
     cJSON_AddItemToObject(c, "history", checkpoint_history_json(r->hist));
     char *txt = cJSON_PrintUnformatted(c);
     cJSON_Delete(c);

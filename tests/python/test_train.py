@@ -625,7 +625,8 @@ def t_weight_decay():
     root, arch = small_task("wd")
     common = ("--optimizer", "sgd", "--momentum", 0, "--lr", 0.1, "--batch", 36, "--seed", 3)
     outs = {}
-    for name, extra in (("wd_init", ("--epochs", 0)), ("wd_0", ("--epochs", 1)),
+    # the initial weights: one step with lr 1e-30 rounds back to them in float32 (--epochs 0 is refused)
+    for name, extra in (("wd_init", ("--epochs", 1, "--lr", 1e-30)), ("wd_0", ("--epochs", 1)),
                         ("wd_1", ("--epochs", 1, "--weight-decay", 0.5))):
         run("train", "--model", arch, "--data", os.path.join(root, "train"), "--out",
             os.path.join(TMP, name, "m.safetensors"), "--head", 64, *common, *extra)

@@ -278,9 +278,13 @@ def t_tensorboard():
     out2 = os.path.join(TMP, "tb_out2", "m.safetensors")
     argv = ["train", "--model", tiny(), "--data", d, "--out", out2, "--batch", 4, "--head", "8", "--epochs", 3,
             "--tensorboard", logdir2]
-    run(*argv, env={"VKRUN_TEST_SIGINT_AFTER": "8"}, ok=False)
+    p = run(*argv, env={"VKRUN_TEST_SIGINT_AFTER": "8"}, ok=False)
     time.sleep(1.1)
-    run("train", "--resume", out2 + ".checkpoint")
+    # the log folder lies outside the checkpoint's: the resume command given names it (issue 24)
+    line = [l for l in p.stderr.splitlines() if "continue with: " in l]
+    want = "vkrun train --resume %s --tensorboard %s" % (out2 + ".checkpoint", logdir2)
+    assert line and line[0].split("continue with: ", 1)[1] == want, p.stderr
+    run(*want.split()[1:])
     files = sorted(os.listdir(logdir2))
     steps = sorted(e["step"] for f in files for e in read_events(os.path.join(logdir2, f)) if "loss" in e["scalars"])
     assert len(files) == 2 and steps == [0, 1, 2], (files, steps)
