@@ -113,6 +113,11 @@ typedef struct {
 /* Lists all Vulkan devices without creating a logical device.
  * *infos is malloc'ed; free() it. */
 vkr_status vkr_enumerate_devices(vkr_device_info **infos, int *count);
+/* The Vulkan version the loader (libvulkan) supports (VK_MAKE_API_VERSION; vkEnumerateInstanceVersion). */
+vkr_status vkr_loader_version(uint32_t *api_version);
+/* vkrun's own version ("0.1.0") and the git commit it was built from ("08a274f", "unknown" outside git). */
+const char *vkr_version(void);
+const char *vkr_git_commit(void);
 /* Picks a device: `selector` is an index ("0"), a case-insensitive name
  * substring ("llvmpipe"), or NULL/"" for the default (env VKRUN_DEVICE, else
  * discrete > integrated > virtual > CPU > other). */

@@ -198,8 +198,9 @@ static void consider(void *ud, const char *flag) {
         st->dist = d;
         snprintf(st->best, sizeof st->best, "%s", flag);
     }
+    /* a flag the argument starts with: --augmentation -> --augment, --out-dir -> --out */
     size_t k = strlen(flag);
-    if (!strncmp(st->arg, flag, k) && (st->arg[k] == '-' || st->arg[k] == '_') && k > strlen(st->prefix))
+    if (!strncmp(st->arg, flag, k) && st->arg[k] && k > strlen(st->prefix))
         snprintf(st->prefix, sizeof st->prefix, "%s", flag);
 }
 
@@ -214,7 +215,8 @@ int cli_suggest_flag(const char *arg, const char *usage, char *out, size_t n) {
         {"--num-epochs", "--epochs"}, {"--n-epochs", "--epochs"}, {"--validation-split", "--val-split"},
         {"--validation-data", "--val"}, {"--validation", "--val"}, {"--output", "--out"}, {"-o", "--out"},
         {"--weights", "--model"}, {"--image-size", "--size"}, {"--img-size", "--size"},
-        {"--logdir", "--tensorboard"}, {"--log-dir", "--tensorboard"}, {"--fine-tune", "--fine-tune-epochs"}};
+        {"--logdir", "--tensorboard"}, {"--log-dir", "--tensorboard"}, {"--fine-tune", "--fine-tune-epochs"},
+        {"--val", "--data"}, {"--validation-data", "--data"}, {"--images", "--data"}};
     if (!arg || !usage || !n) return 0;
     suggest_state st = {.arg = arg, .dist = 99};
     each_flag(usage, consider, &st);
@@ -234,6 +236,17 @@ int cli_suggest_flag(const char *arg, const char *usage, char *out, size_t n) {
     if (!pick) return 0;
     snprintf(out, n, "%s", pick);
     return 1;
+}
+
+int cli_closest_word(const char *arg, const char *const *words, int n) {
+    int best = -1, dist = 3; /* at most 2 edits, or a word the argument starts with or is the start of */
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(arg, words[i]);
+        size_t a = strlen(arg), w = strlen(words[i]);
+        if (d >= dist && a >= 3 && !strncmp(arg, words[i], a < w ? a : w)) d = 2;
+        if (d < dist) dist = d, best = i;
+    }
+    return best;
 }
 
 int cli_unknown_option(const char *cmd, const char *arg, const char *usage) {

@@ -45,12 +45,15 @@ int cli_output_unwritable(const char *cmd, const char *out);
 
 /* The flag of `usage` (a command's --help text: every "--name" in it) closest to `arg`: edit
  * distance <= 2 ('_' counts as '-'), else the longest flag that `arg` extends ("--batch-size" ->
- * "--batch"), else a Keras/PyTorch spelling of one ("--learning-rate" -> "--lr").  Writes it to
+ * "--batch", "--augmentation" -> "--augment"), else a Keras/PyTorch spelling of one ("--learning-rate" -> "--lr").  Writes it to
  * out and returns 1, or returns 0. */
 int cli_suggest_flag(const char *arg, const char *usage, char *out, size_t n);
 /* "vkrun CMD: unknown option ARG; did you mean --X? (see vkrun CMD --help)" -- or, when ARG is a flag
  * of usage, "option ARG needs a value" -- to stderr; returns 2 (the exit status of bad options). */
 int cli_unknown_option(const char *cmd, const char *arg, const char *usage);
+/* The index of the word of words[0..n) closest to arg (at most 2 edits, or one is the start of the
+ * other), or -1: "did you mean" for commands and values. */
+int cli_closest_word(const char *arg, const char *const *words, int n);
 
 /* text with the bytes a terminal would act on written as \xNN: C0 controls (but newline and tab
  * with keep_lines), DEL, UTF-8 C1 controls and bytes that are not UTF-8 (a name from a model file

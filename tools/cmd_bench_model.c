@@ -177,7 +177,9 @@ int cmd_bench_model(int argc, char **argv) {
         else if (!strcmp(a, "--device") && has) device = argv[++i];
         else if (!strcmp(a, "--precision") && has) precision = argv[++i];
         else if (a[0] == '-') {
-            return cli_unknown_option("bench", a, usage_bench_model);
+            char near[64]; /* a flag of this form of bench, else of another (bench --loaders -> --loader) */
+            return cli_unknown_option("bench", a, cli_suggest_flag(a, usage_bench_model, near, sizeof near) ?
+                                                      usage_bench_model : usage_bench);
         } else if (!path) path = a;
         else {
             fprintf(stderr, "vkrun bench: one model file expected\n");

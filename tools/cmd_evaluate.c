@@ -24,11 +24,12 @@ const char usage_evaluate[] =
     "  --micro-batch N   images per submission (default: the memory planner's choice, on stderr when it splits)\n"
     "  --interpolation   bilinear, nearest, nearest-pil (default: what the model was trained with)\n"
     "  --strict          a file that is not a decodable image is an error (default: skipped with a warning)\n"
+    "  --split-folders-as-classes  accept class folders named like a split (train, val, test)\n"
     CLI_PRECISION_HELP;
 
 typedef struct {
     const char *model_path, *data, *device, *interp_name, *precision;
-    int json, batch, micro, strict, errors;
+    int json, batch, micro, strict, errors, split_names_ok;
 } eval_args;
 
 typedef struct {
@@ -57,6 +58,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         else if (!strcmp(o, "--interpolation") && v) a->interp_name = argv[++i];
         else if (!strcmp(o, "--json")) a->json = 1;
         else if (!strcmp(o, "--strict")) a->strict = 1;
+        else if (!strcmp(o, "--split-folders-as-classes")) a->split_names_ok = 1;
         else if (o[0] != '-' && !a->model_path) a->model_path = o;
         else if (o[0] != '-' && !a->data) a->data = o;
         else {
@@ -263,7 +265,7 @@ static int open_inputs(const eval_args *a, vkr_model **m, vkr_dataset **ds, int 
         return 1;
     }
     if ((s = vkr_preprocess_parse((*m)->preprocess, pre))) return cli_error("evaluate", s);
-    vkr_dataset_opts dopt = {.strict = a->strict, .allow_single_class = 1};
+    vkr_dataset_opts dopt = {.strict = a->strict, .allow_single_class = 1, .split_names_ok = a->split_names_ok};
     if ((s = vkr_dataset_open(a->data, &dopt, ds))) return cli_error("evaluate", s);
     int K = (*m)->nclasses, last = (*m)->nlayers - 1;
     if ((*m)->layers[last].out_rank != 2 || (*m)->layers[last].out_c != K) {

@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <vulkan/vulkan.h> /* VK_API_VERSION_MAJOR and friends */
 
 static const vkr_cli_command k_commands[] = {
     {"train", cmd_train, "transfer learning on a folder of images (base + new head)", usage_train},
@@ -21,10 +23,31 @@ static void usage(FILE *f) {
     fprintf(f, "vkrun: deep learning on Vulkan compute shaders\n\n"
                "usage: vkrun <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
-    fprintf(f, "\n`vkrun <command> --help` describes a command and its flags.\n"
+    fprintf(f, "\n`vkrun <command> --help` describes a command and its flags; `vkrun --version` the build and drivers.\n"
                "environment: VKRUN_DEVICE (index or name substring), VKRUN_VALIDATION=1 (Khronos validation layer),\n"
                "             VKRUN_CACHE_DIR (pipeline cache; default $XDG_CACHE_HOME/vkrun or ~/.cache/vkrun),\n"
                "             under mpirun: VKRUN_DEVICES (devices by local rank, e.g. 0,1), VKRUN_COMM_TIMEOUT (s, default 300)\n");
+}
+
+/* vkrun --version: vkrun's version and commit, the Vulkan loader's version, each device's driver */
+static int version(void) {
+    printf("vkrun %s (git %s)\n", vkr_version(), vkr_git_commit());
+    uint32_t v = 0;
+    if (vkr_loader_version(&v) == VKR_OK)
+        printf("Vulkan loader: %u.%u.%u\n", VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), VK_API_VERSION_PATCH(v));
+    vkr_device_info *d = NULL;
+    int n = 0;
+    if (vkr_enumerate_devices(&d, &n) != VKR_OK) {
+        printf("devices: none (%s)\n", cli_esc_msg(vkr_last_error()));
+        return 0;
+    }
+    for (int i = 0; i < n; i++)
+        printf("device [%d] %s: driver %s %s, Vulkan %u.%u.%u\n", i, cli_esc(d[i].name), cli_esc(d[i].driver_name),
+               cli_esc(d[i].driver_info), VK_API_VERSION_MAJOR(d[i].api_version), VK_API_VERSION_MINOR(d[i].api_version),
+               VK_API_VERSION_PATCH(d[i].api_version));
+    if (!n) printf("devices: none\n");
+    free(d);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -33,6 +56,7 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) return version();
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         if (argc > 2)
             for (size_t i = 0; i < NCOMMANDS; i++)
@@ -51,7 +75,15 @@ int main(int argc, char **argv) {
             }
             return k_commands[i].run(argc - 1, argv + 1);
         }
-    fprintf(stderr, "vkrun: unknown command \"%s\"\n\n", argv[1]);
+    const char *names[NCOMMANDS];
+    for (size_t i = 0; i < NCOMMANDS; i++) names[i] = k_commands[i].name;
+    int near = cli_closest_word(argv[1], names, (int)NCOMMANDS);
+    if (near >= 0) {
+        fprintf(stderr, "vkrun: unknown command \"%s\"; did you mean \"%s\"? (vkrun --help lists the commands)\n",
+                cli_esc(argv[1]), names[near]);
+        return 2;
+    }
+    fprintf(stderr, "vkrun: unknown command \"%s\"\n\n", cli_esc(argv[1]));
     usage(stderr);
     return 2;
 }

@@ -255,6 +255,13 @@ vkr_status vkr_enumerate_devices(vkr_device_info **infos, int *count) {
     return s;
 }
 
+vkr_status vkr_loader_version(uint32_t *api_version) {
+    uint32_t v = VK_API_VERSION_1_0; /* a 1.0 loader has no vkEnumerateInstanceVersion */
+    if (vkEnumerateInstanceVersion(&v) != VK_SUCCESS) return vkr_fail(VKR_ERR_VULKAN, "vkEnumerateInstanceVersion failed");
+    *api_version = v;
+    return VKR_OK;
+}
+
 static int type_rank(vkr_device_type t) {
     switch (t) {
     case VKR_DEVICE_DISCRETE: return 4;

@@ -365,9 +365,11 @@ static vkr_status check_split_names(const scan *sc) {
     if (!train || !other) return VKR_OK;
     return vkr_fail(VKR_ERR_INVALID,
                     "'%s' holds the folders '%s' and '%s': it looks like a dataset that is already split, not one "
-                    "subfolder per class; train on '%s/%s' and validate on '%s/%s' (the train command's --data and "
-                    "--val), or accept these folders as class names (train: --split-folders-as-classes)",
-                    sc->dir, train, other, sc->dir, train, sc->dir, other);
+                    "subfolder per class; name one split: '%s/%s' to train on, '%s/%s' to validate or evaluate on "
+                    "(vkrun train --data '%s/%s' --val '%s/%s'; vkrun evaluate MODEL --data '%s/%s'), or accept these "
+                    "folders as class names (--split-folders-as-classes)",
+                    sc->dir, train, other, sc->dir, train, sc->dir, other, sc->dir, train, sc->dir, other, sc->dir,
+                    other);
 }
 
 /* Lists every class folder's images, then flattens them into sc->all / sc->lab. */
