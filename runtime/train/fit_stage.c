@@ -173,11 +173,14 @@ static vkr_status run_epoch(fit_run *r, vkr_graph *g, batch_src *b, float *x, fl
         vkr_fit_step st = {what, 0, step, steps, r->loss_sum / r->seen, r->correct_sum / r->seen, *images,
                            fit_now() - t0, r->lr_now};
         fit_step_cb(r, &st);
+        /* every N steps counted over the whole run, as Keras's TensorBoard(update_freq=N): with 7 steps
+         * an epoch and N = 10, steps 10, 20, ... (step 3 of epoch 2, ...) */
         int every = r->a->tensorboard_steps;
-        if (r->tb && every > 0 && step % every == 0) {
+        int64_t global = (int64_t)r->hist->n * steps + step;
+        if (r->tb && every > 0 && global % every == 0) {
             static const char *const tags[] = {"batch_loss", "batch_accuracy"};
             double v[2] = {st.loss, st.accuracy};
-            if ((s = tb_scalars(r->tb, (int64_t)r->hist->n * steps + step, 2, tags, v))) return s;
+            if ((s = tb_scalars(r->tb, global, 2, tags, v))) return s;
         }
     }
     return r->stop ? VKR_OK : s;

@@ -10,8 +10,8 @@ Every check runs on small synthetic image folders and a tiny architecture (no ..
 
 import argparse
 import json
-import re
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import Runner  # noqa: E402
+from _harness import ROOT, Runner  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -503,12 +503,65 @@ def t_did_you_mean():
              (("bench", "m", "--bakward"), "did you mean --backward?"),
              (("selftest", "--lst"), "did you mean --list?"),
              (("forward", "m", "--inptu", "x"), "did you mean --input?"),
-             (("summary", "m", "--heigth", 9), "did you mean --height?")]
+             (("summary", "m", "--heigth", 9), "did you mean --height?"),
+             # issue 31: a word that extends a flag, another form of bench, evaluate's --data
+             (("train", "--augmentation", "flip"), "did you mean --augment?"),
+             (("bench", "--loaders", "d"), "did you mean --loader?"),
+             (("evaluate", "m", "--val", "d"), "did you mean --data?")]
     for argv, want in cases:
         p = run(*argv, ok=False)
         assert p.returncode == 2 and want in p.stderr and ("vkrun %s:" % argv[0]) in p.stderr, (argv, p.stderr)
     p = run("train", "--frobnicate", ok=False)
     assert p.returncode == 2 and "unknown option --frobnicate (see" in p.stderr and "did you mean" not in p.stderr, p.stderr
+    for typo, cmd in (("trian", "train"), ("evalute", "evaluate"), ("predcit", "predict"), ("bnech", "bench")):
+        p = run(typo, ok=False)
+        assert p.returncode == 2 and 'unknown command "%s"; did you mean "%s"?' % (typo, cmd) in p.stderr, p.stderr
+    p = run("frobnicate", ok=False)
+    assert p.returncode == 2 and "did you mean" not in p.stderr and "commands:" in p.stderr, p.stderr
+
+
+def t_version():
+    """vkrun --version: vkrun's version and git commit, the loader's Vulkan version, each device's driver
+    (the same as vkrun devices --json says)."""
+    out = run("--version").stdout.splitlines()
+    m = re.match(r"vkrun (\d+\.\d+\.\d+) \(git ([0-9a-f]{7}(\+changes)?|unknown)\)$", out[0])
+    assert m, out
+    git = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True)
+    if git.returncode == 0:  # a build of this checkout names its commit
+        assert m.group(2).split("+")[0] == git.stdout.strip(), (m.group(2), git.stdout)
+    assert re.match(r"Vulkan loader: 1\.\d+\.\d+$", out[1]), out
+    devs = json.loads(run("devices", "--json").stdout)
+    want = ["device [%d] %s: driver %s %s, Vulkan %s" % (d["index"], d["name"], d["driver_name"], d["driver_info"],
+                                                         d["api_version"]) for d in devs]
+    assert out[2:] == want, (out, want)
+
+
+def t_evaluate_split_message():
+    """evaluate on a folder holding train/ and val/ names the split to evaluate on and evaluate's own command
+    (it said "train on .../train" before); --split-folders-as-classes accepts the folders as classes."""
+    d = os.path.join(TMP, "presplit_eval")
+    for split in ("train", "val"):
+        make_folder(os.path.join("presplit_eval", split), ["a", "b"], 2)
+    model = os.path.join(TMP, "presplit_model", "m.safetensors")
+    run("train", "--model", tiny(), "--data", os.path.join(d, "train"), "--out", model, "--batch", 4, "--head", "8",
+        "--epochs", 1)
+    p = run("evaluate", model, "--data", d, ok=False)
+    assert p.returncode != 0 and "vkrun evaluate MODEL --data '%s/val'" % d in p.stderr, p.stderr
+    p = run("evaluate", model, "--data", d, "--split-folders-as-classes", ok=False)
+    assert "already split" not in p.stderr, p.stderr
+
+
+def t_tensorboard_global_steps():
+    """--tensorboard-steps N counts steps over the whole run, as Keras: 7 steps an epoch, N = 10 -> batch
+    scalars at global steps 10 and 20 of 21 (none were written before: the count restarted each epoch)."""
+    d = make_folder("tb7", ["a", "b"], 14)
+    logdir = os.path.join(TMP, "tb7_logs")
+    run("train", "--model", tiny(), "--data", d, "--out", os.path.join(TMP, "tb7_out", "m.safetensors"), "--batch", 4,
+        "--head", "8", "--epochs", 3, "--tensorboard", logdir, "--tensorboard-steps", 10)
+    files = os.listdir(logdir)
+    ev = read_events(os.path.join(logdir, files[0]))
+    steps = [e["step"] for e in ev if "batch_loss" in e["scalars"]]
+    assert steps == [10, 20], steps
 
 
 R.check("--augment SPEC: seeded, the cache-off message once; --augment-fine-tune caches the head", t_augment)
@@ -521,6 +574,9 @@ R.check("--resume CHECKPOINT alone; the Ctrl-C message's command; mismatched fla
 R.check("--tensorboard: event files pass an independent reader (CRCs, protobuf) and equal history.json", t_tensorboard)
 R.check("bench --json: the figures as JSON, FLOPs against a count made here", t_bench_json)
 R.check("bench --loader: the loader's images/s, plain and augmented, per thread count", t_bench_loader)
-R.check("did-you-mean for unknown flags of every command", t_did_you_mean)
+R.check("did-you-mean for unknown flags of every command, and for commands", t_did_you_mean)
+R.check("vkrun --version: version, commit, loader, drivers", t_version)
+R.check("evaluate on an already split folder names evaluate's command", t_evaluate_split_message)
+R.check("--tensorboard-steps counts steps over the whole run", t_tensorboard_global_steps)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())
