@@ -34,7 +34,8 @@ static const char *const k_converted[] = {
 static int print_supported(void) {
     printf("layer types (docs/model-format.md):");
     for (int t = 0; t < VKR_LAYER_TYPE_COUNT; t++) printf(" %s", vkr_layer_type_name((vkr_layer_type)t));
-    printf("\nconverted by tools/convert.py (/usr/bin/python3 tools/convert.py SRC -o OUT.safetensors):\n");
+    printf("\nconverted by vkrun-convert SRC -o OUT.safetensors (in a source checkout: /usr/bin/python3 "
+           "tools/convert.py):\n");
     for (size_t i = 0; i < sizeof k_converted / sizeof k_converted[0]; i++) printf("  %s\n", k_converted[i]);
     return 0;
 }

@@ -675,7 +675,10 @@ int cmd_train(int argc, char **argv) {
         t.o.device = rank_device(t.o.device, local_rank, devbuf, sizeof devbuf);
     }
     int rank = vkr_comm_rank(comm);
-    train_ui u = {.tty = isatty(STDOUT_FILENO) && rank == 0, .quiet = t.quiet || rank != 0};
+    /* the progress bar only on a terminal of the user's: under mpirun rank 0's stdout is the launcher's
+     * pseudo-terminal even when mpirun's own output goes to a pipe or a file (carriage returns there) */
+    int under_launcher = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE");
+    train_ui u = {.tty = isatty(STDOUT_FILENO) && rank == 0 && !under_launcher, .quiet = t.quiet || rank != 0};
     const char *e = getenv("VKRUN_TEST_SIGINT_AFTER");
     u.sigint_after = e && *e ? atol(e) : 0;
     e = getenv("VKRUN_TEST_SIGINT_CACHING");

@@ -40,6 +40,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vkrun_model as vm  # noqa: E402
 
+# the command's name in messages: vkrun-convert when installed (its wrapper says so), else convert.py
+PROG = os.environ.get("VKRUN_CONVERT_PROG") or "convert.py"
+
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 KERAS_CONV = ("kernel", "bias")
 KERAS_BN = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -359,7 +362,7 @@ def vkrun_check(vkrun, out):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Convert Keras h5 / torchvision weights to a vkrun model file.")
+    ap = argparse.ArgumentParser(prog=PROG, description="Convert Keras h5 / torchvision weights to a vkrun model file.")
     ap.add_argument("src", nargs="?", help="Keras .h5 weights, torch .pth/.th checkpoint or .onnx model")
     ap.add_argument("-o", "--output", help="output .safetensors (required)")
     ap.add_argument("--list", action="store_true", help="print the architectures and ONNX ops this converts, and exit")
@@ -419,7 +422,7 @@ def main(argv=None):
 
 
 def _error(msg):
-    sys.stderr.write("convert.py: error: %s\n" % escape(msg))
+    sys.stderr.write("%s: error: %s\n" % (PROG, escape(msg)))
     return 1
 
 

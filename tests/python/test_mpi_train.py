@@ -74,7 +74,12 @@ def sh(argv, env=None, ok=True, timeout=300):
     if MPIEXEC and argv[0] == MPIEXEC:
         e.update(MPI_ENV)
     e.update(env or {})
-    p = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=e, timeout=timeout)
+    p = subprocess.run([str(a) for a in argv], capture_output=True, env=e, timeout=timeout)
+    # piped, mpirun's output holds no progress bar (carriage returns: rank 0's stdout is mpirun's pty);
+    # read as bytes, since text mode would turn each \r into a newline
+    if MPIEXEC and argv[0] == MPIEXEC and p.returncode == 0:
+        assert b"\r" not in p.stdout, "carriage returns in mpirun's piped output: %r" % p.stdout[-400:]
+    p.stdout, p.stderr = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     if ok and p.returncode != 0:
         raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(map(str, argv[:4])), p.returncode, p.stdout[-3000:],
                                                           p.stderr[-3000:]))
