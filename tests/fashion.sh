@@ -72,7 +72,9 @@ demo)
         echo "PASS README.md's demo table is what the demo printed (accuracies to 4 decimals, the margin)"
     else
         # the same lines; each accuracy within the largest difference measured between the reference
-        # platform and llvmpipe compiled without FMA (README.md gives both tables), doubled
+        # platform and llvmpipe compiled without FMA (from scratch: 0.6240 vs 0.6647; README.md gives
+        # both tables), rounded up; the demo itself fails unless transfer beats from-scratch
+        DEMO_SPREAD=0.05
         paste -d '\n' "$work/readme.txt" "$work/printed.txt" | awk -v spread="$DEMO_SPREAD" '
             NR % 2 { want = $0; next }
             {
