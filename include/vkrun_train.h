@@ -5,10 +5,11 @@
  * feature map -> global average pooling -> Dense+ReLU layers -> Dense(classes,
  * softmax)), trains the head on the frozen base (stage 1; the base's pooled
  * features are computed once and cached when nothing else needs the base),
- * optionally fine-tunes the base (stage 2), validates, and writes the model,
- * history.json (Keras's History.history: {"loss": [...], "accuracy": [...], "val_loss": [...],
- * "val_accuracy": [...], "lr": [...], "stage": [...], "epoch_seconds": [...]}, null where an epoch
- * was not validated) / history.csv and accuracy.png / loss.png (a line marks where fine-tuning starts).
+ * optionally fine-tunes the base (stage 2), validates, and writes the model and, named after it
+ * (out = DIR/M.safetensors: M.history.json ... in plots or DIR), M.history.json (Keras's
+ * History.history: {"loss": [...], "accuracy": [...], "val_loss": [...], "val_accuracy": [...],
+ * "lr": [...], "stage": [...], "epoch_seconds": [...]}, null where an epoch was not validated) /
+ * M.history.csv and M.accuracy.png / M.loss.png (a line marks where fine-tuning starts).
  *
  * It never prints, never reads the environment for its own purposes and never
  * exits: progress, epochs, stages and informational lines go to the callbacks;
@@ -65,7 +66,7 @@ typedef struct {
     int val_every;          /* validate every K epochs and after the last (default 1) */
     /* outputs */
     const char *out;        /* trained model (.safetensors), written atomically */
-    const char *plots;      /* folder of history.json/.csv, accuracy.png, loss.png (NULL: out's folder) */
+    const char *plots;      /* folder of M.history.json/.csv, M.accuracy.png, M.loss.png (NULL: out's folder) */
     const char *cache_dir;  /* keep the pooled features on disk here (NULL: in memory) */
     /* device: ctx when given (kept open; its validation messages are left to the caller), else a
      * context on `device` (see vkr_select_device; validation from VKRUN_VALIDATION) that vkr_fit

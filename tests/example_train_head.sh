@@ -20,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 "$build/export_fashion_mnist" --out "$work/data" --task target --train-per-class 20 --test-per-class 20
 "$example" "$root/weights/fashion_resnet_source.safetensors" "$work/data/train" "$work/data/test" \
     "$work/out/model.safetensors" | tee "$work/log"
-test -s "$work/out/model.safetensors" && test -s "$work/out/history.json" && test -s "$work/out/loss.png"
+test -s "$work/out/model.safetensors" && test -s "$work/out/model.history.json" && test -s "$work/out/model.loss.png"
 grep '^epoch ' "$work/log" | sed 's/^epoch //' >"$work/reported"
 grep '^history ' "$work/log" | sed 's/^history //' >"$work/returned"
 [ "$(wc -l <"$work/reported")" = 8 ] || { echo "FAIL: expected 8 epoch lines"; exit 1; }

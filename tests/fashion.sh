@@ -32,7 +32,7 @@ pretrain)
         --val "$work/source/test" --head '' --freeze 0 --bn-train --epochs 1 --seed 1 --drop-remainder \
         --out "$work/base.safetensors" --plots "$work/plots"
     "$build/vkrun" summary "$work/base.safetensors" | grep -q "Total params: 202,533"
-    test -s "$work/plots/loss.png"
+    test -s "$work/plots/base.loss.png"
     # Byte for byte: the same command gives the file recorded on the reference platform
     # (weights/README.md says the full command reproduced the committed base the same way);
     # elsewhere, the same command run twice gives the same file.  VKRUN_PRETRAIN_SHA256 overrides.

@@ -44,7 +44,7 @@ online() {
     build/vkrun train --model weights/resnet50_notop.safetensors --data "$out/cats_and_dogs_filtered/train" \
         --val "$out/cats_and_dogs_filtered/validation" --out "$out/cats_dogs/model.safetensors"
     build/vkrun evaluate "$out/cats_dogs/model.safetensors" --data "$out/cats_and_dogs_filtered/validation"
-    echo "curves: $out/cats_dogs/accuracy.png $out/cats_dogs/loss.png"
+    echo "curves: $out/cats_dogs/model.accuracy.png $out/cats_dogs/model.loss.png"
 }
 
 if [ "${VKRUN_DEMO:-}" = offline ] || ! online; then

@@ -39,13 +39,13 @@ run transfer --model "$root/weights/fashion_resnet_source.safetensors" --head 12
 echo "== from scratch: the same network and head, all layers trained (BatchNorm in training mode)"
 run scratch --model "$root/weights/fashion_resnet.json" --head 128 --freeze 0 --bn-train --epochs "$scratch_epochs"
 
-# history.csv: epoch,stage,loss,accuracy,val_loss,val_accuracy,seconds,lr
+# model.history.csv: epoch,stage,loss,accuracy,val_loss,val_accuracy,seconds,lr
 col() { awk -F, -v st="$2" -v c="$3" 'NR > 1 && (st == "" || $2 == st) { v = $c } END { print v }' "$1"; }
 sum() { awk -F, -v st="$2" 'NR > 1 && (st == "" || $2 == st) { s += $7 } END { printf "%.1f", s }' "$1"; }
 # "cached pooled features of N images in S s" (vkrun train's output)
 cache=$(sed -n 's/^cached pooled features of [0-9]* images in \([0-9.]*\) s$/\1/p' "$out/transfer/log")
-th="$out/transfer/history.csv"
-sh="$out/scratch/history.csv"
+th="$out/transfer/model.history.csv"
+sh="$out/scratch/model.history.csv"
 head_acc=$(col "$th" head 6)
 ft_acc=$(col "$th" fine-tune 6)
 scratch_acc=$(col "$sh" "" 6)
@@ -62,7 +62,7 @@ printf "%-34s %14.4f %10s\n" "fine-tuned (+$ft_epochs epochs, lr 3e-4)" "$ft_acc
 printf "%-34s %14.4f %10s\n" "from scratch ($scratch_epochs epochs)" "$scratch_acc" "$scratch_s"
 echo "(seconds: feature caching + training epochs; wall time of each whole run, with validation every 5 epochs:" \
     "$(cat "$out/transfer/seconds") s transfer, $(cat "$out/scratch/seconds") s scratch)"
-echo "curves: $out/transfer/{accuracy,loss}.png  $out/scratch/{accuracy,loss}.png"
+echo "curves: $out/transfer/model.{accuracy,loss}.png  $out/scratch/model.{accuracy,loss}.png"
 awk -v t="$ft_acc" -v h="$head_acc" -v s="$scratch_acc" 'BEGIN {
     best = t > h ? t : h
     printf "transfer beats from-scratch by %.1f accuracy points\n", 100 * (best - s)

@@ -365,7 +365,7 @@ static vkr_status write_outputs(fit_run *r) {
     vkr_status s;
     if (r->rank != 0) return VKR_OK; /* data-parallel: rank 0 writes */
     if (!r->best_saved && (s = fit_save_model(r))) return fit_failed(r, "save", s);
-    if ((s = fit_write_history(r->hist, r->res->plots)))
+    if ((s = fit_write_history(r->hist, r->res->plots, a->out)))
         return vkr_fail(s, "wrote %s, but not all of the history and curves in %s: %s", a->out, r->res->plots,
                         vkr_last_error());
     remove(r->res->checkpoint);
@@ -374,8 +374,14 @@ static vkr_status write_outputs(fit_run *r) {
     remove(opt);
     if (r->hist->n) {
         const vkr_fit_epoch *e = &r->hist->epochs[r->hist->n - 1];
-        if (r->best_saved) fit_msg(r, "history and curves (accuracy.png, loss.png) in %s", r->res->plots);
-        else fit_msg(r, "wrote %s; history and curves (accuracy.png, loss.png) in %s", a->out, r->res->plots);
+        char stem[256];
+        fit_output_stem(a->out, stem, sizeof stem);
+        if (r->best_saved)
+            fit_msg(r, "history and curves (%s.history.json, %s.accuracy.png, %s.loss.png) in %s", stem, stem, stem,
+                    r->res->plots);
+        else
+            fit_msg(r, "wrote %s; history and curves (%s.history.json, %s.accuracy.png, %s.loss.png) in %s", a->out,
+                    stem, stem, stem, r->res->plots);
         if (!isnan(e->val_accuracy)) fit_msg(r, "final: val_loss %.4f, val_accuracy %.4f", e->val_loss, e->val_accuracy);
         if (r->best_saved) {
             const vkr_fit_epoch *b = &r->hist->epochs[r->best_saved - 1];

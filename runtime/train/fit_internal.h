@@ -105,7 +105,8 @@ void fit_dp_free(fit_run *r);
 /* fit_state.c: history, checkpoints */
 cJSON *fit_history_json(const vkr_fit_history *h);
 int fit_history_from_json(vkr_fit_history *h, const cJSON *root);
-vkr_status fit_write_history(const vkr_fit_history *h, const char *dir);
+vkr_status fit_write_history(const vkr_fit_history *h, const char *dir, const char *out);
+void fit_output_stem(const char *out, char *stem, size_t n);
 void fit_settings_string(const fit_run *r, char *buf, size_t n);
 vkr_status fit_save_checkpoint(fit_run *r, vkr_graph *g, vkr_model *gm);
 /* 16 hex digits: FNV-1a of the training and validation images' paths (below their folders) and labels. */

@@ -121,7 +121,7 @@ static vkr_status interrupted(fit_run *r, vkr_graph *g, vkr_model *gm, const cha
     res->checkpoint_status = fit_dp_average_bn_stats(r, g, gm);
     if (!res->checkpoint_status && r->rank == 0) res->checkpoint_status = fit_save_checkpoint(r, g, gm); /* rank 0 writes */
     if (res->checkpoint_status) snprintf(res->checkpoint_error, sizeof res->checkpoint_error, "%s", vkr_last_error());
-    else if (r->rank == 0) fit_write_history(r->hist, res->plots);
+    else if (r->rank == 0) fit_write_history(r->hist, res->plots, r->a->out);
     snprintf(res->interrupted_at, sizeof res->interrupted_at, "%s", what);
     res->step = step;
     res->steps = steps;
@@ -244,7 +244,7 @@ static vkr_status diverged(fit_run *r, vkr_model *gm, const float *snap, const c
         snprintf(kept, sizeof kept, "%s %s the weights of epoch %d (the last with a finite loss)", a->out,
                  s ? "could NOT be written with" : "holds", r->hist->n);
     }
-    if (r->rank == 0 && r->hist->n) fit_write_history(r->hist, r->res->plots);
+    if (r->rank == 0 && r->hist->n) fit_write_history(r->hist, r->res->plots, r->a->out);
     return fit_failed(r, "train", vkr_fail(VKR_ERR_INVALID, "training diverged in %s: %s; %s. Try a smaller --lr%s "
                                                             "(or check --weight-decay and --class-weight)", what, why,
                                            kept, r->stage == 2 ? " / --fine-tune-lr" : ""));

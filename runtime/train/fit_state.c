@@ -1,4 +1,4 @@
-/* What a run leaves behind: history.json / history.csv and the curves, and the checkpoint an
+/* What a run leaves behind: STEM.history.json / .history.csv and the curves, and the checkpoint an
  * interrupted run writes (the model with its "vkrun_checkpoint" metadata: settings, position,
  * running sums and history; the optimizer state in OUT.checkpoint.optimizer). */
 #include "train/fit_internal.h"
@@ -128,7 +128,17 @@ static char *history_csv(const vkr_fit_history *h) {
     return csv;
 }
 
-static vkr_status plot_history(const vkr_fit_history *h, const char *dir) {
+/* The name the history and curves of the model `out` start with: its file name less the extension
+ * ("runs/cd.safetensors" -> "cd"), so that two models of one folder keep their own. */
+void fit_output_stem(const char *out, char *stem, size_t n) {
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    const char *dot = strrchr(base, '.');
+    size_t len = dot && dot > base ? (size_t)(dot - base) : strlen(base);
+    snprintf(stem, n, "%.*s", (int)len, base);
+}
+
+static vkr_status plot_history(const vkr_fit_history *h, const char *dir, const char *stem) {
     double *y = malloc(sizeof(double) * 4 * (size_t)h->n);
     if (!y) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int i = 0; i < h->n; i++) {
@@ -149,29 +159,32 @@ static vkr_status plot_history(const vkr_fit_history *h, const char *dir) {
             nmk = 1;
         }
     char path[4400];
-    snprintf(path, sizeof path, "%s/accuracy.png", dir);
+    snprintf(path, sizeof path, "%s/%s.accuracy.png", dir, stem);
     vkr_status s = vkr_plot_lines_marked(path, "Model accuracy", "epoch", "accuracy", acc, has_val ? 2 : 1, &mk, nmk);
     if (!s) {
-        snprintf(path, sizeof path, "%s/loss.png", dir);
+        snprintf(path, sizeof path, "%s/%s.loss.png", dir, stem);
         s = vkr_plot_lines_marked(path, "Model loss", "epoch", "loss", loss, has_val ? 2 : 1, &mk, nmk);
     }
     free(y);
     return s;
 }
 
-/* history.json, history.csv, accuracy.png and loss.png in dir; tries them all, fails (VKR_ERR_IO)
- * with the first problem. */
-vkr_status fit_write_history(const vkr_fit_history *h, const char *dir) {
-    char err[5600] = "";
+/* STEM.history.json, STEM.history.csv, STEM.accuracy.png and STEM.loss.png in dir (STEM: the
+ * model's name, fit_output_stem); tries them all, fails (VKR_ERR_IO) with the first problem. */
+vkr_status fit_write_history(const vkr_fit_history *h, const char *dir, const char *out) {
+    char err[5600] = "", stem[256], name[300];
+    fit_output_stem(out, stem, sizeof stem);
     cJSON *root = fit_history_json(h);
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
-    write_text(dir, "history.json", txt, err, sizeof err);
+    snprintf(name, sizeof name, "%s.history.json", stem);
+    write_text(dir, name, txt, err, sizeof err);
     free(txt);
     char *csv = history_csv(h);
-    write_text(dir, "history.csv", csv, err, sizeof err);
+    snprintf(name, sizeof name, "%s.history.csv", stem);
+    write_text(dir, name, csv, err, sizeof err);
     free(csv);
-    if (h->n && plot_history(h, dir) && !*err) snprintf(err, sizeof err, "plot: %s", vkr_last_error());
+    if (h->n && plot_history(h, dir, stem) && !*err) snprintf(err, sizeof err, "plot: %s", vkr_last_error());
     return *err ? vkr_fail(VKR_ERR_IO, "%s", err) : VKR_OK;
 }
 

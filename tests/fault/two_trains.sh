@@ -25,10 +25,10 @@ for n in first second; do
         echo "FAIL concurrent run $n exited $r:"; cat "$work/$n/log"; fail=1
     elif ! cmp -s "$work/alone/m.safetensors" "$work/$n/m.safetensors"; then
         echo "FAIL concurrent run $n wrote another model than the run alone"; fail=1
-    elif [ "$(grep -o '"loss":[^,]*' "$work/alone/history.json")" != "$(grep -o '"loss":[^,]*' "$work/$n/history.json")" ]; then
+    elif [ "$(grep -o '"loss":[^,]*' "$work/alone/m.history.json")" != "$(grep -o '"loss":[^,]*' "$work/$n/m.history.json")" ]; then
         echo "FAIL concurrent run $n: another loss history than the run alone"; fail=1
     else
-        echo "PASS concurrent run $n: same model bytes and losses as the run alone ($(grep -o '"loss":[^,]*' "$work/$n/history.json" | tr '\n' ' '))"
+        echo "PASS concurrent run $n: same model bytes and losses as the run alone ($(grep -o '"loss":[^,]*' "$work/$n/m.history.json" | tr '\n' ' '))"
     fi
 done
 [ $fail = 0 ] && echo "2 passed, 0 failed" || echo "failed"

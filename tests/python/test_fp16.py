@@ -57,7 +57,7 @@ def t_flag_errors():
 
 
 def history(d):
-    with open(os.path.join(d, "history.json")) as f:
+    with open(os.path.join(d, "m.history.json")) as f:
         return json.load(f)
 
 

@@ -142,7 +142,7 @@ def t_checkpoint_paths():
         shutil.copy(ck3 + ext, ck2 + ext)
     run("train", "--resume", ck2, "--quiet")
     assert os.path.exists(ck3) and os.path.exists(ck3 + ".optimizer"), listing(folder2)
-    assert "m.safetensors" in listing(copy) and "history.json" in listing(copy) and not os.path.exists(ck2)
+    assert "m.safetensors" in listing(copy) and "m.history.json" in listing(copy) and not os.path.exists(ck2)
     assert not os.path.exists(os.path.join(folder2, "m.safetensors"))
     elsewhere = os.path.join(TMP, "elsewhere")
     for key, flag in (("tensorboard", "--tensorboard"), ("plots", "--plots"), ("cache_dir", "--cache")):
@@ -347,7 +347,7 @@ def t_diverging():
     out = os.path.join(TMP, "nan_ft", "m.safetensors")
     p = run(*train_args(d, out, "--val", d, "--epochs", 1, "--fine-tune-epochs", 1, "--fine-tune-lr", 1e30), ok=False)
     refused(p, 1, "training diverged in fine-tune epoch 2/2", "holds the weights of epoch 1", "--fine-tune-lr")
-    h = json.load(open(os.path.join(os.path.dirname(out), "history.json")))
+    h = json.load(open(os.path.join(os.path.dirname(out), "m.history.json")))
     assert h["stage"] == ["head"] and h["loss"][0] is not None, h
     p = run("evaluate", out, "--data", d)
     assert "accuracy" in p.stdout, p.stdout

@@ -73,7 +73,7 @@ def t_convert_train_evaluate_predict():
                 f.write(b"P6\n16 16\n255\n" + img.tobytes())
     run("vkrun", "train", "--model", "base.safetensors", "--data", "imgs", "--out", "m.safetensors", "--head", "8",
         "--epochs", 2, "--batch", 4)
-    for f in ("m.safetensors", "history.json", "loss.png"):
+    for f in ("m.safetensors", "m.history.json", "m.loss.png"):
         assert os.path.getsize(os.path.join(WORK, f)) > 0, f
     ev = json.loads(run("vkrun", "evaluate", "m.safetensors", "--data", "imgs", "--json").stdout)
     assert sum(sum(r) for r in ev["confusion"]) == 12, ev

@@ -160,7 +160,7 @@ def tensors(path):
 
 
 def history(model):
-    with open(os.path.join(os.path.dirname(model), "history.json")) as f:
+    with open(os.path.join(os.path.dirname(model), "m.history.json")) as f:
         return json.load(f)
 
 

@@ -50,8 +50,8 @@ def run(*argv, env=None, ok=True):
 
 
 def history(d):
-    """history.json (Keras's {"loss": [...], "val_loss": [...], ...}) as one record per epoch."""
-    with open(os.path.join(d, "history.json")) as f:
+    """m.history.json (the history of d/m.safetensors: Keras's {"loss": [...], "val_loss": [...], ...}) as one record per epoch."""
+    with open(os.path.join(d, "m.history.json")) as f:
         h = json.load(f)
     keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "stage", "epoch_seconds")
     assert sorted(h) == sorted(keys) and len({len(h[k]) for k in keys}) == 1, h
@@ -94,7 +94,7 @@ def t_squeezenet_cats_dogs():
     print("  training loss by epoch: %s" % " ".join("%.4f" % e["loss"] for e in h))
     assert h[-1]["loss"] <= LOSS_FALL * h[0]["loss"], "training loss did not fall by %.2fx: %.4f -> %.4f" % (
         1 / LOSS_FALL, h[0]["loss"], h[-1]["loss"])
-    for f in ("m.safetensors", "history.csv", "accuracy.png", "loss.png"):
+    for f in ("m.safetensors", "m.history.csv", "m.accuracy.png", "m.loss.png"):
         assert os.path.getsize(os.path.join(d, f)) > 0, f
     ev = json.loads(run("evaluate", os.path.join(d, "m.safetensors"), "--data", need_shared("data", "cats_dogs", "val"),
                         "--json").stdout)
@@ -154,7 +154,7 @@ def t_predict():
 
 
 def t_no_cache_same_loss():
-    a = history(os.path.join(TMP, "cached")) if os.path.exists(os.path.join(TMP, "cached", "history.json")) else None
+    a = history(os.path.join(TMP, "cached")) if os.path.exists(os.path.join(TMP, "cached", "m.history.json")) else None
     if a is None:
         raise Skip("needs the cached run")
     d, _ = cats_dogs_run("uncached", "--no-cache", "--epochs", 2)  # the first 2 of the cached run's 5 (constant lr)
@@ -168,7 +168,7 @@ def t_no_cache_same_loss():
 
 
 def t_interrupt_resume():
-    a = history(os.path.join(TMP, "cached")) if os.path.exists(os.path.join(TMP, "cached", "history.json")) else None
+    a = history(os.path.join(TMP, "cached")) if os.path.exists(os.path.join(TMP, "cached", "m.history.json")) else None
     if a is None:
         raise Skip("needs the cached run")
     d, p = cats_dogs_run("interrupted", env={"VKRUN_TEST_SIGINT_AFTER": "8"}, ok=False)

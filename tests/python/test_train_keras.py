@@ -77,8 +77,8 @@ KERAS_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "stage", "ep
 
 
 def hist(d):
-    """history.json: Keras's History.history, exactly these keys, one element per epoch."""
-    with open(os.path.join(d, "history.json")) as f:
+    """m.history.json (the history of d/m.safetensors): Keras's History.history, exactly these keys, one element per epoch."""
+    with open(os.path.join(d, "m.history.json")) as f:
         h = json.load(f)
     assert sorted(h) == sorted(KERAS_KEYS) and len({len(h[k]) for k in KERAS_KEYS}) == 1, h
     return h
@@ -428,7 +428,7 @@ def t_remainder_and_history():
     assert h["val_loss"][0] is None and h["val_accuracy"][0] is None and None not in h["val_loss"][1:], h
     assert all(abs(a * 22 - round(a * 22)) < 1e-9 for a in h["accuracy"]), h["accuracy"]  # out of 22 images
     assert all(s > 0 for s in h["epoch_seconds"]), h
-    rows = [l.split(",") for l in open(os.path.join(os.path.dirname(out), "history.csv")).read().split()[1:]]
+    rows = [l.split(",") for l in open(os.path.join(os.path.dirname(out), "m.history.csv")).read().split()[1:]]
     assert [float(r[2]) for r in rows] == [round(v, 6) for v in h["loss"]] and [float(r[7]) for r in rows] == h["lr"]
     p = run("train", "--model", tiny(), "--data", d, "--batch", 32, "--out", out, "--drop-remainder", ok=False)
     assert p.returncode == 1 and "make no batch of 32" in p.stderr and "--drop-remainder" in p.stderr, p.stderr
@@ -448,15 +448,15 @@ def t_plot_marks_fine_tuning():
     """accuracy.png and loss.png mark where fine-tuning starts with a dashed line (2 px); a run
     without fine-tuning has none."""
     d = os.path.join(TMP, "rem_out")
-    if not os.path.exists(os.path.join(d, "history.json")):
+    if not os.path.exists(os.path.join(d, "m.history.json")):
         raise AssertionError("needs the run of the remainder check")
-    for name in ("accuracy.png", "loss.png"):
+    for name in ("m.accuracy.png", "m.loss.png"):
         cols = marker_columns(png_pixels(os.path.join(d, name)))
         assert len(cols) == 2 and cols[1] == cols[0] + 1, (name, cols)
     data = make_folder("nomark", ["a", "b"], 4)
     out = os.path.join(TMP, "nomark_out", "m.safetensors")
     run("train", "--model", tiny(), "--data", data, "--batch", 4, "--head", "4", "--epochs", 2, "--out", out)
-    assert marker_columns(png_pixels(os.path.join(TMP, "nomark_out", "loss.png"))) == []
+    assert marker_columns(png_pixels(os.path.join(TMP, "nomark_out", "m.loss.png"))) == []
 
 
 def t_caching_progress():
@@ -551,6 +551,24 @@ def t_evaluate_split_message():
     assert "already split" not in p.stderr, p.stderr
 
 
+def t_two_models_one_folder():
+    """Two models trained into one folder keep their own history and curves (named after the model:
+    a.history.json, b.loss.png, ...; the names were fixed before, and the second run overwrote them)."""
+    d = make_folder("two_models", ["a", "b"], 4)
+    out = os.path.join(TMP, "two_models_out")
+    for name, epochs in (("a", 1), ("b", 2)):
+        run("train", "--model", tiny(), "--data", d, "--out", os.path.join(out, name + ".safetensors"), "--batch", 4,
+            "--head", "8", "--epochs", epochs)
+    for name, epochs in (("a", 1), ("b", 2)):
+        with open(os.path.join(out, name + ".history.json")) as f:
+            assert len(json.load(f)["loss"]) == epochs, name
+        rows = open(os.path.join(out, name + ".history.csv")).read().split()[1:]
+        assert len(rows) == epochs, (name, rows)
+        for png in ("accuracy", "loss"):
+            assert os.path.getsize(os.path.join(out, "%s.%s.png" % (name, png))) > 0
+    assert not os.path.exists(os.path.join(out, "history.json"))
+
+
 def t_tensorboard_global_steps():
     """--tensorboard-steps N counts steps over the whole run, as Keras: 7 steps an epoch, N = 10 -> batch
     scalars at global steps 10 and 20 of 21 (none were written before: the count restarted each epoch)."""
@@ -578,5 +596,6 @@ R.check("did-you-mean for unknown flags of every command, and for commands", t_d
 R.check("vkrun --version: version, commit, loader, drivers", t_version)
 R.check("evaluate on an already split folder names evaluate's command", t_evaluate_split_message)
 R.check("--tensorboard-steps counts steps over the whole run", t_tensorboard_global_steps)
+R.check("two models in one folder keep their own history and curves", t_two_models_one_folder)
 shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(R.finish())

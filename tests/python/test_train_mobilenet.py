@@ -15,7 +15,7 @@ inference mode, the default), then `vkrun evaluate` and `vkrun predict` run on t
 
 Checks (all need <repo>/../shared/data/cats_dogs; SKIP without):
 - the import: `vkrun forward` of the features equals torch's (1e-4 relative);
-- history.json has the two stages (head, head, fine-tune), finite losses, and the training loss
+- m.history.json has the two stages (head, head, fine-tune), finite losses, and the training loss
   falls over the head epochs;
 - the written model loads (`vkrun summary`): the base's layers unchanged in name and order, the head
   after them;
@@ -51,7 +51,7 @@ def vkrun(*argv, ok=True):
 
 
 def history(d):
-    with open(os.path.join(d, "history.json")) as f:
+    with open(os.path.join(d, "m.history.json")) as f:
         h = json.load(f)
     n = len(h["loss"])
     assert all(len(v) == n for v in h.values()), h
