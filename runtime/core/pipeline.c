@@ -112,14 +112,17 @@ vkr_status vkr_pipeline_get(vkr_context *ctx, const vkr_pipeline_desc *d, vkr_pi
         uint32_t ns = d->spec_count < 32 ? d->spec_count : 32;
         for (uint32_t i = 0; i < ns; i++) me[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
         VkSpecializationInfo si = {.mapEntryCount = ns, .pMapEntries = me, .dataSize = 4 * ns, .pData = d->spec};
+        p->stats = ctx->capture_stats;
         VkComputePipelineCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                          .flags = p->stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
                                           .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                                                     .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                                                     .module = mod,
                                                     .pName = "main",
                                                     .pSpecializationInfo = ns ? &si : NULL},
                                           .layout = p->layout};
-        r = vkCreateComputePipelines(ctx->device, ctx->pcache, 1, &ci, NULL, &p->pipeline);
+        /* with statistics, compiled afresh: a pipeline from the cache may come without them */
+        r = vkCreateComputePipelines(ctx->device, p->stats ? VK_NULL_HANDLE : ctx->pcache, 1, &ci, NULL, &p->pipeline);
         ctx->pcache_dirty = 1;
     }
     if (mod) vkDestroyShaderModule(ctx->device, mod, NULL);
