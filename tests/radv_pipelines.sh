@@ -7,7 +7,7 @@
 # the tiled GEMMs), fp32 and fp16, and the test asserts, for GFX9 (vega10), GFX10.3 (navi21) and
 # GFX11 (navi31): the device is that RADV, the driver reports statistics, every pipeline has
 # "Spilled SGPRs" = "Spilled VGPRs" = 0.  It prints the GEMM pipelines' registers and occupancy
-# (the table of docs/radv.md).  Nothing executes: the numbers the step computes mean nothing.
+# (the table of docs/drivers.md).  Nothing executes: the numbers the step computes mean nothing.
 # (GFX12: not in Mesa 25.0's drm shim.)  A failed fetch is a SKIP (exit 77), a failure under
 # VKRUN_REQUIRE_ALL=1.
 set -uo pipefail
