@@ -45,6 +45,7 @@ for tool in apt-get dpkg-deb dpkg; do
     command -v "$tool" >/dev/null || skip "$tool not found (a Debian system is needed)"
 done
 
+# shellcheck disable=SC1091
 codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
 [ -n "$codename" ] || skip "no VERSION_CODENAME in /etc/os-release"
 suite=${VKRUN_DRIVER_SUITE:-$codename-backports}
@@ -106,9 +107,11 @@ done
 
 lib=$prefix/root/usr/lib/$multiarch
 icd() { # icd NAME: the package's ICD file with the library's absolute path
-    local src
+    local src="" f
     # 22.x names it NAME_icd.<arch>.json, 25.x NAME_icd.json (with a relative library_path)
-    src=$(ls "$prefix"/root/usr/share/vulkan/icd.d/"$1"_icd*.json 2>/dev/null | grep -v i686 | head -n 1)
+    for f in "$prefix"/root/usr/share/vulkan/icd.d/"$1"_icd*.json; do
+        case "$f" in *i686*) ;; *) [ -f "$f" ] && src=$f && break ;; esac
+    done
     [ -n "$src" ] || skip "$1_icd*.json missing from mesa-vulkan-drivers"
     sed -E "s|\"library_path\": *\"([^\"]*/)?([^/\"]*)\"|\"library_path\": \"$lib/\\2\"|" "$src" >"$prefix/$1_icd.json"
     grep -q "\"$lib/" "$prefix/$1_icd.json" || skip "cannot rewrite the library path of $src"
@@ -116,7 +119,8 @@ icd() { # icd NAME: the package's ICD file with the library's absolute path
 icd lvp
 icd radeon
 [ -f "$lib/libamdgpu_noop_drm_shim.so" ] || skip "libamdgpu_noop_drm_shim.so missing from mesa-drm-shim"
-version=$(dpkg-deb -f "$(ls "$prefix"/debs/mesa-vulkan-drivers_*.deb | head -n 1)" Version)
+debs=("$prefix"/debs/mesa-vulkan-drivers_*.deb)
+version=$(dpkg-deb -f "${debs[0]}" Version)
 rm -rf "$prefix/debs" "$apt_dir/cache" # 76 MB of packages, unpacked now
 
 {
