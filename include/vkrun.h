@@ -231,8 +231,27 @@ typedef struct {
 
 /* Returns a cached pipeline (created on first use; owned by ctx). */
 vkr_status vkr_pipeline_get(vkr_context *ctx, const vkr_pipeline_desc *desc, vkr_pipeline **out);
-/* Workgroup size the shader declares (local_size, possibly from spec ids). */
+/* Workgroup size of the pipeline: the shader's, with its local_size_*_id spec constants applied. */
 void vkr_pipeline_local_size(const vkr_pipeline *p, uint32_t out[3]);
+/* The context's pipelines in creation order, and each one's cache key
+ * ("shader|bindings|push size|spec values..."). */
+size_t vkr_pipeline_count(const vkr_context *ctx);
+const vkr_pipeline *vkr_pipeline_at(const vkr_context *ctx, size_t i);
+const char *vkr_pipeline_key(const vkr_pipeline *p);
+
+/* Compile statistics (VK_KHR_pipeline_executable_properties): what the driver reports of the
+ * code it built, e.g. RADV's "VGPRs", "Spilled VGPRs", "LDS size", plus "Subgroup size" of
+ * each executable.  vkr_context_capture_pipeline_stats makes the pipelines created from then on
+ * keep them (VKR_ERR_UNSUPPORTED where the device lacks the extension: nothing changes). */
+typedef struct {
+    char name[64];  /* the driver's name; "exe N: " before it where a pipeline has several executables */
+    double value;
+} vkr_pipeline_stat;
+vkr_status vkr_context_capture_pipeline_stats(vkr_context *ctx);
+/* Up to max statistics of p into out, *n = how many the driver gives; VKR_ERR_UNSUPPORTED
+ * where p was created without capture. */
+vkr_status vkr_pipeline_statistics(vkr_context *ctx, const vkr_pipeline *p, vkr_pipeline_stat *out, size_t max,
+                                   size_t *n);
 
 /* --------------------------------------------------------------- commands */
 

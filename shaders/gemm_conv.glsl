@@ -28,11 +28,29 @@
 //   PREC_F16:  IEEE binary16 (needs shaderFloat16), tiles kept as f16vec4;
 //   PREC_BF16: bfloat16 (8 significant bits, fp32's exponent range), rounded to nearest even on
 //              the fp32 bit pattern (any device); tiles stay vec4 holding bf16 values.
+// Both formats round in integer arithmetic on the fp32 bits, not with a float conversion: the
+// Vulkan spec leaves the rounding of a conversion to a narrower float undefined (either
+// neighbour; past the largest finite value the largest finite value or inf), and a compiler
+// may drop a round trip fp32 -> fp16 -> fp32 that is not NoContraction (Mesa 25's NIR folds
+// ~f2f32(f2f16(a)) to a, and glslang puts NoContraction on arithmetic only, not on
+// OpFConvert).  So the values are runtime/ref/half_ref.c's on every driver: nearest even, inf
+// from 65520 on, fp16 subnormals kept; the fp16 tiles then hold these values exactly.
 #ifdef PREC_F16
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #define GEMM_OPV f16vec4
-#define GEMM_OPS(x) float16_t(x)
-vec4 gemm_round_op(vec4 v) { return vec4(f16vec4(v)); }
+float gemm_round_f16(float x) {
+    uint u = floatBitsToUint(x), a = u & 0x7FFFFFFFu;
+    uint r = (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u; // normal fp16 range: 10 bits kept
+    if (a < 0x38800000u) // below 2^-14: multiples of 2^-24 (scaling by powers of 2 is exact)
+        r = floatBitsToUint(roundEven(uintBitsToFloat(a) * 16777216.0) * (1.0 / 16777216.0));
+    r = a >= 0x477FF000u ? 0x7F800000u : r; // from 65520 on (and inf): inf
+    r = a > 0x7F800000u ? a : r;            // NaN stays NaN
+    return uintBitsToFloat(r | (u & 0x80000000u));
+}
+#define GEMM_OPS(x) float16_t(gemm_round_f16(x)) // exact: the value is an fp16 already
+vec4 gemm_round_op(vec4 v) {
+    return vec4(gemm_round_f16(v.x), gemm_round_f16(v.y), gemm_round_f16(v.z), gemm_round_f16(v.w));
+}
 #elif defined(PREC_BF16)
 #define GEMM_OPV vec4
 float gemm_round_bf16(float x) { // NaN stays NaN; past bf16's largest value: inf

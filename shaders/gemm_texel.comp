@@ -19,7 +19,12 @@
 // PREC_BF16 (--precision bf16): the same with bfloat16 rounding (gemm_conv.glsl).
 // A vec4 mode is chosen only when its rows/columns are whole, aligned texels; vec4 along k
 // implies Kr % 4 == 0, vec4 along m (n) implies M % 4 == 0 (N % 4 == 0).
+// The texel buffers are `textureBuffer`s read with texelFetch without a sampler
+// (GL_EXT_samplerless_texture_functions): OpImageFetch on the image itself, the same uniform
+// texel buffer descriptor.  A `samplerBuffer` would make an OpTypeSampledImage of Dim Buffer,
+// which SPIR-V 1.6 forbids (the validator warns under the Vulkan 1.3+ environment, Mesa 25).
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_EXT_samplerless_texture_functions : require
 #include "gemm_conv.glsl"
 
 #ifndef TM
@@ -29,6 +34,9 @@
 #define TN 4
 #endif
 
+// The workgroup is LX x LY (spec constants 0 and 1); local_size_x/y give the same defaults,
+// else glslang's default workgroup size for an unspecialized pipeline would be 1 x 1.
+layout(local_size_x = 8, local_size_y = 8) in;
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
 layout(constant_id = 0) const int LX = 8;
 layout(constant_id = 1) const int LY = 8;
@@ -39,11 +47,11 @@ layout(constant_id = 5) const int CMODE = 0;
 layout(constant_id = 6) const int SWAP = 0; // 1: x runs over row blocks (few columns, e.g. dense at batch 1)
 layout(constant_id = 7) const int SPLITK = 0; // 1: split-K partials (gemm_conv.glsl)
 
-layout(binding = 0) uniform samplerBuffer At;
-layout(binding = 1) uniform samplerBuffer Bt;
+layout(binding = 0) uniform textureBuffer At;
+layout(binding = 1) uniform textureBuffer Bt;
 layout(std430, binding = 2) buffer CBuf { float Cv[]; };
 layout(std430, binding = 4) buffer CBuf4 { vec4 Cv4[]; }; // the same range as binding 2, for CMODE 1 and 2
-layout(binding = 3) uniform samplerBuffer Biast;
+layout(binding = 3) uniform textureBuffer Biast;
 
 int m0, n0;
 vec4 a[TM]; // a[i][q] = A(m0+i, k0+q)
@@ -132,7 +140,7 @@ void setup_b() {
 }
 
 // ------------------------------------------------------------------ loads of one 4-step
-float fetch_r(samplerBuffer t, bool ok, int idx) {
+float fetch_r(textureBuffer t, bool ok, int idx) {
     float v = texelFetch(t, ok ? idx : 0).x;
     return ok ? v : 0.0;
 }

@@ -252,6 +252,24 @@ static void test_limits(vkr_context *ctx) {
     uint32_t ls[3];
     vkr_pipeline_local_size(p1, ls);
     CHECK(ls[0] == 256 && ls[1] == 1 && ls[2] == 1, "local size read from SPIR-V (%u,%u,%u)", ls[0], ls[1], ls[2]);
+    /* a texel GEMM's workgroup is its spec constants LX, LY (local_size_x_id), 8 x 8 without them */
+    uint32_t spec[9] = {16, 4, 0, 0, 0, 0, 0, 0, 0};
+    vkr_pipeline_desc t = {.shader = "gemm_texel_8x4", .bindings = "ttsts", .push_size = 128, .spec_count = 8, .spec = spec};
+    CHECK(vkr_pipeline_get(ctx, &t, &p1) == VKR_OK, "texel pipeline created");
+    vkr_pipeline_local_size(p1, ls);
+    CHECK(ls[0] == 16 && ls[1] == 4 && ls[2] == 1, "texel local size from its spec constants (%u,%u,%u)", ls[0], ls[1], ls[2]);
+    t.spec_count = 0;
+    CHECK(vkr_pipeline_get(ctx, &t, &p1) == VKR_OK, "unspecialized texel pipeline created");
+    vkr_pipeline_local_size(p1, ls);
+    CHECK(ls[0] == 8 && ls[1] == 8 && ls[2] == 1, "unspecialized texel local size = LX, LY defaults (%u,%u,%u)", ls[0],
+          ls[1], ls[2]);
+    t.spec_count = 9;
+    CHECK(vkr_pipeline_get(ctx, &t, &p1) == VKR_ERR_INVALID && strstr(vkr_last_error(), "the shader has 8"),
+          "a 9th spec constant refused: %s", vkr_last_error());
+    spec[0] = vkr_context_device(ctx)->max_workgroup_invocations;
+    t.spec_count = 2;
+    CHECK(vkr_pipeline_get(ctx, &t, &p1) == VKR_ERR_INVALID && strstr(vkr_last_error(), "outside the device's limits"),
+          "a workgroup past the device's limits refused: %s", vkr_last_error());
     vkr_pipeline_desc bad = {.shader = "no_such_shader", .bindings = "s", .push_size = 0};
     CHECK(vkr_pipeline_get(ctx, &bad, &p1) == VKR_ERR_NOT_FOUND, "unknown shader: %s", vkr_last_error());
     CHECK(vkr_shader_find("axpby") != NULL && vkr_shader_count() >= 1, "embedded shader table has %zu modules",

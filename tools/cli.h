@@ -74,6 +74,8 @@ int cmd_devices(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_model(int argc, char **argv);
+/* vkrun bench MODEL --pipelines: the table (or JSON) of ctx's pipelines and their statistics */
+int bench_pipelines_report(vkr_context *ctx, const char *model, int captured, int json);
 int cmd_bench_loader(int argc, char **argv);
 int cmd_bench_allreduce(int argc, char **argv);
 int cmd_tune(int argc, char **argv);

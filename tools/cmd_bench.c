@@ -13,7 +13,7 @@ const char usage_bench[] =
     "usage: vkrun bench --op conv2d|dense|depthwise [--device D] [--batch B] [--variant auto|tiled|texel|all]\n"
     "                   [--iters N] [--tile I|all] [--split S] [--precision P|all] [--json]\n"
     "       vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
-    "                   [--freeze F] [--device D] [--json]\n"
+    "                   [--freeze F] [--device D] [--pipelines] [--json]\n"
     "       vkrun bench --loader DIR [--augment SPEC] [--size HxW] [--batch B] [--epochs E]\n"
     "                   [--threads N] [--json]\n"
     "       mpirun -np N vkrun bench --allreduce MB [--iters N]\n\n"

@@ -13,7 +13,7 @@
 
 const char usage_bench_model[] =
     "usage: vkrun bench MODEL [--batch B] [--backward] [--iters N] [--height H --width W]\n"
-    "                  [--freeze F] [--recompute] [--precision P] [--device D] [--json]\n\n"
+    "                  [--freeze F] [--recompute] [--precision P] [--device D] [--pipelines] [--json]\n\n"
     "Times a model on random input: per-layer GPU time from timestamps (forward, and with\n"
     "--backward the backward pass and the optimizer update of a training step), total ms\n"
     "per batch (wall clock, including upload and recording), images/s, and GFLOP/s of the\n"
@@ -26,6 +26,12 @@ const char usage_bench_model[] =
     "  --recompute      with --backward: recompute activations inside blocks (docs/memory.md)\n"
     "  --device D       device index or name substring\n"
     "  --json           the same figures as one JSON object (per-layer \"layers\", totals, memory)\n"
+    "  --pipelines      instead of times: creates every pipeline of one training step and prints,\n"
+    "                   per pipeline, its workgroup size and what the driver reports of the code it\n"
+    "                   compiled (VK_KHR_pipeline_executable_properties: registers, spills, shared\n"
+    "                   memory, subgroup size), or says that the driver reports nothing; with --json\n"
+    "                   {\"model\", \"device\", \"driver\", \"statistics_reported\", \"pipelines\": [{\"shader\",\n"
+    "                   \"key\", \"local_size\", \"statistics\": {NAME: value}}]}\n"
     "  --precision P    fp32 (default), fp16 (with --backward: dynamic loss scaling too), bf16, auto\n";
 
 typedef struct {
@@ -160,7 +166,7 @@ static int pos_int(const char *s, int *out) {
 
 int cmd_bench_model(int argc, char **argv) {
     const char *path = NULL, *device = NULL, *precision = NULL;
-    int batch = 8, iters = 3, h = 0, w = 0, freeze = 0, backward = 0, recompute = -1, json = 0;
+    int batch = 8, iters = 3, h = 0, w = 0, freeze = 0, backward = 0, recompute = -1, json = 0, pipelines = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -173,6 +179,7 @@ int cmd_bench_model(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--backward")) backward = 1;
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--pipelines")) pipelines = 1;
         else if (!strcmp(a, "--recompute")) recompute = 1;
         else if (!strcmp(a, "--device") && has) device = argv[++i];
         else if (!strcmp(a, "--precision") && has) precision = argv[++i];
@@ -202,7 +209,13 @@ int cmd_bench_model(int argc, char **argv) {
         cli_error("bench", s);
         goto done;
     }
-    int timing = vkr_context_device(ctx)->timestamps;
+    int captured = 0;
+    if (pipelines) { /* statistics from the first pipeline on; one training step creates them all */
+        captured = vkr_context_capture_pipeline_stats(ctx) == VKR_OK;
+        backward = 1;
+        iters = 0;
+    }
+    int timing = vkr_context_device(ctx)->timestamps && !pipelines;
     /* the whole batch in one submission (per-layer times are those of one submission) */
     vkr_graph_opts o = {.batch = batch, .micro_batch = batch, .height = h, .width = w, .training = backward,
                         .freeze = freeze, .recompute = recompute, .optimizer = VKR_OPTIM_SGD, .timing = timing};
@@ -260,6 +273,10 @@ int cmd_bench_model(int argc, char **argv) {
     bm_report R = {path, vkr_context_device(ctx)->name, batch, gh, gw, backward, iters, timing, m, g, fsum, bsum,
                    upd, wall};
     if (cli_check_validation(ctx)) goto done;
+    if (pipelines) {
+        rc = bench_pipelines_report(ctx, path, captured, json);
+        goto done;
+    }
     report(&R, json);
     rc = 0;
 done:

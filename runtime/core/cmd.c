@@ -301,6 +301,7 @@ vkr_status vkr_cmd_submit_async(vkr_cmd *c) {
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
     VK_CHECK_RET(vkQueueSubmit(c->ctx->queue, 1, &si, c->fence), "vkQueueSubmit");
     c->submitted = 1;
+    c->ctx->submitted = 1;
     return VKR_OK;
 }
 

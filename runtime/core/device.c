@@ -378,12 +378,20 @@ vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
     uint32_t iv = 0; /* the struct is Vulkan 1.2's: the instance (created at 1.2 where the loader has it) must be too */
     if (vkEnumerateInstanceVersion(&iv) != VK_SUCCESS || iv < VK_API_VERSION_1_2) ctx->info.fp16_arithmetic = 0;
     if (ctx->info.fp16_arithmetic) dci.pNext = &f16;
-    const char *budget_ext = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
-    ctx->has_budget = device_has_extension(ctx->phys, budget_ext);
-    if (ctx->has_budget) {
-        dci.enabledExtensionCount = 1;
-        dci.ppEnabledExtensionNames = &budget_ext;
+    const char *exts[2];
+    ctx->has_budget = device_has_extension(ctx->phys, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    if (ctx->has_budget) exts[dci.enabledExtensionCount++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    /* compile statistics (vkrun bench MODEL --pipelines), where the driver gives them */
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pe = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE};
+    ctx->has_exec_props = device_has_extension(ctx->phys, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    if (ctx->has_exec_props) {
+        exts[dci.enabledExtensionCount++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+        pe.pNext = (void *)dci.pNext;
+        dci.pNext = &pe;
     }
+    dci.ppEnabledExtensionNames = exts;
     const char *lim = getenv("VKRUN_DEVICE_MEMORY_LIMIT");
     if (lim && *lim) { /* MiB: a whole number > 0 (no suffix: "1K" is not 1 MiB, "lots" not unlimited) */
         char *end;
@@ -438,7 +446,7 @@ vkr_status vkr_context_create(const vkr_context_opts *opts, vkr_context **out) {
 void vkr_context_destroy(vkr_context *ctx) {
     if (!ctx) return;
     if (ctx->device) {
-        vkDeviceWaitIdle(ctx->device);
+        if (ctx->submitted) vkDeviceWaitIdle(ctx->device);
         vkr__pipeline_cache_save(ctx);
         vkr__pipelines_destroy(ctx);
         vkr__memory_destroy(ctx);

@@ -46,6 +46,7 @@ struct vkr_pipeline {
     uint32_t nbind;
     uint32_t push_size;
     uint32_t local_size[3];
+    int stats;                  /* created with VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR */
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
     VkPipeline pipeline;
@@ -65,6 +66,8 @@ struct vkr_context {
     VkQueue queue;
     uint32_t queue_family;
     VkCommandPool pool;         /* for internal transfers */
+    int submitted;              /* anything was ever submitted (vkr_context_destroy waits only then:
+                                 * RADV's null-hardware device crashes in vkDeviceWaitIdle) */
     VkPhysicalDeviceMemoryProperties memprops;
     vkr_mem_block *blocks;      /* device-local storage memory */
     uint64_t block_size;
@@ -72,6 +75,8 @@ struct vkr_context {
     uint64_t bytes_live;        /* bytes of live buffers (sub-allocations) */
     uint64_t mem_limit;         /* injected limit on bytes_live (0: none), see vkr_context_set_memory_limit */
     int has_budget;             /* VK_EXT_memory_budget enabled */
+    int has_exec_props;         /* VK_KHR_pipeline_executable_properties enabled (pipeline_stats.c) */
+    int capture_stats;          /* pipelines created with statistics (vkr_context_capture_pipeline_stats) */
     /* staging */
     VkBuffer staging;
     VkDeviceMemory staging_mem;

@@ -350,6 +350,7 @@ vkr_status vkr__oneshot_end(vkr_context *ctx, VkCommandBuffer cb) {
     if (r == VK_SUCCESS) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb};
         r = vkQueueSubmit(ctx->queue, 1, &si, fence);
+        ctx->submitted |= r == VK_SUCCESS;
     }
     if (r == VK_SUCCESS) {
         r = vkWaitForFences(ctx->device, 1, &fence, VK_TRUE, UINT64_MAX);

@@ -57,13 +57,29 @@ vkr_status vkr_pipeline_get(vkr_context *ctx, const vkr_pipeline_desc *d, vkr_pi
     if (d->push_size % 4 || d->push_size > ctx->info.max_push_constants_size)
         return vkr_fail(VKR_ERR_INVALID, "shader %s: push constant size %u invalid (device max %u)", d->shader,
                         d->push_size, ctx->info.max_push_constants_size);
+    if (d->spec_count > info.nspec)
+        return vkr_fail(VKR_ERR_INVALID, "shader %s: %u specialization constants given, the shader has %u (SpecId 0..%u)",
+                        d->shader, d->spec_count, info.nspec, info.nspec ? info.nspec - 1 : 0);
+    /* the workgroup size this pipeline gets: the shader's, with the local_size_*_id constants given */
+    uint32_t ls[3];
+    for (int i = 0; i < 3; i++) {
+        uint32_t id = info.local_size_spec[i];
+        ls[i] = id < d->spec_count ? d->spec[id] : info.local_size[i];
+    }
+    const vkr_device_info *dev = &ctx->info;
+    if (ls[0] == 0 || ls[1] == 0 || ls[2] == 0 || ls[0] > dev->max_workgroup_size[0] ||
+        ls[1] > dev->max_workgroup_size[1] || ls[2] > dev->max_workgroup_size[2] ||
+        (uint64_t)ls[0] * ls[1] * ls[2] > dev->max_workgroup_invocations)
+        return vkr_fail(VKR_ERR_INVALID, "shader %s: workgroup %ux%ux%u outside the device's limits (%ux%ux%u, %u invocations)",
+                        d->shader, ls[0], ls[1], ls[2], dev->max_workgroup_size[0], dev->max_workgroup_size[1],
+                        dev->max_workgroup_size[2], dev->max_workgroup_invocations);
     vkr_pipeline *p = calloc(1, sizeof *p);
     if (!p) return vkr_fail(VKR_ERR_OUT_OF_MEMORY, "out of host memory");
     snprintf(p->key, sizeof p->key, "%s", key);
     snprintf(p->bindings, sizeof p->bindings, "%s", d->bindings);
     p->nbind = (uint32_t)nb;
     p->push_size = d->push_size;
-    memcpy(p->local_size, info.local_size, sizeof p->local_size);
+    memcpy(p->local_size, ls, sizeof p->local_size);
 
     VkDescriptorSetLayoutBinding lb[32];
     for (uint32_t i = 0; i < p->nbind; i++)
@@ -96,14 +112,17 @@ vkr_status vkr_pipeline_get(vkr_context *ctx, const vkr_pipeline_desc *d, vkr_pi
         uint32_t ns = d->spec_count < 32 ? d->spec_count : 32;
         for (uint32_t i = 0; i < ns; i++) me[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
         VkSpecializationInfo si = {.mapEntryCount = ns, .pMapEntries = me, .dataSize = 4 * ns, .pData = d->spec};
+        p->stats = ctx->capture_stats;
         VkComputePipelineCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                          .flags = p->stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
                                           .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                                                     .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                                                     .module = mod,
                                                     .pName = "main",
                                                     .pSpecializationInfo = ns ? &si : NULL},
                                           .layout = p->layout};
-        r = vkCreateComputePipelines(ctx->device, ctx->pcache, 1, &ci, NULL, &p->pipeline);
+        /* with statistics, compiled afresh: a pipeline from the cache may come without them */
+        r = vkCreateComputePipelines(ctx->device, p->stats ? VK_NULL_HANDLE : ctx->pcache, 1, &ci, NULL, &p->pipeline);
         ctx->pcache_dirty = 1;
     }
     if (mod) vkDestroyShaderModule(ctx->device, mod, NULL);

@@ -15,8 +15,10 @@
  *   's' storage buffer, 't' uniform texel buffer (a pipeline binds it as 't' RGBA32F or
  *   'r' R32F), 'u' uniform buffer, 'i' storage texel buffer, '-' binding number unused. */
 typedef struct {
-    uint32_t local_size[3]; /* LocalSize execution mode (1,1,1 if absent) */
-    uint32_t nbind;         /* highest binding number + 1 */
+    uint32_t local_size[3];      /* the workgroup size without specialization (1,1,1 if undeclared) */
+    uint32_t local_size_spec[3]; /* the SpecId that sets each dimension (local_size_x_id), or ~0u */
+    uint32_t nspec;              /* highest SpecId + 1 (0: no specialization constant) */
+    uint32_t nbind;              /* highest binding number + 1 */
     char kinds[VKR_SPIRV_MAX_BINDINGS + 1];
     uint32_t push_size;     /* bytes of the push-constant block (end of its last member), 0 if none */
 } vkr_spirv_info;

@@ -8,7 +8,8 @@
  *     sum |a b| (the format's epsilon bound, tolerances.h);
  *   - the same with split-K weight gradients forced (the SPLITK partials of the fp16 kernels);
  *   - fp16: an input beyond fp16's range (1e5) turns the outputs it reaches into inf / NaN (what
- *     dynamic loss scaling detects), the others stay finite.
+ *     dynamic loss scaling detects), the others stay finite;
+ *   - fp16: single values (ties, subnormals, the range's end) come out exactly rounded.
  * The bias gradient is an fp32 sum (not a GEMM): checked against the fp32 reference.
  * fp16: SKIP where the device lacks shaderFloat16 (bf16 runs on any device). */
 #include "ops/gemm_conv.h"
@@ -205,6 +206,38 @@ static void f16_overflow(st_case *c, const void *kase) {
     force(-1);
 }
 
+/* The fp16 rounding itself, value by value: a dense layer of one input and one output (weight 1,
+ * no bias) over one image per value gives out[n] = round(x[n]) exactly (an fp16 value times 1 in
+ * fp32).  Ties to even, fp16 subnormals and their ties, the largest finite value, 65520 -> inf;
+ * exactly runtime/ref/half_ref.c's values (what every driver must give, gemm_conv.glsl). */
+static void f16_values(st_case *c, const void *kase) {
+    (void)kase;
+    static const double x[] = {1 + 0x1p-11, 1 + 0x3p-11, -(1 + 0x1p-11), 1 + 0x1p-11 + 0x1p-20, 0x1.ffep-1,
+                               0x1p-25, 0x3p-25, 0x1p-24 + 0x1p-26, 0x1.ffcp-15, 3e-7, -1e-9, 65504, 65519,
+                               65520, -70000, 2049, 2051, 1e-3, 0.1, 3.14159265};
+    enum { N = sizeof x / sizeof x[0] };
+    const vkr_conv2d_shape p = {N, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+    double one = 1, ref[N];
+    for (int i = 0; i < N; i++) ref[i] = vkr_ref_round_f16((float)x[i]);
+    vkr_buffer *inp = st_up(c, x, N), *w = st_up(c, &one, 1), *out = st_fill(c, N, 0);
+    for (size_t v = 0; v < sizeof k_var / sizeof k_var[0] && !c->s; v++) {
+        f16_case kc = {p, 1, 0};
+        char lab[128];
+        label(lab, sizeof lab, (int)v, &kc);
+        force((int)v);
+        ST_RUN(c, NULL, k, rec(k, &kc, 1, out, inp, w, NULL, NULL, NULL, NULL, NULL));
+        float *got = st_down(c, out, N);
+        if (!got) break;
+        size_t bad = 0;
+        for (int i = 0; i < N; i++) {
+            float want = (float)ref[i];
+            bad += !(got[i] == want); /* exact (an accumulation from +0 makes -0 +0) */
+        }
+        st_report_bad(c, "rounding of single values", lab, (double)bad);
+    }
+    force(-1);
+}
+
 static vkr_status check(vkr_context *ctx, vkr_selftest *st, vkr_precision prec) {
     /* n c h w k r s sh sw pt pb pl pr dh dw groups */
 #define D(b, i, o, sk) {{b, i, 1, 1, o, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, 1, sk}
@@ -227,6 +260,7 @@ static vkr_status check(vkr_context *ctx, vkr_selftest *st, vkr_precision prec) 
     st_suite_init(&S, ctx, st, prec == VKR_PRECISION_BF16 ? "gemm_bf16" : "gemm_f16", 61);
     s = ST_EACH(&S, cases, f16_run);
     if (!s && prec == VKR_PRECISION_FP16) s = ST_EACH(&S, over, f16_overflow);
+    if (!s && prec == VKR_PRECISION_FP16) s = ST_ONCE(&S, f16_values, NULL);
     vkr_context_set_precision(ctx, was);
     return s;
 }

@@ -21,7 +21,7 @@ foreach(c ${called})
     continue()
   endif()
   if(c MATCHES "^vk(Destroy|Free|Cmd|GetPhysicalDevice)" OR c MATCHES
-     "^vk(UnmapMemory|GetInstanceProcAddr|GetDeviceQueue|GetBufferMemoryRequirements|UpdateDescriptorSets)$")
+     "^vk(UnmapMemory|GetInstanceProcAddr|GetDeviceProcAddr|GetDeviceQueue|GetBufferMemoryRequirements|UpdateDescriptorSets)$")
     continue()
   endif()
   list(APPEND missing ${c})
