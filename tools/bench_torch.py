@@ -2,7 +2,7 @@
 """vkrun vs PyTorch CPU, side by side on the same work in one run (issue 25's table).
 
   /usr/bin/python3 tools/bench_torch.py [--build build] [--threads N] [--reps R] [--rows 1,2,3,4]
-                                        [--data DIR] [--quick] [--json]
+                                        [--data DIR] [--quick] [--json] [--table-from FILE]
 
 Rows (each ratio is vkrun / PyTorch: above 1 means vkrun is slower, or for row 4 has the lower
 images/s; the ratio is always "how many times PyTorch's speed"):
@@ -26,8 +26,8 @@ Each side is warmed up, then the two sides run alternately R times (interleaved,
 noise hits both) and the median is reported; a PyTorch sample of rows 1 and 2 is itself the
 median of 3 consecutive calls.  Row 3 has no warm-up run (each run takes tens of seconds). vkrun runs with LP_NUM_THREADS=N (llvmpipe's
 threads) and PyTorch with torch.set_num_threads(N), N = --threads (default: nproc).
---quick: one repetition at small sizes (64x64 images, training step at batch 2, few photos,
-one epoch): a smoke run for
+--quick: one repetition at small sizes (forward 112x112, else 64x64 images, training step at
+batch 2, few photos, one epoch): a smoke run for
 ctest bench_torch_smoke, whose figures are not the benchmark's.
 --json: a JSON object on stdout ({"machine", "config", "rows": [{"row", "work", "unit",
 "vkrun", "torch", "ratio", "vkrun_samples", "torch_samples", ...}]}) instead of the table.
@@ -68,13 +68,14 @@ def _omp_wait_policy():
             mode = v.split("=", 1)[1]
     if "OMP_WAIT_POLICY" in os.environ:
         return os.environ["OMP_WAIT_POLICY"] + " (from the environment)"
+    given = mode
     if mode == "auto":
-        mode = "passive" if os.getloadavg()[0] > (os.cpu_count() or 1) else "default"
+        mode = "passive" if os.getloadavg()[0] > (os.cpu_count() or 1) else "active"
     if mode == "passive":
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        return "PASSIVE (--omp-wait %s, load %.2f)" % ("passive" if "passive" in sys.argv else "auto",
-                                                         os.getloadavg()[0])
-    return "default (active)"  # "active" is PyTorch's default: nothing to set
+    # active is PyTorch's default: nothing to set
+    return "%s (--omp-wait %s, load %.2f)" % (mode.upper() if mode == "passive" else "default", given,
+                                             os.getloadavg()[0])
 
 
 OMP_WAIT = _omp_wait_policy()
@@ -104,7 +105,7 @@ class Runner:
         self.vkrun = os.path.join(args.build, "vkrun")
         self.env = dict(os.environ, LP_NUM_THREADS=str(args.threads))
 
-    def run(self, argv, capture=False):
+    def run(self, argv):
         """Runs vkrun ARGV; returns (wall seconds, stdout)."""
         t0 = time.perf_counter()
         p = subprocess.run([self.vkrun] + argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -172,7 +173,7 @@ def write_vkrun_model(path, arch, seed=0):
 # --------------------------------------------------------------------------- row 1: forward
 
 def row_forward(a, R, work):
-    size = a.size
+    size = 112 if a.quick else a.size  # 64x64: PyTorch's 8 extra images drown in a loaded machine's noise
     model = write_vkrun_model(os.path.join(work, "resnet50_tv.safetensors"), vm.torchvision_resnet50)
     rng = np.random.default_rng(1)
     x9 = rng.standard_normal((9, 3, size, size)).astype(np.float32)
@@ -471,10 +472,15 @@ def main(argv=None):
     ap.add_argument("--workdir", help="where models and data are written (default: a temporary folder, removed)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 repetition, 64x64, few images, 1 epoch")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ap.add_argument("--table-from", metavar="FILE", help="print the table of a saved --json output, run nothing")
     ap.add_argument("--omp-wait", choices=("auto", "active", "passive"), default="auto",
                     help="PyTorch's OpenMP waiting: auto (passive when the load exceeds the cores), active "
                          "(PyTorch's default), passive")
     a = ap.parse_args(argv)
+    if a.table_from:
+        with open(a.table_from) as f:
+            print_table(json.load(f))
+        return 0
     a.reps = a.reps or (1 if a.quick else 3)
     a.size = 64 if a.quick else 224
     a.step_batch = 2 if a.quick else 8
