@@ -59,7 +59,7 @@ def _omp_wait_policy():
     once): auto sets OMP_WAIT_POLICY=PASSIVE when the 1-minute load average exceeds the cores, since
     spinning OpenMP threads on an oversubscribed machine made PyTorch's ResNet50 several times slower
     than with passive waiting (2 cores, load 7: 1.0 s vs 0.25 s per 64x64 forward); a quiet machine
-    keeps PyTorch's default (active) unless told. Returns the policy PyTorch runs under."""
+    keeps PyTorch's default (active) unless told; --quick is always passive. Returns the policy PyTorch runs under."""
     mode = "auto"
     for i, v in enumerate(sys.argv):
         if v == "--omp-wait" and i + 1 < len(sys.argv):
@@ -69,8 +69,8 @@ def _omp_wait_policy():
     if "OMP_WAIT_POLICY" in os.environ:
         return os.environ["OMP_WAIT_POLICY"] + " (from the environment)"
     given = mode
-    if mode == "auto":
-        mode = "passive" if os.getloadavg()[0] > (os.cpu_count() or 1) else "active"
+    if mode == "auto":  # --quick (the ctest) always: its tiny PyTorch timings must not drown in spinning
+        mode = "passive" if "--quick" in sys.argv or os.getloadavg()[0] > (os.cpu_count() or 1) else "active"
     if mode == "passive":
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     # active is PyTorch's default: nothing to set
@@ -474,7 +474,7 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     ap.add_argument("--table-from", metavar="FILE", help="print the table of a saved --json output, run nothing")
     ap.add_argument("--omp-wait", choices=("auto", "active", "passive"), default="auto",
-                    help="PyTorch's OpenMP waiting: auto (passive when the load exceeds the cores), active "
+                    help="PyTorch's OpenMP waiting: auto (passive when the load exceeds the cores, or --quick), active "
                          "(PyTorch's default), passive")
     a = ap.parse_args(argv)
     if a.table_from:
