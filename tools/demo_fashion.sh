@@ -28,7 +28,7 @@ run() { # name, then vkrun train arguments; prints the wall seconds to $out/$nam
     local t0 t1
     t0=$(date +%s.%N)
     "$vkrun" train --data "$out/data/train" --val "$out/data/test" --out "$out/$name/model.safetensors" \
-        --seed 1 --batch 16 --val-every 5 "$@" | tee "$out/$name/log"
+        --seed 1 --batch 16 --val-every 10 "$@" | tee "$out/$name/log"
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' >"$out/$name/seconds"
 }
@@ -60,7 +60,7 @@ printf "%-34s %14s %10s\n" "model" "test accuracy" "seconds"
 printf "%-34s %14.4f %10s\n" "head only (pretrained base frozen)" "$head_acc" "$head_s"
 printf "%-34s %14.4f %10s\n" "fine-tuned (+$ft_epochs epochs, lr 3e-4)" "$ft_acc" "$ft_s"
 printf "%-34s %14.4f %10s\n" "from scratch ($scratch_epochs epochs)" "$scratch_acc" "$scratch_s"
-echo "(seconds: feature caching + training epochs; wall time of each whole run, with validation every 5 epochs:" \
+echo "(seconds: feature caching + training epochs; wall time of each whole run, with validation every 10 epochs:" \
     "$(cat "$out/transfer/seconds") s transfer, $(cat "$out/scratch/seconds") s scratch)"
 echo "curves: $out/transfer/model.{accuracy,loss}.png  $out/scratch/model.{accuracy,loss}.png"
 awk -v t="$ft_acc" -v h="$head_acc" -v s="$scratch_acc" 'BEGIN {
