@@ -81,6 +81,21 @@ def finish_status(passed, failed, skipped):
     return 0
 
 
+def vkrun_test_setup(prefix):
+    """A test that drives vkrun: its command line (--vkrun PATH, --only NAME), the vkrun path, a
+    temporary folder and a Runner whose check() runs only the checks whose name contains --only."""
+    import argparse
+    import tempfile
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vkrun", required=True)
+    ap.add_argument("--only", help="run only the checks whose name contains this")
+    args = ap.parse_args()
+    r = Runner()
+    check = r.check
+    r.check = lambda name, fn, **kw: check(name, fn, **kw) if not args.only or args.only in name else None
+    return args, os.path.abspath(args.vkrun), tempfile.mkdtemp(prefix=prefix), r
+
+
 def reference_platform(vkrun):
     """(True, why) when the default device is the platform whose bits README.md's training figures
     are (tests/reference_platform.sh: lavapipe 22.3.6 on a CPU with FMA), else (False, why)."""

@@ -9,7 +9,6 @@ message and that nothing was written where nothing may be.
 Small synthetic image folders and a tiny architecture only (no ../shared); about a minute.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -17,22 +16,13 @@ import stat
 import struct
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import Runner  # noqa: E402
+from _harness import vkrun_test_setup  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--vkrun", required=True)
-ap.add_argument("--only", help="run only the checks whose name contains this")
-args = ap.parse_args()
-VKRUN = os.path.abspath(args.vkrun)
-TMP = tempfile.mkdtemp(prefix="vkrun_test_hostile_")
-R = Runner()
-_check = R.check
-R.check = lambda name, fn, **kw: _check(name, fn, **kw) if not args.only or args.only in name else None
+args, VKRUN, TMP, R = vkrun_test_setup("vkrun_test_hostile_")
 
 
 def run(*argv, env=None, ok=True, cwd=None):

@@ -15,29 +15,19 @@
   fine-tunes end to end at 64x64.
 """
 
-import argparse
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import PYTHON, ROOT, TOOLS, Runner, Skip, need_shared, reference_platform  # noqa: E402
+from _harness import PYTHON, ROOT, Skip, TOOLS, need_shared, reference_platform, vkrun_test_setup  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--vkrun", required=True)
-ap.add_argument("--only", help="run only the checks whose name contains this")
-args = ap.parse_args()
-VKRUN = os.path.abspath(args.vkrun)
-TMP = tempfile.mkdtemp(prefix="vkrun_test_train_")
-R = Runner()
-_check = R.check
-R.check = lambda name, fn, **kw: _check(name, fn, **kw) if not args.only or args.only in name else None
+args, VKRUN, TMP, R = vkrun_test_setup("vkrun_test_train_")
 
 
 def run(*argv, env=None, ok=True):

@@ -8,7 +8,6 @@ alone, did-you-mean, TensorBoard event files (read back by an independent reader
 Every check runs on small synthetic image folders and a tiny architecture (no ../shared).
 """
 
-import argparse
 import json
 import os
 import re
@@ -16,22 +15,13 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import ROOT, Runner  # noqa: E402
+from _harness import ROOT, vkrun_test_setup  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--vkrun", required=True)
-ap.add_argument("--only", help="run only the checks whose name contains this")
-args = ap.parse_args()
-VKRUN = os.path.abspath(args.vkrun)
-TMP = tempfile.mkdtemp(prefix="vkrun_test_keras_")
-R = Runner()
-_check = R.check
-R.check = lambda name, fn, **kw: _check(name, fn, **kw) if not args.only or args.only in name else None
+args, VKRUN, TMP, R = vkrun_test_setup("vkrun_test_keras_")
 
 
 def run(*argv, env=None, ok=True):
