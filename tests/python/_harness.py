@@ -96,6 +96,22 @@ def vkrun_test_setup(prefix):
     return args, os.path.abspath(args.vkrun), tempfile.mkdtemp(prefix=prefix), r
 
 
+def tiny_arch(folder, filters):
+    """An architecture-only model (folder/tiny.json): 16x16 input, one 3x3/2 conv + ReLU of `filters`
+    filters; vkrun train puts a head on it (seeded initial weights)."""
+    import json
+    arch = os.path.join(folder, "tiny.json")
+    if not os.path.exists(arch):
+        g = {"version": 1, "name": "tiny", "input": {"name": "in", "channels": 3, "height": 16, "width": 16,
+                                                     "preprocess": "torch"},
+             "layers": [{"name": "in", "type": "input"},
+                        {"name": "c1", "type": "conv2d", "inputs": ["in"], "filters": filters, "kernel": [3, 3],
+                         "strides": [2, 2], "padding": "same", "use_bias": True, "activation": "relu"}]}
+        with open(arch, "w") as f:
+            json.dump(g, f)
+    return arch
+
+
 def reference_platform(vkrun):
     """(True, why) when the default device is the platform whose bits README.md's training figures
     are (tests/reference_platform.sh: lavapipe 22.3.6 on a CPU with FMA), else (False, why)."""

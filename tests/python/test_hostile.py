@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import vkrun_test_setup  # noqa: E402
+from _harness import tiny_arch, vkrun_test_setup  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -55,16 +55,7 @@ def folder(name, classes=("cats", "dogs"), per_class=6, seed=1):
 
 
 def tiny():
-    arch = os.path.join(TMP, "tiny.json")
-    if not os.path.exists(arch):
-        g = {"version": 1, "name": "tiny", "input": {"name": "in", "channels": 3, "height": 16, "width": 16,
-                                                     "preprocess": "torch"},
-             "layers": [{"name": "in", "type": "input"},
-                        {"name": "c1", "type": "conv2d", "inputs": ["in"], "filters": 4, "kernel": [3, 3],
-                         "strides": [2, 2], "padding": "same", "use_bias": True, "activation": "relu"}]}
-        with open(arch, "w") as f:
-            json.dump(g, f)
-    return arch
+    return tiny_arch(TMP, 4)
 
 
 def train_args(data, out, *extra):

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import ROOT, vkrun_test_setup  # noqa: E402
+from _harness import ROOT, tiny_arch, vkrun_test_setup  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -51,16 +51,7 @@ def make_folder(name, classes, per_class, seed=1):
 
 
 def tiny():
-    arch = os.path.join(TMP, "tiny.json")
-    if not os.path.exists(arch):
-        g = {"version": 1, "name": "tiny", "input": {"name": "in", "channels": 3, "height": 16, "width": 16,
-                                                     "preprocess": "torch"},
-             "layers": [{"name": "in", "type": "input"},
-                        {"name": "c1", "type": "conv2d", "inputs": ["in"], "filters": 8, "kernel": [3, 3],
-                         "strides": [2, 2], "padding": "same", "use_bias": True, "activation": "relu"}]}
-        with open(arch, "w") as f:
-            json.dump(g, f)
-    return arch
+    return tiny_arch(TMP, 8)
 
 
 KERAS_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "stage", "epoch_seconds")
