@@ -20,7 +20,7 @@ images/s; the ratio is always "how many times PyTorch's speed"):
   4. the offline demo network (weights/fashion_resnet.json) trained from scratch as
      tools/demo_fashion.sh does (--head 128 --freeze 0 --bn-train --batch 16) on Fashion-MNIST
      images exported by build/export_fashion_mnist: images/s of the last epoch, vkrun train
-     (history.csv) vs the same graph in PyTorch (tools/torch_ref.VkrunNet, BN in training mode).
+     (model.history.csv) vs the same graph in PyTorch (tools/torch_ref.VkrunNet, BN in training mode).
 
 Each side is warmed up, then the two sides run alternately R times (interleaved, so machine
 noise hits both) and the median is reported; a PyTorch sample of rows 1 and 2 is itself the
@@ -387,7 +387,7 @@ def row_fashion(a, R, work):
 
     def vk():
         R.run(vk_argv)
-        with open(os.path.join(out, "history.csv")) as f:
+        with open(os.path.join(out, "model.history.csv")) as f:
             rows = [r.split(",") for r in f.read().split("\n")[1:] if r]
         return x.shape[0] / float(rows[-1][6])  # images/s of the last epoch (seconds column)
 
