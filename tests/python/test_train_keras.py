@@ -508,8 +508,11 @@ def t_version():
     m = re.match(r"vkrun (\d+\.\d+\.\d+) \(git ([0-9a-f]{7}(\+changes)?|unknown)\)$", out[0])
     assert m, out
     git = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True)
-    if git.returncode == 0:  # a build of this checkout names its commit
-        assert m.group(2).split("+")[0] == git.stdout.strip(), (m.group(2), git.stdout)
+    if git.returncode == 0 and m.group(2) != "unknown":  # a build of this checkout names one of its commits
+        commit = m.group(2).split("+")[0]  # HEAD itself when built after the last commit
+        anc = subprocess.run(["git", "-C", ROOT, "merge-base", "--is-ancestor", commit, "HEAD"], capture_output=True)
+        assert anc.returncode == 0, "vkrun --version names %s, not a commit of this checkout (HEAD %s)" % (
+            m.group(2), git.stdout.strip())
     assert re.match(r"Vulkan loader: 1\.\d+\.\d+$", out[1]), out
     devs = json.loads(run("devices", "--json").stdout)
     want = ["device [%d] %s: driver %s %s, Vulkan %s" % (d["index"], d["name"], d["driver_name"], d["driver_info"],
